@@ -58,7 +58,7 @@ class Emotion:
     @property
     def quadrant_probs(self) -> dict[str, float]:
         qp = affect.probs_to_quadrant_probs(np.asarray(self.probs))
-        return {q: float(x) for q, x in zip(affect.QUADRANTS, qp)}
+        return {q: float(x) for q, x in zip(affect.QUADRANTS, qp, strict=False)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,7 +67,7 @@ class Emotion:
             "valence": self.valence,
             "arousal": self.arousal,
             "confidence": self.confidence,
-            "probs": dict(zip(affect.CLASSES, self.probs)),
+            "probs": dict(zip(affect.CLASSES, self.probs, strict=False)),
         }
 
     @classmethod
@@ -123,7 +123,7 @@ class Segment:
             "valence": self.emotion.valence,
             "arousal": self.emotion.arousal,
             "confidence": self.emotion.confidence,
-            "probs": dict(zip(affect.CLASSES, self.emotion.probs)),
+            "probs": dict(zip(affect.CLASSES, self.emotion.probs, strict=False)),
             "modalities": {m: (e.to_dict() if (e := getattr(self, m)) is not None else None) for m in MODALITIES},
         }
 
@@ -153,7 +153,7 @@ class Timeline:
         object.__setattr__(self, "segments", tuple(self.segments))
         if abs(self.segments[0].start_s) > 1e-6 or abs(self.segments[-1].end_s - self.duration_s) > 1e-6:
             raise ValueError("segments must start at 0 and end at the clip's duration")
-        for a, b in zip(self.segments, self.segments[1:]):
+        for a, b in zip(self.segments, self.segments[1:], strict=False):
             if abs(a.end_s - b.start_s) > 1e-6:
                 raise ValueError(f"segments must be contiguous: {a.end_s} != {b.start_s}")
 

@@ -1,0 +1,116 @@
+"""The ``moodscore`` command line. Argument parsing only up here; heavy imports happen after parsing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moodscore", description="Music for a video from the emotions on screen.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("analyze", help="read faces and voices of a clip and print its emotion timeline")
+    p.add_argument("clip", type=Path, help="a video (or audio) file")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the timeline JSON here ('-' = stdout)")
+    p.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
+    p.add_argument("--min-segment", type=float, default=2.0, metavar="S", help="shortest segment in s (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("demo", help="analyse the bundled example clip")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the timeline JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _progress_bar(quiet: bool) -> tuple[Any, Any]:
+    """A tqdm bar on stderr fed by the core's ``progress(fraction, message)`` callback."""
+    from tqdm import tqdm
+
+    if quiet:
+        return None, None
+    bar = tqdm(total=100, file=sys.stderr, unit="%", bar_format="{l_bar}{bar}| {elapsed}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
+        bar.set_description_str(message[:40])
+        bar.refresh()
+
+    return bar, progress
+
+
+def format_timeline(timeline: Any) -> str:
+    """A readable table of segments."""
+    rows = ["  start     end  quad  label      valence  arousal  conf  modalities"]
+    for s in timeline.segments:
+        mods = "+".join(s.modalities) or "none"
+        rows.append(
+            f"{s.start_s:7.2f} {s.end_s:7.2f}  {s.emotion.quadrant:<4}  {s.emotion.label:<9} "
+            f"{s.emotion.valence:+8.2f} {s.emotion.arousal:+8.2f}  {s.emotion.confidence:4.2f}  {mods}"
+        )
+    missing = [m for m in ("face", "voice") if m not in timeline.modalities]
+    if missing:
+        rows.append(f"(no {' and no '.join(missing)} evidence anywhere in the clip)")
+    return "\n".join(rows)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    from .errors import OutputError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
+    from .engine import Engine
+    from .fusion import FusionOptions
+
+    bar, progress = _progress_bar(args.quiet)
+    try:
+        fusion = FusionOptions(min_segment_s=getattr(args, "min_segment", 2.0))
+        timeline = Engine().analyze(clip, fps=getattr(args, "fps", 5.0), fusion=fusion, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_timeline(timeline))
+    if args.json is not None:
+        if str(args.json) == "-":
+            print(timeline.to_json())
+        else:
+            _write_text_atomic(args.json, timeline.to_json() + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import MoodscoreError
+
+    try:
+        if args.command == "analyze":
+            return _cmd_analyze(args, args.clip)
+        if args.command == "demo":
+            from .engine import default_example_clip
+
+            return _cmd_analyze(args, default_example_clip())
+    except MoodscoreError as exc:
+        print(f"moodscore: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except ValueError as exc:  # invalid option values caught by the core's own checks
+        print(f"moodscore: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("moodscore: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,251 @@
+"""The Engine: every model loaded once (lazily, thread-safely) and reused for every request."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import affect
+from .errors import MoodscoreError, UnreadableMediaError
+from .fusion import FusionOptions, build_timeline, pool_frames, window_starts
+from .types import Timeline
+
+if TYPE_CHECKING:
+    from .expression import ExpressionModel
+    from .media import MediaLimits
+    from .voice import VoiceModel
+
+Progress = Callable[[float, str], None]
+ClipSource = str | os.PathLike[str]
+
+_FACE_BATCH = 32
+
+
+def _noop_progress(fraction: float, message: str) -> None:
+    return None
+
+
+class Engine:
+    """Holds the networks; ``analyze`` turns a clip into a :class:`Timeline`.
+
+    ``debug=True`` uses tiny random networks (for tests): the pipeline runs for real, the emotions are noise.
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        expression_path: str | os.PathLike[str] | None = None,
+        voice_path: str | os.PathLike[str] | None = None,
+        landmarker_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.debug = debug
+        self._paths: dict[str, Any] = {
+            "expression": expression_path,
+            "voice": voice_path,
+            "landmarker": landmarker_path,
+        }
+        self._models: dict[str, Any] = {}
+        self._locks = {name: threading.Lock() for name in ("expression", "voice")}
+
+    # -- lazy model access -------------------------------------------------------------------------
+    def _get(self, name: str, loader: Callable[[], Any]) -> Any:
+        model = self._models.get(name)
+        if model is None:
+            with self._locks[name]:
+                model = self._models.get(name)
+                if model is None:
+                    model = loader()
+                    self._models[name] = model
+        return model
+
+    @property
+    def expression(self) -> ExpressionModel:
+        from .expression import load_expression_model
+
+        return self._get("expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug))
+
+    @property
+    def voice(self) -> VoiceModel:
+        from .voice import load_voice_model
+
+        return self._get("voice", lambda: load_voice_model(self._paths["voice"], debug=self.debug))
+
+    def warm_up(self) -> Engine:
+        """Load every model now instead of at first use."""
+        _ = self.expression, self.voice
+        return self
+
+    # -- analysis ------------------------------------------------------------------------------------
+    def analyze(
+        self,
+        clip: ClipSource,
+        *,
+        fps: float = 5.0,
+        limits: MediaLimits | None = None,
+        fusion: FusionOptions | None = None,
+        progress: Progress | None = None,
+    ) -> Timeline:
+        """Read the faces and voices of ``clip`` and return its emotion timeline."""
+        from . import media
+
+        report = progress or _noop_progress
+        opts = fusion or FusionOptions()
+        if not (0 < fps <= 30):
+            raise MoodscoreError(f"fps must be in (0, 30], got {fps}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        info = media.probe(clip, limits=limits or media.MediaLimits())
+        report(0.02, "probed")
+        starts = window_starts(info.duration_s, opts)
+
+        voice_result: dict[str, Any] = {}
+        voice_thread = None
+        if info.has_audio:
+            voice_thread = threading.Thread(
+                target=self._voice_job, args=(clip, starts, opts, voice_result, timings), daemon=True
+            )
+            voice_thread.start()
+
+        face_windows = np.full((len(starts), affect.N_CLASSES), np.nan)
+        n_frames = n_faces = 0
+        if info.has_video:
+            times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings)
+            face_windows = pool_frames(times, probs, starts, opts)
+        if voice_thread is not None:
+            voice_thread.join()
+            if "error" in voice_result:
+                raise voice_result["error"]
+        voice_windows = voice_result.get("windows", np.full((len(starts), affect.N_CLASSES), np.nan))
+        report(0.95, "fusing")
+        t_fuse = time.perf_counter()
+        timeline = build_timeline(info.duration_s, face_windows, voice_windows, opts)
+        timings["fusion_s"] = time.perf_counter() - t_fuse
+        timings["total_s"] = time.perf_counter() - t0
+        meta = dict(timeline.meta)
+        meta.update(
+            {
+                "source": {
+                    "has_video": info.has_video,
+                    "has_audio": info.has_audio,
+                    "width": info.width,
+                    "height": info.height,
+                    "fps": info.fps,
+                },
+                "frames_sampled": n_frames,
+                "frames_with_face": n_faces,
+                "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
+                "timings": {k: round(v, 4) for k, v in timings.items()},
+            }
+        )
+        report(1.0, "done")
+        return Timeline(duration_s=timeline.duration_s, segments=timeline.segments, meta=meta)
+
+    def _voice_job(
+        self,
+        clip: ClipSource,
+        starts: np.ndarray,
+        opts: FusionOptions,
+        out: dict[str, Any],
+        timings: dict[str, float],
+    ) -> None:
+        from . import media
+
+        try:
+            t = time.perf_counter()
+            audio = media.decode_audio(clip, sr=16000)
+            timings["audio_decode_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            track = self.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s)
+            timings["voice_s"] = time.perf_counter() - t
+            windows = np.full((len(starts), affect.N_CLASSES), np.nan)
+            n = min(len(starts), len(track.starts))
+            windows[:n] = track.probs[:n]
+            out["windows"] = windows
+        except MoodscoreError as exc:
+            out["error"] = exc
+        except Exception as exc:  # decoding failures deep inside PyAV end here
+            out["error"] = UnreadableMediaError(f"could not read the audio: {exc}")
+
+    def _face_pass(
+        self, clip: ClipSource, duration_s: float, fps: float, report: Progress, timings: dict[str, float]
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Decode frames in a thread, track faces here, classify crops in batches."""
+        from . import media
+        from .face import open_face_tracker
+
+        expression = self.expression
+        frames: queue.Queue[Any] = queue.Queue(maxsize=8)
+        decode_time = [0.0]
+
+        def produce() -> None:
+            t = time.perf_counter()
+            try:
+                for frame in media.iter_frames(clip, fps=fps):
+                    frames.put(frame)
+                frames.put(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                frames.put(exc)
+            finally:
+                decode_time[0] = time.perf_counter() - t
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        expected = max(1, int(duration_s * fps))
+        times: list[float] = []
+        crops: list[np.ndarray | None] = []
+        t_face = 0.0
+        with open_face_tracker(self._paths["landmarker"], crop_size=expression.input_size) as tracker:
+            while True:
+                item = frames.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    producer.join()
+                    if isinstance(item, MoodscoreError):
+                        raise item
+                    raise UnreadableMediaError(f"could not decode the video: {item}")
+                t = time.perf_counter()
+                obs = tracker.process(item.rgb, item.t_s)
+                t_face += time.perf_counter() - t
+                times.append(item.t_s)
+                crops.append(None if obs is None else obs.crop)
+                if len(times) % 10 == 0:
+                    report(0.05 + 0.85 * min(1.0, len(times) / expected), f"faces {len(times)}/{expected} frames")
+        producer.join()
+        t = time.perf_counter()
+        probs = np.full((len(times), affect.N_CLASSES), np.nan)
+        found = [i for i, c in enumerate(crops) if c is not None]
+        for b in range(0, len(found), _FACE_BATCH):
+            idx = found[b : b + _FACE_BATCH]
+            batch = np.stack([crops[i] for i in idx])  # type: ignore[misc]
+            probs[idx] = affect.fer_to_classes(expression.predict(batch))
+        timings["video_decode_s"] = decode_time[0]
+        timings["face_track_s"] = t_face
+        timings["expression_s"] = time.perf_counter() - t
+        return np.asarray(times), probs, len(times), len(found)
+
+
+def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:
+    """Build an Engine (models load on first use, or now with ``warm=True``)."""
+    engine = Engine(debug=debug)
+    return engine.warm_up() if warm else engine
+
+
+def analyze(
+    clip: ClipSource, *, engine: Engine | None = None, progress: Progress | None = None, **options: Any
+) -> Timeline:
+    """Analyse one clip with a given (or a fresh) Engine."""
+    return (engine or Engine()).analyze(clip, progress=progress, **options)
+
+
+def default_example_clip() -> Path:
+    """The bundled example clip (a face and speech whose emotion changes), made by tests/data/make_example.py."""
+    return Path(__file__).resolve().parent.parent / "tests" / "data" / "example.mp4"

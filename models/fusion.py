@@ -1,0 +1,218 @@
+"""Late fusion of face and voice evidence, and temporal smoothing into a Timeline.
+
+The clip is cut into windows (default 1 s long, every 0.5 s). In each window each modality gives a
+distribution over the eight classes or nothing (no face found, no speech heard). Present modalities are
+mixed linearly with the brief's weights (0.75 face, 0.25 voice) renormalised over those present.
+
+Smoothing is an exact Viterbi pass over the four quadrants (what the music follows) with a switching cost
+and a minimum segment length, done on a duration-expanded state space: a quadrant's state counts how long
+it has lasted, up to the minimum, and may only be left once the minimum is reached. Windows with no
+evidence emit nothing (uniform), so they join whichever segment surrounds them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import affect
+from .types import Emotion, Segment, Timeline
+
+
+@dataclass(frozen=True, kw_only=True)
+class FusionOptions:
+    """How windows are cut, mixed and smoothed."""
+
+    win_s: float = 1.0
+    hop_s: float = 0.5
+    face_weight: float = 0.75
+    voice_weight: float = 0.25
+    min_segment_s: float = 2.0
+    switch_cost: float = 4.0  # in nats: a switch must be paid for by this much evidence
+    min_face_fraction: float = 0.34  # share of a window's sampled frames with a face for the face to vote
+
+    def __post_init__(self) -> None:
+        if not (0 < self.hop_s <= self.win_s):
+            raise ValueError("need 0 < hop_s <= win_s")
+        if self.face_weight < 0 or self.voice_weight < 0 or self.face_weight + self.voice_weight <= 0:
+            raise ValueError("modality weights must be non-negative and not both zero")
+        if self.min_segment_s < 0 or self.switch_cost < 0:
+            raise ValueError("min_segment_s and switch_cost must be non-negative")
+
+
+def window_starts(duration_s: float, opts: FusionOptions) -> np.ndarray:
+    """Start times of the analysis windows: 0, hop, 2 hop, ... while the start lies inside the clip."""
+    n = max(1, math.ceil(duration_s / opts.hop_s - 1e-9))
+    return np.arange(n, dtype=np.float64) * opts.hop_s
+
+
+def pool_frames(
+    frame_times: np.ndarray, frame_probs: np.ndarray, starts: np.ndarray, opts: FusionOptions
+) -> np.ndarray:
+    """Average per-frame class probabilities (NaN rows = no face) into windows; NaN where too few faces."""
+    out = np.full((len(starts), affect.N_CLASSES), np.nan)
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    frame_probs = np.asarray(frame_probs, dtype=np.float64).reshape(len(frame_times), affect.N_CLASSES)
+    found = ~np.isnan(frame_probs).any(axis=1)
+    for i, s in enumerate(starts):
+        in_win = (frame_times >= s) & (frame_times < s + opts.win_s)
+        n = int(in_win.sum())
+        k = in_win & found
+        if n and k.sum() / n >= opts.min_face_fraction:
+            out[i] = frame_probs[k].mean(axis=0)
+    return out
+
+
+def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray:
+    """Mix per-window face and voice probabilities (W, 8) with NaN rows for absence; NaN where neither."""
+    face = np.asarray(face, dtype=np.float64)
+    voice = np.asarray(voice, dtype=np.float64)
+    has_f = ~np.isnan(face).any(axis=1)
+    has_v = ~np.isnan(voice).any(axis=1)
+    wf = np.where(has_f, opts.face_weight, 0.0)[:, None]
+    wv = np.where(has_v, opts.voice_weight, 0.0)[:, None]
+    total = wf + wv
+    mixed = np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = mixed / total
+    out[(total[:, 0] <= 0)] = np.nan
+    return out
+
+
+def viterbi_min_duration(log_emit: np.ndarray, *, min_len: int, switch_cost: float) -> np.ndarray:
+    """Most likely state path where every run lasts at least ``min_len`` steps and each switch costs.
+
+    ``log_emit`` is (T, K). Returns (T,) state indices. If T < min_len the best single state is returned.
+    """
+    t_len, k = log_emit.shape
+    if t_len == 0:
+        return np.zeros(0, dtype=np.int64)
+    min_len = max(1, int(min_len))
+    if t_len < min_len or k == 1:
+        return np.full(t_len, int(np.argmax(log_emit.sum(axis=0))), dtype=np.int64)
+    neg = -np.inf
+    # score[q, c]: best log score ending at current step in quadrant q whose run has lasted c+1 steps (capped).
+    score = np.full((k, min_len), neg)
+    score[:, 0] = log_emit[0]
+    back = np.zeros((t_len, k, min_len, 2), dtype=np.int64)  # (prev q, prev c)
+    for t in range(1, t_len):
+        new = np.full((k, min_len), neg)
+        full = score[:, min_len - 1]  # runs long enough to be left
+        for q in range(k):
+            # continue the same run
+            for c in range(1, min_len):
+                new[q, c] = score[q, c - 1]
+                back[t, q, c] = (q, c - 1)
+            if min_len > 1:
+                if score[q, min_len - 1] > new[q, min_len - 1]:
+                    new[q, min_len - 1] = score[q, min_len - 1]
+                    back[t, q, min_len - 1] = (q, min_len - 1)
+            else:
+                new[q, 0] = score[q, 0]
+                back[t, q, 0] = (q, 0)
+            # switch in from another quadrant whose run is complete
+            others = [(full[p] - switch_cost, p) for p in range(k) if p != q]
+            best_val, best_p = max(others)
+            if best_val > new[q, 0]:
+                new[q, 0] = best_val
+                back[t, q, 0] = (best_p, min_len - 1)
+        score = new + log_emit[t][:, None]
+    last = score[:, min_len - 1]
+    if np.isfinite(last).any():  # prefer paths whose final run is complete
+        q, c = int(np.argmax(last)), min_len - 1
+    else:
+        qi, ci = np.unravel_index(int(np.argmax(score)), score.shape)
+        q, c = int(qi), int(ci)
+    path = np.zeros(t_len, dtype=np.int64)
+    for t in range(t_len - 1, -1, -1):
+        path[t] = q
+        if t:
+            q, c = int(back[t, q, c, 0]), int(back[t, q, c, 1])
+    return path
+
+
+def _mean_emotion(rows: np.ndarray) -> Emotion | None:
+    rows = rows[~np.isnan(rows).any(axis=1)]
+    return Emotion.from_probs(rows.mean(axis=0)) if len(rows) else None
+
+
+def build_timeline(
+    duration_s: float,
+    face: np.ndarray,
+    voice: np.ndarray,
+    opts: FusionOptions | None = None,
+) -> Timeline:
+    """Fuse per-window evidence (both (W, 8) on the grid of :func:`window_starts`) and smooth it."""
+    opts = opts or FusionOptions()
+    if not (duration_s > 0 and math.isfinite(duration_s)):
+        raise ValueError(f"duration must be positive, got {duration_s}")
+    starts = window_starts(duration_s, opts)
+    face = np.asarray(face, dtype=np.float64).reshape(len(starts), affect.N_CLASSES)
+    voice = np.asarray(voice, dtype=np.float64).reshape(len(starts), affect.N_CLASSES)
+    fused = fuse(face, voice, opts)
+    present = ~np.isnan(fused).any(axis=1)
+    qprobs = np.where(present[:, None], np.nan_to_num(fused) @ affect.QUADRANT_MATRIX, 0.25)
+    log_emit = np.log(np.clip(qprobs, 1e-4, 1.0))
+    min_len = max(1, round(opts.min_segment_s / opts.hop_s))
+    path = viterbi_min_duration(log_emit, min_len=min_len, switch_cost=opts.switch_cost)
+
+    # Runs of windows -> time segments; boundaries halfway between the centres of neighbouring windows.
+    centres = np.minimum(starts + opts.win_s / 2, duration_s)
+    runs: list[tuple[int, int]] = []
+    begin = 0
+    for i in range(1, len(path) + 1):
+        if i == len(path) or path[i] != path[begin]:
+            runs.append((begin, i))
+            begin = i
+    segments: list[Segment] = []
+    for j, (a, b) in enumerate(runs):
+        start = 0.0 if j == 0 else float((centres[a - 1] + centres[a]) / 2)
+        end = duration_s if j == len(runs) - 1 else float((centres[b - 1] + centres[b]) / 2)
+        emotion = _mean_emotion(fused[a:b])
+        if emotion is None:  # no evidence at all in this run: a neutral, zero-confidence placeholder
+            emotion = Emotion.from_probs(np.eye(affect.N_CLASSES)[affect.CLASS_INDEX["neutral"]])
+            emotion = Emotion(emotion.probs, emotion.valence, emotion.arousal, emotion.quadrant, 0.0)
+        segments.append(Segment(start, end, emotion, face=_mean_emotion(face[a:b]), voice=_mean_emotion(voice[a:b])))
+    segments = _merge_same_quadrant(segments, fused, starts, opts)
+    va = np.where(present[:, None], np.nan_to_num(fused) @ affect.VA_MATRIX, np.nan)
+    meta = {
+        "window_s": opts.win_s,
+        "hop_s": opts.hop_s,
+        "weights": {"face": opts.face_weight, "voice": opts.voice_weight},
+        "curve": {
+            "t": [round(float(c), 3) for c in centres],
+            "valence": [None if np.isnan(v) else round(float(v), 4) for v in va[:, 0]],
+            "arousal": [None if np.isnan(a) else round(float(a), 4) for a in va[:, 1]],
+            "face": [bool(x) for x in ~np.isnan(face).any(axis=1)],
+            "voice": [bool(x) for x in ~np.isnan(voice).any(axis=1)],
+        },
+    }
+    return Timeline(duration_s=float(duration_s), segments=tuple(segments), meta=meta)
+
+
+def _merge_same_quadrant(
+    segments: list[Segment], fused: np.ndarray, starts: np.ndarray, opts: FusionOptions
+) -> list[Segment]:
+    """Join neighbours whose averaged emotion ended up in the same quadrant (keeps labels consistent)."""
+    out: list[Segment] = [segments[0]]
+    for seg in segments[1:]:
+        prev = out[-1]
+        if seg.emotion.quadrant != prev.emotion.quadrant:
+            out.append(seg)
+            continue
+        # Recompute from the windows the joined span holds.
+        centres = starts + opts.win_s / 2
+        idx = (centres >= prev.start_s) & (centres < seg.end_s)
+        emotion = _mean_emotion(fused[idx]) or prev.emotion
+        face = _merge_mod(prev.face, seg.face, prev.duration_s, seg.duration_s)
+        voice = _merge_mod(prev.voice, seg.voice, prev.duration_s, seg.duration_s)
+        out[-1] = Segment(prev.start_s, seg.end_s, emotion, face=face, voice=voice)
+    return out
+
+
+def _merge_mod(a: Emotion | None, b: Emotion | None, wa: float, wb: float) -> Emotion | None:
+    if a is None or b is None:
+        return a or b
+    return Emotion.from_probs((np.asarray(a.probs) * wa + np.asarray(b.probs) * wb) / (wa + wb))

@@ -1,0 +1,85 @@
+"""The emotion vocabulary and the Timeline contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models import affect
+from models.types import Emotion, Segment, Timeline
+
+
+def test_every_class_point_lies_in_its_quadrant() -> None:
+    for name in affect.CLASSES:
+        v, a = affect.CLASS_VA[name]
+        assert affect.quadrant_of_va(v, a) == affect.QUADRANT_OF_CLASS[name], name
+        assert -1 <= v <= 1 and -1 <= a <= 1
+
+
+@pytest.mark.parametrize("q", affect.QUADRANTS)
+def test_quadrant_va_round_trip(q: str) -> None:
+    assert affect.quadrant_of_va(*affect.quadrant_va(q)) == q
+
+
+def test_quadrant_va_rejects_unknown() -> None:
+    with pytest.raises(ValueError, match="Q5"):
+        affect.quadrant_va("Q5")
+
+
+def test_fer_mapping_keeps_probability_and_gives_calm_nothing() -> None:
+    rng = np.random.default_rng(0)
+    fer = rng.dirichlet(np.ones(7), size=5)
+    mapped = affect.fer_to_classes(fer)
+    assert mapped.shape == (5, 8)
+    np.testing.assert_allclose(mapped.sum(axis=1), 1.0)
+    assert np.all(mapped[:, affect.CLASS_INDEX["calm"]] == 0)
+    # FER 'fear' (index 2) goes to 'fearful'
+    assert affect.fer_to_classes(np.eye(7)[2])[affect.CLASS_INDEX["fearful"]] == 1.0
+
+
+def test_emotion_from_probs_derives_quadrant_by_mass() -> None:
+    # happy 0.4 + surprised 0.2 (Q1 mass 0.6) beats sad 0.4 alone
+    p = np.zeros(8)
+    p[affect.CLASS_INDEX["happy"]] = 0.4
+    p[affect.CLASS_INDEX["surprised"]] = 0.2
+    p[affect.CLASS_INDEX["sad"]] = 0.4
+    e = Emotion.from_probs(p)
+    assert e.quadrant == "Q1" and e.confidence == pytest.approx(0.6)
+    assert e.label in ("happy", "sad")
+    with pytest.raises(ValueError):
+        Emotion.from_probs(np.zeros(8))
+    with pytest.raises(ValueError):
+        Emotion.from_probs(np.ones(7))
+
+
+def _timeline() -> Timeline:
+    e1 = Emotion.from_probs(np.eye(8)[2] * 0.9 + 0.1 / 8)
+    e2 = Emotion.from_probs(np.eye(8)[3] * 0.7 + 0.3 / 8)
+    return Timeline(
+        duration_s=7.5,
+        segments=(Segment(0.0, 3.25, e1, face=e1, voice=None), Segment(3.25, 7.5, e2, face=e2, voice=e2)),
+    )
+
+
+def test_timeline_json_round_trip_is_lossless_and_has_the_documented_shape() -> None:
+    tl = _timeline()
+    data = json.loads(tl.to_json())
+    assert set(data) >= {"duration_s", "segments"}
+    seg = data["segments"][0]
+    assert set(seg) >= {"start_s", "end_s", "quadrant", "label", "valence", "arousal", "confidence", "modalities"}
+    assert seg["modalities"]["voice"] is None and seg["modalities"]["face"]["label"] == "happy"
+    back = Timeline.from_json(tl.to_json())
+    assert back == tl
+    assert back.segments[1].voice == tl.segments[1].voice
+
+
+def test_timeline_rejects_gaps_and_overlaps() -> None:
+    e = Emotion.from_probs(np.ones(8))
+    with pytest.raises(ValueError, match="contiguous"):
+        Timeline(duration_s=4, segments=(Segment(0, 2, e), Segment(2.5, 4, e)))
+    with pytest.raises(ValueError, match="start at 0"):
+        Timeline(duration_s=4, segments=(Segment(0, 3, e),))
+    with pytest.raises(ValueError):
+        Segment(2, 2, e)

@@ -1,0 +1,1 @@
+"""Music: MIDI data loaders, features, the MIDI emotion judge."""

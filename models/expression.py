@@ -1,0 +1,201 @@
+"""Facial expression network: a compact VGG/ResNet-style CNN over FER2013-framed grey faces.
+
+The checkpoint describes itself (``dims``, the class list, the input size and the normalisation), so
+:func:`load_expression_model` rebuilds the network from the file alone::
+
+    model = load_expression_model()          # the shipped models/weights/expression.pt
+    probs = model.predict(crops)             # crops: (N, S, S) uint8 -> (N, 7) over FER_CLASSES
+
+Crops are framed like FER2013 (48x48 grey, the face filling the frame); the network sees a centre crop of
+``input_size`` pixels of a 48x48 face, as in training (random crops of the same size).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.affect import FER_CLASSES
+from models.errors import InputError, ModelLoadError
+
+FORMAT = "moodscore.expression/1"
+FER_SIZE = 48  # FER2013 images are 48x48; the network takes a centre crop of `input_size` from that frame
+
+
+@dataclass(frozen=True)
+class ExpressionDims:
+    """Architecture of :class:`ExpressionNet`: ``blocks[i]`` residual blocks of ``widths[i]`` channels per stage."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    blocks: tuple[int, ...] = (1, 1, 1, 1)
+    stem: int = 32
+    n_classes: int = len(FER_CLASSES)
+    dropout: float = 0.3
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> ExpressionDims:
+        return ExpressionDims(
+            widths=tuple(d["widths"]),
+            blocks=tuple(d["blocks"]),
+            stem=int(d["stem"]),
+            n_classes=int(d["n_classes"]),
+            dropout=float(d.get("dropout", 0.0)),
+        )
+
+
+def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
+
+
+class _Block(nn.Module):
+    """Pre-downsampled residual block: conv-bn-relu, conv-bn, plus identity (or a 1x1 projection)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn(c_in, c_out, stride)
+        self.conv2 = nn.Sequential(nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv2(self.conv1(x)) + self.skip(x), inplace=True)
+
+
+class ExpressionNet(nn.Module):
+    """Stem conv, then stages of residual blocks (the first block of stages 2.. halves the size), GAP, linear."""
+
+    def __init__(self, dims: ExpressionDims) -> None:
+        super().__init__()
+        self.dims = dims
+        self.stem = _conv_bn(1, dims.stem)
+        layers: list[nn.Module] = []
+        c = dims.stem
+        for i, (w, n) in enumerate(zip(dims.widths, dims.blocks, strict=True)):
+            for j in range(n):
+                layers.append(_Block(c, w, 2 if (i > 0 and j == 0) else 1))
+                c = w
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dims.dropout)
+        self.head = nn.Linear(c, dims.n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.stem(x))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.head(self.dropout(x))
+
+
+@dataclass
+class ExpressionModel:
+    """A loaded expression network with its preprocessing; :meth:`predict` turns face crops into probabilities."""
+
+    net: ExpressionNet
+    input_size: int = 44
+    mean: float = 0.5
+    std: float = 0.25
+    classes: tuple[str, ...] = FER_CLASSES
+    tta_flip: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def preprocess(self, crops: np.ndarray) -> torch.Tensor:
+        """(N, S, S) uint8 faces -> (N, 1, input_size, input_size) normalised float tensor."""
+        a = np.asarray(crops)
+        if a.ndim != 3 or a.shape[1] != a.shape[2]:
+            raise InputError(f"expected face crops of shape (N, S, S), got {a.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / 255.0).unsqueeze(1)
+        if x.shape[-1] != FER_SIZE and x.shape[0] > 0:
+            x = F.interpolate(x, size=(FER_SIZE, FER_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        off = (FER_SIZE - self.input_size) // 2
+        x = x[..., off : off + self.input_size, off : off + self.input_size]
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.tta_flip:
+            out = 0.5 * (out + self.net(torch.flip(x, dims=[-1])))
+        return out
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """(N, S, S) uint8 grey faces framed like FER2013 -> (N, 7) probabilities over FER_CLASSES."""
+        x = self.preprocess(crops)
+        if x.shape[0] == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return torch.softmax(self.logits(x).float(), dim=1).numpy()
+
+
+def build_model(dims: ExpressionDims, **kwargs: Any) -> ExpressionModel:
+    net = ExpressionNet(dims).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net.eval()
+    return ExpressionModel(net=net, **kwargs)
+
+
+def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
+    """Write a self-describing checkpoint (fp16 weights, BN statistics included) via a temp file and rename."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.net.state_dict().items()}
+    ckpt = {
+        "format": FORMAT,
+        "dims": asdict(model.net.dims),
+        "classes": list(model.classes),
+        "input_size": model.input_size,
+        "fer_size": FER_SIZE,
+        "normalisation": {"mean": model.mean, "std": model.std, "scale": "uint8/255"},
+        "tta_flip": model.tta_flip,
+        "state_dict": state,
+        "meta": {**model.meta, **(extra or {})},
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
+def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
+    if ckpt.get("format") != FORMAT:
+        raise ModelLoadError(f"not an expression checkpoint (format {ckpt.get('format')!r}, expected {FORMAT!r})")
+    if tuple(ckpt["classes"]) != FER_CLASSES:
+        raise ModelLoadError(f"checkpoint classes {ckpt['classes']} differ from FER_CLASSES {list(FER_CLASSES)}")
+    norm = ckpt["normalisation"]
+    model = build_model(
+        ExpressionDims.from_dict(ckpt["dims"]),
+        input_size=int(ckpt["input_size"]),
+        mean=float(norm["mean"]),
+        std=float(norm["std"]),
+        tta_flip=bool(ckpt.get("tta_flip", True)),
+        meta=dict(ckpt.get("meta", {})),
+    )
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    model.net.load_state_dict(state)
+    return model
+
+
+def load_expression_model(path: str | Path | None = None, *, debug: bool = False) -> ExpressionModel:
+    """Load the expression network: ``None`` = the shipped weights; ``debug=True`` = a tiny random net (no file)."""
+    if debug:
+        torch.manual_seed(0)
+        return build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
+    try:
+        if path is None:
+            ref = importlib.resources.files("models.weights").joinpath("expression.pt")
+            with importlib.resources.as_file(ref) as p:
+                ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        else:
+            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ModelLoadError(f"cannot read expression weights {path or 'models/weights/expression.pt'}: {e}") from e
+    if not isinstance(ckpt, dict):
+        raise ModelLoadError("expression checkpoint is not a dict")
+    try:
+        return _from_checkpoint(ckpt)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"expression checkpoint does not match the network: {e}") from e

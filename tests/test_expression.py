@@ -1,0 +1,95 @@
+"""Tests for models.expression: the debug net's shapes, checkpoint round trip, errors, and the shipped weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.affect import FER_CLASSES
+from models.errors import InputError, ModelLoadError
+from models.expression import FER_SIZE, load_expression_model, save_checkpoint
+
+# scikit-image's astronaut(): a smiling face, framed by hand like FER2013 (rows, cols of the 512x512 image).
+ASTRONAUT_FACE_BOX = (slice(60, 200), slice(152, 292))
+
+
+def _faces(n: int, size: int = FER_SIZE, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, size, size), dtype=np.uint8)
+
+
+def test_debug_model_probabilities() -> None:
+    model = load_expression_model(debug=True)
+    probs = model.predict(_faces(5))
+    assert probs.shape == (5, len(FER_CLASSES))
+    assert np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert 0 < model.input_size <= FER_SIZE
+
+
+def test_empty_batch_and_other_crop_sizes() -> None:
+    model = load_expression_model(debug=True)
+    assert model.predict(np.zeros((0, FER_SIZE, FER_SIZE), np.uint8)).shape == (0, 7)
+    assert model.predict(_faces(2, size=96)).shape == (2, 7)  # resized to the FER frame first
+
+
+def test_flip_averaging_is_flip_invariant() -> None:
+    model = load_expression_model(debug=True)
+    faces = _faces(3)
+    np.testing.assert_allclose(model.predict(faces), model.predict(faces[:, :, ::-1]), atol=1e-5)
+    model.tta_flip = False
+    assert not np.allclose(model.predict(faces), model.predict(faces[:, :, ::-1]), atol=1e-5)
+
+
+def test_bad_shapes_raise_input_error() -> None:
+    model = load_expression_model(debug=True)
+    with pytest.raises(InputError):
+        model.predict(np.zeros((48, 48), np.uint8))
+    with pytest.raises(InputError):
+        model.predict(np.zeros((2, 48, 40), np.uint8))
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    model = load_expression_model(debug=True)
+    with torch.no_grad():  # give BatchNorm non-trivial statistics so that they must survive the round trip
+        for m in model.net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    model.mean, model.std = 0.51, 0.26
+    path = tmp_path / "expr.pt"
+    save_checkpoint(model, path, extra={"note": "test"})
+    loaded = load_expression_model(path)
+    assert loaded.net.dims == model.net.dims
+    assert (loaded.input_size, loaded.mean, loaded.std) == (model.input_size, 0.51, 0.26)
+    assert loaded.meta["note"] == "test"
+    faces = _faces(4, seed=1)
+    np.testing.assert_allclose(loaded.predict(faces), model.predict(faces), atol=2e-3)  # fp16 storage
+
+
+def test_bad_checkpoints_raise_model_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError):
+        load_expression_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError):
+        load_expression_model(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something/else"}, other)
+    with pytest.raises(ModelLoadError):
+        load_expression_model(other)
+
+
+@pytest.mark.e2e
+def test_shipped_model_sees_a_smile() -> None:
+    from skimage import color, data, transform
+
+    grey = color.rgb2gray(data.astronaut())[ASTRONAUT_FACE_BOX]
+    face = (transform.resize(grey, (FER_SIZE, FER_SIZE), anti_aliasing=True) * 255).round().astype(np.uint8)
+    model = load_expression_model()
+    probs = model.predict(face[None])
+    assert FER_CLASSES[int(probs[0].argmax())] == "happy", dict(zip(FER_CLASSES, probs[0].round(3), strict=True))
+    assert probs[0, FER_CLASSES.index("happy")] > 0.5

@@ -200,7 +200,8 @@ def decode_audio(path: PathLike, *, sr: int = 16000) -> np.ndarray:
     """Decode the first audio stream to float32 mono at ``sr`` Hz (channels averaged).
 
     Returns an empty array when the file has no audio stream. Audio starting after the container's
-    start is padded with zeros so that sample i sits at time i / sr, like the frames of iter_frames.
+    start is padded with zeros so that sample i sits at time i / sr, like the frames of iter_frames; the
+    length follows the stream's declared duration (AAC's last frame is padded to 1024 samples).
     """
     if sr <= 0:
         raise InvalidOptionError(f"audio sample rate must be positive, got {sr!r}")
@@ -226,6 +227,8 @@ def decode_audio(path: PathLike, *, sr: int = 16000) -> np.ndarray:
             log.warning("%s: audio decoding stopped early: %s", p.name, exc)
         pad = round(offset * sr) if offset is not None and offset > 0 else 0
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        if stream.duration and stream.time_base is not None:  # drop the encoder's padding of the last frame
+            samples = samples[: round(float(stream.duration * stream.time_base) * sr)]
         if pad:
             samples = np.concatenate([np.zeros(pad, dtype=np.float32), samples])
         return samples.astype(np.float32, copy=False)

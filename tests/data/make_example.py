@@ -188,12 +188,26 @@ def warp_to(img: np.ndarray, pts: np.ndarray, offsets: np.ndarray, alpha: float)
 
 
 def view(img: np.ndarray, cx: float, cy: float, win_w: float, size: tuple[int, int]) -> np.ndarray:
-    """A ``win_w``-wide window of ``img`` centred on (cx, cy), resampled to ``size`` (w, h), as uint8."""
+    """A ``win_w``-wide window of ``img`` centred on (cx, cy), resampled bilinearly to ``size`` (w, h), as uint8.
+
+    Separable (a scale and a shift), so it is a few gathers instead of a general warp: fast at 1280x720.
+    """
     out_w, out_h = size
     s = win_w / out_w
-    tf = transform.AffineTransform(scale=s, translation=(cx - s * out_w / 2, cy - s * out_h / 2))
-    frame = transform.warp(img, tf, output_shape=(out_h, out_w), order=1, mode="edge")
-    return (np.clip(frame, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+    def axis(centre: float, n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip(centre + s * (np.arange(n_out) + 0.5 - n_out / 2) - 0.5, 0, n_in - 1)
+        lo = np.minimum(pos.astype(np.int64), n_in - 2)
+        return lo, lo + 1, (pos - lo).astype(np.float32)
+
+    r0, r1, fy = axis(cy, out_h, img.shape[0])
+    c0, c1, fx = axis(cx, out_w, img.shape[1])
+    src = img.astype(np.float32, copy=False)
+    top, bottom = src[r0], src[r1]
+    fx3 = fx[None, :, None]
+    rows = (1 - fy)[:, None, None] * (top[:, c0] * (1 - fx3) + top[:, c1] * fx3)
+    rows += fy[:, None, None] * (bottom[:, c0] * (1 - fx3) + bottom[:, c1] * fx3)
+    return (np.clip(rows, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 def encode(
@@ -206,6 +220,7 @@ def encode(
     crf: int = 27,
     faststart: bool = True,
     audio_codec: str = "aac",
+    preset: str = "medium",
 ) -> None:
     """Encode RGB frames (H.264) and mono float audio into ``path`` with PyAV, deterministically.
 
@@ -220,7 +235,7 @@ def encode(
         vs: VideoStream | None = None
         astream: AudioStream | None = None
         if first is not None:
-            vs = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "medium", "threads": "1"})
+            vs = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": preset, "threads": "1"})
             vs.height, vs.width = first.shape[:2]
             vs.pix_fmt = "yuv420p"
             vs.codec_context.flags |= av.codec.context.Flags.bitexact
@@ -273,8 +288,9 @@ def example_frames(
     offsets = sad_offsets(pts)
     face_w = float(pts[:, 0].max() - pts[:, 0].min())
     centre = pts.mean(axis=0)
-    morph = {round(a, 3): warp_to(img, pts, offsets, a) for a in np.linspace(0.1, 1.0, 10)}
+    morph = {round(a, 3): warp_to(img, pts, offsets, a).astype(np.float32) for a in np.linspace(0.1, 1.0, 10)}
     sad = morph[1.0]
+    img = img.astype(np.float32)
 
     def frames() -> Iterable[np.ndarray]:
         for i in range(round(seconds * FPS)):

@@ -1,0 +1,165 @@
+"""Builders of small media files, good and bad, for tests. Each takes a folder (pytest's ``tmp_path``).
+
+    from media_fixtures import build_all   # tests/ is on sys.path under pytest
+    clips = build_all(tmp_path)             # {"zero_byte": Path, "truncated": Path, ...}
+
+Everything is made with PyAV in well under a second per file (speech with espeak-ng when it is installed,
+else a synthetic voiced sound), so tests never need network or big files. Over-limit inputs are tested by
+passing small ``MediaLimits`` to ``probe`` rather than by building giant files.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+SR = 22050
+FPS = 25
+SIZE = (320, 240)
+
+
+def _make_example() -> ModuleType:
+    """tests/data/make_example.py as a module (it is a script, not a package member)."""
+    name = "make_example"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "data" / "make_example.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@functools.cache
+def _espeak_line() -> np.ndarray:
+    line = _make_example().speak(
+        "Hello there, this is a short test of the voice.", voice="en-us", speed=170, pitch=50, amplitude=120
+    )
+    line.flags.writeable = False
+    return line
+
+
+def speech(seconds: float) -> np.ndarray:
+    """About ``seconds`` of speech-like audio at SR: espeak-ng if present, else a gliding voiced buzz."""
+    n = round(seconds * SR)
+    out = np.zeros(n, dtype=np.float32)
+    if shutil.which("espeak-ng"):
+        line = _espeak_line()
+        out[: min(n, len(line))] = line[:n]
+        return out
+    t = np.arange(n) / SR
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = (
+        0.5 * (1 - np.cos(2 * np.pi * np.clip(t, 0, seconds) / max(seconds, 1e-3))) * (np.sin(2 * np.pi * 3 * t) > -0.3)
+    )
+    return (0.2 * buzz * envelope).astype(np.float32)
+
+
+def face_frames(seconds: float, size: tuple[int, int] = SIZE) -> Iterator[np.ndarray]:
+    """The smiling astronaut, gently zooming, as uint8 RGB frames."""
+    from skimage import data
+
+    me = _make_example()
+    img = data.astronaut().astype(np.float32) / 255.0
+    for i in range(round(seconds * FPS)):
+        zoom = 1.0 + 0.05 * math.sin(2 * math.pi * 0.3 * i / FPS)
+        yield me.view(img, 225.0, 135.0, 270.0 / zoom, size)
+
+
+def noise_frames(seconds: float, size: tuple[int, int] = SIZE) -> Iterator[np.ndarray]:
+    """A moving colour gradient with fixed-seed noise: no face anywhere."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    grain = rng.integers(0, 40, size=(h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(round(seconds * FPS)):
+        shift = 4 * i
+        base = np.stack([(xx + shift) % 256, (yy + shift) % 256, (xx + yy) % 256], axis=-1).astype(np.uint8)
+        yield (base // 2 + grain).astype(np.uint8)
+
+
+def _encode(path: Path, frames: Iterator[np.ndarray] | None, audio: np.ndarray | None, **kw: object) -> Path:
+    _make_example().encode(path, frames, audio, sr=SR, fps=FPS, preset="veryfast", **kw)
+    return path
+
+
+def zero_byte(folder: Path) -> Path:
+    path = folder / "empty.mp4"
+    path.write_bytes(b"")
+    return path
+
+
+def text_as_mp4(folder: Path) -> Path:
+    path = folder / "notes.mp4"
+    path.write_text("This is a text file, not a video.\n" * 20)
+    return path
+
+
+def subtitles_only(folder: Path) -> Path:
+    """A file FFmpeg opens (SubRip) that holds neither video nor audio."""
+    path = folder / "subtitles.srt"
+    path.write_text("1\n00:00:00,000 --> 00:00:02,000\nHello\n\n2\n00:00:02,500 --> 00:00:04,000\nWorld\n")
+    return path
+
+
+def truncated_mp4(folder: Path, *, faststart: bool = False, keep: float = 0.5) -> Path:
+    """A face clip cut to ``keep`` of its bytes. Without faststart the index (moov) is lost with the tail."""
+    full = _encode(folder / f"full_{int(faststart)}.mp4", face_frames(2.0), speech(2.0), faststart=faststart)
+    data = full.read_bytes()
+    path = folder / f"truncated{'_faststart' if faststart else ''}.mp4"
+    path.write_bytes(data[: int(len(data) * keep)])
+    full.unlink()
+    return path
+
+
+def audio_only(folder: Path, ext: str = "m4a", seconds: float = 2.0) -> Path:
+    codec = "pcm_s16le" if ext == "wav" else "aac"
+    return _encode(folder / f"speech.{ext}", None, speech(seconds), audio_codec=codec)
+
+
+def video_only(folder: Path, seconds: float = 2.0) -> Path:
+    return _encode(folder / "video_only.mp4", face_frames(seconds), None)
+
+
+def no_face_clip(folder: Path, seconds: float = 2.0) -> Path:
+    return _encode(folder / "no_face.mp4", noise_frames(seconds), speech(seconds))
+
+
+def silent_clip(folder: Path, seconds: float = 2.0) -> Path:
+    """A face clip whose audio track holds only silence (see video_only for no audio stream at all)."""
+    return _encode(folder / "silent.mp4", face_frames(seconds), np.zeros(round(seconds * SR), dtype=np.float32))
+
+
+def face_clip(folder: Path, seconds: float = 2.0) -> Path:
+    return _encode(folder / "face.mp4", face_frames(seconds), speech(seconds))
+
+
+BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "zero_byte": zero_byte,
+    "text_as_mp4": text_as_mp4,
+    "subtitles_only": subtitles_only,
+    "truncated": truncated_mp4,
+    "truncated_faststart": lambda folder: truncated_mp4(folder, faststart=True, keep=0.6),
+    "audio_only_m4a": audio_only,
+    "audio_only_wav": lambda folder: audio_only(folder, "wav"),
+    "video_only": video_only,
+    "no_face": no_face_clip,
+    "silent": silent_clip,
+    "face": face_clip,
+}
+
+
+def build_all(folder: Path) -> dict[str, Path]:
+    """Build every fixture into ``folder``; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {name: build(folder) for name, build in BUILDERS.items()}

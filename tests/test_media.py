@@ -1,0 +1,273 @@
+"""models.media: probing, frame sampling and audio decoding on the example clip and on bad inputs."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models import media
+from models.errors import (
+    InvalidOptionError,
+    MoodscoreError,
+    NoUsableStreamError,
+    TooLargeError,
+    TooLongError,
+    TooWideError,
+    UnreadableMediaError,
+)
+
+try:  # tests/ is on sys.path under pytest's default (rootdir-less) import mode
+    import media_fixtures
+except ImportError:  # pragma: no cover - tests/ made a package
+    from tests import media_fixtures  # type: ignore[no-redef]
+
+EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
+DEADLINE_S = 60.0  # generous: every call here takes well under a second; this only catches hangs
+
+
+def within(fn: Callable[[], Any], seconds: float = DEADLINE_S) -> Any:
+    """Run ``fn`` in a thread; fail if it has not finished in ``seconds``; return its result or raise."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"call did not finish within {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return media_fixtures.build_all(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="module")
+def example_frames() -> list[media.VideoFrame]:
+    return list(media.iter_frames(EXAMPLE, fps=5.0))
+
+
+# The example clip
+
+
+def test_probe_example() -> None:
+    info = media.probe(EXAMPLE)
+    assert info.size_bytes == EXAMPLE.stat().st_size < 1.5 * 1024**2
+    assert 12.0 <= info.duration_s <= 16.0
+    assert info.duration_s == pytest.approx(14.0, abs=0.05)
+    assert (info.has_video, info.has_audio) == (True, True)
+    assert (info.width, info.height, info.fps) == (640, 480, 25.0)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert info.audio_rate == 22050 and info.audio_channels == 1
+    assert info.path == str(EXAMPLE)
+
+
+def test_probe_accepts_str_and_pathlike() -> None:
+    assert media.probe(str(EXAMPLE)) == media.probe(EXAMPLE)
+
+
+def test_frames_sampled_on_the_grid(example_frames: list[media.VideoFrame]) -> None:
+    fps, duration = 5.0, media.probe(EXAMPLE).duration_s
+    assert abs(len(example_frames) - duration * fps) <= 1
+    times = np.array([f.t_s for f in example_frames])
+    assert times[0] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(times) > 0)
+    grid = np.arange(len(times)) / fps
+    assert np.all(times >= grid - 1e-3) and np.all(times - grid < 1 / fps)
+    for frame in example_frames[:3]:
+        assert frame.rgb.shape == (480, 640, 3) and frame.rgb.dtype == np.uint8
+        assert frame.rgb.flags.c_contiguous or frame.rgb.flags.f_contiguous
+
+
+@pytest.mark.parametrize("fps", [1.0, 2.5, 7.0, 25.0, 60.0])
+def test_frame_rate_sweep(fps: float) -> None:
+    frames = list(media.iter_frames(EXAMPLE, fps=fps))
+    times = np.array([f.t_s for f in frames])
+    expected = 14.0 * min(fps, 25.0)  # a frame is never repeated when asking for more than the source has
+    assert abs(len(frames) - expected) <= 1
+    assert np.all(np.diff(times) > 0)
+    # every sampling instant is served by the first frame at or after it, at most one source frame late
+    for k in range(0, int(14.0 * fps), 7):
+        first = times[times >= k / fps - 1e-3][0]
+        assert first - k / fps < 1 / 25.0 + 1e-3
+
+
+@pytest.mark.parametrize("fps", [0.0, -5.0, math.nan, math.inf])
+def test_bad_sampling_rate(fps: float) -> None:
+    with pytest.raises(InvalidOptionError):
+        next(media.iter_frames(EXAMPLE, fps=fps))
+
+
+def test_decode_audio_example() -> None:
+    info = media.probe(EXAMPLE)
+    audio = media.decode_audio(EXAMPLE)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert len(audio) == pytest.approx(info.duration_s * 16000, rel=0.01)
+    assert 0.05 < np.abs(audio).max() <= 1.0
+    half = media.decode_audio(EXAMPLE, sr=8000)
+    assert len(half) == pytest.approx(len(audio) / 2, rel=0.01)
+    with pytest.raises(InvalidOptionError):
+        media.decode_audio(EXAMPLE, sr=0)
+
+
+def test_example_voice_turns_quiet_with_pauses() -> None:
+    """The cheerful part is loud and the sad part quiet, and both have silences between sentences."""
+    audio = media.decode_audio(EXAMPLE)
+    rms = np.sqrt(np.mean(audio[: len(audio) // 16 * 16].reshape(-1, 1600) ** 2, axis=1))  # 0.1 s windows
+    happy, sad = rms[:70], rms[70:]
+    assert np.percentile(happy, 90) > 2 * np.percentile(sad, 90)
+    assert (happy < 1e-3).sum() >= 5 and (sad < 1e-3).sum() >= 5
+
+
+def test_example_face_turns_sad(example_frames: list[media.VideoFrame]) -> None:
+    """MediaPipe's blendshapes see a smile in the first part and a frown and raised inner brows in the second."""
+    vision = pytest.importorskip("mediapipe.tasks.python.vision")
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions
+
+    task = Path(__file__).parents[1] / "models" / "weights" / "face_landmarker.task"
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(task)),
+        running_mode=vision.RunningMode.IMAGE,
+        output_face_blendshapes=True,
+        num_faces=1,
+    )
+    scores: dict[str, list[dict[str, float]]] = {"happy": [], "sad": []}
+    with vision.FaceLandmarker.create_from_options(options) as landmarker:
+        for frame in example_frames[::5]:
+            part = "happy" if frame.t_s < 6.8 else "sad" if frame.t_s > 7.6 else None
+            if part is None:
+                continue
+            result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb)))
+            assert result.face_blendshapes, f"no face at {frame.t_s:.1f} s"
+            scores[part].append({c.category_name: c.score for c in result.face_blendshapes[0]})
+
+    def mean(part: str, *names: str) -> float:
+        return float(np.mean([[s[n] for n in names] for s in scores[part]]))
+
+    assert mean("happy", "mouthSmileLeft", "mouthSmileRight") > 0.6
+    assert mean("sad", "mouthSmileLeft", "mouthSmileRight") < 0.1
+    assert mean("sad", "browInnerUp") > mean("happy", "browInnerUp") + 0.3
+    assert mean("sad", "mouthFrownLeft", "mouthFrownRight") > mean("happy", "mouthFrownLeft", "mouthFrownRight") + 0.05
+
+
+# Good fixtures
+
+
+def test_audio_only(clips: dict[str, Path]) -> None:
+    for name, codec in (("audio_only_m4a", "aac"), ("audio_only_wav", "pcm_s16le")):
+        info = media.probe(clips[name])
+        assert (info.has_video, info.has_audio, info.audio_codec) == (False, True, codec)
+        assert info.width is info.height is info.fps is info.video_codec is None
+        assert info.duration_s == pytest.approx(2.0, abs=0.05)
+        assert len(media.decode_audio(clips[name])) == pytest.approx(32000, rel=0.01)
+        with pytest.raises(NoUsableStreamError, match="no video"):
+            within(lambda p=clips[name]: list(media.iter_frames(p)))
+
+
+def test_video_only(clips: dict[str, Path]) -> None:
+    info = media.probe(clips["video_only"])
+    assert (info.has_video, info.has_audio) == (True, False)
+    assert info.audio_codec is info.audio_rate is info.audio_channels is None
+    audio = media.decode_audio(clips["video_only"])
+    assert audio.dtype == np.float32 and audio.shape == (0,)
+    assert len(list(media.iter_frames(clips["video_only"], fps=5.0))) == 10
+
+
+def test_no_face_and_silent_clips_decode(clips: dict[str, Path]) -> None:
+    for name in ("no_face", "silent", "face"):
+        info = media.probe(clips[name])
+        assert info.has_video and info.has_audio and (info.width, info.height) == (320, 240)
+        assert len(list(media.iter_frames(clips[name], fps=5.0))) == 10
+    assert np.abs(media.decode_audio(clips["silent"])).max() < 1e-3
+    assert np.abs(media.decode_audio(clips["no_face"])).max() > 0.05
+
+
+# Bad inputs
+
+
+def _one_line(exc: MoodscoreError, *parts: str) -> None:
+    text = str(exc)
+    assert text and "\n" not in text
+    for part in parts:
+        assert part in text, (part, text)
+
+
+@pytest.mark.parametrize("name", ["zero_byte", "text_as_mp4", "truncated"])
+@pytest.mark.parametrize("call", ["probe", "iter_frames", "decode_audio"])
+def test_unreadable(clips: dict[str, Path], name: str, call: str) -> None:
+    path = clips[name]
+    fn = {
+        "probe": lambda: media.probe(path),
+        "iter_frames": lambda: list(media.iter_frames(path)),
+        "decode_audio": lambda: media.decode_audio(path),
+    }[call]
+    with pytest.raises(UnreadableMediaError) as info:
+        within(fn)
+    _one_line(info.value, path.name)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    for path in (tmp_path / "nope.mp4", tmp_path):
+        with pytest.raises(UnreadableMediaError) as info:
+            media.probe(path)
+        _one_line(info.value, "no such file")
+
+
+def test_no_audio_no_video(clips: dict[str, Path]) -> None:
+    with pytest.raises(NoUsableStreamError) as info:
+        within(lambda: media.probe(clips["subtitles_only"]))
+    _one_line(info.value, "neither")
+    assert len(media.decode_audio(clips["subtitles_only"])) == 0
+
+
+def test_truncated_with_index_up_front_stops_cleanly(clips: dict[str, Path]) -> None:
+    """A cut file whose index survived either raises UnreadableMediaError or yields what is there."""
+    path = clips["truncated_faststart"]
+    try:
+        frames = within(lambda: list(media.iter_frames(path, fps=25.0)))
+        assert 0 < len(frames) < 50  # the full clip has 50 frames
+    except UnreadableMediaError as exc:
+        _one_line(exc)
+    try:
+        audio = within(lambda: media.decode_audio(path))
+        assert len(audio) < 32000
+    except UnreadableMediaError as exc:
+        _one_line(exc)
+
+
+# Limits
+
+
+def test_limits_are_configurable() -> None:
+    with pytest.raises(TooLongError) as long_:
+        media.probe(EXAMPLE, limits=media.MediaLimits(max_duration_s=5.0))
+    _one_line(long_.value, "14.0 s", "5.0 s")
+    with pytest.raises(TooWideError) as wide:
+        media.probe(EXAMPLE, limits=media.MediaLimits(max_width=320))
+    _one_line(wide.value, "640", "320")
+    size = EXAMPLE.stat().st_size
+    with pytest.raises(TooLargeError) as large:
+        media.probe(EXAMPLE, limits=media.MediaLimits(max_bytes=size - 1))
+    _one_line(large.value, str(size), str(size - 1))
+    assert media.probe(EXAMPLE, limits=media.MediaLimits(max_duration_s=14.5, max_bytes=size, max_width=640)).has_video
+    assert media.MediaLimits() == media.MediaLimits(600.0, 2 * 1024**3, 4096)
+
+
+def test_size_is_checked_before_opening(clips: dict[str, Path]) -> None:
+    """An oversized non-media file is refused for its size, proving probe never opened it."""
+    with pytest.raises(TooLargeError):
+        media.probe(clips["text_as_mp4"], limits=media.MediaLimits(max_bytes=10))

@@ -2,7 +2,8 @@
 
 Every failure a user can cause becomes a :mod:`models.errors` type with a one-line message; nothing here
 shells out to ffmpeg. Times are in seconds from the start of the container, so frames and audio samples
-line up (audio that starts late is padded with silence at the front).
+line up (audio that starts late is padded with silence at the front). Frames come out upright: a display
+matrix (how phones store portrait video) is applied, and cover art is not taken for a video stream.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class MediaLimits:
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What :func:`probe` found; fields of a missing stream are None."""
+    """What :func:`probe` found; fields of a missing stream are None; width and height as displayed."""
 
     path: str
     size_bytes: int
@@ -108,6 +109,31 @@ def _duration(container: Any) -> float:
     return max(0.0, end - _container_start(container))
 
 
+def _video_stream(container: Any) -> Any:
+    """The first video stream that is a moving picture (not an MP3's or M4A's cover art), or None."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+def _quarter_turns(frame: Any) -> int:
+    """np.rot90's k that shows ``frame`` upright, from its display matrix (phones store portrait this way)."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def _first_frame_turns(p: Path) -> int:
+    """Decode the first video frame (proving the stream decodes) and return its quarter turns."""
+    with _open(p) as container:
+        stream = _video_stream(container)
+        try:
+            for frame in container.decode(stream):
+                return _quarter_turns(frame)
+        except _OPEN_ERRORS as exc:
+            raise UnreadableMediaError(f"{p.name}: the video cannot be decoded ({exc})") from exc
+    raise UnreadableMediaError(f"{p.name}: the video stream holds no decodable frame")
+
+
 def _fps(stream: Any) -> float | None:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else None
@@ -124,7 +150,7 @@ def probe(path: PathLike, *, limits: MediaLimits = MediaLimits()) -> MediaInfo:
     if size > limits.max_bytes:
         raise TooLargeError(f"{p.name}: {size} bytes is larger than the limit of {limits.max_bytes} bytes")
     with _open(p) as container:
-        video = next(iter(container.streams.video), None)
+        video = _video_stream(container)
         audio = next(iter(container.streams.audio), None)
         if video is None and audio is None:
             raise NoUsableStreamError(f"{p.name}: the file holds neither a video nor an audio stream")
@@ -137,6 +163,8 @@ def probe(path: PathLike, *, limits: MediaLimits = MediaLimits()) -> MediaInfo:
             width, height = int(video.codec_context.width or 0), int(video.codec_context.height or 0)
             if width <= 0 or height <= 0:
                 raise UnreadableMediaError(f"{p.name}: the video stream has no frame size")
+            if _first_frame_turns(p) % 2:
+                width, height = height, width
             if width > limits.max_width:
                 raise TooWideError(f"{p.name}: frames {width} px wide exceed the limit of {limits.max_width} px")
         if duration > limits.max_duration_s:
@@ -169,7 +197,7 @@ def iter_frames(path: PathLike, *, fps: float = 5.0) -> Iterator[VideoFrame]:
         raise InvalidOptionError(f"frame sampling rate must be a positive number, got {fps!r}")
     p, _ = _checked_file(path)
     with _open(p) as container:
-        stream = next(iter(container.streams.video), None)
+        stream = _video_stream(container)
         if stream is None:
             raise NoUsableStreamError(f"{p.name}: the file holds no video stream")
         stream.thread_type = "AUTO"
@@ -191,7 +219,11 @@ def iter_frames(path: PathLike, *, fps: float = 5.0) -> Iterator[VideoFrame]:
             t = float(frame.time) - start if frame.time is not None else index / rate
             if t + _EPS < next_k / fps:
                 continue
-            yield VideoFrame(t_s=max(t, 0.0), rgb=frame.to_ndarray(format="rgb24"))
+            rgb = frame.to_ndarray(format="rgb24")
+            turns = _quarter_turns(frame)
+            if turns:
+                rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+            yield VideoFrame(t_s=max(t, 0.0), rgb=rgb)
             yielded += 1
             next_k = max(next_k + 1, math.floor((t + _EPS) * fps) + 1)
 

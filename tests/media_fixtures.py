@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import math
 import shutil
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,6 +145,48 @@ def face_clip(folder: Path, seconds: float = 2.0) -> Path:
     return _encode(folder / "face.mp4", face_frames(seconds), speech(seconds))
 
 
+def rotated_clip(folder: Path, seconds: float = 1.0) -> Path:
+    """A portrait clip stored the way phones do: landscape frames plus a 90-degree display matrix.
+
+    The coded frames are the upright portrait face (``face_frames(size=(240, 320))``) turned a quarter
+    counter-clockwise; the track header's matrix says "turn clockwise to show", so readers that honour it
+    see the upright face.
+    """
+    upright = face_frames(seconds, (240, 320))
+    path = _encode(folder / "rotated.mp4", (np.rot90(f, 1) for f in upright), speech(seconds))
+    identity = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    turn = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    data = path.read_bytes()
+    first_tkhd = data.index(identity, data.index(b"tkhd"))  # the video track comes first
+    path.write_bytes(data[:first_tkhd] + turn + data[first_tkhd + len(identity) :])
+    return path
+
+
+def audio_with_cover(folder: Path, seconds: float = 1.0) -> Path:
+    """An MP3 with cover art, which FFmpeg lists as a (one-picture) video stream."""
+    import av
+
+    path = folder / "song.mp3"
+    audio = speech(seconds)
+    with av.open(str(path), mode="w") as out:
+        sound = out.add_stream("libmp3lame", rate=SR)
+        sound.layout = "mono"
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(next(face_frames(0.04, (64, 64))), format="rgb24")
+        picture = picture.reformat(format="yuvj420p")
+        picture.pts = 0
+        out.mux(cover.encode(picture))
+        out.mux(cover.encode(None))
+        for i in range(0, len(audio), 1152):
+            frame = av.AudioFrame.from_ndarray(audio[None, i : i + 1152].copy(), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = SR, i
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "zero_byte": zero_byte,
     "text_as_mp4": text_as_mp4,
@@ -156,6 +199,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "no_face": no_face_clip,
     "silent": silent_clip,
     "face": face_clip,
+    "rotated": rotated_clip,
+    "audio_with_cover": audio_with_cover,
 }
 
 

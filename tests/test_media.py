@@ -196,6 +196,25 @@ def test_no_face_and_silent_clips_decode(clips: dict[str, Path]) -> None:
     assert np.abs(media.decode_audio(clips["no_face"])).max() > 0.05
 
 
+def test_phone_rotation_is_applied(clips: dict[str, Path]) -> None:
+    """A portrait clip stored as landscape frames + display matrix comes out upright, as players show it."""
+    info = media.probe(clips["rotated"])
+    assert (info.width, info.height) == (240, 320)
+    frames = list(media.iter_frames(clips["rotated"], fps=5.0))
+    assert len(frames) == 5 and frames[0].rgb.shape == (320, 240, 3)
+    upright = next(media_fixtures.face_frames(1.0, (240, 320))).astype(np.float64)
+    error = np.abs(frames[0].rgb - upright).mean()
+    assert error < 10 < np.abs(np.rot90(frames[0].rgb, 2) - upright).mean()
+
+
+def test_cover_art_is_not_video(clips: dict[str, Path]) -> None:
+    info = media.probe(clips["audio_with_cover"])
+    assert (info.has_video, info.has_audio, info.width) == (False, True, None)
+    with pytest.raises(NoUsableStreamError):
+        list(media.iter_frames(clips["audio_with_cover"]))
+    assert len(media.decode_audio(clips["audio_with_cover"])) == pytest.approx(16000, rel=0.01)
+
+
 # Bad inputs
 
 

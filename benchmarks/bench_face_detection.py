@@ -1,0 +1,119 @@
+"""Detection rate and speed of models.face.FaceTracker on synthetic clips with small, moving faces.
+
+A clip: 1280x720 frames of a textured background with scikit-image's astronaut() head pasted in, scaled so
+the face (the extent of its 478 landmarks) is W px wide, drifting slowly across the frame (5 fps, 30 s =
+150 frames by default). A frame counts as detected when the tracker's box overlaps the true box with IoU >= 0.5.
+
+    python benchmarks/bench_face_detection.py --widths 80 120 160 200 --frames 150 --out benchmarks/face_detection.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+from skimage import data
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))  # run from anywhere
+
+# Landmark extent of the face in astronaut() (512x512), measured with the Face Landmarker (IMAGE mode).
+ASTRO_BOX = (180.7, 71.8, 270.2, 177.4)
+HEAD = (110, 0, 350, 260)  # x0, y0, x1, y1 of the pasted region (head and helmet)
+
+
+def background(width: int, height: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(40, 200, (height // 40 + 1, width // 40 + 1, 3), dtype=np.uint8)
+    bg = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(bg.astype(np.int16) + rng.integers(-12, 12, bg.shape), 0, 255).astype(np.uint8)
+
+
+def synthetic_clip(
+    face_w: float, n_frames: int, *, width: int = 1280, height: int = 720, seed: int = 0
+) -> Iterator[tuple[np.ndarray, tuple[float, float, float, float]]]:
+    """Frames and the true face box: the head moves along a slow straight path between two random points."""
+    rng = np.random.default_rng(seed)
+    astro = data.astronaut()
+    s = face_w / (ASTRO_BOX[2] - ASTRO_BOX[0])
+    head = astro[HEAD[1] : HEAD[3], HEAD[0] : HEAD[2]]
+    head = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    hh, hw = head.shape[:2]
+    p0 = rng.uniform([0, 0], [width - hw, height - hh])
+    p1 = rng.uniform([0, 0], [width - hw, height - hh])
+    bg = background(width, height, seed)
+    for i in range(n_frames):
+        x, y = (p0 + (p1 - p0) * i / max(1, n_frames - 1)).round().astype(int)
+        frame = bg.copy()
+        frame[y : y + hh, x : x + hw] = head
+        box = tuple(float(v) for v in (
+            x + (ASTRO_BOX[0] - HEAD[0]) * s, y + (ASTRO_BOX[1] - HEAD[1]) * s,
+            x + (ASTRO_BOX[2] - HEAD[0]) * s, y + (ASTRO_BOX[3] - HEAD[1]) * s,
+        ))  # fmt: skip
+        yield frame, box  # type: ignore[misc]
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def run(face_w: float, n_frames: int, seeds: list[int], fps: float = 5.0) -> dict[str, float]:
+    from models.face import open_face_tracker
+
+    hits = total = calls = 0
+    t_total = 0.0
+    for seed in seeds:
+        frames = list(synthetic_clip(face_w, n_frames, seed=seed))
+        with open_face_tracker() as tracker:
+            t0 = time.perf_counter()
+            for i, (frame, box) in enumerate(frames):
+                obs = tracker.process(frame, i / fps)
+                hits += obs is not None and iou(obs.box, box) >= 0.5
+            t_total += time.perf_counter() - t0
+            calls += sum(tracker.calls.values())
+        total += len(frames)
+    return {"rate": hits / total, "ms": 1000 * t_total / total, "calls": calls / total, "frames": total}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--widths", type=float, nargs="+", default=[80, 120, 160, 200])
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default=None, help="write a markdown table here")
+    args = ap.parse_args()
+    rows = [
+        "| face width (px) | frames | detected (IoU >= 0.5) | ms / frame | landmarker calls / frame |",
+        "|---|---|---|---|---|",
+    ]
+    noface = run_noface(args.frames)
+    for w in args.widths:
+        r = run(w, args.frames, args.seeds)
+        rows.append(f"| {w:.0f} | {r['frames']:.0f} | {100 * r['rate']:.1f}% | {r['ms']:.1f} | {r['calls']:.2f} |")
+        print(rows[-1], flush=True)
+    rows.append(f"| no face | {args.frames} | - | {noface:.1f} | - |")
+    print(rows[-1])
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(rows) + "\n")
+
+
+def run_noface(n_frames: int) -> float:
+    from models.face import open_face_tracker
+
+    bg = background(1280, 720, 99)
+    with open_face_tracker() as tracker:
+        t0 = time.perf_counter()
+        for i in range(n_frames):
+            tracker.process(bg, i / 5.0)
+        return 1000 * (time.perf_counter() - t0) / n_frames
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""Face finding and tracking: MediaPipe Face Landmarker (Tasks API) plus a tiled search for small faces.
+
+::
+
+    with open_face_tracker(crop_size=48) as tracker:
+        for frame in frames:                       # RGB uint8 (H, W, 3), in time order
+            obs = tracker.process(frame.rgb, frame.t_s)
+            if obs is not None:
+                obs.crop                           # (48, 48) uint8 grey, framed like FER2013
+
+The Landmarker's own detector is short-range (BlazeFace): it finds faces that fill roughly 13-100% of the
+image it is given. A face of 200 px in a 1280x720 frame is missed, so when the whole frame shows nothing the
+tracker searches overlapping square tiles at two scales, keeps the largest face, landmarks a crop around it,
+and tracks it in the following frames by landmarking a crop around the previous box (a VIDEO-mode
+landmarker, so MediaPipe's own landmark tracking applies inside the crop). It falls back to the full search
+when the face is lost and re-searches every ``research_every`` frames to catch new, larger faces.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from models.errors import InputError, ModelLoadError
+
+N_LANDMARKS = 478
+FER_SIZE = 48
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)  # fmt: skip
+
+# Anchor points of the alignment (MediaPipe face-mesh indices; "left" = image left = the subject's right eye).
+ANCHORS: dict[str, tuple[int, ...]] = {
+    "eye_left": (33, 133),  # outer and inner corner
+    "eye_right": (362, 263),
+    "nose_tip": (1,),
+    "mouth": (13, 14, 61, 291),  # inner lips and corners
+}
+# Where FER2013 puts those anchors, in 48x48 pixel coordinates (x, y). Measured with
+# `python -m models.train.extract_fer_landmarks` (the Landmarker on all 32,298 FER2013 Training+PublicTest
+# images, each upscaled to 256 px on a 640x480 grey canvas): the mean anchor positions over the images where
+# a face was found, then mirrored left/right and averaged so the template is symmetric with level eyes.
+FER_TEMPLATE: dict[str, tuple[float, float]] = {
+    "eye_left": (15.0, 18.5),
+    "eye_right": (33.0, 18.5),
+    "nose_tip": (24.0, 28.5),
+    "mouth": (24.0, 36.0),
+}
+
+
+def default_model_path() -> Path:
+    """The bundled ``face_landmarker.task`` in ``models.weights``."""
+    return Path(str(importlib.resources.files("models.weights").joinpath("face_landmarker.task")))
+
+
+def create_landmarker(model_path: str | os.PathLike[str] | None = None, *, video: bool, num_faces: int = 1) -> Any:
+    """A MediaPipe FaceLandmarker (IMAGE or VIDEO mode, blendshapes on). Close it (it is a context manager)."""
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    path = Path(model_path) if model_path is not None else default_model_path()
+    if not path.is_file():
+        raise ModelLoadError(f"face landmarker model not found: {path}")
+    mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+    opts = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(path)),
+        running_mode=mode,
+        num_faces=num_faces,
+        output_face_blendshapes=True,
+    )
+    try:
+        return vision.FaceLandmarker.create_from_options(opts)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelLoadError(f"could not load the face landmarker {path}: {exc}") from exc
+
+
+def create_detector(model_path: str | os.PathLike[str] | None = None, *, min_confidence: float = 0.5) -> Any:
+    """MediaPipe FaceDetector (IMAGE mode) over the BlazeFace model inside the landmarker bundle."""
+    import zipfile
+
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    path = Path(model_path) if model_path is not None else default_model_path()
+    try:
+        with zipfile.ZipFile(path) as z:
+            buffer = z.read("face_detector.tflite")
+        opts = vision.FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_buffer=buffer),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=min_confidence,
+        )
+        return vision.FaceDetector.create_from_options(opts)
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(f"could not load the face detector from {path}: {exc}") from exc
+
+
+def _to_mp_image(rgb: np.ndarray) -> Any:
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+
+
+def result_faces(result: Any, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A FaceLandmarkerResult -> [(landmarks (478, 3) float32 in pixels of that image, blendshapes (52,))]."""
+    faces = []
+    for i, lms in enumerate(result.face_landmarks):
+        pts = np.array([(p.x * width, p.y * height, p.z * width) for p in lms], dtype=np.float32)
+        bs = np.zeros(len(BLENDSHAPE_NAMES), dtype=np.float32)
+        if result.face_blendshapes and i < len(result.face_blendshapes):
+            bs[:] = [c.score for c in result.face_blendshapes[i]][: len(BLENDSHAPE_NAMES)]
+        faces.append((pts, bs))
+    return faces
+
+
+def anchor_points(landmarks: np.ndarray) -> np.ndarray:
+    """(478, 2+) landmarks -> (4, 2) anchor positions in the order of :data:`ANCHORS`."""
+    return np.stack([landmarks[list(idx), :2].mean(axis=0) for idx in ANCHORS.values()]).astype(np.float64)
+
+
+def alignment_matrix(landmarks: np.ndarray, crop_size: int = FER_SIZE) -> np.ndarray:
+    """2x3 similarity transform: frame pixels -> a ``crop_size`` crop framed like FER2013, eyes level.
+
+    Rotation levels the eye line; scale and shift are the least-squares fit of the four anchors to
+    :data:`FER_TEMPLATE` under that rotation.
+    """
+    src = anchor_points(landmarks)
+    dst = np.array(list(FER_TEMPLATE.values()), dtype=np.float64) * (crop_size / FER_SIZE)
+    d = src[1] - src[0]
+    angle = -np.arctan2(d[1], d[0])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    r = src @ rot.T
+    rc, dc = r - r.mean(axis=0), dst - dst.mean(axis=0)
+    scale = float((rc * dc).sum() / max((rc * rc).sum(), 1e-9))
+    a = scale * rot
+    t = dst.mean(axis=0) - a @ src.mean(axis=0)
+    return np.hstack([a, t[:, None]])
+
+
+def aligned_crop(grey: np.ndarray, landmarks: np.ndarray, crop_size: int = FER_SIZE) -> np.ndarray:
+    """Cut the FER2013-framed face out of a grey frame (area-averaged when shrinking a lot)."""
+    m = alignment_matrix(landmarks, crop_size)
+    scale = float(np.hypot(m[0, 0], m[0, 1]))
+    if scale < 0.5:  # shrink the relevant region first so warpAffine does not alias
+        inv = cv2.invertAffineTransform(m)
+        corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], float)
+        pts = corners @ inv.T
+        h, w = grey.shape
+        x0, y0 = np.clip(np.floor(pts.min(axis=0)).astype(int) - 2, 0, None)
+        x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
+        if x1 > x0 and y1 > y0:
+            f = 2.0 * scale
+            roi = cv2.resize(grey[y0:y1, x0:x1], None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            shift = np.array([[1, 0, -x0], [0, 1, -y0]], float)
+            to_roi = np.vstack([np.diag([f, f]) @ shift, [0, 0, 1]])
+            m = m @ np.linalg.inv(to_roi)
+            grey = roi
+    return cv2.warpAffine(grey, m, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """One face in one frame. Coordinates are frame pixels; landmark z is scaled like x."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 (landmark extent)
+    landmarks: np.ndarray  # (478, 3) float32
+    blendshapes: np.ndarray  # (52,) float32, in the order of BLENDSHAPE_NAMES
+    crop: np.ndarray  # (crop_size, crop_size) uint8 grey, aligned like FER2013
+    t_s: float = 0.0
+    searched: bool = False  # True when this frame ran the (tiled) search rather than pure tracking
+
+
+def check_rgb(rgb: np.ndarray) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or a.shape[0] < 8 or a.shape[1] < 8:
+        raise InputError(f"expected an RGB uint8 frame (H, W, 3), got {a.dtype} {a.shape}")
+    return a
+
+
+def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    x0, y0 = landmarks[:, :2].min(axis=0)
+    x1, y1 = landmarks[:, :2].max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _area(b: tuple[float, float, float, float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    inter = _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    return inter / max(_area(a) + _area(b) - inter, 1e-9)
+
+
+def square_patch(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) -> tuple[np.ndarray, float]:
+    """The square [x0, x0+side) x [y0, y0+side) of ``rgb`` (black outside) resized to ``size``; returns it and
+    the factor f such that frame = patch * f + (x0, y0)."""
+    h, w = rgb.shape[:2]
+    ix0, iy0, s = round(x0), round(y0), max(1, round(side))
+    sx0, sy0, sx1, sy1 = max(ix0, 0), max(iy0, 0), min(ix0 + s, w), min(iy0 + s, h)
+    if sx0 == ix0 and sy0 == iy0 and sx1 == ix0 + s and sy1 == iy0 + s:
+        src = rgb[sy0:sy1, sx0:sx1]
+    else:
+        src = np.zeros((s, s, 3), np.uint8)
+        if sx1 > sx0 and sy1 > sy0:
+            src[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
+    interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+    patch = src if s == size else cv2.resize(src, (size, size), interpolation=interp)
+    return np.ascontiguousarray(patch), s / size
+
+
+def search_tiles(width: int, height: int, level: int) -> list[tuple[int, int, int]]:
+    """Square tiles (x0, y0, side) of a search level: 1 = squares of the short side along the long side,
+    2 = squares of 2/3 of the short side on a grid; neighbours overlap by at least a quarter."""
+    short = min(width, height)
+    side = short if level == 1 else max(8, round(short * 2 / 3))
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        n = int(np.ceil((length - side) / (0.75 * side))) + 1
+        return [round(v) for v in np.linspace(0, length - side, n)]
+
+    return [(x, y, side) for y in starts(height) for x in starts(width)]
+
+
+Box = tuple[float, float, float, float]
+
+
+class FaceTracker:
+    """Finds the largest face in each frame of a stream and tracks it; see the module docstring.
+
+    Holds a BlazeFace detector (IMAGE mode) for the search over the whole frame and its tiles, and a
+    landmarker (VIDEO mode) for the crop around the face. Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        crop_size: int = FER_SIZE,
+        research_every: int = 10,
+        search_size: int = 256,
+        track_size: int = 256,
+        track_margin: float = 2.2,
+        strong_score: float = 0.75,
+        max_candidates: int = 3,
+        video_track: bool = True,
+    ) -> None:
+        if crop_size < 8 or research_every < 1:
+            raise InputError(f"crop_size must be >= 8 and research_every >= 1, got {crop_size}, {research_every}")
+        self.crop_size, self.research_every = crop_size, research_every
+        self.search_size, self.track_size, self.track_margin = search_size, track_size, track_margin
+        self.strong_score, self.max_candidates = strong_score, max_candidates
+        self._detector = create_detector(model_path)
+        try:
+            self._track = create_landmarker(model_path, video=video_track, num_faces=1)
+        except BaseException:
+            self._detector.close()
+            raise
+        self._video = video_track
+        self._box: Box | None = None
+        self._since_search = 0
+        self._lost = 0
+        self._last_ms = -1
+        self._closed = False
+        self.calls = {"detect": 0, "landmark": 0}  # model calls so far (for benchmarks)
+
+    # -- life cycle ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._detector.close()
+            self._track.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        """Forget the tracked face (e.g. at a cut)."""
+        self._box, self._since_search, self._lost = None, 0, 0
+
+    # -- steps -----------------------------------------------------------------------------------------
+    def _candidates(self, rgb: np.ndarray, levels: tuple[int, ...]) -> list[tuple[float, Box]]:
+        """Detector boxes (score, frame box) of the first level with any, strong and large first."""
+        h, w = rgb.shape[:2]
+        for level in levels:
+            if level == 0:
+                f = min(1.0, self.search_size / max(w, h))
+                img = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+                tiles = [(np.ascontiguousarray(img), 1.0 / f, 0.0, 0.0)]
+            else:
+                tiles = []
+                for tx, ty, side in search_tiles(w, h, level):
+                    patch, f = square_patch(rgb, tx, ty, side, min(side, self.search_size))
+                    tiles.append((patch, f, float(tx), float(ty)))
+            found: list[tuple[float, Box]] = []
+            for patch, f, ox, oy in tiles:
+                self.calls["detect"] += 1
+                for det in self._detector.detect(_to_mp_image(patch)).detections:
+                    bb = det.bounding_box
+                    score = float(det.categories[0].score) if det.categories else 0.0
+                    x0, y0 = bb.origin_x * f + ox, bb.origin_y * f + oy
+                    found.append((score, (x0, y0, x0 + bb.width * f, y0 + bb.height * f)))
+            if found:
+                return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
+        return []
+
+    def _search(self, rgb: np.ndarray, levels: tuple[int, ...]) -> FaceObservation | None:
+        """Search the frame, then landmark the best candidates until one is confirmed."""
+        for _, box in self._candidates(rgb, levels)[: self.max_candidates]:
+            obs = self._landmark_around(rgb, box)
+            if obs is not None:
+                return obs
+        return None
+
+    def _landmark_around(self, rgb: np.ndarray, box: Box) -> FaceObservation | None:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = self.track_margin * max(box[2] - box[0], box[3] - box[1], 4.0)
+        x0, y0 = cx - side / 2, cy - side / 2
+        patch, f = square_patch(rgb, x0, y0, side, self.track_size)
+        self.calls["landmark"] += 1
+        img = _to_mp_image(patch)
+        if self._video:
+            self._last_ms += 1
+            res = self._track.detect_for_video(img, self._last_ms)
+        else:
+            res = self._track.detect(img)
+        faces = result_faces(res, patch.shape[1], patch.shape[0])
+        if not faces:
+            return None
+        pts, bs = faces[0]
+        pts = pts * f
+        pts[:, 0] += x0
+        pts[:, 1] += y0
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        crop = aligned_crop(grey, pts, self.crop_size)
+        return FaceObservation(box=landmark_box(pts), landmarks=pts, blendshapes=bs, crop=crop)
+
+    def process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
+        """The largest (tracked) face of this frame, or None. Frames must come in time order."""
+        if self._closed:
+            raise InputError("the face tracker is closed")
+        rgb = check_rgb(rgb)
+        self._last_ms = max(self._last_ms, round(t_s * 1000) - 1)  # VIDEO mode needs increasing timestamps
+        obs, searched = None, False
+        if self._box is not None and self._since_search >= self.research_every:
+            self._since_search, searched = 0, True  # look for a new, clearly larger face elsewhere
+            for _, cand in self._candidates(rgb, (0, 1))[: self.max_candidates]:
+                if _area(cand) > 1.44 * _area(self._box) and _iou(cand, self._box) < 0.3:
+                    obs = self._landmark_around(rgb, cand)
+                    if obs is not None:
+                        break
+        if obs is None and self._box is not None:
+            obs = self._landmark_around(rgb, self._box)
+        if obs is None:
+            searched = True
+            obs = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
+        if obs is None:
+            self._box, self._since_search = None, 0
+            self._lost += 1
+            return None
+        self._box, self._lost = obs.box, 0
+        self._since_search += 1
+        return FaceObservation(obs.box, obs.landmarks, obs.blendshapes, obs.crop, t_s=t_s, searched=searched)
+
+
+def open_face_tracker(
+    model_path: str | os.PathLike[str] | None = None, *, crop_size: int = FER_SIZE, research_every: int = 10
+) -> FaceTracker:
+    """A :class:`FaceTracker` over the bundled (or the given) ``face_landmarker.task``."""
+    return FaceTracker(model_path, crop_size=crop_size, research_every=research_every)

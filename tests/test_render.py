@@ -195,3 +195,23 @@ def test_fluidr3_is_preferred_when_installed(monkeypatch: pytest.MonkeyPatch) ->
     if not installed:
         pytest.skip("FluidR3_GM is not installed here")
     assert find_soundfont() == installed[0]
+
+
+def test_env_soundfont_that_fluidsynth_rejects_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    junk = b"LIST" + struct.pack("<I", 100) + b"x" * 100
+    bad = tmp_path / "inside.sf2"
+    bad.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(junk)) + b"sfbk" + junk)
+    monkeypatch.setenv(render.ENV_SOUNDFONT, str(bad))
+    with pytest.raises(InputError, match=f"^{render.ENV_SOUNDFONT}: soundfont inside.sf2"):
+        find_soundfont()
+
+
+def test_concurrent_renders_match_serial_ones(rendered: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    violin = render_midi(piece(program=40), sr=SR)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda p: render_midi(piece(program=p), sr=SR), [0, 40, 0, 40]))
+    assert all(np.array_equal(r, rendered if i % 2 == 0 else violin) for i, r in enumerate(results))

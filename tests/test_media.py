@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import media_fixtures  # tests/ is on sys.path under pytest (no tests/__init__.py)
 import numpy as np
 import pytest
 
@@ -21,11 +23,6 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
-
-try:  # tests/ is on sys.path under pytest's default (rootdir-less) import mode
-    import media_fixtures
-except ImportError:  # pragma: no cover - tests/ made a package
-    from tests import media_fixtures  # type: ignore[no-redef]
 
 EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
 DEADLINE_S = 60.0  # generous: every call here takes well under a second; this only catches hangs
@@ -175,7 +172,7 @@ def test_audio_only(clips: dict[str, Path]) -> None:
         assert info.duration_s == pytest.approx(2.0, abs=0.05)
         assert len(media.decode_audio(clips[name])) == pytest.approx(32000, rel=0.01)
         with pytest.raises(NoUsableStreamError, match="no video"):
-            within(lambda p=clips[name]: list(media.iter_frames(p)))
+            within(functools.partial(list, media.iter_frames(clips[name])))
 
 
 def test_video_only(clips: dict[str, Path]) -> None:

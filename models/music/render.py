@@ -1,10 +1,11 @@
 """Render a score to audio: FluidSynth through pyfluidsynth, loudness normalisation, atomic WAV writing.
 
-One FluidSynth synthesiser is kept per (soundfont, sample rate) and reused under a lock, so a soundfont is
-read from disk once per process (FluidR3_GM, 148 MB, takes about a second). FluidSynth's own log output is
-routed to :mod:`logging` instead of the terminal. Events are placed by absolute sample position (no drift
-over long pieces) and take effect at FluidSynth's 64-sample block boundary nearest to them (within 0.73 ms
-at 44.1 kHz); the render runs on past the last note until the release and reverb tails have died away.
+A soundfont is read from disk once per process (FluidR3_GM, 148 MB, takes about a second) and each render
+gets a fresh synthesiser that borrows it, under a per-soundfont lock, so renders are thread-safe and
+deterministic. FluidSynth's own log output is routed to :mod:`logging` instead of the terminal. Events
+are placed by absolute sample position (no drift over long pieces) and take effect at FluidSynth's
+64-sample block boundary nearest to them (within 0.73 ms at 44.1 kHz); the render runs on past the last
+note until the release and reverb tails have died away.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class _SoundFont:
     def __init__(self, path: Path) -> None:
         self.lib = _fluidsynth()
         self.lock = threading.Lock()
+        self.closed = False
         self.holder = self.lib["fs"].Synth(gain=SYNTH_GAIN, channels=16)
         _errors.messages = []
         sfid = self.holder.sfload(str(path))
@@ -205,6 +207,7 @@ class _SoundFont:
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.holder.delete()
 
 
@@ -267,9 +270,11 @@ def render_midi(
     path = check_soundfont(soundfont) if soundfont is not None else find_soundfont()
     events = _events(pm, int(sr))
     min_blocks = round(float(pm.get_end_time()) * sr / BLOCK)
-    font = _soundfont(path)
-    with font.lock:
-        return font.render(events, min_blocks, int(sr))
+    while True:
+        font = _soundfont(path)
+        with font.lock:
+            if not font.closed:  # evicted from the cache meanwhile: load it again
+                return font.render(events, min_blocks, int(sr))
 
 
 def _interpolators(taps: int = 12, factor: int = 4) -> list[np.ndarray]:

@@ -124,6 +124,7 @@ def mux_audio_into_video(
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
     try:
         _copy(src, tmp, fmt, planar, int(sr))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, out)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -153,3 +153,8 @@ def test_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(NoUsableStreamError):
         mux_audio_into_video(wav, sine(1.0), SR, tmp_path / "out.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.mp4", "sound.wav"]
+
+
+def test_output_is_an_ordinary_readable_file(clip: Path, tmp_path: Path) -> None:
+    out = mux_audio_into_video(clip, sine(1.0), SR, tmp_path / "scored.mp4")
+    assert out.stat().st_mode & 0o777 == 0o644

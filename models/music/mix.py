@@ -167,6 +167,7 @@ def export_mp3(path: str | os.PathLike[str], audio: np.ndarray, sr: int, *, bitr
                 frame.sample_rate, frame.pts = int(sr), i
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, out)
     except (av.FFmpegError, OSError, ValueError) as exc:
         with contextlib.suppress(OSError):

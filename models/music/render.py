@@ -388,6 +388,7 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sr: int, *, subty
             sf.write(
                 f, np.clip(data, -1.0, 1.0) if subtype != "FLOAT" else data, int(sr), subtype=subtype, format="WAV"
             )
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, out)
     except (OSError, RuntimeError, ValueError) as exc:
         with contextlib.suppress(OSError):

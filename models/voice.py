@@ -1,0 +1,321 @@
+"""Voice: speech detection and speech emotion recognition over sliding windows of a clip.
+
+Speech detection is Silero VAD (MIT, the ``silero-vad`` package, its TorchScript model) on 32 ms frames with
+hysteresis, behind an energy floor. Emotion comes from a network over 2 s of audio centred on each window
+(``ctx_s`` in the checkpoint), so a 1 s window is judged with its surrounding speech. Two networks exist:
+
+- ``baseline``: the brief's 27 per-frame features (13 MFCC, 12 chroma, RMS, spectral centroid) into a 1-D CNN
+  with hidden layers 256, 256, 128, 64 and max pooling.
+- ``main``: 64-band log-mel into a small 2-D CNN (see :class:`MelCNN`).
+
+Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import affect
+from .errors import InputError, ModelLoadError
+
+SR = 16000
+VAD_FRAME = 512  # samples per Silero frame (32 ms at 16 kHz); detect_speech returns one flag per frame
+VAD_ON, VAD_OFF = 0.5, 0.35  # hysteresis thresholds on Silero's speech probability
+ENERGY_FLOOR_DB = -60.0  # frames quieter than this (dBFS RMS) are never speech
+MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
+
+FEATURES: dict[str, dict[str, Any]] = {
+    "baseline": {"n_fft": 1024, "hop": 256, "n_mfcc": 13},
+    "main": {"n_fft": 1024, "win": 640, "hop": 320, "n_mels": 64, "fmin": 50.0, "fmax": 8000.0},
+}
+
+
+def baseline_features(audio: np.ndarray, cfg: dict[str, Any] = FEATURES["baseline"]) -> np.ndarray:
+    """(27, T) per-frame features: 13 MFCC, 12 chroma, RMS, spectral centroid (kHz)."""
+    import librosa
+
+    y = np.asarray(audio, dtype=np.float32)
+    kw = {"n_fft": cfg["n_fft"], "hop_length": cfg["hop"]}
+    mfcc = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=cfg["n_mfcc"], **kw)
+    chroma = librosa.feature.chroma_stft(y=y, sr=SR, **kw)
+    rms = librosa.feature.rms(y=y, frame_length=cfg["n_fft"], hop_length=cfg["hop"])
+    cent = librosa.feature.spectral_centroid(y=y, sr=SR, **kw) / 1000.0
+    return np.concatenate([mfcc, chroma, rms, cent], axis=0).astype(np.float32)
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:  # Slaney's mel scale (librosa's default, htk=False)
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), lin)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular filters, equal to ``librosa.filters.mel``."""
+    fft_f = np.fft.rfftfreq(n_fft, 1.0 / SR)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(fmax)), n_mels + 2))
+    ramps = mel_f[:, None] - fft_f[None, :]
+    fdiff = np.diff(mel_f)[:, None]
+    w = np.maximum(0.0, np.minimum(-ramps[:-2] / fdiff[:-1], ramps[2:] / fdiff[1:]))
+    return (w * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]).astype(np.float32)
+
+
+def logmel_features(audio: np.ndarray, cfg: dict[str, Any] = FEATURES["main"]) -> np.ndarray:
+    """(n_mels, T) log-mel power in dB (floor 1e-10), frame t centred at t * hop; equal to librosa's
+    ``melspectrogram`` (centred, zero-padded, periodic Hann) but without importing librosa."""
+    n_fft, hop, win = cfg["n_fft"], cfg["hop"], cfg["win"]
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    x = torch.nn.functional.pad(x, (n_fft // 2, n_fft // 2))
+    if len(x) < n_fft:
+        x = torch.nn.functional.pad(x, (0, n_fft - len(x)))
+    spec = torch.stft(x, n_fft, hop, win, torch.hann_window(win), center=False, return_complex=True).abs() ** 2
+    mel = torch.from_numpy(mel_filterbank(n_fft, cfg["n_mels"], cfg["fmin"], cfg["fmax"])) @ spec
+    return (10.0 * torch.log10(torch.clamp(mel, min=1e-10))).numpy()
+
+
+def features(arch: str, audio: np.ndarray) -> np.ndarray:
+    """The input features of network ``arch`` for 16 kHz mono audio, (C, T)."""
+    return baseline_features(audio) if arch == "baseline" else logmel_features(audio)
+
+
+def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv1d(cin, cout, k, padding=k // 2), nn.BatchNorm1d(cout), nn.ReLU()]
+    return [*layers, nn.MaxPool1d(2)] if pool else layers
+
+
+class BaselineCNN(nn.Module):
+    """The brief's 1-D CNN over per-frame features: conv layers 256, 256, 128, 64 with max pooling."""
+
+    def __init__(self, n_in: int = 27, hidden: tuple[int, ...] = (256, 256, 128, 64), kernel: int = 5,
+                 dropout: float = 0.3, n_classes: int = affect.N_CLASSES) -> None:  # fmt: skip
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i, h in enumerate(hidden):
+            layers += _block1d(n_in if i == 0 else hidden[i - 1], h, kernel, pool=i < len(hidden) - 1)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden[-1], n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) normalised
+        h = self.body(x)
+        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+class MelCNN(nn.Module):
+    """A small 2-D CNN over a log-mel image: conv blocks with 2x2 pooling, frequency averaged, then time
+    mean+max pooling and a linear classifier."""
+
+    def __init__(self, n_mels: int = 64, channels: tuple[int, ...] = (16, 32, 64, 128), dropout: float = 0.3,
+                 n_classes: int = affect.N_CLASSES) -> None:  # fmt: skip
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 1
+        for c in channels:
+            layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+            cin = c
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * cin, n_classes))
+        self.n_mels = n_mels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_mels, T) normalised
+        h = self.body(x.unsqueeze(1)).mean(2)  # (B, C, T')
+        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+ARCHS: dict[str, type[nn.Module]] = {"baseline": BaselineCNN, "main": MelCNN}
+
+
+def build_network(arch: str, dims: dict[str, Any]) -> nn.Module:
+    if arch not in ARCHS:
+        raise ModelLoadError(f"unknown voice network {arch!r}; expected one of {', '.join(ARCHS)}")
+    return ARCHS[arch](**dims)
+
+
+def save_checkpoint(path: str | Path, net: nn.Module, *, arch: str, dims: dict[str, Any], norm: dict[str, Any],
+                    meta: dict[str, Any] | None = None, ctx_s: float = 2.0) -> None:  # fmt: skip
+    """Write a self-describing checkpoint: architecture, dimensions, features, normalisation, classes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "format": "moodscore-voice/1", "arch": arch, "dims": dict(dims), "features": dict(FEATURES[arch]),
+        "norm": {k: [float(v) for v in norm[k]] for k in ("mean", "std")}, "classes": list(affect.CLASSES),
+        "sr": SR, "ctx_s": float(ctx_s), "meta": meta or {},
+        "state_dict": {k: v.detach().to(torch.float32).clone() for k, v in net.state_dict().items()},
+    }  # fmt: skip
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
+def to_mono_16k(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Validate audio (samples,) or (samples, channels) / (channels, samples) and return float32 mono 16 kHz."""
+    a = np.asarray(audio)
+    if a.ndim == 2:
+        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
+    if a.ndim != 1 or a.size == 0:
+        raise InputError(f"audio must be a non-empty 1-D or 2-D array, got shape {np.shape(audio)}")
+    if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+        raise InputError("audio must hold finite numbers")
+    if sr <= 0:
+        raise InputError(f"sample rate must be positive, got {sr}")
+    a = a.astype(np.float32)
+    if np.issubdtype(np.asarray(audio).dtype, np.integer):
+        a /= float(np.iinfo(np.asarray(audio).dtype).max)
+    if sr != SR:
+        import librosa
+
+        a = librosa.resample(a, orig_sr=sr, target_sr=SR).astype(np.float32)
+    return a
+
+
+class SpeechDetector:
+    """Silero VAD (TorchScript, from the ``silero-vad`` package) with hysteresis and an energy floor."""
+
+    def __init__(self) -> None:
+        try:
+            from silero_vad import load_silero_vad
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ModelLoadError("speech detection needs the silero-vad package: pip install silero-vad") from e
+        self.model = load_silero_vad(onnx=False)
+
+    def probs(self, audio: np.ndarray) -> np.ndarray:
+        """Silero's speech probability per 32 ms frame of 16 kHz audio (the last partial frame zero-padded)."""
+        n = math.ceil(len(audio) / VAD_FRAME)
+        x = torch.zeros(n * VAD_FRAME)
+        x[: len(audio)] = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        self.model.reset_states()
+        with torch.no_grad():
+            return np.array([float(self.model(x[i * VAD_FRAME : (i + 1) * VAD_FRAME], SR)) for i in range(n)])
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        p = self.probs(audio)
+        n = len(p)
+        frames = np.zeros(n * VAD_FRAME, dtype=np.float32)
+        frames[: len(audio)] = audio
+        rms_db = 10 * np.log10(np.mean(frames.reshape(n, VAD_FRAME) ** 2, axis=1) + 1e-12)
+        mask = np.zeros(n, dtype=bool)
+        on = False
+        for i, q in enumerate(p):
+            on = q >= VAD_ON or (on and q >= VAD_OFF)
+            mask[i] = on
+        return mask & (rms_db > ENERGY_FLOOR_DB)
+
+
+_DETECTOR: SpeechDetector | None = None
+
+
+def detect_speech(audio: np.ndarray, sr: int = SR) -> np.ndarray:
+    """A boolean speech flag per 32 ms frame (``VAD_FRAME`` samples at 16 kHz; frame i starts at i * 0.032 s)."""
+    global _DETECTOR
+    if _DETECTOR is None:
+        _DETECTOR = SpeechDetector()
+    return _DETECTOR(to_mono_16k(audio, sr))
+
+
+@dataclass(frozen=True)
+class VoiceTrack:
+    """Per-window voice emotion: ``probs`` rows are NaN where the window holds too little speech."""
+
+    starts: np.ndarray  # (W,) window start times in seconds
+    probs: np.ndarray  # (W, 8) over affect.CLASSES, NaN rows = no vote
+    speech: np.ndarray  # (W,) fraction of the window that is speech
+    win_s: float
+    hop_s: float
+
+
+class VoiceModel:
+    """A speech emotion network with its features and normalisation, plus the speech detector."""
+
+    def __init__(self, net: nn.Module, ckpt: dict[str, Any]) -> None:
+        self.net = net.eval()
+        self.arch: str = ckpt["arch"]
+        self.ckpt = {k: v for k, v in ckpt.items() if k != "state_dict"}
+        self.ctx_s = float(ckpt["ctx_s"])
+        self._mean = np.asarray(ckpt["norm"]["mean"], dtype=np.float32)[:, None]
+        self._std = np.asarray(ckpt["norm"]["std"], dtype=np.float32)[:, None]
+        self._hop = int(ckpt["features"]["hop"])
+
+    def emotion_probs(self, audio: np.ndarray) -> np.ndarray:
+        """Class probabilities (8,) for a stretch of 16 kHz mono audio, judged as a whole."""
+        return self._classify(features(self.arch, audio)[None])[0]
+
+    def _classify(self, feats: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy((feats - self._mean) / self._std).float()
+        with torch.no_grad():
+            return torch.softmax(self.net(x), dim=1).numpy().astype(np.float64)
+
+    def analyze(self, audio: np.ndarray, sr: int = SR, *, win_s: float = 1.0, hop_s: float = 0.5) -> VoiceTrack:
+        """Emotion per window (starts 0, hop, 2 hop, ... until the audio is covered), NaN where no speech."""
+        if not (win_s > 0 and hop_s > 0):
+            raise InputError(f"window and hop must be positive, got {win_s} and {hop_s}")
+        y = to_mono_16k(audio, sr)
+        dur = len(y) / SR
+        n_win = 1 if dur <= win_s else math.ceil((dur - win_s) / hop_s - 1e-9) + 1
+        starts = np.arange(n_win) * hop_s
+        mask = detect_speech(y, SR)
+        t_frame = VAD_FRAME / SR
+        speech = np.zeros(n_win)
+        for i, s in enumerate(starts):
+            a, b = round(float(s) / t_frame), round(min(float(s) + win_s, dur) / t_frame)
+            speech[i] = float(mask[a : max(b, a + 1)].mean()) if a < len(mask) else 0.0
+        probs = np.full((n_win, affect.N_CLASSES), np.nan)
+        voted = np.flatnonzero(speech >= MIN_SPEECH)
+        if voted.size:
+            feats = features(self.arch, y)
+            fps = SR / self._hop
+            span = min(round(self.ctx_s * fps), feats.shape[1])
+            batch = []
+            for w in voted:
+                centre = (starts[w] + min(win_s, dur - starts[w]) / 2) * fps
+                a = min(max(round(float(centre) - span / 2), 0), feats.shape[1] - span)
+                batch.append(feats[:, a : a + span])
+            probs[voted] = self._classify(np.stack(batch))
+        return VoiceTrack(starts=starts, probs=probs, speech=speech, win_s=win_s, hop_s=hop_s)
+
+
+def _debug_model() -> VoiceModel:
+    """A tiny random MelCNN with the real features and speech detector, for unit tests."""
+    dims: dict[str, Any] = {"n_mels": FEATURES["main"]["n_mels"], "channels": (4, 8), "dropout": 0.0}
+    torch.manual_seed(0)
+    ckpt: dict[str, Any] = {
+        "arch": "main", "dims": dims, "features": FEATURES["main"], "ctx_s": 2.0, "sr": SR,
+        "norm": {"mean": [-40.0] * dims["n_mels"], "std": [20.0] * dims["n_mels"]},
+        "classes": list(affect.CLASSES), "meta": {"debug": True},
+    }  # fmt: skip
+    return VoiceModel(MelCNN(**dims), ckpt)
+
+
+def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> VoiceModel:
+    """Load a voice checkpoint (None = the shipped ``models/weights/voice.pt``), or a tiny random net."""
+    if debug:
+        return _debug_model()
+    name = str(path or "voice.pt")
+    try:
+        if path is None:
+            with importlib.resources.as_file(importlib.resources.files("models.weights") / "voice.pt") as p:
+                ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        else:
+            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ModelLoadError(f"cannot load voice model {name}: {e}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "moodscore-voice/1":
+        raise ModelLoadError(f"{name} is not a moodscore voice checkpoint")
+    arch = str(ckpt["arch"])
+    if tuple(ckpt["classes"]) != affect.CLASSES or arch not in FEATURES or ckpt["features"] != FEATURES[arch]:
+        raise ModelLoadError(f"{name} was trained for other classes or features than this code uses")
+    net = build_network(arch, dict(ckpt["dims"]))
+    try:
+        net.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ModelLoadError(f"voice checkpoint {name} does not match its architecture: {e}") from e
+    return VoiceModel(net, ckpt)

@@ -50,15 +50,17 @@ ANCHORS: dict[str, tuple[int, ...]] = {
     "nose_tip": (1,),
     "mouth": (13, 14, 61, 291),  # inner lips and corners
 }
-# Where FER2013 puts those anchors, in 48x48 pixel coordinates (x, y). Measured with
-# `python -m models.train.extract_fer_landmarks` (the Landmarker on all 32,298 FER2013 Training+PublicTest
-# images, each upscaled to 256 px on a 640x480 grey canvas): the mean anchor positions over the images where
-# a face was found, then mirrored left/right and averaged so the template is symmetric with level eyes.
+# Where FER2013 puts those anchors, in 48x48 pixel coordinates (x, y). Measured 2026-11-22 with
+# `python -m models.train.extract_fer_landmarks` (prints it; `--template-only` again from the cache): the
+# Landmarker (IMAGE mode) on all 32,298 FER2013 Training+PublicTest images, each upscaled to 256 px on a 640x480
+# grey canvas, found 30,349 faces (94.0%); these are the mean anchor positions over those faces, mirrored
+# left/right and averaged so the template is symmetric with level eyes. Raw means before symmetrising: eyes
+# (15.45, 18.87) and (32.47, 18.63), nose tip (24.03, 29.32), mouth (24.20, 37.11).
 FER_TEMPLATE: dict[str, tuple[float, float]] = {
-    "eye_left": (15.0, 18.5),
-    "eye_right": (33.0, 18.5),
-    "nose_tip": (24.0, 28.5),
-    "mouth": (24.0, 36.0),
+    "eye_left": (15.49, 18.75),
+    "eye_right": (32.51, 18.75),
+    "nose_tip": (24.0, 29.32),
+    "mouth": (24.0, 37.11),
 }
 
 

@@ -167,3 +167,42 @@ def test_close_and_bad_input() -> None:
     t.close()  # idempotent
     with pytest.raises(InputError):
         t.process(np.zeros((100, 100, 3), np.uint8), 1.0)
+
+
+# -- the landmark-distance baseline (models.landmark_baseline) ------------------------------------------------
+
+
+def test_landmark_features_are_similarity_invariant() -> None:
+    from models.landmark_baseline import N_FEATURES, landmark_features
+
+    rng = np.random.default_rng(0)
+    lm = rng.uniform(0, 100, (2, 478, 3))
+    theta = 0.7
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    moved = lm.copy()
+    moved[:, :, :2] = 3.5 * lm[:, :, :2] @ rot.T + [40.0, -7.0]
+    f, g = landmark_features(lm), landmark_features(moved)
+    assert f.shape == (2, N_FEATURES) == (2, 2278)
+    np.testing.assert_allclose(f, g, rtol=1e-4)
+    assert not np.allclose(f[0], f[1])
+    with pytest.raises(InputError):
+        landmark_features(np.zeros((2, 68, 2)))
+
+
+def test_landmark_baseline_roundtrip(tmp_path: object) -> None:
+    import pathlib
+
+    import torch
+
+    from models.landmark_baseline import debug_baseline, load_landmark_baseline
+
+    model = debug_baseline()
+    lm = np.random.default_rng(1).uniform(0, 100, (5, 478, 2))
+    p = model.predict(lm)
+    assert p.shape == (5, 7)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    path = pathlib.Path(str(tmp_path)) / "lb.pt"
+    torch.save(model.checkpoint(), path)
+    again = load_landmark_baseline(path)
+    np.testing.assert_allclose(again.predict(lm), p, rtol=1e-5, atol=1e-6)
+    assert again.dims == model.dims

@@ -7,7 +7,8 @@ set-up that finds ~94% of FER faces); landmarks are mapped back to 48x48 FER pix
         --out /tmp/moodscore_cache/fer_landmarks.npz
 
 Output arrays: found (N,) bool, landmarks (N, 478, 3) float32 (NaN where not found), blendshapes (N, 52)
-float16, labels, usage. Resumable: a partial file (``<out>.partial.npz``) is written every 2,000 images.
+float16, labels, usage. It then prints the alignment template (``--template-only`` prints it again).
+Resumable: a partial file (``<out>.partial.npz``) is written every 2,000 images.
 """
 
 from __future__ import annotations
@@ -35,13 +36,34 @@ def fer_canvas(image: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.ascontiguousarray(np.repeat(canvas[:, :, None], 3, axis=2)), x0, y0
 
 
+def template_from_cache(path: str | Path) -> dict[str, tuple[float, float]]:
+    """Mean anchor positions (models.face.ANCHORS) in 48x48 FER pixels over the found faces, mirrored and
+    averaged so the template is symmetric (eyes level): the numbers behind models.face.FER_TEMPLATE."""
+    from models.face import ANCHORS, FER_SIZE, anchor_points
+
+    c = np.load(path)
+    mean = np.mean([anchor_points(lm) for lm in c["landmarks"][c["found"]]], axis=0)  # (4, 2)
+    names = list(ANCHORS)
+    mirrored = mean.copy()
+    mirrored[:, 0] = FER_SIZE - mean[:, 0]
+    li, ri = names.index("eye_left"), names.index("eye_right")
+    mirrored[[li, ri]] = mirrored[[ri, li]]
+    sym = (mean + mirrored) / 2
+    print("raw mean anchors:", {n: tuple(round(float(v), 2) for v in mean[i]) for i, n in enumerate(names)})
+    return {n: (round(float(sym[i, 0]), 2), round(float(sym[i, 1]), 2)) for i, n in enumerate(names)}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/fer2013/fer2013_train_publictest.npz")
     ap.add_argument("--out", default="/tmp/moodscore_cache/fer_landmarks.npz")
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
     ap.add_argument("--model", default=None, help="face_landmarker.task (default: the bundled one)")
+    ap.add_argument("--template-only", action="store_true", help="print the FER template from an existing --out")
     args = ap.parse_args(argv)
+    if args.template_only:
+        print("FER_TEMPLATE =", template_from_cache(args.out))
+        return
 
     from models.face import BLENDSHAPE_NAMES, N_LANDMARKS, _to_mp_image, create_landmarker, result_faces
 
@@ -83,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     tmp.replace(out)
     partial.unlink(missing_ok=True)
     print(f"wrote {out}: {found.sum()}/{n} found ({found.mean():.3f})")
+    print("FER_TEMPLATE =", template_from_cache(out))
 
 
 if __name__ == "__main__":

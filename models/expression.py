@@ -105,26 +105,35 @@ class ExpressionModel:
     std: float = 0.25
     classes: tuple[str, ...] = FER_CLASSES
     tta_flip: bool = True
+    tta_shift: int = 0  # > 0: also average the crops shifted by this many pixels up, down, left and right
     meta: dict[str, Any] = field(default_factory=dict)
 
     def preprocess(self, crops: np.ndarray) -> torch.Tensor:
-        """(N, S, S) uint8 faces -> (N, 1, input_size, input_size) normalised float tensor."""
+        """(N, S, S) uint8 faces -> (N, 1, 48, 48) normalised float frames (resized when S != 48)."""
         a = np.asarray(crops)
-        if a.ndim != 3 or a.shape[1] != a.shape[2]:
-            raise InputError(f"expected face crops of shape (N, S, S), got {a.shape}")
+        if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[1] < 8:
+            raise InputError(f"expected square face crops of shape (N, S, S), got {a.shape}")
         x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / 255.0).unsqueeze(1)
         if x.shape[-1] != FER_SIZE and x.shape[0] > 0:
             x = F.interpolate(x, size=(FER_SIZE, FER_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        return (x - self.mean) / self.std
+
+    def _crop(self, x: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
         off = (FER_SIZE - self.input_size) // 2
-        x = x[..., off : off + self.input_size, off : off + self.input_size]
-        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        y0, x0 = min(max(off + dy, 0), FER_SIZE - self.input_size), min(max(off + dx, 0), FER_SIZE - self.input_size)
+        crop = x[..., y0 : y0 + self.input_size, x0 : x0 + self.input_size]
+        return crop.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
+    def logits(self, frames: torch.Tensor) -> torch.Tensor:
+        """Mean logits over the test-time views (centre crop, shifted crops, their mirror images)."""
+        s = self.tta_shift
+        shifts = [(0, 0)] + ([(-s, 0), (s, 0), (0, -s), (0, s)] if s > 0 else [])
+        views = [self._crop(frames, dy, dx) for dy, dx in shifts]
         if self.tta_flip:
-            out = 0.5 * (out + self.net(torch.flip(x, dims=[-1])))
-        return out
+            views += [torch.flip(v, dims=[-1]) for v in views]
+        out = self.net(torch.cat(views))
+        return out.view(len(views), frames.shape[0], -1).mean(0)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S) uint8 grey faces framed like FER2013 -> (N, 7) probabilities over FER_CLASSES."""
@@ -151,6 +160,7 @@ def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str
         "fer_size": FER_SIZE,
         "normalisation": {"mean": model.mean, "std": model.std, "scale": "uint8/255"},
         "tta_flip": model.tta_flip,
+        "tta_shift": model.tta_shift,
         "state_dict": state,
         "meta": {**model.meta, **(extra or {})},
     }
@@ -172,6 +182,7 @@ def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
         mean=float(norm["mean"]),
         std=float(norm["std"]),
         tta_flip=bool(ckpt.get("tta_flip", True)),
+        tta_shift=int(ckpt.get("tta_shift", 0)),
         meta=dict(ckpt.get("meta", {})),
     )
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}

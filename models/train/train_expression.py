@@ -83,12 +83,15 @@ def augment(x: Any, size: int, gen: Any) -> Any:
     return out.masked_fill(box.unsqueeze(1), 0.5)
 
 
-def evaluate(model: Any, x: np.ndarray, y: np.ndarray, *, tta: bool, batch: int = 512) -> tuple[float, np.ndarray]:
+def evaluate(
+    model: Any, x: np.ndarray, y: np.ndarray, *, tta: bool, shift: int = 0, batch: int = 256
+) -> tuple[float, np.ndarray]:
     """Accuracy and the 7x7 confusion matrix (rows = true, columns = predicted) of ``model.predict``."""
     model.net.eval()
-    old, model.tta_flip = model.tta_flip, tta
+    old = model.tta_flip, model.tta_shift
+    model.tta_flip, model.tta_shift = tta, shift
     pred = np.concatenate([model.predict(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
-    model.tta_flip = old
+    model.tta_flip, model.tta_shift = old
     cm = np.zeros((7, 7), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
     return float((pred == y).mean()), cm
@@ -113,13 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     data = load_fer(args.data)
     if args.eval_only:
         model = load_expression_model(args.out)
-        for tta in (False, True):
-            acc, cm = evaluate(model, data["xva"], data["yva"], tta=tta)
+        for tta, shift in ((False, 0), (True, 0), (True, 2), (True, 3)):
+            acc, cm = evaluate(model, data["xva"], data["yva"], tta=tta, shift=shift)
             per = cm.diagonal() / cm.sum(1)
             print(
                 json.dumps(
                     {
                         "tta_flip": tta,
+                        "tta_shift": shift,
                         "acc": round(acc, 4),
                         "per_class": dict(zip(FER_CLASSES, per.round(4).tolist(), strict=True)),
                     }

@@ -151,25 +151,31 @@ def alignment_matrix(landmarks: np.ndarray, crop_size: int = FER_SIZE) -> np.nda
     return np.hstack([a, t[:, None]])
 
 
-def aligned_crop(grey: np.ndarray, landmarks: np.ndarray, crop_size: int = FER_SIZE) -> np.ndarray:
-    """Cut the FER2013-framed face out of a grey frame (area-averaged when shrinking a lot)."""
+def aligned_crop(image: np.ndarray, landmarks: np.ndarray, crop_size: int = FER_SIZE) -> np.ndarray:
+    """Cut the FER2013-framed grey face out of an RGB or grey frame (area-averaged when shrinking a lot).
+
+    Only the region under the crop is converted to grey and, when the face is more than twice the crop's
+    size, shrunk with area averaging first so the final warp does not alias.
+    """
     m = alignment_matrix(landmarks, crop_size)
     scale = float(np.hypot(m[0, 0], m[0, 1]))
-    if scale < 0.5:  # shrink the relevant region first so warpAffine does not alias
-        inv = cv2.invertAffineTransform(m)
-        corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], float)
-        pts = corners @ inv.T
-        h, w = grey.shape
-        x0, y0 = np.clip(np.floor(pts.min(axis=0)).astype(int) - 2, 0, None)
-        x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
-        if x1 > x0 and y1 > y0:
-            f = 2.0 * scale
-            roi = cv2.resize(grey[y0:y1, x0:x1], None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-            shift = np.array([[1, 0, -x0], [0, 1, -y0]], float)
-            to_roi = np.vstack([np.diag([f, f]) @ shift, [0, 0, 1]])
-            m = m @ np.linalg.inv(to_roi)
-            grey = roi
-    return cv2.warpAffine(grey, m, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], float)
+    pts = corners @ np.vstack([cv2.invertAffineTransform(m), [0, 0, 1]]).T
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(np.floor(pts[:, :2].min(axis=0)).astype(int) - 2, 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(pts[:, :2].max(axis=0)).astype(int) + 2, [x0 + 1, y0 + 1], [w, h])
+    roi = image[y0:y1, x0:x1]
+    grey = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY) if roi.ndim == 3 else roi
+    to_roi = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+    if scale < 0.5:
+        size = (max(1, round(grey.shape[1] * 2 * scale)), max(1, round(grey.shape[0] * 2 * scale)))
+        fx, fy = size[0] / grey.shape[1], size[1] / grey.shape[0]
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        to_roi = np.diag([fx, fy, 1.0]) @ to_roi
+    m = m @ np.linalg.inv(to_roi)
+    m[:, 2] += m[:, :2].sum(axis=1) * 0.5 - 0.5  # landmarks use pixel corners, warpAffine pixel centres
+    border = cv2.BORDER_REPLICATE
+    return cv2.warpAffine(grey, m[:2], (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,7 @@ class FaceTracker:
         self._box: Box | None = None
         self._since_search = 0
         self._lost = 0
+        self._rejected: list[Box] = []  # candidate boxes the landmarker turned down lately
         self._last_ms = -1
         self._closed = False
         self.calls = {"detect": 0, "landmark": 0}  # model calls so far (for benchmarks)
@@ -296,39 +303,46 @@ class FaceTracker:
     def reset(self) -> None:
         """Forget the tracked face (e.g. at a cut)."""
         self._box, self._since_search, self._lost = None, 0, 0
+        self._rejected.clear()
 
     # -- steps -----------------------------------------------------------------------------------------
-    def _candidates(self, rgb: np.ndarray, levels: tuple[int, ...]) -> list[tuple[float, Box]]:
-        """Detector boxes (score, frame box) of the first level with any, strong and large first."""
+    def _candidates(self, rgb: np.ndarray, level: int) -> list[tuple[float, Box]]:
+        """Detector boxes (score, frame box) of one search level, strong and large first."""
         h, w = rgb.shape[:2]
-        for level in levels:
-            if level == 0:
-                f = min(1.0, self.search_size / max(w, h))
-                img = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-                tiles = [(np.ascontiguousarray(img), 1.0 / f, 0.0, 0.0)]
-            else:
-                tiles = []
-                for tx, ty, side in search_tiles(w, h, level):
-                    patch, f = square_patch(rgb, tx, ty, side, min(side, self.search_size))
-                    tiles.append((patch, f, float(tx), float(ty)))
-            found: list[tuple[float, Box]] = []
-            for patch, f, ox, oy in tiles:
-                self.calls["detect"] += 1
-                for det in self._detector.detect(_to_mp_image(patch)).detections:
-                    bb = det.bounding_box
-                    score = float(det.categories[0].score) if det.categories else 0.0
-                    x0, y0 = bb.origin_x * f + ox, bb.origin_y * f + oy
-                    found.append((score, (x0, y0, x0 + bb.width * f, y0 + bb.height * f)))
-            if found:
-                return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
-        return []
+        if level == 0:
+            f = min(1.0, self.search_size / max(w, h))
+            img = rgb if f == 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+            tiles = [(np.ascontiguousarray(img), 1.0 / f, 0.0, 0.0)]
+        else:
+            tiles = []
+            for tx, ty, side in search_tiles(w, h, level):
+                patch, f = square_patch(rgb, tx, ty, side, min(side, self.search_size))
+                tiles.append((patch, f, float(tx), float(ty)))
+        found: list[tuple[float, Box]] = []
+        for patch, f, ox, oy in tiles:
+            self.calls["detect"] += 1
+            for det in self._detector.detect(_to_mp_image(patch)).detections:
+                bb = det.bounding_box
+                score = float(det.categories[0].score) if det.categories else 0.0
+                x0, y0 = bb.origin_x * f + ox, bb.origin_y * f + oy
+                found.append((score, (x0, y0, x0 + bb.width * f, y0 + bb.height * f)))
+        return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
 
     def _search(self, rgb: np.ndarray, levels: tuple[int, ...]) -> FaceObservation | None:
-        """Search the frame, then landmark the best candidates until one is confirmed."""
-        for _, box in self._candidates(rgb, levels)[: self.max_candidates]:
-            obs = self._landmark_around(rgb, box)
-            if obs is not None:
-                return obs
+        """Search level by level; landmark the best candidates of a level until one is confirmed."""
+        budget = self.max_candidates  # landmarker calls to confirm candidates, over all levels
+        for level in levels:
+            for _, box in self._candidates(rgb, level):
+                if budget == 0:
+                    return None
+                # overlapping tiles report the same face twice; a static false positive comes back every frame
+                if any(_iou(box, r) > 0.5 for r in self._rejected):
+                    continue
+                budget -= 1
+                obs = self._landmark_around(rgb, box)
+                if obs is not None:
+                    return obs
+                self._rejected.append(box)
         return None
 
     def _landmark_around(self, rgb: np.ndarray, box: Box) -> FaceObservation | None:
@@ -350,8 +364,7 @@ class FaceTracker:
         pts = pts * f
         pts[:, 0] += x0
         pts[:, 1] += y0
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        crop = aligned_crop(grey, pts, self.crop_size)
+        crop = aligned_crop(rgb, pts, self.crop_size)
         return FaceObservation(box=landmark_box(pts), landmarks=pts, blendshapes=bs, crop=crop)
 
     def process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
@@ -363,8 +376,9 @@ class FaceTracker:
         obs, searched = None, False
         if self._box is not None and self._since_search >= self.research_every:
             self._since_search, searched = 0, True  # look for a new, clearly larger face elsewhere
-            for _, cand in self._candidates(rgb, (0, 1))[: self.max_candidates]:
-                if _area(cand) > 1.44 * _area(self._box) and _iou(cand, self._box) < 0.3:
+            bigger = [c for _, c in self._candidates(rgb, 1) if _area(c) > 1.44 * _area(self._box)]
+            for cand in bigger[: self.max_candidates]:
+                if _iou(cand, self._box) < 0.3:
                     obs = self._landmark_around(rgb, cand)
                     if obs is not None:
                         break
@@ -372,12 +386,20 @@ class FaceTracker:
             obs = self._landmark_around(rgb, self._box)
         if obs is None:
             searched = True
-            obs = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
+            if self._lost % self.research_every == 0:
+                self._rejected.clear()  # give turned-down candidates another chance now and then
+            # lost just now: search every frame (tiles of the small scale every other frame); lost for a while
+            # (no face in view): the full search every other frame only, which halves the cost of empty scenes
+            if self._lost < self.research_every:
+                obs = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
+            elif self._lost % 2 == 0:
+                obs = self._search(rgb, (0, 1, 2))
         if obs is None:
             self._box, self._since_search = None, 0
             self._lost += 1
             return None
         self._box, self._lost = obs.box, 0
+        self._rejected.clear()
         self._since_search += 1
         return FaceObservation(obs.box, obs.landmarks, obs.blendshapes, obs.crop, t_s=t_s, searched=searched)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,14 +188,15 @@ class SpeechDetector:
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ModelLoadError("speech detection needs the silero-vad package: pip install silero-vad") from e
         self.model = load_silero_vad(onnx=False)
+        self._lock = threading.Lock()  # the network keeps state between frames: one clip at a time
 
     def probs(self, audio: np.ndarray) -> np.ndarray:
         """Silero's speech probability per 32 ms frame of 16 kHz audio (the last partial frame zero-padded)."""
         n = math.ceil(len(audio) / VAD_FRAME)
         x = torch.zeros(n * VAD_FRAME)
         x[: len(audio)] = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        self.model.reset_states()
-        with torch.no_grad():
+        with self._lock, torch.no_grad():
+            self.model.reset_states()
             return np.array([float(self.model(x[i * VAD_FRAME : (i + 1) * VAD_FRAME], SR)) for i in range(n)])
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
@@ -212,13 +214,15 @@ class SpeechDetector:
 
 
 _DETECTOR: SpeechDetector | None = None
+_DETECTOR_LOCK = threading.Lock()
 
 
 def detect_speech(audio: np.ndarray, sr: int = SR) -> np.ndarray:
     """A boolean speech flag per 32 ms frame (``VAD_FRAME`` samples at 16 kHz; frame i starts at i * 0.032 s)."""
     global _DETECTOR
-    if _DETECTOR is None:
-        _DETECTOR = SpeechDetector()
+    with _DETECTOR_LOCK:
+        if _DETECTOR is None:
+            _DETECTOR = SpeechDetector()
     return _DETECTOR(to_mono_16k(audio, sr))
 
 
@@ -306,7 +310,7 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
                 ckpt = torch.load(p, map_location="cpu", weights_only=True)
         else:
             ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as e:
+    except Exception as e:  # torch.load raises OSError, RuntimeError, UnpicklingError, EOFError, ...
         raise ModelLoadError(f"cannot load voice model {name}: {e}") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != "moodscore-voice/1":
         raise ModelLoadError(f"{name} is not a moodscore voice checkpoint")

@@ -154,6 +154,45 @@ def predict(net: Any, norm: dict, x: np.ndarray) -> np.ndarray:
         return net(torch.from_numpy((x - mean) / std).float()).argmax(1).numpy()
 
 
+def evaluate_vad(ravdess: Path, pop909: Path, sf2: str, n_songs: int = 24, seed: int = 1) -> dict[str, float]:
+    """Share of 1 s windows (hop 0.5 s) that get a vote (speech >= MIN_SPEECH) per kind of material."""
+    import pretty_midi
+    import soundfile as sf
+
+    from models.voice import MIN_SPEECH, SR, VAD_FRAME, detect_speech
+
+    rng = np.random.default_rng(seed)
+
+    def voted(y: np.ndarray) -> list[bool]:
+        m, per = detect_speech(y.astype(np.float32), SR), SR // VAD_FRAME
+        return [bool(m[i : i + per].mean() >= MIN_SPEECH) for i in range(0, max(len(m) - per, 0) + 1, per // 2)]
+
+    out: dict[str, list[bool]] = {"music": [], "noise": [], "speech": [], "speech+music 10 dB": []}
+    programs = [0, 4, 11, 19, 24, 33, 40, 48, 52, 56, 65, 73, 80, 81, 88]  # piano, organ, strings, voice pad, lead...
+    songs, music = sorted(pop909.glob("*/*.mid"))[-n_songs:], []
+    for i, song in enumerate(songs):
+        pm = pretty_midi.PrettyMIDI(str(song))
+        for inst in pm.instruments:
+            inst.program = programs[(i + len(inst.name)) % len(programs)]
+        y = pm.fluidsynth(fs=SR, synthesizer=sf2)[SR * 30 : SR * 50]
+        music.append(y / (np.abs(y).max() + 1e-9) * 10 ** (rng.uniform(-30, -3) / 20))
+        out["music"] += voted(music[-1])
+    t = np.arange(SR * 10) / SR
+    for k in range(12):
+        w = rng.standard_normal(SR * 10)
+        w = np.fft.irfft(np.fft.rfft(w) / (np.arange(len(w) // 2 + 1) + 1.0) ** (0.5 * (k % 3)))  # white/pink/brown
+        out["noise"] += voted(w / np.abs(w).max() * 10 ** (rng.uniform(-40, -3) / 20))
+    out["noise"] += voted(0.1 * np.sin(2 * np.pi * 50 * t) + 0.05 * np.sin(2 * np.pi * 150 * t))  # mains hum
+    for j, p in enumerate(list_ravdess(ravdess)[0][::10]):
+        y = sf.read(p, dtype="float32")[0]
+        mid = y[int(0.8 * SR) : int(1.8 * SR)]  # RAVDESS speech mostly fills 0.8-1.8 s
+        out["speech"] += voted(mid)
+        mu = music[j % len(music)][: len(mid)]
+        mix = mid + mu / (np.std(mu) + 1e-9) * np.std(mid) * 10 ** (-10 / 20)
+        out["speech+music 10 dB"] += voted(mix)
+    return {k: float(np.mean(v)) for k, v in out.items()} | {f"n {k}": float(len(v)) for k, v in out.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/ravdess_speech_16k"))
@@ -163,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-final", action="store_true", help="only cross-validate; do not train on all actors")
+    ap.add_argument("--eval-vad", type=Path, metavar="POP909", help="only evaluate speech detection (with POP909)")
+    ap.add_argument("--sf2", default="/usr/share/sounds/sf2/FluidR3_GM.sf2", help="soundfont for --eval-vad")
     args = ap.parse_args(argv)
 
     import torch
@@ -171,6 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     from models.voice import FEATURES, save_checkpoint
 
     torch.set_num_threads(1)
+    if args.eval_vad:
+        print(json.dumps(evaluate_vad(args.data, args.eval_vad, args.sf2), indent=1))
+        return
     recipe = dict(RECIPES[args.model])
     if args.epochs:
         recipe["epochs"] = args.epochs

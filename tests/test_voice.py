@@ -1,0 +1,160 @@
+"""Voice: speech detection, window layout, NaN for non-speech, checkpoints, and the shipped model."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import affect
+from models.errors import InputError, ModelLoadError
+from models.voice import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint
+
+SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+
+@pytest.fixture(scope="module")
+def debug_model():
+    return load_voice_model(debug=True)
+
+
+@pytest.fixture(scope="module")
+def espeak_speech(tmp_path_factory) -> tuple[np.ndarray, int]:
+    """A spoken English sentence from espeak-ng at its own rate (22,050 Hz)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    import soundfile as sf
+
+    wav = tmp_path_factory.mktemp("espeak") / "speech.wav"
+    text = "I cannot believe you did that. This is the best day of my life, and I am so happy to see you here."
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+    y, sr = sf.read(wav, dtype="float32")
+    return y, sr
+
+
+def _chords(seconds: float = 6.0) -> np.ndarray:
+    """Sustained piano-like chords (harmonics, decay), changing every half second."""
+    t = np.arange(int(SR * 0.5)) / SR
+    out = []
+    roots = [261.63, 349.23, 392.0, 220.0]
+    for k in range(int(seconds / 0.5)):
+        f0 = roots[k % len(roots)]
+        note = sum(
+            np.exp(-3 * t) * np.sin(2 * np.pi * f * h * t) / h for f in (f0, f0 * 1.26, f0 * 1.5) for h in (1, 2, 3)
+        )
+        out.append(note)
+    y = np.concatenate(out)
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _rendered_midi(seconds: float = 6.0) -> np.ndarray:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    melody = [60, 64, 67, 72, 71, 67, 64, 62, 60, 65, 69, 72]
+    for i in range(int(seconds / 0.25)):
+        start = i * 0.25
+        piano.notes.append(pretty_midi.Note(90, melody[i % len(melody)], start, start + 0.3))
+        if i % 8 == 0:
+            for p in (48, 52, 55):
+                piano.notes.append(pretty_midi.Note(70, p, start, start + 2.0))
+    pm.instruments.append(piano)
+    y = pm.fluidsynth(fs=SR, synthesizer=str(SF2)) if SF2.exists() else pm.fluidsynth(fs=SR)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def test_debug_model_window_layout(debug_model, espeak_speech):
+    y, sr = espeak_speech
+    dur = len(y) / sr
+    track = debug_model.analyze(y, sr, win_s=1.0, hop_s=0.5)
+    n = len(track.starts)
+    assert track.probs.shape == (n, affect.N_CLASSES) and track.speech.shape == (n,)
+    np.testing.assert_allclose(track.starts, np.arange(n) * 0.5)
+    assert track.starts[-1] + 1.0 >= dur - 1e-6 > track.starts[-1]  # the windows cover the audio, no extra one
+    assert np.all((track.speech >= 0) & (track.speech <= 1))
+    voted = ~np.isnan(track.probs).any(axis=1)
+    assert voted.sum() >= n // 2
+    np.testing.assert_allclose(track.probs[voted].sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(np.isnan(track.probs[~voted])) and np.all(track.speech[~voted] < 0.3)
+
+
+def test_short_audio_gives_one_window(debug_model):
+    track = debug_model.analyze(np.zeros(SR // 4, dtype=np.float32))
+    assert track.starts.tolist() == [0.0] and np.isnan(track.probs).all()
+
+
+def test_silence_noise_and_music_carry_no_vote(debug_model):
+    rng = np.random.default_rng(0)
+    white = 0.1 * rng.standard_normal(SR * 5)
+    pink = np.fft.irfft(np.fft.rfft(rng.standard_normal(SR * 5)) / np.sqrt(np.arange(SR * 5 // 2 + 1) + 1.0))
+    pink = 0.3 * pink / np.abs(pink).max()
+    hum = 0.2 * np.sin(2 * np.pi * 50 * np.arange(SR * 5) / SR)
+    for name, y in [("silence", np.zeros(SR * 5)), ("white", white), ("pink", pink), ("hum", hum),
+                    ("chords", _chords()), ("midi", _rendered_midi())]:  # fmt: skip
+        track = debug_model.analyze(y.astype(np.float32), SR)
+        assert np.isnan(track.probs).all(), f"{name}: {track.speech}"
+        assert track.speech.max() < 0.3, name
+
+
+def test_espeak_is_speech(espeak_speech):
+    y, sr = espeak_speech
+    mask = detect_speech(y, sr)
+    n_frames = int(np.ceil(len(y) * SR / sr / VAD_FRAME))
+    assert mask.dtype == bool and abs(len(mask) - n_frames) <= 1
+    assert mask.mean() > 0.6
+    padded = np.concatenate([np.zeros(sr * 2, dtype=np.float32), y])  # 2 s of silence first
+    mask2 = detect_speech(padded, sr)
+    lead = int(2 * SR / VAD_FRAME)
+    assert mask2[: lead - 3].mean() < 0.05 and mask2[lead:].mean() > 0.6
+
+
+def test_bad_input_is_a_typed_error(debug_model):
+    with pytest.raises(InputError):
+        debug_model.analyze(np.zeros(0, dtype=np.float32))
+    with pytest.raises(InputError):
+        debug_model.analyze(np.full(SR, np.nan, dtype=np.float32))
+    with pytest.raises(InputError):
+        debug_model.analyze(np.zeros(SR, dtype=np.float32), win_s=0.0)
+
+
+def test_checkpoint_round_trip(tmp_path, debug_model, espeak_speech):
+    y, sr = espeak_speech
+    path = tmp_path / "voice.pt"
+    ck = debug_model.ckpt
+    save_checkpoint(path, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"], meta={"x": 1})
+    loaded = load_voice_model(path)
+    assert loaded.arch == "main" and loaded.ckpt["meta"] == {"x": 1}
+    a, b = debug_model.analyze(y, sr), loaded.analyze(y, sr)
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+
+
+def test_bad_checkpoints_raise_model_load_error(tmp_path):
+    import torch
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError):
+        load_voice_model(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something-else"}, other)
+    with pytest.raises(ModelLoadError):
+        load_voice_model(other)
+    with pytest.raises(ModelLoadError):
+        load_voice_model(tmp_path / "missing.pt")
+
+
+@pytest.mark.e2e
+def test_shipped_model_gives_probabilities(espeak_speech):
+    model = load_voice_model()
+    assert model.ckpt["classes"] == list(affect.CLASSES) and model.ckpt["meta"]["cv"]["fold_acc"]
+    y, sr = espeak_speech
+    track = model.analyze(y, sr)
+    voted = ~np.isnan(track.probs).any(axis=1)
+    assert voted.sum() >= len(voted) // 2
+    assert np.all(track.probs[voted] >= 0)
+    np.testing.assert_allclose(track.probs[voted].sum(axis=1), 1.0, atol=1e-5)
+    music = model.analyze(_rendered_midi(), SR)
+    assert np.isnan(music.probs).all()

@@ -389,10 +389,10 @@ class FaceTracker:
             if self._lost % self.research_every == 0:
                 self._rejected.clear()  # give turned-down candidates another chance now and then
             # lost just now: search every frame (tiles of the small scale every other frame); lost for a while
-            # (no face in view): the full search every other frame only, which halves the cost of empty scenes
+            # (no face in view): the full search every third frame only, a third of the cost of empty scenes
             if self._lost < self.research_every:
                 obs = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
-            elif self._lost % 2 == 0:
+            elif self._lost % 3 == 0:
                 obs = self._search(rgb, (0, 1, 2))
         if obs is None:
             self._box, self._since_search = None, 0

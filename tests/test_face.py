@@ -206,3 +206,27 @@ def test_landmark_baseline_roundtrip(tmp_path: object) -> None:
     again = load_landmark_baseline(path)
     np.testing.assert_allclose(again.predict(lm), p, rtol=1e-5, atol=1e-6)
     assert again.dims == model.dims
+
+
+def test_face_appearing_after_an_empty_stretch_is_found_soon() -> None:
+    empty = np.full((480, 640, 3), 60, np.uint8)
+    face = np.full((480, 640, 3), 90, np.uint8)
+    face[:, 64:576] = data.astronaut()[16:496]
+    with open_face_tracker() as t:
+        assert all(t.process(empty, i / 5) is None for i in range(23))
+        found_at = [i for i in range(23, 30) if t.process(face, i / 5) is not None]
+    assert found_at and found_at[0] <= 25  # the slowed-down search of empty scenes waits at most two frames
+
+
+def test_switches_to_a_clearly_larger_face() -> None:
+    small = next(small_face_frames(110, (60, 40), (0, 0), 1))
+    big = next(small_face_frames(200, (700, 100), (0, 0), 1))
+    both = small[0].copy()
+    both[100:700, 700:1280] = big[0][100:700, 700:1280]
+    with open_face_tracker(research_every=5) as t:
+        first = t.process(small[0], 0.0)
+        assert first is not None and iou(first.box, small[1]) > 0.5
+        boxes = [t.process(both, (i + 1) / 5) for i in range(8)]
+    assert boxes[0] is not None and iou(boxes[0].box, small[1]) > 0.5  # still tracking the small one
+    last = boxes[-1]
+    assert last is not None and iou(last.box, big[1]) > 0.5  # the periodic re-search moved to the big one

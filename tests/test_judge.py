@@ -1,0 +1,94 @@
+"""The MIDI emotion judge: debug model shapes, checkpoint round trip, and the shipped weights on made-up pieces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from models.errors import ModelLoadError
+from models.music.features import N_FEATURES
+from models.music.judge import Judge, JudgeNet, JudgeResult, judge_checkpoint, load_judge
+
+
+def _piece(chords: list[tuple[int, ...]], *, beat: float, vel: int, notes_per_beat: int) -> pretty_midi.PrettyMIDI:
+    """A block-chord accompaniment with a melody on top: one chord per two beats, repeated 8 times."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=60.0 / beat)
+    inst = pretty_midi.Instrument(program=0)
+    t = 0.0
+    for chord in chords * 4:
+        for p in chord:
+            inst.notes.append(pretty_midi.Note(vel, p, t, t + 2 * beat))
+        step = beat / notes_per_beat
+        for k in range(2 * notes_per_beat):
+            top = chord[k % len(chord)] + 12
+            inst.notes.append(pretty_midi.Note(min(vel + 10, 127), top, t + k * step, t + (k + 1) * step))
+        t += 2 * beat
+    pm.instruments.append(inst)
+    return pm
+
+
+def bright() -> pretty_midi.PrettyMIDI:  # C major, I-V-vi-IV, 150 bpm, loud, 16th notes
+    return _piece([(60, 64, 67), (67, 71, 74), (69, 72, 76), (65, 69, 72)], beat=0.4, vel=100, notes_per_beat=4)
+
+
+def gloomy() -> pretty_midi.PrettyMIDI:  # A minor, i-iv-i-V, 50 bpm, quiet, half notes, low register
+    return _piece([(45, 48, 52), (50, 53, 57), (45, 48, 52), (52, 56, 59)], beat=1.2, vel=35, notes_per_beat=1)
+
+
+def test_debug_judge_shapes_and_probabilities(tmp_path: Path) -> None:
+    judge = load_judge(debug=True)
+    results = judge.predict_many([bright(), gloomy()])
+    assert len(results) == 2 and all(isinstance(r, JudgeResult) for r in results)
+    for r in results:
+        assert list(r.probs) == ["Q1", "Q2", "Q3", "Q4"]
+        assert sum(r.probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert r.quadrant == max(r.probs, key=r.probs.__getitem__)
+        assert 0.5 <= r.valence_prob <= 1.0 and 0.5 <= r.arousal_prob <= 1.0
+        pos = r.probs["Q1"] + r.probs["Q4"]
+        assert (r.valence == "positive") == (pos >= 0.5)
+    assert judge.probs(np.zeros((3, N_FEATURES))).shape == (3, 4)
+    path = tmp_path / "b.mid"
+    bright().write(str(path))
+    from_file = judge.predict(path)
+    assert from_file == judge.predict(str(path))
+    assert from_file.probs == pytest.approx(results[0].probs, abs=1e-4)  # file ticks round the times slightly
+    assert judge.predict_many([]) == []
+
+
+@pytest.mark.parametrize("head", ["factorised", "softmax"])
+def test_checkpoint_round_trip(tmp_path: Path, head: str) -> None:
+    torch.manual_seed(1)
+    net = JudgeNet(N_FEATURES, head=head, hidden=4)
+    dims = {"n_features": N_FEATURES, "head": head, "hidden": 4}
+    torch.save(judge_checkpoint(net, dims=dims, meta={"note": "test"}), tmp_path / "j.pt")
+    loaded = load_judge(tmp_path / "j.pt")
+    x = np.random.default_rng(0).normal(size=(5, N_FEATURES))
+    np.testing.assert_allclose(loaded.probs(x), Judge(net).probs(x), rtol=1e-6)
+    assert loaded.meta == {"note": "test"}
+
+
+def test_bad_checkpoints_raise_model_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError):
+        load_judge(tmp_path / "missing.pt")
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ModelLoadError, match="not a judge checkpoint"):
+        load_judge(tmp_path / "other.pt")
+    ckpt = judge_checkpoint(JudgeNet(N_FEATURES), dims={"n_features": N_FEATURES}, meta={})
+    ckpt["feature_names"] = ckpt["feature_names"][:-1]
+    torch.save(ckpt, tmp_path / "stale.pt")
+    with pytest.raises(ModelLoadError, match="other features"):
+        load_judge(tmp_path / "stale.pt")
+
+
+def test_shipped_judge_hears_arousal_and_valence() -> None:
+    judge = load_judge()
+    hi, lo = judge.predict_many([bright(), gloomy()])
+    p_high = [r.probs["Q1"] + r.probs["Q2"] for r in (hi, lo)]
+    p_pos = [r.probs["Q1"] + r.probs["Q4"] for r in (hi, lo)]
+    assert p_high[0] > p_high[1]
+    assert hi.arousal == "high" and lo.arousal == "low"
+    assert p_pos[0] > p_pos[1]

@@ -8,7 +8,9 @@ hysteresis, behind an energy floor. Emotion comes from a network over 2 s of aud
   with hidden layers 256, 256, 128, 64 and max pooling.
 - ``main``: 64-band log-mel into a small 2-D CNN (see :class:`MelCNN`).
 
-Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it.
+Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. The
+shipped ``weights/voice.pt`` holds the baseline, which measured better (see ``weights/voice.md``); the debug model
+is a tiny random ``MelCNN``.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class Engine:
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Decode frames in a thread, track faces here, classify crops in batches."""
         from . import media
-        from .face import open_face_tracker
+        from .face import FER_SIZE, open_face_tracker
 
         expression = self.expression
         frames: queue.Queue[Any] = queue.Queue(maxsize=8)
@@ -202,7 +202,7 @@ class Engine:
         times: list[float] = []
         crops: list[np.ndarray | None] = []
         t_face = 0.0
-        with open_face_tracker(self._paths["landmarker"], crop_size=expression.input_size) as tracker:
+        with open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE) as tracker:
             while True:
                 item = frames.get()
                 if item is None:

@@ -185,8 +185,8 @@ def build_timeline(
             "t": [round(float(c), 3) for c in centres],
             "valence": [None if np.isnan(v) else round(float(v), 4) for v in va[:, 0]],
             "arousal": [None if np.isnan(a) else round(float(a), 4) for a in va[:, 1]],
-            "face": [bool(x) for x in ~np.isnan(face).any(axis=1)],
-            "voice": [bool(x) for x in ~np.isnan(voice).any(axis=1)],
+            "face": np.isfinite(face).all(axis=1).tolist(),
+            "voice": np.isfinite(voice).all(axis=1).tolist(),
         },
     }
     return Timeline(duration_s=float(duration_s), segments=tuple(segments), meta=meta)

@@ -1,0 +1,61 @@
+"""The command line: output, JSON, exit status, one-line errors (run as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.engine import default_example_clip
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_is_instant_and_lists_commands() -> None:
+    r = run("--help", timeout=30)
+    assert r.returncode == 0 and "analyze" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-c", "import sys; import models.cli; print('torch' in sys.modules)"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert r.stdout.strip() == "False"  # heavy imports happen after parsing
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [(b"", "empty.mp4"), (b"hello, I am not a video\n" * 20, "text.mp4")],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, content: bytes, name: str) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    out = tmp_path / "t.json"
+    r = run("analyze", str(bad), "--json", str(out), "--quiet")
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("moodscore: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()  # nothing half-written
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    r = run("analyze", str(tmp_path / "nope.mp4"), "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.e2e
+def test_analyze_example_prints_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "timeline.json"
+    r = run("analyze", str(default_example_clip()), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "quad" in r.stdout and "Q1" in r.stdout
+    assert "%" in r.stderr  # the progress bar
+    data = json.loads(out.read_text())
+    assert data["segments"][0]["start_s"] == 0
+    assert data["segments"][-1]["end_s"] == pytest.approx(data["duration_s"])

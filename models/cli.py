@@ -36,7 +36,7 @@ def _progress_bar(quiet: bool) -> tuple[Any, Any]:
 
     def progress(fraction: float, message: str) -> None:
         bar.n = round(100 * min(max(fraction, 0.0), 1.0))
-        bar.set_description_str(message[:40])
+        bar.set_description_str(message[:40], refresh=False)
         bar.refresh()
 
     return bar, progress

@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models._native import quiet_native_stderr
 from models.errors import InputError, ModelLoadError
 
 N_LANDMARKS = 478
@@ -272,12 +273,13 @@ class FaceTracker:
         self.crop_size, self.research_every = crop_size, research_every
         self.search_size, self.track_size, self.track_margin = search_size, track_size, track_margin
         self.strong_score, self.max_candidates = strong_score, max_candidates
-        self._detector = create_detector(model_path)
-        try:
-            self._track = create_landmarker(model_path, video=video_track, num_faces=1)
-        except BaseException:
-            self._detector.close()
-            raise
+        with quiet_native_stderr():
+            self._detector = create_detector(model_path)
+            try:
+                self._track = create_landmarker(model_path, video=video_track, num_faces=1)
+            except BaseException:
+                self._detector.close()
+                raise
         self._video = video_track
         self._box: Box | None = None
         self._since_search = 0
@@ -285,14 +287,16 @@ class FaceTracker:
         self._rejected: list[Box] = []  # candidate boxes the landmarker turned down lately
         self._last_ms = -1
         self._closed = False
+        self._first = True  # the first inference logs a native warning; it runs silenced
         self.calls = {"detect": 0, "landmark": 0}  # model calls so far (for benchmarks)
 
     # -- life cycle ------------------------------------------------------------------------------------
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._detector.close()
-            self._track.close()
+            with quiet_native_stderr():
+                self._detector.close()
+                self._track.close()
 
     def __enter__(self) -> FaceTracker:
         return self
@@ -371,6 +375,13 @@ class FaceTracker:
         """The largest (tracked) face of this frame, or None. Frames must come in time order."""
         if self._closed:
             raise InputError("the face tracker is closed")
+        if self._first:
+            self._first = False
+            with quiet_native_stderr():
+                return self._process(rgb, t_s)
+        return self._process(rgb, t_s)
+
+    def _process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
         rgb = check_rgb(rgb)
         self._last_ms = max(self._last_ms, round(t_s * 1000) - 1)  # VIDEO mode needs increasing timestamps
         obs, searched = None, False

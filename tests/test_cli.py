@@ -13,9 +13,7 @@ from models.engine import default_example_clip
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_help_is_instant_and_lists_commands() -> None:
@@ -23,7 +21,9 @@ def test_help_is_instant_and_lists_commands() -> None:
     assert r.returncode == 0 and "analyze" in r.stdout
     r = subprocess.run(
         [sys.executable, "-c", "import sys; import models.cli; print('torch' in sys.modules)"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.stdout.strip() == "False"  # heavy imports happen after parsing
 

@@ -44,20 +44,19 @@ def test_debug_engine_runs_the_whole_pipeline(debug_engine: Engine) -> None:
 
 def test_models_load_once_even_from_many_threads() -> None:
     eng = Engine(debug=True)
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     barrier = threading.Barrier(4)
 
     def grab() -> None:
         barrier.wait()
-        seen.append(id(eng.expression))
-        seen.append(id(eng.voice))
+        seen.append((id(eng.expression), id(eng.voice)))
 
     threads = [threading.Thread(target=grab) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(seen[0::2])) == 1 and len(set(seen[1::2])) == 1
+    assert len(seen) == 4 and len(set(seen)) == 1
 
 
 @pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 
 from models import affect
 from models.errors import InputError, ModelLoadError
-from models.voice import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint
+from models.voice import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint, to_mono_16k
 
 SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
@@ -158,3 +158,50 @@ def test_shipped_model_gives_probabilities(espeak_speech):
     np.testing.assert_allclose(track.probs[voted].sum(axis=1), 1.0, atol=1e-5)
     music = model.analyze(_rendered_midi(), SR)
     assert np.isnan(music.probs).all()
+
+
+def test_batched_vad_equals_frame_loop(espeak_speech):
+    from models.voice import SpeechDetector
+
+    y = to_mono_16k(*espeak_speech)
+    det = SpeechDetector()
+    fast, loop = det.probs(y), det.probs(y, loop=True)
+    assert fast.shape == loop.shape == (int(np.ceil(len(y) / VAD_FRAME)),)
+    np.testing.assert_allclose(fast, loop, atol=1e-3)
+    assert loop.max() > 0.9 and loop.min() < 0.1  # the comparison covers speech and pauses
+
+
+def test_functionals_shape_finite_and_level_invariant(espeak_speech):
+    from models.voice import frame_features, functionals
+
+    y = to_mono_16k(*espeak_speech)[: 2 * SR]
+    f = frame_features(y)
+    assert f.shape == (94, 201)
+    v, quiet = functionals(f), functionals(frame_features(0.05 * y))
+    assert v.shape == (406,) and np.all(np.isfinite(v))
+    assert v[-1] > 0.2  # voiced fraction of speech
+    np.testing.assert_allclose(quiet, v, atol=0.05 * np.abs(v).max())
+    assert np.all(np.isfinite(functionals(frame_features(np.zeros(SR, dtype=np.float32)))))
+
+
+def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech):
+    import torch
+
+    from models.voice import FunctionalsMLP
+
+    y, sr = espeak_speech
+    torch.manual_seed(1)
+    dims = {"n_in": 406, "hidden": (8,)}
+    func = FunctionalsMLP(**dims)
+    ck = debug_model.ckpt
+    path = tmp_path / "ens.pt"
+    save_checkpoint(path, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"], func=(func, dims, 0.5))
+    ens = load_voice_model(path)
+    assert ens.func is not None and ens.func_weight == 0.5
+    a, b = debug_model.analyze(y, sr), ens.analyze(y, sr)
+    voted = ~np.isnan(a.probs).any(axis=1)
+    np.testing.assert_array_equal(voted, ~np.isnan(b.probs).any(axis=1))
+    np.testing.assert_allclose(b.probs[voted].sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(a.probs[voted] - b.probs[voted]).max() > 1e-3  # the functionals model takes part
+    one = ens.emotion_probs(to_mono_16k(y, sr)[: 2 * SR])
+    assert one.shape == (affect.N_CLASSES,) and abs(one.sum() - 1) < 1e-5

@@ -32,6 +32,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                  "dims": {"n_in": 27, "hidden": [256, 256, 128, 64], "kernel": 5, "dropout": 0.3}},
     "main": {"epochs": 40, "lr": 2e-3, "wd": 1e-2, "batch": 32, "crop": 100, "mixup": 0.4, "specaug": True,
              "dims": {"n_mels": 64, "channels": [16, 32, 64, 128], "dropout": 0.3}},
+    "functionals": {"alpha": 1.0, "weight": 0.5, "dims": {"n_in": 406, "hidden": [256]}},
 }  # fmt: skip
 
 
@@ -89,6 +90,92 @@ def feature_cube(arch: str, audio: np.ndarray) -> np.ndarray:
 def actor_folds(k: int) -> list[list[int]]:
     """Actor folds made of (odd, even) = (man, woman) pairs: with k=5, fold i holds actors 2i+1, 2i+2, 2i+11, 2i+12."""
     return [[a for a in range(1, 21) if ((a - 1) // 2) % k == i] for i in range(k)]
+
+
+def functional_cube(audio: np.ndarray) -> np.ndarray:
+    """(N, 3, 4, D) utterance functionals of every clip and copy over four spans: the whole clip and 2 s crops
+    at 0, 0.19 and 0.39 s (the run-time model sees 2 s); cached."""
+    from models.voice import frame_features, functionals
+
+    cache = CACHE / f"ravdess_func_{audio.shape[0]}.npy"
+    if cache.exists():
+        return np.load(cache)
+    out = []
+    for copies in audio:
+        for a in copies:
+            f = frame_features(a)
+            out.append([functionals(f)] + [functionals(f[:, o : o + 200]) for o in (0, 19, 39)])
+    arr = np.array(out, dtype=np.float32).reshape(audio.shape[0], 3, 4, -1)
+    np.save(cache, arr)
+    return arr
+
+
+def train_functionals(x: np.ndarray, y: np.ndarray, dims: dict[str, Any], alpha: float, seed: int) -> Any:
+    """An MLP (scikit-learn, L2 ``alpha``) on every copy and span of x (N, 3, 4, D), as a FunctionalsMLP."""
+    import torch
+    from sklearn.neural_network import MLPClassifier
+
+    from models.voice import FunctionalsMLP
+
+    xs = x.reshape(-1, x.shape[-1])
+    mean, std = xs.mean(0), xs.std(0) + 1e-6
+    clf = MLPClassifier(tuple(dims["hidden"]), alpha=alpha, max_iter=300, random_state=seed)
+    clf.fit((xs - mean) / std, np.repeat(y, x.shape[1] * x.shape[2]))
+    net = FunctionalsMLP(**dims)
+    linears = [m for m in net.body if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin, w, b in zip(linears, clf.coefs_, clf.intercepts_, strict=True):
+            lin.weight.copy_(torch.from_numpy(w.T))
+            lin.bias.copy_(torch.from_numpy(b))
+        net.mean.copy_(torch.from_numpy(mean))
+        net.std.copy_(torch.from_numpy(std))
+    return net.eval()
+
+
+def cross_validate_functionals(args: argparse.Namespace, recipe: dict[str, Any]) -> None:
+    """CV of the functionals MLP alone and averaged with the baseline CNN's fold models (cached by the baseline
+    run), then the final MLP on all actors, added to the baseline checkpoint ``--base``."""
+    import torch
+
+    from models.voice import SR, load_voice_model, save_checkpoint
+
+    paths, labels, actors = list_ravdess(args.data)
+    audio = augmented_audio(paths, args.seed)
+    fx, bx = functional_cube(audio), feature_cube("baseline", audio)
+    w, fps = recipe["weight"], SR / 256
+    res: dict[str, Any] = {"func": [], "ensemble": [], "func_2s": [], "ensemble_2s": [], "y": [], "pred": []}
+    for i, test_actors in enumerate(actor_folds(args.folds)):
+        test = np.isin(actors, test_actors)
+        fnet = train_functionals(fx[~test], labels[~test], recipe["dims"], recipe["alpha"], args.seed + i)
+        cnn = load_voice_model(CACHE / f"voice_baseline_fold{i}.pt")  # from the baseline CV, same test actors
+        for tag, span in (("", 0), ("_2s", 2)):  # whole clips; 2 s crops at 0.19 s
+            sl = slice(round(0.19 * fps), round(0.19 * fps) + round(2 * fps)) if span else slice(None)
+            pc = cnn._classify(bx[test, 0][:, :, sl])
+            with torch.no_grad():
+                pf = torch.softmax(fnet(torch.from_numpy(fx[test, 0, 2 if span else 0])), 1).numpy()
+            pe = (1 - w) * pc + w * pf
+            res["func" + tag].append(float(np.mean(pf.argmax(1) == labels[test])))
+            res["ensemble" + tag].append(float(np.mean(pe.argmax(1) == labels[test])))
+            if not span:
+                res["y"] += labels[test].tolist()
+                res["pred"] += pe.argmax(1).tolist()
+        print(f"fold {i}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in res.items() if k not in ("y", "pred")))
+    conf = np.zeros((8, 8), dtype=int)
+    np.add.at(conf, (np.array(res["y"]), np.array(res["pred"])), 1)
+    cv = {k: float(np.mean(v)) for k, v in res.items() if k not in ("y", "pred")}
+    print("means:", json.dumps(cv), "\nconfusion (ensemble, rows true):\n", conf)
+    if args.no_final:
+        return
+    base = torch.load(args.base, map_location="cpu", weights_only=True)
+    fnet = train_functionals(fx, labels, recipe["dims"], recipe["alpha"], args.seed + 100)
+    meta = dict(base["meta"])
+    folds = {k: v for k, v in res.items() if k not in ("y", "pred")}
+    command = "python -m models.train.train_voice " + " ".join(sys.argv[1:])
+    meta["func"] = {"recipe": recipe, "cv_mean": cv, "cv_folds": folds, "confusion": conf.tolist(), "command": command}
+    net = load_voice_model(args.base).net
+    save_checkpoint(args.out, net, arch=base["arch"], dims=base["dims"], norm=base["norm"], meta=meta,
+                    ctx_s=base["ctx_s"], func=(fnet, recipe["dims"], w))  # fmt: skip
+    print(f"wrote {args.out}")
 
 
 def train_network(arch: str, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], seed: int) -> tuple[Any, dict]:
@@ -201,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", type=int, default=5, help="actor folds for cross-validation (0 = skip CV)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--base", type=Path, default=Path("models/weights/voice.pt"),
+                    help="functionals: the baseline checkpoint the MLP is added to")  # fmt: skip
     ap.add_argument("--no-final", action="store_true", help="only cross-validate; do not train on all actors")
     ap.add_argument("--eval-vad", type=Path, metavar="POP909", help="only evaluate speech detection (with POP909)")
     ap.add_argument("--sf2", default="/usr/share/sounds/sf2/FluidR3_GM.sf2", help="soundfont for --eval-vad")
@@ -216,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(evaluate_vad(args.data, args.eval_vad, args.sf2), indent=1))
         return
     recipe = dict(RECIPES[args.model])
+    if args.model == "functionals":
+        cross_validate_functionals(args, recipe)
+        return
     if args.epochs:
         recipe["epochs"] = args.epochs
     paths, labels, actors = list_ravdess(args.data)

@@ -52,8 +52,15 @@ class Emotion:
 
     @property
     def label(self) -> str:
-        """The most probable of the eight classes."""
-        return affect.CLASSES[int(np.argmax(self.probs))]
+        """The most probable class of the winning quadrant.
+
+        Not the overall argmax: with happy 0.30, fearful 0.25, angry 0.20 the quadrant is Q2 (0.45 against
+        0.30) and the label says "fearful", so label and quadrant never contradict each other.
+        """
+        members = [i for i, c in enumerate(affect.CLASSES) if affect.QUADRANT_OF_CLASS[c] == self.quadrant]
+        if not members:
+            return affect.CLASSES[int(np.argmax(self.probs))]
+        return affect.CLASSES[max(members, key=lambda i: self.probs[i])]
 
     @property
     def quadrant_probs(self) -> dict[str, float]:

@@ -47,7 +47,15 @@ def test_emotion_from_probs_derives_quadrant_by_mass() -> None:
     p[affect.CLASS_INDEX["sad"]] = 0.4
     e = Emotion.from_probs(p)
     assert e.quadrant == "Q1" and e.confidence == pytest.approx(0.6)
-    assert e.label in ("happy", "sad")
+    assert e.label == "happy"
+    # the label is the best class of the winning quadrant, even when another quadrant holds the top class
+    p = np.zeros(8)
+    p[affect.CLASS_INDEX["happy"]] = 0.30
+    p[affect.CLASS_INDEX["fearful"]] = 0.25
+    p[affect.CLASS_INDEX["angry"]] = 0.20
+    p[affect.CLASS_INDEX["neutral"]] = 0.25
+    e = Emotion.from_probs(p)
+    assert (e.quadrant, e.label) == ("Q2", "fearful")
     with pytest.raises(ValueError):
         Emotion.from_probs(np.zeros(8))
     with pytest.raises(ValueError):

@@ -177,60 +177,95 @@ class Engine:
     def _face_pass(
         self, clip: ClipSource, duration_s: float, fps: float, report: Progress, timings: dict[str, float]
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Decode frames in a thread, track faces here, classify crops in batches."""
+        """Three overlapping stages: decode frames (a thread), track faces (here), classify crops (a thread).
+
+        A failure anywhere stops the decoder too (no thread is left blocked on a full queue).
+        """
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         from . import media
         from .face import FER_SIZE, open_face_tracker
 
         expression = self.expression
         frames: queue.Queue[Any] = queue.Queue(maxsize=8)
-        decode_time = [0.0]
+        stop = threading.Event()
+        stage_time = {"decode": 0.0, "expression": 0.0}
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    frames.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def produce() -> None:
             t = time.perf_counter()
             try:
                 for frame in media.iter_frames(clip, fps=fps):
-                    frames.put(frame)
-                frames.put(None)
+                    if not put(frame):
+                        return
+                put(None)
             except BaseException as exc:  # handed to the consumer, which raises it
-                frames.put(exc)
+                put(exc)
             finally:
-                decode_time[0] = time.perf_counter() - t
+                stage_time["decode"] = time.perf_counter() - t
 
-        producer = threading.Thread(target=produce, daemon=True)
+        def classify(idx: list[int], batch: np.ndarray) -> tuple[list[int], np.ndarray]:
+            t = time.perf_counter()
+            out = affect.fer_to_classes(expression.predict(batch))
+            stage_time["expression"] += time.perf_counter() - t
+            return idx, out
+
+        producer = threading.Thread(target=produce, name="moodscore-decode", daemon=True)
         producer.start()
         expected = max(1, int(duration_s * fps))
         times: list[float] = []
-        crops: list[np.ndarray | None] = []
+        pending: list[tuple[int, np.ndarray]] = []
+        futures: list[Future[tuple[list[int], np.ndarray]]] = []
+        n_found = 0
         t_face = 0.0
-        with open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE) as tracker:
-            while True:
-                item = frames.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    producer.join()
-                    if isinstance(item, MoodscoreError):
-                        raise item
-                    raise UnreadableMediaError(f"could not decode the video: {item}")
-                t = time.perf_counter()
-                obs = tracker.process(item.rgb, item.t_s)
-                t_face += time.perf_counter() - t
-                times.append(item.t_s)
-                crops.append(None if obs is None else obs.crop)
-                if len(times) % 10 == 0:
-                    report(0.05 + 0.85 * min(1.0, len(times) / expected), f"faces {len(times)}/{expected} frames")
-        producer.join()
-        t = time.perf_counter()
-        probs = np.full((len(times), affect.N_CLASSES), np.nan)
-        found = [i for i, c in enumerate(crops) if c is not None]
-        for b in range(0, len(found), _FACE_BATCH):
-            idx = found[b : b + _FACE_BATCH]
-            batch = np.stack([crops[i] for i in idx])  # type: ignore[misc]
-            probs[idx] = affect.fer_to_classes(expression.predict(batch))
-        timings["video_decode_s"] = decode_time[0]
+        try:
+            with (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodscore-expr") as pool,
+                open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE) as tracker,
+            ):
+                while True:
+                    item = frames.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        if isinstance(item, MoodscoreError):
+                            raise item
+                        raise UnreadableMediaError(f"could not decode the video: {item}")
+                    t = time.perf_counter()
+                    obs = tracker.process(item.rgb, item.t_s)
+                    t_face += time.perf_counter() - t
+                    if obs is not None:
+                        pending.append((len(times), obs.crop))
+                        n_found += 1
+                    times.append(item.t_s)
+                    if len(pending) >= _FACE_BATCH:
+                        futures.append(
+                            pool.submit(classify, [i for i, _ in pending], np.stack([c for _, c in pending]))
+                        )
+                        pending = []
+                    if len(times) % 10 == 0:
+                        report(0.05 + 0.85 * min(1.0, len(times) / expected), f"faces {len(times)}/{expected} frames")
+                if pending:
+                    futures.append(pool.submit(classify, [i for i, _ in pending], np.stack([c for _, c in pending])))
+                probs = np.full((len(times), affect.N_CLASSES), np.nan)
+                for fut in futures:
+                    idx, out = fut.result()
+                    probs[idx] = out
+        finally:
+            stop.set()
+            producer.join()
+        timings["video_decode_s"] = stage_time["decode"]
         timings["face_track_s"] = t_face
-        timings["expression_s"] = time.perf_counter() - t
-        return np.asarray(times), probs, len(times), len(found)
+        timings["expression_s"] = stage_time["expression"]
+        return np.asarray(times), probs, len(times), n_found
 
 
 def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:

@@ -1,7 +1,10 @@
-"""Voice: speech detection and speech emotion recognition over sliding windows of a clip.
+"""Voice: speech emotion recognition over sliding windows of a clip.
 
-Speech detection is Silero VAD (MIT, the ``silero-vad`` package, its TorchScript model) on 32 ms frames with
-hysteresis, behind an energy floor. Emotion comes from a network over 2 s of audio centred on each window
+This module holds the networks, the self-describing checkpoint, and :class:`VoiceModel` / :func:`load_voice_model`,
+which judge the windows that hold enough speech. Speech detection (Silero VAD, the 16 kHz mono conversion) lives
+in :mod:`models.vad` and the networks' input features in :mod:`models.voice_features`; both are re-exported here
+(``detect_speech``, ``SpeechDetector``, ``to_mono_16k``, ``SR``, ``VAD_FRAME``, ``FEATURES``, ``features``,
+``frame_features``, ``functionals``, ...). Emotion comes from a network over 2 s of audio centred on each window
 (``ctx_s`` in the checkpoint), so a 1 s window is judged with its surrounding speech. Two networks exist:
 
 - ``baseline``: the brief's 27 per-frame features (13 MFCC, 12 chroma, RMS, spectral centroid) into a 1-D CNN
@@ -18,7 +21,6 @@ from __future__ import annotations
 import importlib.resources
 import itertools
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,123 +31,25 @@ from torch import nn
 
 from . import affect
 from .errors import InputError, ModelLoadError
+from .vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
+from .vad import SR as SR
+from .vad import VAD_FRAME as VAD_FRAME
+from .vad import VAD_OFF as VAD_OFF
+from .vad import VAD_ON as VAD_ON
+from .vad import SpeechDetector as SpeechDetector
+from .vad import detect_speech as detect_speech
+from .vad import to_mono_16k as to_mono_16k
+from .voice_features import FEATURES as FEATURES
+from .voice_features import FUNC_HOP as FUNC_HOP
+from .voice_features import N_STATS as N_STATS
+from .voice_features import baseline_features as baseline_features
+from .voice_features import features as features
+from .voice_features import frame_features as frame_features
+from .voice_features import functionals as functionals
+from .voice_features import logmel_features as logmel_features
+from .voice_features import mel_filterbank as mel_filterbank
 
-SR = 16000
-VAD_FRAME = 512  # samples per Silero frame (32 ms at 16 kHz); detect_speech returns one flag per frame
-VAD_ON, VAD_OFF = 0.5, 0.35  # hysteresis thresholds on Silero's speech probability
-ENERGY_FLOOR_DB = -60.0  # frames quieter than this (dBFS RMS) are never speech
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
-
-FEATURES: dict[str, dict[str, Any]] = {
-    "baseline": {"n_fft": 1024, "hop": 256, "n_mfcc": 13},
-    "main": {"n_fft": 1024, "win": 640, "hop": 320, "n_mels": 64, "fmin": 50.0, "fmax": 8000.0},
-}
-
-
-def baseline_features(audio: np.ndarray, cfg: dict[str, Any] = FEATURES["baseline"]) -> np.ndarray:
-    """(27, T) per-frame features: 13 MFCC, 12 chroma, RMS, spectral centroid (kHz)."""
-    import librosa
-
-    y = np.asarray(audio, dtype=np.float32)
-    mag = np.abs(librosa.stft(y, n_fft=cfg["n_fft"], hop_length=cfg["hop"]))  # one STFT for MFCC, chroma, centroid
-    mel = librosa.feature.melspectrogram(S=mag**2, sr=SR)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg["n_mfcc"])
-    chroma = librosa.feature.chroma_stft(S=mag**2, sr=SR, n_fft=cfg["n_fft"], hop_length=cfg["hop"])
-    rms = librosa.feature.rms(y=y, frame_length=cfg["n_fft"], hop_length=cfg["hop"])
-    cent = librosa.feature.spectral_centroid(S=mag, sr=SR) / 1000.0
-    return np.concatenate([mfcc, chroma, rms, cent], axis=0).astype(np.float32)
-
-
-FUNC_HOP = 160  # functionals: 10 ms frames (n_fft 512 = 32 ms)
-N_STATS = 6  # mean, std, p10, p50, p90, slope over the active frames
-
-
-def frame_features(audio: np.ndarray) -> np.ndarray:
-    """(94, T) frames at 10 ms: MFCC 1-20 and deltas, centroid, bandwidth, rolloff (kHz), flatness, 7 contrast
-    bands, RMS dB, ZCR, 40 log-mel dB bands, f0 (semitones above 55 Hz, NaN unvoiced). Level (gain) is kept in
-    RMS dB and log-mel; :func:`functionals` makes both relative to the span."""
-    import librosa
-
-    y = np.asarray(audio, dtype=np.float32)
-    if len(y) < 1024:
-        y = np.pad(y, (0, 1024 - len(y)))
-    kw: dict[str, Any] = {"n_fft": 512, "hop_length": FUNC_HOP}
-    mag = np.abs(librosa.stft(y, **kw))
-    power = mag**2
-    logmel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SR, n_mels=40, fmax=8000), top_db=None)
-    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=21)[1:]
-    spec = [librosa.feature.spectral_centroid(S=mag, sr=SR) / 1000, librosa.feature.spectral_bandwidth(S=mag, sr=SR)
-            / 1000, librosa.feature.spectral_rolloff(S=mag, sr=SR) / 1000, librosa.feature.spectral_flatness(S=mag),
-            librosa.feature.spectral_contrast(S=mag, sr=SR, fmin=100.0, n_bands=6)]  # fmt: skip
-    rms = 20 * np.log10(librosa.feature.rms(S=mag, frame_length=512) + 1e-5)
-    zcr = librosa.feature.zero_crossing_rate(y, frame_length=512, hop_length=FUNC_HOP)
-    f0 = librosa.yin(y, fmin=60, fmax=500, sr=SR, frame_length=1024, hop_length=FUNC_HOP)[None, : mag.shape[1]]
-    st = 12 * np.log2(f0 / 55.0)
-    voiced = (f0 > 63) & (f0 < 475) & (zcr < 0.2) & (rms > rms.max() - 30)
-    st = np.where(voiced, st, np.nan)
-    cols = [mfcc, librosa.feature.delta(mfcc), *spec, rms, zcr, logmel, st]
-    return np.concatenate([c[:, : mag.shape[1]] for c in cols], axis=0).astype(np.float32)
-
-
-def _stats(x: np.ndarray) -> np.ndarray:  # x (D, T) -> (D * N_STATS,)
-    t = np.arange(x.shape[1], dtype=np.float32) - (x.shape[1] - 1) / 2
-    slope = (x * t).sum(1) / max(float((t * t).sum()), 1.0) * 100  # per second
-    p10, p50, p90 = np.percentile(x, [10, 50, 90], axis=1)
-    return np.concatenate([x.mean(1), x.std(1), p10, p50, p90, slope])
-
-
-def functionals(frames: np.ndarray) -> np.ndarray:
-    """Utterance-level statistics (406,) of :func:`frame_features` over a span: six statistics of the 53
-    non-mel features over the active frames (within 35 dB of the span's loudest), mean and std of the 40
-    log-mel bands, and pitch statistics (6 of f0, its range and voiced fraction). Level-invariant."""
-    rms = frames[51]
-    act = rms > rms.max() - 35
-    fr = frames[:, act] if act.sum() >= 3 else frames
-    base = fr[:53].copy()
-    base[51] -= np.percentile(base[51], 90)  # RMS relative to the span
-    mel = fr[53:93] - fr[53:93].mean()  # log-mel relative to the span's mean level
-    st = fr[93][np.isfinite(fr[93])]
-    pitch = _stats(st[None]) if len(st) >= 3 else np.zeros(N_STATS)
-    extra = [float(np.ptp(st)) if len(st) >= 3 else 0.0, len(st) / fr.shape[1]]
-    return np.concatenate([_stats(base), mel.mean(1), mel.std(1), pitch, extra]).astype(np.float32)
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:  # Slaney's mel scale (librosa's default, htk=False)
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), lin)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
-
-
-def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular filters, equal to ``librosa.filters.mel``."""
-    fft_f = np.fft.rfftfreq(n_fft, 1.0 / SR)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(fmax)), n_mels + 2))
-    ramps = mel_f[:, None] - fft_f[None, :]
-    fdiff = np.diff(mel_f)[:, None]
-    w = np.maximum(0.0, np.minimum(-ramps[:-2] / fdiff[:-1], ramps[2:] / fdiff[1:]))
-    return (w * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]).astype(np.float32)
-
-
-def logmel_features(audio: np.ndarray, cfg: dict[str, Any] = FEATURES["main"]) -> np.ndarray:
-    """(n_mels, T) log-mel power in dB (floor 1e-10), frame t centred at t * hop; equal to librosa's
-    ``melspectrogram`` (centred, zero-padded, periodic Hann) but without importing librosa."""
-    n_fft, hop, win = cfg["n_fft"], cfg["hop"], cfg["win"]
-    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    x = torch.nn.functional.pad(x, (n_fft // 2, n_fft // 2))
-    if len(x) < n_fft:
-        x = torch.nn.functional.pad(x, (0, n_fft - len(x)))
-    spec = torch.stft(x, n_fft, hop, win, torch.hann_window(win), center=False, return_complex=True).abs() ** 2
-    mel = torch.from_numpy(mel_filterbank(n_fft, cfg["n_mels"], cfg["fmin"], cfg["fmax"])) @ spec
-    return (10.0 * torch.log10(torch.clamp(mel, min=1e-10))).numpy()
-
-
-def features(arch: str, audio: np.ndarray) -> np.ndarray:
-    """The input features of network ``arch`` for 16 kHz mono audio, (C, T)."""
-    return baseline_features(audio) if arch == "baseline" else logmel_features(audio)
 
 
 def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:
@@ -241,96 +145,6 @@ def save_checkpoint(path: str | Path, net: nn.Module, *, arch: str, dims: dict[s
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
     tmp.replace(path)
-
-
-def to_mono_16k(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Validate audio (samples,) or (samples, channels) / (channels, samples) and return float32 mono 16 kHz."""
-    a = np.asarray(audio)
-    if a.ndim == 2:
-        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
-    if a.ndim != 1 or a.size == 0:
-        raise InputError(f"audio must be a non-empty 1-D or 2-D array, got shape {np.shape(audio)}")
-    if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-        raise InputError("audio must hold finite numbers")
-    if sr <= 0:
-        raise InputError(f"sample rate must be positive, got {sr}")
-    a = a.astype(np.float32)
-    if np.issubdtype(np.asarray(audio).dtype, np.integer):
-        a /= float(np.iinfo(np.asarray(audio).dtype).max)
-    if sr != SR:
-        import librosa
-
-        a = librosa.resample(a, orig_sr=sr, target_sr=SR).astype(np.float32)
-    return a
-
-
-class SpeechDetector:
-    """Silero VAD (TorchScript, from the ``silero-vad`` package) with hysteresis and an energy floor."""
-
-    def __init__(self) -> None:
-        try:
-            from silero_vad import load_silero_vad
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ModelLoadError("speech detection needs the silero-vad package: pip install silero-vad") from e
-        self.model = load_silero_vad(onnx=False)
-        self._lock = threading.Lock()  # the network keeps state between frames: one clip at a time
-        self._lstm: nn.LSTM | None = None
-        try:  # Silero's 16 kHz network: stateless STFT + encoder per frame, then an LSTM cell, then a 1x1 conv
-            inner = self.model._model
-            cell = inner.decoder.rnn
-            self._lstm = nn.LSTM(cell.weight_ih.shape[1], cell.weight_hh.shape[1], batch_first=True)
-            with torch.no_grad():
-                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(self._lstm, k + "_l0").copy_(getattr(cell, k))
-            self._parts = (inner.stft, inner.encoder, inner.decoder.decoder, int(inner.context_size_samples))
-        except (AttributeError, RuntimeError):  # pragma: no cover - another silero-vad layout: frame loop
-            self._lstm = None
-
-    def probs(self, audio: np.ndarray, *, loop: bool = False) -> np.ndarray:
-        """Silero's speech probability per 32 ms frame of 16 kHz audio (the last partial frame zero-padded).
-
-        The frames go through Silero's stateless front end as one batch and its LSTM as one sequence, which
-        equals calling the network frame by frame (``loop=True``, the package's own way) to ~1e-4, 50x faster."""
-        n = math.ceil(len(audio) / VAD_FRAME)
-        x = torch.zeros(n * VAD_FRAME)
-        x[: len(audio)] = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        with self._lock, torch.no_grad():
-            if loop or self._lstm is None:
-                self.model.reset_states()
-                return np.array([float(self.model(x[i * VAD_FRAME : (i + 1) * VAD_FRAME], SR)) for i in range(n)])
-            stft, encoder, head, ctx = self._parts
-            chunks = x.view(n, VAD_FRAME)
-            prev = torch.cat([torch.zeros(1, ctx), chunks[:-1, -ctx:]], 0)  # each frame sees the previous 64 samples
-            with torch.jit.optimized_execution(False):  # no profiling pass: the first call is as fast as later ones
-                h, _ = self._lstm(encoder(stft(torch.cat([prev, chunks], 1))).squeeze(-1)[None])
-                out = head(h[0].unsqueeze(-1))
-            return out.reshape(n, -1).mean(1).numpy().astype(np.float64)
-
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        p = self.probs(audio)
-        n = len(p)
-        frames = np.zeros(n * VAD_FRAME, dtype=np.float32)
-        frames[: len(audio)] = audio
-        rms_db = 10 * np.log10(np.mean(frames.reshape(n, VAD_FRAME) ** 2, axis=1) + 1e-12)
-        mask = np.zeros(n, dtype=bool)
-        on = False
-        for i, q in enumerate(p):
-            on = q >= VAD_ON or (on and q >= VAD_OFF)
-            mask[i] = on
-        return mask & (rms_db > ENERGY_FLOOR_DB)
-
-
-_DETECTOR: SpeechDetector | None = None
-_DETECTOR_LOCK = threading.Lock()
-
-
-def detect_speech(audio: np.ndarray, sr: int = SR) -> np.ndarray:
-    """A boolean speech flag per 32 ms frame (``VAD_FRAME`` samples at 16 kHz; frame i starts at i * 0.032 s)."""
-    global _DETECTOR
-    with _DETECTOR_LOCK:
-        if _DETECTOR is None:
-            _DETECTOR = SpeechDetector()
-    return _DETECTOR(to_mono_16k(audio, sr))
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ Crops are framed like FER2013 (48x48 grey, the face filling the frame); the netw
 
 from __future__ import annotations
 
-import importlib.resources
-import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.affect import FER_CLASSES
+from models.checkpoints import load_checkpoint
 from models.errors import InputError, ModelLoadError
 
 FORMAT = "moodscore.expression/1"
@@ -195,17 +194,7 @@ def load_expression_model(path: str | Path | None = None, *, debug: bool = False
     if debug:
         torch.manual_seed(0)
         return build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
-    try:
-        if path is None:
-            ref = importlib.resources.files("models.weights").joinpath("expression.pt")
-            with importlib.resources.as_file(ref) as p:
-                ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        else:
-            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ModelLoadError(f"cannot read expression weights {path or 'models/weights/expression.pt'}: {e}") from e
-    if not isinstance(ckpt, dict):
-        raise ModelLoadError("expression checkpoint is not a dict")
+    ckpt = load_checkpoint(path, default="expression.pt", what="expression network")
     try:
         return _from_checkpoint(ckpt)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:

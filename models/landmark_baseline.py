@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from models.affect import FER_CLASSES
+from models.checkpoints import load_checkpoint
 from models.errors import InputError, ModelLoadError
 from models.face import ANCHORS
 
@@ -140,11 +141,8 @@ def debug_baseline() -> LandmarkBaseline:
 
 def load_landmark_baseline(path: str | os.PathLike[str]) -> LandmarkBaseline:
     """Rebuild a baseline from its self-describing checkpoint."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"could not load the landmark baseline {path}: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    ckpt = load_checkpoint(path, default="landmark_baseline.pt", what="landmark baseline")
+    if ckpt.get("format") != FORMAT:
         raise ModelLoadError(f"{path} is not a {FORMAT} checkpoint")
     if tuple(ckpt["keypoints"]) != KEYPOINTS_68:
         raise ModelLoadError(f"{path} was trained on other key points than this code uses")

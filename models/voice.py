@@ -18,7 +18,6 @@ is a tiny random ``MelCNN``.
 
 from __future__ import annotations
 
-import importlib.resources
 import itertools
 import math
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from . import affect
+from .checkpoints import load_checkpoint
 from .errors import InputError, ModelLoadError
 from .vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
 from .vad import SR as SR
@@ -241,15 +241,8 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
     if debug:
         return _debug_model()
     name = str(path or "voice.pt")
-    try:
-        if path is None:
-            with importlib.resources.as_file(importlib.resources.files("models.weights") / "voice.pt") as p:
-                ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        else:
-            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch.load raises OSError, RuntimeError, UnpicklingError, EOFError, ...
-        raise ModelLoadError(f"cannot load voice model {name}: {e}") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "moodscore-voice/1":
+    ckpt = load_checkpoint(path, default="voice.pt", what="voice emotion")
+    if ckpt.get("format") != "moodscore-voice/1":
         raise ModelLoadError(f"{name} is not a moodscore voice checkpoint")
     arch = str(ckpt["arch"])
     if tuple(ckpt["classes"]) != affect.CLASSES or arch not in FEATURES or ckpt["features"] != FEATURES[arch]:

@@ -6,13 +6,12 @@ hang fails the test instead of stalling the run.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import media_fixtures as fx
 import pytest
+from timeouts import within
 
 from models import Engine, Timeline
 from models.errors import MoodscoreError, NoUsableStreamError, TooLongError, UnreadableMediaError
@@ -22,24 +21,6 @@ from models.media import MediaLimits
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(debug=True)
-
-
-def bounded(fn: Callable[[], Any], timeout: float = 120.0) -> Any:
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "analysis hung"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 @pytest.mark.parametrize(
@@ -57,7 +38,7 @@ def test_unusable_files_give_one_line_typed_errors(
 ) -> None:
     path = make(tmp_path)
     with pytest.raises(error) as info:
-        bounded(lambda: engine.analyze(path))
+        within(lambda: engine.analyze(path))
     msg = str(info.value)
     assert msg and "\n" not in msg and "Traceback" not in msg
 
@@ -65,7 +46,7 @@ def test_unusable_files_give_one_line_typed_errors(
 def test_truncated_faststart_file_still_gives_a_timeline(engine: Engine, tmp_path: Path) -> None:
     path = fx.truncated_mp4(tmp_path, faststart=True)
     try:
-        tl = bounded(lambda: engine.analyze(path))
+        tl = within(lambda: engine.analyze(path))
     except UnreadableMediaError:
         return  # also acceptable: a clear error
     assert isinstance(tl, Timeline) and tl.segments[-1].end_s == pytest.approx(tl.duration_s)
@@ -74,30 +55,30 @@ def test_truncated_faststart_file_still_gives_a_timeline(engine: Engine, tmp_pat
 def test_over_the_limit_is_refused_before_any_work(engine: Engine, tmp_path: Path) -> None:
     path = fx.face_clip(tmp_path, seconds=2.0)
     with pytest.raises(TooLongError, match="limit"):
-        bounded(lambda: engine.analyze(path, limits=MediaLimits(max_duration_s=1.0)))
+        within(lambda: engine.analyze(path, limits=MediaLimits(max_duration_s=1.0)))
 
 
 def test_audio_only_has_no_face_evidence(engine: Engine, tmp_path: Path) -> None:
-    tl = bounded(lambda: engine.analyze(fx.audio_only(tmp_path, seconds=3.0)))
+    tl = within(lambda: engine.analyze(fx.audio_only(tmp_path, seconds=3.0)))
     assert "face" not in tl.modalities
     assert tl.meta["source"]["has_video"] is False
     assert all(s.face is None for s in tl.segments)
 
 
 def test_video_only_has_no_voice_evidence(engine: Engine, tmp_path: Path) -> None:
-    tl = bounded(lambda: engine.analyze(fx.video_only(tmp_path, seconds=3.0)))
+    tl = within(lambda: engine.analyze(fx.video_only(tmp_path, seconds=3.0)))
     assert "voice" not in tl.modalities and "face" in tl.modalities
     assert tl.meta["source"]["has_audio"] is False
 
 
 def test_clip_without_a_face(engine: Engine, tmp_path: Path) -> None:
-    tl = bounded(lambda: engine.analyze(fx.no_face_clip(tmp_path, seconds=3.0)))
+    tl = within(lambda: engine.analyze(fx.no_face_clip(tmp_path, seconds=3.0)))
     assert tl.meta["frames_with_face"] == 0
     assert "face" not in tl.modalities
 
 
 def test_silent_clip_has_no_voice_votes(engine: Engine, tmp_path: Path) -> None:
-    tl = bounded(lambda: engine.analyze(fx.silent_clip(tmp_path, seconds=3.0)))
+    tl = within(lambda: engine.analyze(fx.silent_clip(tmp_path, seconds=3.0)))
     assert tl.meta["source"]["has_audio"] is True
     assert tl.meta["speech_windows"] == 0 and "voice" not in tl.modalities
     assert "face" in tl.modalities

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import media_fixtures  # tests/ is on sys.path under pytest (no tests/__init__.py)
 import numpy as np
 import pytest
+from timeouts import within
 
 from models import media
 from models.errors import (
@@ -25,26 +23,6 @@ from models.errors import (
 )
 
 EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
-DEADLINE_S = 60.0  # generous: every call here takes well under a second; this only catches hangs
-
-
-def within(fn: Callable[[], Any], seconds: float = DEADLINE_S) -> Any:
-    """Run ``fn`` in a thread; fail if it has not finished in ``seconds``; return its result or raise."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"call did not finish within {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 @pytest.fixture(scope="module")

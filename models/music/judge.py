@@ -13,7 +13,6 @@ scores the generator's emotion control, and its accuracy on EMOPIA's official te
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoints import load_checkpoint
 from ..errors import InputError, ModelLoadError
 from .data import QUADRANT_NAMES, load_midi
 from .features import FEATURE_NAMES, midi_features
@@ -155,17 +155,7 @@ def load_judge(path: str | Path | None = None, *, debug: bool = False) -> Judge:
             net.scale.fill_(100.0)
         return Judge(net, meta={"debug": True})
     where = str(path) if path is not None else "models/weights/judge.pt"
-    try:
-        if path is None:
-            ref = importlib.resources.files("models.weights").joinpath("judge.pt")
-            with importlib.resources.as_file(ref) as p:
-                ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        else:
-            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ModelLoadError(f"cannot read judge weights {where}: {e}") from e
-    if not isinstance(ckpt, dict):
-        raise ModelLoadError(f"judge checkpoint {where} is not a dict")
+    ckpt = load_checkpoint(path, default="judge.pt", what="MIDI emotion judge")
     try:
         return _from_checkpoint(ckpt)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -32,7 +32,7 @@ def _progress_bar(quiet: bool) -> tuple[Any, Any]:
 
     if quiet:
         return None, None
-    bar = tqdm(total=100, file=sys.stderr, unit="%", bar_format="{l_bar}{bar}| {elapsed}")
+    bar = tqdm(total=100, file=sys.stderr, unit="%", bar_format="{l_bar}{bar}| {elapsed}", leave=False)
 
     def progress(fraction: float, message: str) -> None:
         bar.n = round(100 * min(max(fraction, 0.0), 1.0))

@@ -1,0 +1,45 @@
+"""Training sequences for the generator: bar-aligned crops, emotion switches at bar lines, transposition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pretty_midi
+
+from models.music import tokens
+from models.train.train_generator import Batcher, _transpose_table
+
+
+def _clip(quadrant: str, pitch: int, bars: int = 6) -> tuple[np.ndarray, str]:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    for b in range(bars * 4):
+        inst.notes.append(pretty_midi.Note(velocity=80, pitch=pitch + b % 5, start=b * 0.5, end=b * 0.5 + 0.4))
+    pm.instruments.append(inst)
+    return np.asarray(tokens.encode(pm, quadrant), np.int16), quadrant
+
+
+def test_sequences_start_on_a_bar_and_switch_emotion_at_a_bar_line() -> None:
+    items = [_clip("Q1", 60), _clip("Q3", 48), _clip("Q1", 64), _clip("Q2", 55)]
+    batcher = Batcher(items, seq_len=120, switch_prob=1.0, seed=0)
+    bar, bos = tokens.token_id("Bar_None"), tokens.token_id("BOS_None")
+    emo = {tokens.emotion_id(e): e for e in tokens.EMOTIONS}
+    switched = 0
+    for _ in range(20):
+        seq = batcher.sequence()
+        assert len(seq) == 121
+        assert seq[0] in (bar, bos)
+        idx = [i for i, t in enumerate(seq) if t in emo]
+        assert all(seq[i - 1] == bar for i in idx)  # every emotion token follows a bar line
+        if len({int(seq[i]) for i in idx}) > 1:
+            switched += 1
+    assert switched >= 15
+
+
+def test_transposition_moves_only_pitches() -> None:
+    table = _transpose_table(3)
+    vocab = tokens.tokenizer().vocab
+    assert table[vocab["Pitch_60"]] == vocab["Pitch_63"]
+    assert table[vocab["Bar_None"]] == vocab["Bar_None"]
+    assert table[vocab["Emotion_Q2"]] == vocab["Emotion_Q2"]
+    top = max(int(n[6:]) for n in vocab if n.startswith("Pitch_"))
+    assert table[vocab[f"Pitch_{top}"]] == vocab[f"Pitch_{top}"]  # leaving the range: unchanged

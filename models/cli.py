@@ -69,10 +69,28 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _check_writable(path: Path | None) -> None:
+    """Refuse an output path whose folder is missing or not writable before any work is done."""
+    import os
+
+    from .errors import OutputError
+
+    if path is None or str(path) == "-":
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {path}: the folder {folder} is not writable")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+
+
 def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
     from .engine import Engine
     from .fusion import FusionOptions
 
+    _check_writable(args.json)
     bar, progress = _progress_bar(args.quiet)
     try:
         fusion = FusionOptions(min_segment_s=getattr(args, "min_segment", 2.0))

@@ -59,3 +59,10 @@ def test_analyze_example_prints_table_and_writes_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["segments"][0]["start_s"] == 0
     assert data["segments"][-1]["end_s"] == pytest.approx(data["duration_s"])
+
+
+def test_unwritable_json_path_is_refused_before_any_work(tmp_path: Path) -> None:
+    target = tmp_path / "missing-folder" / "t.json"
+    r = run("analyze", str(default_example_clip()), "--json", str(target), "--quiet", timeout=60)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert not target.parent.exists()

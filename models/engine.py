@@ -86,14 +86,21 @@ class Engine:
     # -- analysis ------------------------------------------------------------------------------------
     def analyze(
         self,
-        clip: ClipSource,
+        clip: ClipSource | bytes,
         *,
         fps: float = 5.0,
         limits: MediaLimits | None = None,
         fusion: FusionOptions | None = None,
         progress: Progress | None = None,
     ) -> Timeline:
-        """Read the faces and voices of ``clip`` and return its emotion timeline."""
+        """Read the faces and voices of ``clip`` (a path, or the file's bytes) and return its emotion timeline."""
+        if isinstance(clip, bytes | bytearray | memoryview):
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="moodscore-") as tmp:
+                path = Path(tmp) / "clip"
+                path.write_bytes(bytes(clip))
+                return self.analyze(path, fps=fps, limits=limits, fusion=fusion, progress=progress)
         from . import media
 
         report = progress or _noop_progress
@@ -275,7 +282,7 @@ def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:
 
 
 def analyze(
-    clip: ClipSource, *, engine: Engine | None = None, progress: Progress | None = None, **options: Any
+    clip: ClipSource | bytes, *, engine: Engine | None = None, progress: Progress | None = None, **options: Any
 ) -> Timeline:
     """Analyse one clip with a given (or a fresh) Engine."""
     return (engine or Engine()).analyze(clip, progress=progress, **options)

@@ -78,8 +78,10 @@ def test_bad_fps_is_refused(debug_engine: Engine) -> None:
         debug_engine.analyze(EXAMPLE, fps=0)
 
 
-def test_analyze_accepts_pathlike_and_str(debug_engine: Engine) -> None:
+def test_analyze_accepts_str_pathlike_and_bytes(debug_engine: Engine) -> None:
     a = debug_engine.analyze(str(EXAMPLE), fps=2)
     b = debug_engine.analyze(Path(EXAMPLE), fps=2)
-    assert a.duration_s == b.duration_s
+    c = debug_engine.analyze(Path(EXAMPLE).read_bytes(), fps=2)
+    assert a.duration_s == b.duration_s == c.duration_s
     assert np.isclose(a.segments[0].emotion.valence, b.segments[0].emotion.valence)
+    assert np.isclose(a.segments[0].emotion.valence, c.segments[0].emotion.valence)

@@ -196,3 +196,96 @@ class Timeline:
     @classmethod
     def from_json(cls, text: str) -> Timeline:
         return cls.from_dict(json.loads(text))
+
+
+INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
+MAX_BARS = 512
+MAX_TEMPO = 400.0
+MAX_VARIATIONS = 8
+BEATS_PER_BAR = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeRequest:
+    """What to compose. The emotion is a quadrant ("Q1".."Q4"), a (valence, arousal) point, or a Timeline.
+
+    Length: ``bars``, or ``seconds`` (rounded up to whole bars), or for a Timeline its duration; default 16
+    bars. Only 4/4 is supported so far. Invalid values raise InvalidOptionError with a one-line message.
+    """
+
+    emotion: str | tuple[float, float] | Timeline
+    bars: int | None = None
+    seconds: float | None = None
+    tempo: float = 100.0
+    time_signature: tuple[int, int] = (4, 4)
+    key: str = "auto"
+    instruments: tuple[str, ...] = ("piano",)
+    seed: int = 0
+    temperature: float = 1.0
+    top_p: float = 0.95
+    variations: int = 1
+
+    def __post_init__(self) -> None:
+        from .errors import InvalidOptionError
+        from .music.keys import parse_key
+
+        def bad(msg: str) -> InvalidOptionError:
+            return InvalidOptionError(msg)
+
+        e = self.emotion
+        if isinstance(e, str):
+            if e.upper() not in affect.QUADRANTS:
+                raise bad(f"unknown quadrant {e!r}; expected one of {', '.join(affect.QUADRANTS)}")
+            object.__setattr__(self, "emotion", e.upper())
+        elif isinstance(e, tuple):
+            if len(e) != 2 or not all(isinstance(x, int | float) and -1 <= x <= 1 for x in e):
+                raise bad(f"a valence-arousal point needs two numbers in [-1, 1], got {e!r}")
+        elif not isinstance(e, Timeline):
+            raise bad(f"emotion must be a quadrant, a (valence, arousal) point or a Timeline, not {type(e).__name__}")
+        if self.bars is not None and self.seconds is not None:
+            raise bad("give the length in bars or in seconds, not both")
+        if self.bars is not None and not (isinstance(self.bars, int) and 1 <= self.bars <= MAX_BARS):
+            raise bad(f"bars must be a whole number from 1 to {MAX_BARS}, got {self.bars!r}")
+        if self.seconds is not None and not (self.seconds > 0 and math.isfinite(self.seconds)):
+            raise bad(f"seconds must be positive, got {self.seconds!r}")
+        if not (isinstance(self.tempo, int | float) and 0 < self.tempo <= MAX_TEMPO):
+            raise bad(f"tempo must be above 0 and at most {MAX_TEMPO:g} BPM, got {self.tempo!r}")
+        if tuple(self.time_signature) != (4, 4):
+            raise bad(f"only 4/4 is supported so far, got {self.time_signature[0]}/{self.time_signature[1]}")
+        parse_key(self.key)  # raises on an unknown key
+        unknown = [i for i in self.instruments if i not in INSTRUMENTS]
+        if unknown or "piano" not in self.instruments:
+            raise bad(f"instruments must include piano and be among {', '.join(INSTRUMENTS)}, got {self.instruments!r}")
+        if not (0 < self.temperature <= 2):
+            raise bad(f"temperature must be in (0, 2], got {self.temperature!r}")
+        if not (0 < self.top_p <= 1):
+            raise bad(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if not (isinstance(self.variations, int) and 1 <= self.variations <= MAX_VARIATIONS):
+            raise bad(f"variations must be from 1 to {MAX_VARIATIONS}, got {self.variations!r}")
+        if self.n_bars > MAX_BARS:
+            raise bad(f"{self.n_bars} bars at {self.tempo:g} BPM is more than the limit of {MAX_BARS} bars")
+
+    @property
+    def bar_s(self) -> float:
+        return BEATS_PER_BAR * 60.0 / float(self.tempo)
+
+    @property
+    def n_bars(self) -> int:
+        if self.bars is not None:
+            return self.bars
+        seconds = self.seconds
+        if seconds is None and isinstance(self.emotion, Timeline):
+            seconds = self.emotion.duration_s
+        return max(1, math.ceil(seconds / self.bar_s - 1e-9)) if seconds is not None else 16
+
+    def bar_quadrants(self) -> tuple[str, ...]:
+        """The quadrant of every bar. A Timeline's changes move to the bar line nearest each boundary."""
+        e = self.emotion
+        n = self.n_bars
+        if isinstance(e, str):
+            return (e,) * n
+        if isinstance(e, tuple):
+            return (affect.quadrant_of_va(float(e[0]), float(e[1])),) * n
+        # a boundary at T moves to the nearest bar line round(T / bar_s), which is the same as giving each bar
+        # the emotion of the segment holding the bar's middle
+        return tuple(e.at(min((b + 0.5) * self.bar_s, e.duration_s - 1e-9)).emotion.quadrant for b in range(n))

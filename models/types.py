@@ -289,3 +289,30 @@ class ComposeRequest:
         # a boundary at T moves to the nearest bar line round(T / bar_s), which is the same as giving each bar
         # the emotion of the segment holding the bar's middle
         return tuple(e.at(min((b + 0.5) * self.bar_s, e.duration_s - 1e-9)).emotion.quadrant for b in range(n))
+
+
+@dataclass(frozen=True)
+class Score:
+    """Composed music: a type-1 PrettyMIDI (one named track per part), its bar grid and emotion per bar."""
+
+    midi: Any  # pretty_midi.PrettyMIDI: the MIDI currency everywhere
+    tempo: float
+    bar_quadrants: tuple[str, ...]
+    key: str
+    seed: int
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.bar_quadrants)
+
+    @property
+    def bar_s(self) -> float:
+        return BEATS_PER_BAR * 60.0 / self.tempo
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_bars * self.bar_s
+
+    @property
+    def bar_starts_s(self) -> tuple[float, ...]:
+        return tuple(b * self.bar_s for b in range(self.n_bars))

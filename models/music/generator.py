@@ -9,12 +9,16 @@ seed gives the same piece every time. The checkpoint stores :class:`GeneratorDim
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.checkpoints import load_checkpoint
+from models.errors import ModelLoadError
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -167,3 +171,27 @@ def sample(
             logits, cache = model(torch.tensor([[nxt]]), cache)
         last = logits[0, -1]
     return seq
+
+
+FORMAT = "moodscore.generator/1"
+
+
+def load_generator(path: str | os.PathLike[str] | None = None, *, debug: bool = False) -> MusicTransformer:
+    """The shipped generator (``models/weights/generator.pt``), a checkpoint at ``path``, or a tiny random net."""
+    from models.music import tokens
+
+    if debug:
+        torch.manual_seed(0)
+        dims = GeneratorDims(vocab=tokens.vocab_size(), d_model=32, n_layers=1, n_heads=2, max_len=128, dropout=0.0)
+        return MusicTransformer(dims).eval()
+    ckpt = load_checkpoint(path, default="generator.pt", what="music generator")
+    if ckpt.get("format") != FORMAT:
+        raise ModelLoadError(f"{path or 'generator.pt'} is not a {FORMAT} checkpoint")
+    if int(ckpt.get("vocab_size", -1)) != tokens.vocab_size():
+        raise ModelLoadError("the generator was trained with another token vocabulary than this code uses")
+    try:
+        net = MusicTransformer(GeneratorDims(**ckpt["dims"]))
+        net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise ModelLoadError(f"the generator checkpoint does not match the network: {e}") from e
+    return net.eval()

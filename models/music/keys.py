@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+import pretty_midi
+
 from models.errors import InvalidOptionError
+from models.music.features import KS_MAJOR, KS_MINOR
 
 _NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MAJ = (np.asarray(KS_MAJOR) - np.mean(KS_MAJOR)) / np.std(KS_MAJOR)
+_MIN = (np.asarray(KS_MINOR) - np.mean(KS_MINOR)) / np.std(KS_MINOR)
 _KEY_RE = re.compile(r"^\s*([A-Ga-g])([#b]?)\s*(m|min|minor|maj|major|M)?\s*$")
 
 
@@ -35,3 +42,38 @@ def parse_key(text: str) -> Key | None:
     letter, accidental, mode = m.groups()
     tonic = (_NAMES[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
     return Key(tonic=tonic, minor=mode in ("m", "min", "minor"))
+
+
+def pitch_class_histogram(pm: pretty_midi.PrettyMIDI, *, start: float = 0.0, end: float = math.inf) -> np.ndarray:
+    """Duration-weighted pitch-class histogram (12,) of the non-drum notes sounding in [start, end)."""
+    hist = np.zeros(12)
+    for inst in pm.instruments:
+        if inst.is_drum:
+            continue
+        for n in inst.notes:
+            overlap = min(n.end, end) - max(n.start, start)
+            if overlap > 0:
+                hist[n.pitch % 12] += overlap
+    return hist
+
+
+def estimate_key(pm: pretty_midi.PrettyMIDI) -> Key:
+    """The best-correlating Krumhansl-Kessler key profile (C major for a piece without notes)."""
+    hist = pitch_class_histogram(pm)
+    if hist.sum() <= 0:
+        return Key(tonic=0, minor=False)
+    z = (hist - hist.mean()) / (hist.std() + 1e-9)
+    scores = [
+        (float(np.dot(np.roll(p, k), z)), k, minor) for minor, p in ((False, _MAJ), (True, _MIN)) for k in range(12)
+    ]
+    _, tonic, minor = max(scores)
+    return Key(tonic=tonic, minor=minor)
+
+
+def transposition_to(found: Key, wanted: Key) -> int:
+    """Semitones (-6..+5) that move ``found`` onto ``wanted``'s scale: tonic onto tonic when the modes agree,
+    else onto the relative key (a major piece asked for A minor goes to C major, sharing A minor's notes)."""
+    target = wanted.tonic
+    if found.minor != wanted.minor:
+        target = (wanted.tonic + 3) % 12 if wanted.minor else (wanted.tonic - 3) % 12
+    return (target - found.tonic + 6) % 12 - 6

@@ -29,9 +29,7 @@ import torch.nn.functional as F
 
 from models.music import tokens
 from models.music.data import emopia_split, load_midi, pop909_songs
-from models.music.generator import GeneratorDims, MusicTransformer
-
-FORMAT = "moodscore.generator/1"
+from models.music.generator import FORMAT, GeneratorDims, MusicTransformer
 
 
 def tokenize_corpus(args: argparse.Namespace, cache: Path) -> dict[str, list[tuple[np.ndarray, str]]]:

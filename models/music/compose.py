@@ -1,0 +1,100 @@
+"""Composition: a ComposeRequest -> Scores, by sampling the generator bar by bar with the emotion of each bar.
+
+The prompt is ``BOS Bar Emotion_<q of bar 1>``. Whenever the network writes a bar line, the emotion token of
+the next bar is forced, so the emotion changes exactly on bar lines while the music continues from its own
+context. Sampling stops at the bar line after the last bar. A bar that runs on too long without a bar line
+gets one forced (a guard against degenerate sampling). Then the piece is transposed to the requested key (or
+left where the network put it for "auto"), arranged and given its tempo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pretty_midi
+
+from models.music import tokens
+from models.music.arrange import arrange
+from models.music.generator import MusicTransformer, sample
+from models.music.keys import Key, estimate_key, parse_key, transposition_to
+from models.types import ComposeRequest, Score
+
+Progress = Callable[[float, str], None]
+MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
+
+
+class Composer:
+    """Wraps a generator network; :meth:`compose` is thread-safe (the network is only read)."""
+
+    def __init__(self, net: MusicTransformer) -> None:
+        self.net = net.eval()
+        self._bar = tokens.token_id("Bar_None")
+        self._banned = [tokens.token_id(t) for t in ("PAD_None", "BOS_None", "EOS_None")] + [
+            tokens.emotion_id(e) for e in tokens.EMOTIONS
+        ]
+
+    def generate_ids(self, quadrants: tuple[str, ...], *, seed: int, temperature: float, top_p: float) -> list[int]:
+        """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``."""
+        n = len(quadrants)
+        bar = self._bar
+        prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
+        state = {"bars": 1, "since_bar": 0}
+
+        def force(seq: list[int]) -> int | None:
+            if seq[-1] == bar:
+                state["since_bar"] = 0
+                return tokens.emotion_id(quadrants[min(state["bars"] - 1, n - 1)])
+            state["since_bar"] += 1
+            return bar if state["since_bar"] > MAX_TOKENS_PER_BAR else None
+
+        def stop(seq: list[int]) -> bool:
+            if seq[-1] == bar:
+                state["bars"] += 1
+                return state["bars"] > n
+            return False
+
+        seq = sample(
+            self.net,
+            prompt,
+            max_new=n * (MAX_TOKENS_PER_BAR + 4),
+            force=force,
+            stop=stop,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            banned=self._banned,
+        )
+        if seq[-1] == bar:
+            seq = seq[:-1]  # the bar line after the last bar
+        return seq
+
+    def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
+        quadrants = request.bar_quadrants()
+        wanted = parse_key(request.key)
+        scores = []
+        for v in range(request.variations):
+            if progress:
+                progress(v / request.variations, f"composing variation {v + 1}/{request.variations}")
+            seed = request.seed + v
+            ids = self.generate_ids(quadrants, seed=seed, temperature=request.temperature, top_p=request.top_p)
+            piano = tokens.decode(ids, tempo=request.tempo)
+            found = estimate_key(piano)
+            key = found
+            if wanted is not None:
+                shift = transposition_to(found, wanted)
+                _transpose(piano, shift)
+                key = Key((found.tonic + shift) % 12, found.minor)
+            midi = arrange(piano, tempo=request.tempo, n_bars=len(quadrants), instruments=request.instruments)
+            scores.append(
+                Score(midi=midi, tempo=float(request.tempo), bar_quadrants=quadrants, key=key.name, seed=seed)
+            )
+        if progress:
+            progress(1.0, "composed")
+        return scores
+
+
+def _transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> None:
+    for inst in pm.instruments:
+        for n in inst.notes:
+            n.pitch = int(np.clip(n.pitch + semitones, 0, 127))

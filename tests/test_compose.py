@@ -1,0 +1,92 @@
+"""Composition invariants with the debug generator: bars, emotion per bar, tempo, ranges, seeds, arrangement."""
+
+from __future__ import annotations
+
+import io
+
+import pretty_midi
+import pytest
+
+from models.music import tokens
+from models.music.arrange import arrange, chord_at
+from models.music.compose import Composer
+from models.music.generator import load_generator
+from models.music.keys import Key, estimate_key, transposition_to
+from models.types import ComposeRequest
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer(load_generator(debug=True))
+
+
+@pytest.mark.parametrize(("bars", "tempo", "seed"), [(2, 120.0, 0), (4, 90.0, 1), (3, 160.0, 2)])
+def test_bars_emotions_tempo_and_ranges(composer: Composer, bars: int, tempo: float, seed: int) -> None:
+    req = ComposeRequest(emotion="Q3", bars=bars, tempo=tempo, seed=seed, instruments=("piano", "bass", "pad"))
+    ids = composer.generate_ids(req.bar_quadrants(), seed=seed, temperature=1.0, top_p=0.95)
+    assert ids.count(tokens.token_id("Bar_None")) == bars
+    assert tokens.bar_emotions(ids) == ["Q3"] * bars
+    (score,) = composer.compose(req)
+    assert score.n_bars == bars and score.duration_s == pytest.approx(bars * 4 * 60 / tempo)
+    midi = score.midi
+    assert [i.name for i in midi.instruments] == ["Piano", "Bass", "Pad"]
+    _, tempi = midi.get_tempo_changes()
+    assert tempi[0] == pytest.approx(tempo)
+    assert [(ts.numerator, ts.denominator) for ts in midi.time_signature_changes] == [(4, 4)]
+    for inst in midi.instruments:
+        for n in inst.notes:
+            assert 21 <= n.pitch <= 108 and 1 <= n.velocity <= 127
+            assert 0 <= n.start < n.end <= score.duration_s + 1e-6
+
+
+def test_the_emotion_changes_on_the_bar_lines_asked_for(composer: Composer) -> None:
+    quads = ("Q1", "Q1", "Q2", "Q4")
+    ids = composer.generate_ids(quads, seed=3, temperature=1.0, top_p=0.95)
+    assert tokens.bar_emotions(ids) == list(quads)
+
+
+def test_same_seed_same_music_and_variations_differ(composer: Composer) -> None:
+    req = ComposeRequest(emotion="Q1", bars=2, seed=5, variations=2)
+    a, b = composer.compose(req)
+    (a2,) = composer.compose(ComposeRequest(emotion="Q1", bars=2, seed=5))
+    notes = lambda s: [(n.pitch, round(n.start, 4)) for n in s.midi.instruments[0].notes]  # noqa: E731
+    assert notes(a) == notes(a2)
+    assert (a.seed, b.seed) == (5, 6) and notes(a) != notes(b)
+
+
+def test_midi_file_round_trip(composer: Composer) -> None:
+    (score,) = composer.compose(ComposeRequest(emotion="Q2", bars=2, instruments=("piano", "bass")))
+    buf = io.BytesIO()
+    score.midi.write(buf)
+    back = pretty_midi.PrettyMIDI(io.BytesIO(buf.getvalue()))
+    assert [i.name for i in back.instruments] == ["Piano", "Bass"]
+    assert sum(len(i.notes) for i in back.instruments) == sum(len(i.notes) for i in score.midi.instruments)
+
+
+def _triad(root: int, minor: bool, start: float, end: float) -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    for iv in (0, 3 if minor else 4, 7, 12):
+        inst.notes.append(pretty_midi.Note(velocity=80, pitch=48 + root + iv, start=start, end=end))
+    pm.instruments.append(inst)
+    return pm
+
+
+def test_bass_and_pad_follow_the_harmony() -> None:
+    pm = _triad(9, True, 0.0, 2.0)  # A minor for one bar at 120 BPM
+    assert chord_at(pm, 0.0, 1.0) == (9, True)
+    out = arrange(pm, tempo=120, n_bars=1, instruments=("piano", "bass", "pad"))
+    bass = out.instruments[1].notes
+    assert [n.pitch % 12 for n in bass] == [9, 9]
+    assert {n.pitch % 12 for n in out.instruments[2].notes} == {9, 0, 4}
+
+
+def test_key_estimate_and_transposition() -> None:
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60]):  # C major scale and arpeggio
+        inst.notes.append(pretty_midi.Note(velocity=80, pitch=p, start=i * 0.5, end=i * 0.5 + 0.5))
+    pm.instruments.append(inst)
+    assert estimate_key(pm) == Key(0, False)
+    assert transposition_to(Key(0, False), Key(7, False)) == -5  # C -> G: down a fourth (nearest)
+    assert transposition_to(Key(0, False), Key(9, True)) == 0  # A minor shares C major's notes

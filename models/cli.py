@@ -20,6 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-segment", type=float, default=2.0, metavar="S", help="shortest segment in s (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("compose", help="compose music for an emotion: a .mid and a .wav per variation")
+    emo = p.add_mutually_exclusive_group(required=True)
+    emo.add_argument("--quadrant", metavar="Q", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
+    emo.add_argument("--va", metavar="V,A", help="a valence,arousal point, each in [-1, 1], e.g. 0.6,-0.4")
+    p.add_argument("--bars", type=int, default=16, help="length in 4/4 bars (default 16, at most 512)")
+    p.add_argument("--tempo", type=float, default=100.0, metavar="BPM", help="default 100")
+    p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
+    p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)  # tiny random nets (tests)
+
     p = sub.add_parser("demo", help="analyse the bundled example clip")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the timeline JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -107,6 +122,44 @@ def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
     return 0
 
 
+def _parse_va(text: str) -> tuple[float, float]:
+    from .errors import InvalidOptionError
+
+    try:
+        v, a = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InvalidOptionError(f"--va needs two numbers as V,A (e.g. 0.6,-0.4), got {text!r}") from None
+    return (v, a)
+
+
+def _cmd_compose(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .jobs import compose_job
+    from .types import ComposeRequest
+
+    request = ComposeRequest(
+        emotion=args.quadrant if args.quadrant is not None else _parse_va(args.va),
+        bars=args.bars,
+        tempo=args.tempo,
+        key=args.key,
+        seed=args.seed,
+        variations=args.variations,
+        instruments=tuple(x.strip() for x in args.instruments.split(",") if x.strip()),
+        temperature=args.temperature,
+    )
+    bar, progress = _progress_bar(args.quiet)
+    try:
+        result = compose_job(Engine(debug=args.debug_models), request, args.out, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for piece in result.summary["pieces"]:
+        quads = " ".join(piece["bar_quadrants"]) if len(set(piece["bar_quadrants"])) > 1 else piece["bar_quadrants"][0]
+        files = f"{args.out / piece['midi']}  {args.out / piece['audio']}"
+        print(f"{files}  {piece['duration_s']:.1f} s  {piece['key']}  {quads}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .errors import MoodscoreError
@@ -114,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _cmd_analyze(args, args.clip)
+        if args.command == "compose":
+            return _cmd_compose(args)
         if args.command == "demo":
             from .engine import default_example_clip
 

@@ -20,6 +20,8 @@ from .types import Timeline
 if TYPE_CHECKING:
     from .expression import ExpressionModel
     from .media import MediaLimits
+    from .music.compose import Composer
+    from .types import ComposeRequest, Score
     from .voice import VoiceModel
 
 Progress = Callable[[float, str], None]
@@ -45,15 +47,17 @@ class Engine:
         expression_path: str | os.PathLike[str] | None = None,
         voice_path: str | os.PathLike[str] | None = None,
         landmarker_path: str | os.PathLike[str] | None = None,
+        generator_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.debug = debug
         self._paths: dict[str, Any] = {
             "expression": expression_path,
             "voice": voice_path,
             "landmarker": landmarker_path,
+            "generator": generator_path,
         }
         self._models: dict[str, Any] = {}
-        self._locks = {name: threading.Lock() for name in ("expression", "voice")}
+        self._locks = {name: threading.Lock() for name in ("expression", "voice", "generator")}
 
     # -- lazy model access -------------------------------------------------------------------------
     def _get(self, name: str, loader: Callable[[], Any]) -> Any:
@@ -77,6 +81,17 @@ class Engine:
         from .voice import load_voice_model
 
         return self._get("voice", lambda: load_voice_model(self._paths["voice"], debug=self.debug))
+
+    @property
+    def composer(self) -> Composer:
+        from .music.compose import Composer
+        from .music.generator import load_generator
+
+        return self._get("generator", lambda: Composer(load_generator(self._paths["generator"], debug=self.debug)))
+
+    def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
+        """Compose ``request.variations`` pieces following the request's emotion bar by bar."""
+        return self.composer.compose(request, progress=progress)
 
     def warm_up(self) -> Engine:
         """Load every model now instead of at first use."""

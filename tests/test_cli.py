@@ -66,3 +66,54 @@ def test_unwritable_json_path_is_refused_before_any_work(tmp_path: Path) -> None
     r = run("analyze", str(default_example_clip()), "--json", str(target), "--quiet", timeout=60)
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
     assert not target.parent.exists()
+
+
+def test_compose_writes_midi_and_wav_per_variation(tmp_path: Path) -> None:
+    import pretty_midi
+    import soundfile
+
+    out = tmp_path / "music"
+    r = run(
+        "compose",
+        "--quadrant",
+        "Q3",
+        "--bars",
+        "2",
+        "--tempo",
+        "120",
+        "--variations",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--debug-models",
+    )
+    assert r.returncode == 0, r.stderr
+    mids = sorted(out.glob("*.mid"))
+    wavs = sorted(out.glob("*.wav"))
+    assert len(mids) == 2 and len(wavs) == 2
+    for m, w in zip(mids, wavs, strict=True):
+        pm = pretty_midi.PrettyMIDI(str(m))
+        assert pm.get_tempo_changes()[1][0] == pytest.approx(120)
+        info = soundfile.info(str(w))
+        assert info.samplerate == 44100 and info.duration >= 2 * 2.0 - 0.01  # two bars of 2 s
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--quadrant", "Q5"], "quadrant"),
+        (["--quadrant", "Q1", "--bars", "0"], "bars"),
+        (["--quadrant", "Q1", "--bars", "513"], "bars"),
+        (["--quadrant", "Q1", "--tempo", "0"], "tempo"),
+        (["--quadrant", "Q1", "--tempo", "401"], "tempo"),
+        (["--quadrant", "Q1", "--key", "H#"], "key"),
+        (["--va", "2,0"], "valence"),
+    ],
+)
+def test_compose_bad_options_exit_2_and_write_nothing(tmp_path: Path, args: list[str], match: str) -> None:
+    out = tmp_path / "music"
+    r = run("compose", *args, "--out", str(out), "--quiet", "--debug-models", timeout=60)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()

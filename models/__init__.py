@@ -24,21 +24,35 @@ from .errors import (
     UnreadableMediaError,
 )
 from .fusion import FusionOptions
-from .types import Emotion, Segment, Timeline
+from .jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
+from .media import MediaLimits
+from .plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
+from .runner import Job, JobRunner, QueueFullError
+from .types import ComposeRequest, Emotion, Score, Segment, Timeline
 
 __all__ = [
     "CLASSES",
     "QUADRANTS",
+    "QUADRANT_COLOURS",
+    "QUADRANT_NAMES",
+    "ComposeJobResult",
+    "ComposeRequest",
     "Emotion",
     "Engine",
     "FusionOptions",
     "InputError",
     "InvalidOptionError",
+    "Job",
+    "JobRunner",
     "LimitExceededError",
+    "MediaLimits",
     "ModelLoadError",
     "MoodscoreError",
     "NoUsableStreamError",
     "OutputError",
+    "QueueFullError",
+    "Score",
+    "ScoreJobResult",
     "Segment",
     "Timeline",
     "TooLargeError",
@@ -46,5 +60,10 @@ __all__ = [
     "TooWideError",
     "UnreadableMediaError",
     "analyze",
+    "compose_job",
     "load_engine",
+    "piano_roll_png",
+    "safe_stem",
+    "score_job",
+    "timeline_png",
 ]

@@ -35,10 +35,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)  # tiny random nets (tests)
 
-    p = sub.add_parser("demo", help="analyse the bundled example clip")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write the timeline JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("score", help="score a clip: timeline, MIDI, music, the scored video and a picture")
+    p.add_argument("clip", type=Path, help="a video (or audio) file")
+    _score_options(p, out_required=True)
+
+    p = sub.add_parser("demo", help="score the bundled example clip (into ./moodscore-demo unless --out)")
+    _score_options(p, out_required=False)
+
+    p = sub.add_parser("judge", help="the MIDI emotion judge: quadrant, valence and arousal of MIDI files")
+    p.add_argument("midi", type=Path, nargs="+", help="MIDI files")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON here ('-' = stdout)")
+
+    for name, (_, text) in FRONT_ENDS.items():
+        sub.add_parser(name, help=text, add_help=False)  # parsed by the front end's own main(argv)
     return parser
+
+
+# front ends with their own argument parsers: moodscore NAME ... runs MODULE.main([...])
+FRONT_ENDS: dict[str, tuple[str, str]] = {
+    "web": ("web.app", "the Gradio web demo (moodscore web --help)"),
+    "discord": ("bots.discord_bot", "the Discord bot (moodscore discord --help)"),
+    "bridge": ("bridge.server", "the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)"),
+    "osc": ("bridge.client", "send one request to the OSC bridge and print the reply"),
+    "send": ("bridge.send", "compose and put the MIDI on a DAW track (moodscore send ableton --help)"),
+}
+
+
+def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=out_required,
+        default=None if out_required else Path("moodscore-demo"),
+        metavar="DIR",
+        help="output folder (created if missing)",
+    )
+    p.add_argument("--tempo", type=float, default=100.0, metavar="BPM", help="default 100")
+    p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
+    p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 
 
 def _progress_bar(quiet: bool) -> tuple[Any, Any]:
@@ -160,7 +197,73 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instruments(text: str) -> tuple[str, ...]:
+    return tuple(x.strip().lower() for x in text.split(",") if x.strip())
+
+
+def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
+    from .engine import Engine
+    from .jobs import score_job
+
+    bar, progress = _progress_bar(args.quiet)
+    try:
+        result = score_job(
+            Engine(debug=args.debug_models),
+            clip,
+            args.out,
+            tempo=args.tempo,
+            instruments=_instruments(args.instruments),
+            key=args.key,
+            seed=args.seed,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_timeline(result.timeline))
+    s = result.summary
+    print(f"\n{s['bars']} bars at {s['tempo']:g} BPM in {s['key']}; {s['timings'].get('total_s', 0):.1f} s analysis")
+    for what, path in result.files.items():
+        print(f"{what:>9}: {path}")
+    return 0
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .errors import InputError
+    from .music.judge import load_judge
+
+    _check_writable(args.json)
+    judge = load_judge()
+    rows: list[dict[str, Any]] = []
+    for path in args.midi:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        rows.append({"path": str(path), **asdict(judge.predict(path))})
+    print(f"{'quadrant':<9}{'p':>5}  {'valence':<9}{'p':>5}  {'arousal':<8}{'p':>5}  file")
+    for r in rows:
+        print(
+            f"{r['quadrant']:<9}{r['probs'][r['quadrant']]:5.2f}  {r['valence']:<9}{r['valence_prob']:5.2f}  "
+            f"{r['arousal']:<8}{r['arousal_prob']:5.2f}  {r['path']}"
+        )
+    if args.json is not None:
+        text = json.dumps(rows, indent=2)
+        if str(args.json) == "-":
+            print(text)
+        else:
+            _write_text_atomic(args.json, text + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in FRONT_ENDS:
+        import importlib
+
+        module = importlib.import_module(FRONT_ENDS[argv[0]][0])
+        return int(module.main(argv[1:]))
     args = build_parser().parse_args(argv)
     from .errors import MoodscoreError
 
@@ -169,10 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_analyze(args, args.clip)
         if args.command == "compose":
             return _cmd_compose(args)
+        if args.command == "score":
+            return _cmd_score(args, args.clip)
         if args.command == "demo":
             from .engine import default_example_clip
 
-            return _cmd_analyze(args, default_example_clip())
+            return _cmd_score(args, default_example_clip())
+        if args.command == "judge":
+            return _cmd_judge(args)
     except MoodscoreError as exc:
         print(f"moodscore: error: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,15 +24,37 @@ from .errors import OutputError
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .types import ComposeRequest
+    from .media import MediaLimits
+    from .types import ComposeRequest, Timeline
 
 Progress = Callable[[float, str], None]
+
+
+SR = 44100  # rendered and mixed audio
 
 
 @dataclass(frozen=True)
 class ComposeJobResult:
     files: tuple[Path, ...]
     summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoreJobResult:
+    """What :func:`score_job` wrote. ``files`` keys: timeline (timeline.json), midi (score.mid), audio
+    (music.wav), mp3 (music.mp3), plot (timeline.png), summary (score.json), and video
+    (``<clip>_scored.mp4``) when the clip has a video stream."""
+
+    timeline: Timeline
+    files: dict[str, Path]
+    summary: dict[str, Any]
+
+
+def safe_stem(name: str, *, default: str = "clip", limit: int = 60) -> str:
+    """A file-name stem made only of letters, digits, '.', '_' and '-' (never a path, never hidden)."""
+    stem = Path(str(name).replace("\\", "/")).stem
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:limit]
+    return clean or default
 
 
 @contextmanager
@@ -102,3 +126,122 @@ def compose_job(
     out = Path(out_dir)
     files = (*(out / f for n in names for f in (f"{n}.mid", f"{n}.wav")), out / "compose.json")
     return ComposeJobResult(files=files, summary=summary)
+
+
+def _padded(audio: np.ndarray, n: int) -> np.ndarray:
+    if len(audio) >= n:
+        return audio
+    return np.concatenate([audio, np.zeros((n - len(audio), audio.shape[1]), audio.dtype)])
+
+
+def score_job(
+    engine: Engine,
+    clip: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    tempo: float = 100.0,
+    instruments: tuple[str, ...] = ("piano",),
+    key: str = "auto",
+    seed: int = 0,
+    temperature: float = 1.0,
+    name: str | None = None,
+    limits: MediaLimits | None = None,
+    progress: Progress | None = None,
+) -> ScoreJobResult:
+    """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
+    mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
+    ``<name>_scored.mp4`` (``name`` defaults to the clip's file name, made safe) into ``out_dir``; all or nothing.
+    """
+    from . import media
+    from .music.mix import export_mp3, mix_under
+    from .music.render import normalize_loudness, render_midi, write_wav
+    from .mux import mux_audio_into_video
+    from .plots import timeline_png
+    from .types import ComposeRequest
+
+    report = progress or (lambda f, m: None)
+    timings: dict[str, float] = {}
+    src = Path(clip)
+    stem = safe_stem(name if name is not None else src.name)
+    # the options are checked before the long analysis, so a bad tempo fails at once
+    ComposeRequest(
+        emotion="Q1", bars=1, tempo=tempo, instruments=tuple(instruments), key=key, seed=seed, temperature=temperature
+    )
+    t = time.perf_counter()
+    timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
+    timings["analyze_s"] = time.perf_counter() - t
+    info = media.probe(src, limits=limits or media.MediaLimits())
+
+    t = time.perf_counter()
+    request = ComposeRequest(
+        emotion=timeline,
+        tempo=tempo,
+        instruments=tuple(instruments),
+        key=key,
+        seed=seed,
+        temperature=temperature,
+    )
+    (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
+    timings["compose_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    report(0.76, "rendering")
+    music = normalize_loudness(_padded(render_midi(score.midi, sr=SR), round(score.duration_s * SR)), SR)
+    timings["render_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    report(0.85, "mixing")
+    speech = media.decode_audio(src, sr=SR) if info.has_audio else np.zeros(0, np.float32)
+    if len(speech) == 0:  # no audio (or an empty track): the music alone, cut to the clip with its fade-out
+        speech = np.zeros(max(1, round(timeline.duration_s * SR)), np.float32)
+    mixed = mix_under(speech, music, SR)
+    timings["mix_s"] = time.perf_counter() - t
+
+    files: dict[str, str] = {
+        "timeline": "timeline.json",
+        "midi": "score.mid",
+        "audio": "music.wav",
+        "mp3": "music.mp3",
+        "plot": "timeline.png",
+        "summary": "score.json",
+    }
+    if info.has_video:
+        files["video"] = f"{stem}_scored.mp4"
+    with staged_output(out_dir) as stage:
+        (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
+        score.midi.write(str(stage / files["midi"]))
+        write_wav(stage / files["audio"], music, SR)
+        export_mp3(stage / files["mp3"], music, SR)
+        if info.has_video:
+            t = time.perf_counter()
+            report(0.9, "muxing the video")
+            mux_audio_into_video(src, mixed, SR, stage / files["video"])
+            timings["mux_s"] = time.perf_counter() - t
+        report(0.96, "drawing the timeline")
+        timeline_png(timeline, stage / files["plot"], midi=score.midi, bar_s=score.bar_s, title=src.name[:80])
+        summary = {
+            "clip": src.name,
+            "duration_s": timeline.duration_s,
+            "tempo": score.tempo,
+            "key": score.key,
+            "seed": score.seed,
+            "instruments": list(instruments),
+            "bars": score.n_bars,
+            "bar_quadrants": list(score.bar_quadrants),
+            "segments": [
+                {
+                    "start_s": round(s.start_s, 3),
+                    "end_s": round(s.end_s, 3),
+                    "quadrant": s.emotion.quadrant,
+                    "label": s.emotion.label,
+                    "confidence": round(s.emotion.confidence, 4),
+                }
+                for s in timeline.segments
+            ],
+            "files": files,
+            "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
+        }
+        (stage / files["summary"]).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    report(1.0, "done")
+    out = Path(out_dir)
+    return ScoreJobResult(timeline=timeline, files={k: out / v for k, v in files.items()}, summary=summary)

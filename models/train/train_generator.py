@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     t0, tokens_seen = time.monotonic(), 0
     while time.monotonic() < t_end and (not args.steps or step < args.steps):
-        lr = args.lr * min(1.0, (step + 1) / 200)  # warm-up, then constant (runs are time-budgeted)
+        # warm-up, then a cosine decay to 10% over this run's time budget (runs are time-budgeted)
+        frac = min(1.0, (time.monotonic() - t0) / (60 * args.minutes))
+        lr = args.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         batch = train.batch(args.batch)

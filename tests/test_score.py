@@ -1,0 +1,146 @@
+"""`score_job` and `moodscore score`: every file, a scored MP4 whose video packets are the input's, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pretty_midi
+import pytest
+import soundfile as sf
+
+from models import Engine, InvalidOptionError, OutputError, Timeline, score_job
+from models.engine import default_example_clip
+from tests import media_fixtures
+from tests.test_mux import audio_stream_facts, video_packets
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(debug=True)
+
+
+@pytest.fixture(scope="module")
+def scored(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("scored")
+    seen: list[tuple[float, str]] = []
+    result = score_job(
+        engine,
+        default_example_clip(),
+        out,
+        tempo=120,
+        instruments=("piano", "bass"),
+        progress=lambda f, m: seen.append((f, m)),
+    )
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    return out, result
+
+
+def test_every_file_is_written_and_readable(scored: tuple[Path, object]) -> None:
+    out, _ = scored
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["timeline.json", "score.mid", "music.wav", "music.mp3", "timeline.png", "score.json", "example_scored.mp4"]
+    )
+    timeline = Timeline.from_json((out / "timeline.json").read_text())
+    assert timeline.segments[0].start_s == 0 and math.isclose(timeline.segments[-1].end_s, timeline.duration_s)
+    assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "score.json").read_text())
+    assert summary["bars"] == math.ceil(timeline.duration_s / 2.0)  # 4/4 at 120 BPM: 2 s a bar
+    assert len(summary["bar_quadrants"]) == summary["bars"]
+    assert {"analyze_s", "compose_s", "render_s", "mix_s", "mux_s"} <= set(summary["timings"])
+
+
+def test_midi_covers_the_clip_with_named_tracks(scored: tuple[Path, object]) -> None:
+    out, _ = scored
+    pm = pretty_midi.PrettyMIDI(str(out / "score.mid"))
+    assert [i.name for i in pm.instruments] == ["Piano", "Bass"]
+    assert pm.get_tempo_changes()[1][0] == pytest.approx(120)
+    assert all(1 <= n.velocity <= 127 for i in pm.instruments for n in i.notes)
+    wav, sr = sf.read(out / "music.wav")
+    assert sr == 44100 and wav.shape[1] == 2 and abs(wav).max() > 0.01
+    assert 14.0 <= len(wav) / sr <= 14.0 + 2.0  # whole bars (7 at 2 s), plus the last notes' release
+
+
+def test_scored_video_copies_the_video_and_has_clip_length_audio(scored: tuple[Path, object]) -> None:
+    out, _ = scored
+    assert video_packets(out / "example_scored.mp4") == video_packets(default_example_clip())
+    codec, rate, channels, seconds = audio_stream_facts(out / "example_scored.mp4")
+    assert (codec, rate, channels) == ("aac", 44100, 2)
+    assert seconds == pytest.approx(14.0, abs=0.1)
+    with av.open(str(out / "music.mp3")) as c:
+        assert c.streams.audio[0].codec_context.name.startswith("mp3")  # the decoder is "mp3float"
+
+
+def test_audio_only_clip_gives_no_video_file(engine: Engine, tmp_path: Path) -> None:
+    clip = media_fixtures.audio_only(tmp_path)
+    result = score_job(engine, clip, tmp_path / "out")
+    assert "video" not in result.files
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["timeline.json", "score.mid", "music.wav", "music.mp3", "timeline.png", "score.json"]
+    )
+
+
+def test_bad_options_fail_before_analysis_and_write_nothing(engine: Engine, tmp_path: Path) -> None:
+    for kw, match in [({"tempo": 0}, "tempo"), ({"instruments": ("drums",)}, "instruments"), ({"key": "H#"}, "key")]:
+        with pytest.raises(InvalidOptionError, match=match):
+            score_job(engine, default_example_clip(), tmp_path / "out", **kw)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_unwritable_output_folder(engine: Engine, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(OutputError):
+        score_job(engine, default_example_clip(), ro)
+
+
+def test_output_path_that_is_a_file(engine: Engine, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        score_job(engine, media_fixtures.audio_only(tmp_path), blocker / "out")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_cli_score_and_its_errors(tmp_path: Path) -> None:
+    r = _cli("score", str(default_example_clip()), "--out", str(tmp_path / "a"), "--debug-models", "--tempo", "90")
+    assert r.returncode == 0, r.stderr
+    assert "example_scored.mp4" in r.stdout and "%" in r.stderr  # the file list; the progress bar
+    bad = media_fixtures.text_as_mp4(tmp_path)
+    r = _cli("score", str(bad), "--out", str(tmp_path / "b"), "--debug-models", "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith("moodscore: error:") and "Traceback" not in r.stderr
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    r = _cli("score", str(default_example_clip()), "--out", str(tmp_path / "c"), "--debug-models", "--tempo", "500")
+    assert r.returncode == 2 and "tempo" in r.stderr and not (tmp_path / "c").exists()
+
+
+def test_cli_judge_table_and_json(tmp_path: Path) -> None:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=140)
+    piano = pretty_midi.Instrument(0, name="Piano")
+    for i in range(64):  # fast, loud, major arpeggios: a happy, energetic piece
+        piano.notes.append(pretty_midi.Note(100, [60, 64, 67, 72][i % 4], i * 0.125, i * 0.125 + 0.12))
+    pm.instruments.append(piano)
+    mid = tmp_path / "happy.mid"
+    pm.write(str(mid))
+    r = _cli("judge", str(mid), "--json", str(tmp_path / "j.json"))
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads((tmp_path / "j.json").read_text())
+    assert row["path"] == str(mid) and set(row["probs"]) == {"Q1", "Q2", "Q3", "Q4"}
+    assert row["arousal"] == "high" and sum(row["probs"].values()) == pytest.approx(1.0)
+    assert str(mid) in r.stdout
+    r = _cli("judge", str(tmp_path / "missing.mid"))
+    assert r.returncode == 2 and "no such file" in r.stderr

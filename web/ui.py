@@ -1,0 +1,175 @@
+"""The page: a Gradio Blocks app with a 'Score a clip' tab and a 'Compose' tab.
+
+Both buttons share one concurrency group ("engine") so that at most ``max_jobs`` jobs run at once, whatever
+mix of scoring and composing; the queue holds at most ``max_queue`` waiting events. The endpoints have
+stable API names: ``/score`` and ``/compose``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from models import QUADRANT_NAMES, Engine
+from models.engine import default_example_clip
+
+from .handlers import MAX_VARIATIONS, Handlers
+from .jobs import UserFacingError, WebJobs, WebSettings
+
+NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEYS = ("auto", *(f"{n} {mode}" for mode in ("major", "minor") for n in NOTES))
+MODES = ("quadrant", "valence / arousal point")
+# one example per quadrant: mode, quadrant, valence, arousal, bars, tempo, key, extra instruments, seed, variations
+COMPOSE_EXAMPLES = [
+    ["quadrant", "Q1", 0.7, 0.6, 8, 126, "auto", ["bass"], 1, 1],
+    ["quadrant", "Q2", -0.6, 0.7, 8, 140, "auto", ["bass"], 2, 1],
+    ["quadrant", "Q3", -0.6, -0.5, 8, 68, "auto", ["pad"], 3, 1],
+    ["quadrant", "Q4", 0.6, -0.5, 8, 84, "auto", ["pad"], 4, 1],
+]
+CSS = """
+.ms-chip {display:inline-block; padding:0 .5em; border-radius:.6em; color:#111; font-weight:600}
+.ms-summary ul {margin:.2em 0 0 1em}
+"""
+INTRO = (
+    "# moodscore\nUpload a clip (or record one): moodscore reads the faces and voices in it, follows the emotion "
+    "on the valence-arousal plane and writes piano music that follows it, mixed under the clip. "
+    "Or compose without a video."
+)
+
+
+@contextlib.contextmanager
+def page_errors() -> Iterator[None]:
+    """Turn a one-line job error into a message in the page (a gr.Error), never a traceback."""
+    import gradio as gr
+
+    try:
+        yield
+    except UserFacingError as exc:
+        raise gr.Error(exc.message, duration=None, title=exc.title, print_exception=False) from None
+
+
+def build_app(engine: Engine | None = None, settings: WebSettings | None = None) -> Any:
+    """The Blocks app, its queue configured; ``engine`` defaults to ``Engine()`` (tests pass a debug one)."""
+    import gradio as gr
+    from gradio.utils import get_upload_folder
+
+    settings = settings or WebSettings()
+    jobs = WebJobs(engine if engine is not None else Engine(), settings)
+    handlers = Handlers(jobs, uploads=get_upload_folder())
+    keep_s = int(settings.keep_minutes * 60)
+    track = gr.Progress()  # Gradio hands each event its own tracker in place of this default
+
+    def score(clip: Any, tempo: float, key: str, extra: list[str], seed: float, progress: Any = track) -> Any:
+        with page_errors():
+            return handlers.score(clip, tempo, key, extra, seed, progress=progress)
+
+    def compose(
+        mode: str,
+        quadrant: str,
+        valence: float,
+        arousal: float,
+        bars: float,
+        tempo: float,
+        key: str,
+        extra: list[str],
+        seed: float,
+        variations: float,
+        progress: Any = track,
+    ) -> list[Any]:
+        with page_errors():
+            return handlers.compose(
+                mode, quadrant, valence, arousal, bars, tempo, key, extra, seed, variations, progress=progress
+            )
+
+    def show_slots(variations: float) -> list[Any]:
+        n = int(variations)
+        return [
+            *(gr.Audio(visible=i < n) for i in range(MAX_VARIATIONS)),
+            *(gr.Image(visible=i < n) for i in range(MAX_VARIATIONS)),
+        ]
+
+    with gr.Blocks(title="moodscore", analytics_enabled=False, delete_cache=(keep_s, keep_s)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Score a clip", id="score"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        clip = gr.Video(label="Clip", sources=["upload", "webcam"], include_audio=True, elem_id="clip")
+                        with gr.Accordion("Options", open=False):
+                            tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
+                            key = gr.Dropdown(list(KEYS), value="auto", label="Key")
+                            extra = gr.CheckboxGroup(["bass", "pad"], value=[], label="With piano")
+                            seed = gr.Number(0, precision=0, label="Seed")
+                        go = gr.Button("Score this clip", variant="primary", elem_id="score-button")
+                        gr.Examples([[str(default_example_clip())]], inputs=[clip], label="Example clip")
+                    with gr.Column(scale=3):
+                        plot = gr.Image(label="Emotion timeline and piano roll", interactive=False, elem_id="plot")
+                        summary = gr.HTML(label="Segments", elem_id="score-summary")
+                        music = gr.Audio(label="Music alone", type="filepath", interactive=False, elem_id="music")
+                        video = gr.Video(label="Scored video", interactive=False, elem_id="scored-video")
+                        files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="files")
+                go.click(
+                    score,
+                    [clip, tempo, key, extra, seed],
+                    [plot, music, video, files, summary],
+                    api_name="score",
+                    concurrency_id="engine",
+                )
+            with gr.Tab("Compose", id="compose"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        mode = gr.Radio(list(MODES), value="quadrant", label="Emotion from")
+                        quadrant = gr.Radio(
+                            [(f"{q}: {name}", q) for q, name in QUADRANT_NAMES.items()], value="Q1", label="Quadrant"
+                        )
+                        with gr.Row():
+                            valence = gr.Slider(-1, 1, value=0.5, step=0.05, label="Valence (unpleasant - pleasant)")
+                            arousal = gr.Slider(-1, 1, value=0.5, step=0.05, label="Arousal (calm - excited)")
+                        bars = gr.Slider(1, 64, value=8, step=1, label="Bars")
+                        c_tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
+                        c_key = gr.Dropdown(list(KEYS), value="auto", label="Key")
+                        c_extra = gr.CheckboxGroup(["bass", "pad"], value=["bass", "pad"], label="With piano")
+                        with gr.Row():
+                            c_seed = gr.Number(0, precision=0, label="Seed")
+                            variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
+                        c_go = gr.Button("Compose", variant="primary", elem_id="compose-button")
+                        c_inputs = [mode, quadrant, valence, arousal, bars, c_tempo, c_key, c_extra, c_seed, variations]
+                        gr.Examples(COMPOSE_EXAMPLES, inputs=c_inputs, label="One per quadrant")
+                    with gr.Column(scale=3):
+                        c_summary = gr.HTML(label="Pieces", elem_id="compose-summary")
+                        slots_audio, slots_roll = [], []
+                        for i in range(MAX_VARIATIONS):
+                            slots_audio.append(
+                                gr.Audio(label=f"Variation {i + 1}", type="filepath", interactive=False, visible=i == 0)
+                            )
+                            slots_roll.append(
+                                gr.Image(
+                                    label=f"Piano roll {i + 1}", show_label=False, interactive=False, visible=i == 0
+                                )
+                            )
+                        c_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                c_go.click(
+                    compose,
+                    c_inputs,
+                    [*slots_audio, *slots_roll, c_files, c_summary],
+                    api_name="compose",
+                    concurrency_id="engine",
+                ).success(show_slots, variations, [*slots_audio, *slots_roll], api_visibility="private", queue=False)
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.max_jobs)
+    demo.moodscore_jobs = jobs  # for the launcher and tests: the runner and the job folders
+    return demo
+
+
+def launch_options(settings: WebSettings) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch`` that every launcher (CLI, tests) uses."""
+    import gradio as gr
+
+    return {
+        "max_file_size": settings.max_upload_mb * 1024**2,
+        "ssr_mode": False,  # no Node server; the page is plain static files served by this process
+        "mcp_server": False,
+        "footer_links": ["api"],
+        "theme": gr.themes.Default(),  # its fonts are bundled (LocalFont): no request leaves the machine
+        "css": CSS,
+    }

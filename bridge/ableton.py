@@ -1,0 +1,123 @@
+"""Ableton Live through the AbletonOSC remote script's protocol (github.com/ideoforms/AbletonOSC).
+
+AbletonOSC listens on UDP 11000 and sends every reply to port 11001 of the host that asked, on the query's own
+address with the query's arguments first (``/live/clip_slot/get/has_clip`` -> ``track, slot, has_clip``).
+A clip exists only a moment after ``create_clip``, so we poll ``has_clip`` before adding notes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import osc_io
+from .protocol import Note, chunks
+
+SEND_PORT = 11000
+REPLY_PORT = 11001
+NOTES_PER_MESSAGE = 100  # 100 notes x 5 arguments: about 4 KB per datagram
+
+
+class AbletonError(Exception):
+    """Live did not answer, or answered with /live/error."""
+
+
+class AbletonLink:
+    """One connection to AbletonOSC: sends to ``host:port`` and receives replies on ``reply_port``.
+
+    ``reply_port=0`` binds any free port (tests point their stand-in at :attr:`reply_port`).
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = SEND_PORT, reply_port: int = REPLY_PORT, timeout: float = 2.0
+    ) -> None:
+        self.dest = (host, port)
+        self.timeout = timeout
+        bind_host = "127.0.0.1" if host in ("127.0.0.1", "localhost") else "0.0.0.0"
+        try:
+            self._sock = osc_io.udp_socket(bind_host, reply_port)
+        except OSError as exc:
+            raise AbletonError(f"cannot listen for AbletonOSC replies on port {reply_port}: {exc.strerror}") from None
+        self.reply_port: int = self._sock.getsockname()[1]
+        self._lock = threading.Lock()  # one conversation at a time
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _send(self, address: str, *args: Any) -> None:
+        if not osc_io.send(self._sock, self.dest, address, args):
+            raise AbletonError(f"could not send {address} to AbletonOSC at {self.dest[0]}:{self.dest[1]}")
+
+    def _query(self, address: str, *args: Any) -> list[Any]:
+        """Send a query and return the arguments of its reply (replies to other addresses are skipped)."""
+        self._send(address, *args)
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self._sock.settimeout(left)
+            try:
+                data = self._sock.recv(osc_io.MAX_DATAGRAM)
+            except TimeoutError:
+                break
+            except OSError:  # e.g. ICMP port unreachable from an earlier send
+                continue
+            try:
+                messages = osc_io.parse(data)
+            except ValueError:
+                continue
+            for m in messages:
+                if m.address == "/live/error":
+                    raise AbletonError(f"Live reported an error: {' '.join(map(str, m.params))[:200]}")
+                if m.address == address:
+                    return list(m.params)
+        raise AbletonError(
+            f"no reply to {address} from AbletonOSC at {self.dest[0]}:{self.dest[1]} within {self.timeout:g} s "
+            f"(is Live running with AbletonOSC selected as a control surface, replying to port {self.reply_port}?)"
+        )
+
+    def _drain(self) -> None:
+        self._sock.settimeout(0)
+        try:
+            while True:
+                self._sock.recv(osc_io.MAX_DATAGRAM)
+        except (BlockingIOError, TimeoutError, OSError):
+            pass
+
+    def tempo(self) -> float:
+        with self._lock:
+            self._drain()
+            reply = self._query("/live/song/get/tempo")
+        if not reply or not isinstance(reply[-1], int | float):
+            raise AbletonError(f"unexpected tempo reply from Live: {reply!r}")
+        return float(reply[-1])
+
+    def put_clip(
+        self, track: int, slot: int, notes: Sequence[Note], length_beats: float, name: str, *, wait_s: float = 5.0
+    ) -> int:
+        """Create a clip of ``length_beats`` in an empty slot, wait until it exists, add the notes, name it.
+
+        Returns how many notes were sent. Raises AbletonError if the slot is taken or the clip never appears.
+        """
+        with self._lock:
+            self._drain()
+            if _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
+                raise AbletonError(f"track {track} slot {slot} already holds a clip; pick an empty slot")
+            self._send("/live/clip_slot/create_clip", track, slot, float(length_beats))
+            deadline = time.monotonic() + wait_s
+            while not _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
+                if time.monotonic() > deadline:
+                    raise AbletonError(f"the clip in track {track} slot {slot} did not appear within {wait_s:g} s")
+                time.sleep(0.02)
+            for group in chunks(notes, NOTES_PER_MESSAGE):
+                args: list[Any] = [track, slot]
+                for pitch, start, dur, vel in group:
+                    args += [int(pitch), float(start), float(dur), int(vel), 0]
+                self._send("/live/clip/add/notes", *args)
+            self._send("/live/clip/set/name", track, slot, name)
+        return len(notes)
+
+
+def _truthy(reply: list[Any]) -> bool:
+    """The last argument of a has_clip reply (AbletonOSC sends a bool, i.e. OSC T/F, or 0/1)."""
+    return bool(reply) and bool(reply[-1]) and reply[-1] not in ("0", "false", "False")

@@ -1,0 +1,263 @@
+"""``moodscore osc``: send one request to the bridge, wait for its replies, print them.
+
+The default output is tab-separated lines that a ReaScript (or any script) parses without a JSON library::
+
+    ok	compose
+    piece	0	120.0	C major	8	Q1,Q1,...	57	Q1 happy / excited	/tmp/moodscore-bridge/.../piece0_seed0.mid
+    note	60	0.0	1.0	90          (pitch, start in beats from the item start, length in beats, velocity)
+    segment	0.0	2.5	Q1	happy      (score only: start s, end s, quadrant, label)
+    end
+
+An error prints ``error<TAB>reason`` and exits with status 2. ``--json`` prints one JSON object instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import osc_io
+from .protocol import (
+    CLIP,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DONE,
+    ERROR,
+    NOTES,
+    PIECE,
+    PONG,
+    PREFIX,
+    PROGRESS,
+    SEGMENT,
+    STATUS,
+    TIMELINE,
+    Note,
+    Piece,
+)
+
+
+@dataclass
+class Result:
+    kind: str = ""
+    error: str | None = None
+    pieces: list[Piece] = field(default_factory=list)
+    notes: dict[int, dict[int, Note]] = field(default_factory=dict)  # piece -> note index -> note
+    segments: list[tuple[float, float, str, str]] = field(default_factory=list)
+    timeline_parts: dict[int, str] = field(default_factory=dict)
+    timeline_path: str = ""
+    info: list[Any] = field(default_factory=list)  # pong / status / clip arguments
+
+    def piece_notes(self, index: int) -> list[Note]:
+        """The notes of a piece in order; if a datagram was lost, read them from the piece's MIDI instead."""
+        piece = self.pieces[index]
+        got = self.notes.get(index, {})
+        if len(got) == piece.n_notes:
+            return [got[i] for i in range(piece.n_notes)]
+        return _notes_from_midi(piece)
+
+    @property
+    def timeline_json(self) -> str:
+        return "".join(self.timeline_parts[i] for i in sorted(self.timeline_parts))
+
+
+def _notes_from_midi(piece: Piece) -> list[Note]:
+    import io
+
+    import pretty_midi
+
+    from .protocol import notes_of
+
+    source: Any = io.BytesIO(piece.blob) if piece.blob else piece.midi_path
+    return notes_of(pretty_midi.PrettyMIDI(source), piece.tempo)
+
+
+def request(
+    address: str,
+    options: dict[str, Any],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    timeout: float = 60.0,
+    rid: str | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> Result:
+    """Send ``address`` with ``options`` and collect the replies until the last one (or an error, or timeout)."""
+    rid = rid or f"osc-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
+    args: list[Any] = [rid, *itertools.chain.from_iterable(options.items())]
+    result = Result()
+    with osc_io.udp_socket("0.0.0.0" if host not in ("127.0.0.1", "localhost") else "127.0.0.1") as sock:
+        if not osc_io.send(sock, (host, port), address, args):
+            result.error = f"could not send to the bridge at {host}:{port}"
+            return result
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data = sock.recv(osc_io.MAX_DATAGRAM)
+            except TimeoutError:
+                break
+            except ConnectionError:  # ICMP port unreachable: nothing listens there
+                result.error = f"no bridge at {host}:{port} (start it with: moodscore bridge)"
+                return result
+            try:
+                messages = osc_io.parse(data)
+            except ValueError:
+                continue
+            for m in messages:
+                params = list(m.params)
+                if not params or str(params[0]) != rid:
+                    continue
+                if _take(result, m.address, params[1:], on_progress):
+                    return result
+    result.error = f"no complete reply from the bridge at {host}:{port} within {timeout:g} s"
+    return result
+
+
+def _take(r: Result, address: str, a: list[Any], on_progress: Callable[[float, str], None] | None) -> bool:
+    """Fold one reply into ``r``; True when it was the last one."""
+    if address == ERROR:
+        r.error = str(a[-1]) if a else "unknown error"
+        return True
+    if address in (PONG, STATUS):
+        r.kind, r.info = address.rsplit("/", 1)[-1], a
+        return True
+    if address == DONE:
+        r.kind = str(a[0])
+        return True
+    if address == PROGRESS and on_progress is not None:
+        on_progress(float(a[0]), str(a[1]))
+    elif address == PIECE:
+        blob = a[8] if len(a) > 8 and isinstance(a[8], bytes) else None
+        r.pieces.append(Piece(a[0], float(a[1]), a[2], a[3], a[4], a[5], a[7], blob=blob, name=a[6]))
+    elif address == NOTES:
+        piece, first, flat = int(a[0]), int(a[1]), a[2:]
+        got = r.notes.setdefault(piece, {})
+        for k in range(len(flat) // 4):
+            p, s, d, v = flat[4 * k : 4 * k + 4]
+            got[first + k] = (int(p), float(s), float(d), int(v))
+    elif address == SEGMENT:
+        r.segments.append((float(a[1]), float(a[2]), str(a[3]), str(a[4])))
+    elif address == TIMELINE:
+        r.timeline_parts[int(a[0])] = str(a[3])
+        r.timeline_path = str(a[2])
+    elif address == CLIP:
+        r.info = a
+    return False
+
+
+def print_lines(r: Result, out: Any = sys.stdout) -> None:
+    def line(*fields: Any) -> None:
+        out.write("\t".join(str(f).replace("\t", " ").replace("\n", " ") for f in fields) + "\n")
+
+    line("ok", r.kind)
+    if r.info:
+        line(r.kind or "info", *r.info)
+    for piece in r.pieces:
+        line("piece", piece.index, piece.tempo, piece.key, piece.bars, piece.quadrants, piece.n_notes, piece.name,
+             piece.midi_path)  # fmt: skip
+        for p, s, d, v in r.piece_notes(piece.index):
+            line("note", p, repr(s), repr(d), v)
+    for seg in r.segments:
+        line("segment", *seg)
+    if r.timeline_path:
+        line("timeline", r.timeline_path)
+    line("end")
+
+
+def as_json(r: Result) -> dict[str, Any]:
+    out: dict[str, Any] = {"ok": r.error is None, "kind": r.kind, "info": r.info}
+    out["pieces"] = [
+        {**{k: v for k, v in vars(p).items() if k != "blob"}, "notes": [list(n) for n in r.piece_notes(p.index)]}
+        for p in r.pieces
+    ]
+    out["segments"] = [list(s) for s in r.segments]
+    if r.timeline_parts:
+        out["timeline"] = json.loads(r.timeline_json)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def common(parser: argparse.ArgumentParser, top: bool) -> argparse.ArgumentParser:
+        # accepted before or after the request name; the sub-level copies only override when given
+        d: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+        parser.add_argument("--host", **({"default": DEFAULT_HOST} | d), help=f"bridge address ({DEFAULT_HOST})")
+        parser.add_argument("--port", type=int, **({"default": DEFAULT_PORT} | d), help=f"bridge port ({DEFAULT_PORT})")
+        parser.add_argument("--timeout", type=float, **({"default": None} | d), help="seconds (60; score 900)")
+        parser.add_argument("--json", action="store_true", **d, help="print one JSON object instead of lines")
+        parser.add_argument("--progress", action="store_true", **d, help="print progress to stderr")
+        return parser
+
+    p = common(argparse.ArgumentParser(prog="moodscore osc", description="Send one request to the bridge."), True)
+    sub = p.add_subparsers(dest="request", required=True)
+    sub.add_parser("ping", help="is the bridge there?")
+    s = sub.add_parser("status", help="the bridge's load, or one request's state")
+    s.add_argument("--of", help="a request id")
+
+    def music(sp: argparse.ArgumentParser) -> None:
+        emo = sp.add_mutually_exclusive_group(required=True)
+        emo.add_argument("--quadrant", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
+        emo.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
+        sp.add_argument("--bars", type=int, default=8)
+
+    c = sub.add_parser("compose", help="compose for an emotion")
+    music(c)
+    c.add_argument("--timesig", default="4/4")
+    c.add_argument("--variations", type=int, default=1)
+    a = sub.add_parser("ableton", help="compose into an Ableton clip slot (through the bridge)")
+    music(a)
+    a.add_argument("--track", type=int, required=True)
+    a.add_argument("--slot", type=int, required=True)
+    sc = sub.add_parser("score", help="score a video file on the bridge's machine")
+    sc.add_argument("path")
+    for sp in (sub.choices["ping"], s, c, a, sc):
+        common(sp, False)
+    for sp in (c, a, sc):
+        sp.add_argument("--tempo", type=float, default=None, help="BPM (default 120; ableton: Live's tempo)")
+        sp.add_argument("--key", default="auto")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--instruments", default="piano")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if getattr(args, "quadrant", None):
+        opts["quadrant"] = args.quadrant
+    if getattr(args, "va", None):
+        try:
+            opts["valence"], opts["arousal"] = (float(x) for x in args.va.split(","))
+        except ValueError:
+            raise SystemExit(f"moodscore osc: error: --va needs two numbers like 0.6,-0.4, got {args.va!r}") from None
+    for name in ("bars", "timesig", "variations", "track", "slot", "path", "tempo", "key", "seed", "instruments"):
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = float(value) if name == "tempo" else value
+    if getattr(args, "of", None):
+        opts["of"] = args.of
+    return opts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    timeout = args.timeout or (900.0 if args.request == "score" else 60.0)
+    progress = (lambda f, m: print(f"{100 * f:5.1f}% {m}", file=sys.stderr)) if args.progress else None
+    r = request(f"{PREFIX}/{args.request}", options_from_args(args), host=args.host, port=args.port,
+                timeout=timeout, on_progress=progress)  # fmt: skip
+    if r.error is not None:
+        if args.json:
+            print(json.dumps({"ok": False, "error": r.error}))
+        else:
+            print(f"error\t{r.error}")
+        return 2
+    if args.json:
+        print(json.dumps(as_json(r)))
+    else:
+        print_lines(r)
+    return 0

@@ -1,0 +1,145 @@
+"""The bridge's OSC vocabulary: request options, reply addresses, note lists and their chunking.
+
+Everything here is plain data and small conversions shared by the server, the client and the Ableton adapter;
+the address table itself (which request runs which handler) is ``bridge.server.ROUTES``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "/moodscore"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+
+# replies
+PONG = f"{PREFIX}/pong"
+STATUS = f"{PREFIX}/status"
+PROGRESS = f"{PREFIX}/progress"
+PIECE = f"{PREFIX}/piece"
+NOTES = f"{PREFIX}/notes"
+TIMELINE = f"{PREFIX}/timeline"
+SEGMENT = f"{PREFIX}/segment"
+CLIP = f"{PREFIX}/clip"
+DONE = f"{PREFIX}/done"
+ERROR = f"{PREFIX}/error"
+REPLIES = (PONG, STATUS, PROGRESS, PIECE, NOTES, TIMELINE, SEGMENT, CLIP, DONE, ERROR)
+
+NOTES_PER_MESSAGE = 64  # 64 notes x 4 args: about 2.3 KB, far below any UDP datagram limit
+TEXT_CHUNK = 4000  # characters of timeline JSON per /moodscore/timeline message
+BLOB_LIMIT = 8192  # a piece's MIDI file also travels as an OSC blob when it is at most this many bytes
+
+Note = tuple[int, float, float, int]  # pitch, start_beats, duration_beats, velocity
+
+
+class RequestError(ValueError):
+    """A request the bridge cannot use; the message goes to /moodscore/error as it is."""
+
+
+# option name -> (python types accepted, description); every option is a key-value pair after the request id
+OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
+    "quadrant": ((str,), "Q1..Q4"),
+    "valence": ((float, int), "valence in [-1, 1] (with arousal)"),
+    "arousal": ((float, int), "arousal in [-1, 1] (with valence)"),
+    "bars": ((int,), "length in bars (default 8)"),
+    "tempo": ((float, int), "BPM (default 120)"),
+    "timesig": ((str,), "time signature as 'N/D' (default '4/4')"),
+    "key": ((str,), "'auto' (default), 'C', 'F# minor', ..."),
+    "seed": ((int,), "random seed (default 0)"),
+    "variations": ((int,), "pieces to compose (default 1)"),
+    "instruments": ((str,), "comma list of piano,bass,pad (default piano)"),
+    "path": ((str,), "a video file on the bridge's machine (score)"),
+    "track": ((int,), "Ableton track index, from 0"),
+    "slot": ((int,), "Ableton clip slot index, from 0"),
+    "of": ((str,), "the request id to report on (status)"),
+    "reply_port": ((int,), "send replies to this UDP port on the sender's host"),
+    "blob": ((int,), "1 (default) to attach small MIDI files as blobs, 0 not to"),
+}
+
+
+def parse_options(args: Sequence[Any]) -> dict[str, Any]:
+    """Key-value pairs (``"bars", 8, "tempo", 120.0``) into a dict, with every type checked."""
+    if len(args) % 2:
+        raise RequestError(f"options come in name-value pairs; got {len(args)} values")
+    out: dict[str, Any] = {}
+    for name, value in zip(args[::2], args[1::2], strict=True):
+        if not isinstance(name, str):
+            raise RequestError(f"an option name must be a string, got {type(name).__name__} {name!r}")
+        if name not in OPTIONS:
+            raise RequestError(f"unknown option {name!r}; known: {', '.join(OPTIONS)}")
+        types, _ = OPTIONS[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            want = " or ".join("string" if t is str else t.__name__ for t in types)
+            raise RequestError(f"option {name!r} must be {want}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RequestError(f"option {name!r} must be a finite number, got {value!r}")
+        if name in out:
+            raise RequestError(f"option {name!r} given twice")
+        out[name] = value
+    return out
+
+
+def parse_timesig(text: str) -> tuple[int, int]:
+    try:
+        num, den = (int(x) for x in text.strip().split("/"))
+    except ValueError:
+        raise RequestError(f"a time signature looks like '4/4', got {text!r}") from None
+    return num, den
+
+
+def emotion_of(opts: dict[str, Any]) -> str | tuple[float, float]:
+    """The request's emotion: a quadrant, or a (valence, arousal) point; exactly one of the two."""
+    has_q = "quadrant" in opts
+    has_va = "valence" in opts or "arousal" in opts
+    if has_q == has_va:
+        raise RequestError("give either 'quadrant' or both 'valence' and 'arousal'")
+    if has_q:
+        return str(opts["quadrant"])
+    if "valence" not in opts or "arousal" not in opts:
+        raise RequestError("a valence-arousal point needs both 'valence' and 'arousal'")
+    return float(opts["valence"]), float(opts["arousal"])
+
+
+def emotion_name(emotion: str | tuple[float, float], quadrants: Sequence[str]) -> str:
+    """A short name for a clip or take: 'Q1 happy' or 'V+0.60 A-0.40 (Q4 calm)'."""
+    from models import QUADRANT_NAMES
+
+    q = quadrants[0] if quadrants else "?"
+    label = f"{q} {QUADRANT_NAMES.get(q, '')}".strip()
+    if isinstance(emotion, tuple):
+        return f"V{emotion[0]:+.2f} A{emotion[1]:+.2f} ({label})"
+    return label
+
+
+def notes_of(midi: Any, tempo: float) -> list[Note]:
+    """Every note of a PrettyMIDI (all tracks), in beats, ordered by start then pitch."""
+    per_beat = float(tempo) / 60.0
+    notes = [
+        (int(n.pitch), n.start * per_beat, (n.end - n.start) * per_beat, int(n.velocity))
+        for inst in midi.instruments
+        for n in inst.notes
+    ]
+    return sorted(notes, key=lambda n: (n[1], n[0], n[2]))
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@dataclass
+class Piece:
+    """One composed piece as the client reassembles it."""
+
+    index: int
+    tempo: float
+    key: str
+    bars: int
+    quadrants: str
+    n_notes: int
+    midi_path: str
+    blob: bytes | None = None
+    name: str = ""

@@ -1,0 +1,268 @@
+"""``moodscore bridge``: the OSC server that keeps an Engine warm and answers /moodscore/... requests.
+
+One thread reads datagrams and answers what is quick (ping, status, every error) at once; composing and
+scoring go to a bounded :class:`models.JobRunner`, so a flood of requests costs error replies, not memory.
+The address table is :data:`ROUTES`; bridge/PROTOCOL.md documents the same list (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import handlers, osc_io
+from .ableton import AbletonError
+from .handlers import Context, Reply
+from .protocol import DEFAULT_HOST, DEFAULT_PORT, PONG, PREFIX, STATUS, RequestError, parse_options
+
+log = osc_io.log
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Route:
+    address: str
+    method: str  # name of the BridgeServer method that handles it
+    summary: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(f"{PREFIX}/ping", "on_ping", "is the bridge there? replies /moodscore/pong"),
+    Route(f"{PREFIX}/status", "on_status", "the bridge's load, or the state of one earlier request"),
+    Route(f"{PREFIX}/compose", "on_compose", "compose for a quadrant or a valence-arousal point"),
+    Route(f"{PREFIX}/score", "on_score", "score a video file on the bridge's machine"),
+    Route(f"{PREFIX}/ableton", "on_ableton", "compose and put the clip into Ableton Live through AbletonOSC"),
+)
+
+
+class BridgeServer:
+    """The OSC bridge. ``engine`` is any object with the :class:`models.Engine` interface (tests pass a debug one)."""
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        out_dir: str | Path | None = None,
+        allowed_roots: Sequence[str | Path] = (),
+        ableton: Callable[[], Any] | None = None,
+        workers: int = 1,
+        max_queue: int = 8,
+    ) -> None:
+        from models import JobRunner
+
+        out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodscore-bridge"
+        out.mkdir(parents=True, exist_ok=True)
+        roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or [Path.home()]))
+        self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton)
+        self.sock = osc_io.udp_socket(host, port)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.runner = JobRunner(workers=workers, max_queue=max_queue, name="moodscore-bridge")
+        self._routes = {r.address: getattr(self, r.method) for r in ROUTES}
+        self._states: OrderedDict[str, tuple[str, float, str]] = OrderedDict()  # last 256 requests
+        self._states_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> BridgeServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="moodscore-bridge-recv", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(osc_io.MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError as exc:  # ICMP errors from replies to closed ports surface here on some systems
+                if self._stop.is_set():
+                    break
+                log.debug("recv: %s", exc)
+                continue
+            try:
+                self.handle_datagram(data, addr[:2])
+            except Exception:  # never let one request stop the server
+                log.exception("unexpected failure handling a datagram from %s", addr)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        self.runner.shutdown(wait=False, cancel_waiting=True)
+        self.sock.close()
+
+    def __enter__(self) -> BridgeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- dispatch ------------------------------------------------------------------------------------
+    def handle_datagram(self, data: bytes, addr: osc_io.Addr) -> None:
+        try:
+            messages = osc_io.parse(data)
+        except ValueError as exc:
+            Reply(self.sock, addr, "").error(str(exc))
+            return
+        for m in messages:
+            self.handle_message(m.address, list(m.params), addr)
+
+    def handle_message(self, address: str, params: list[Any], addr: osc_io.Addr) -> None:
+        rid = params[0] if params else ""
+        rid = str(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else ""
+        reply = Reply(self.sock, addr, rid[:200], address=address, on_progress=self._progress)
+        handler = self._routes.get(address)
+        if handler is None:
+            reply.error(f"unknown address {address[:200]!r}; known: {', '.join(r.address for r in ROUTES)}")
+            return
+        if not rid and address != ROUTES[0].address:
+            reply.error("the first argument must be a request id (a string or an integer)")
+            return
+        try:
+            opts = parse_options(params[1:])
+            if "reply_port" in opts:
+                if not 1 <= opts["reply_port"] <= 65535:
+                    raise RequestError(f"reply_port must be from 1 to 65535, got {opts['reply_port']}")
+                reply.dest = (addr[0], int(opts.pop("reply_port")))
+            handler(reply, opts)
+        except Exception as exc:
+            self._fail(reply, exc)
+
+    def _fail(self, reply: Reply, exc: BaseException) -> None:
+        from models import MoodscoreError
+
+        if isinstance(exc, MoodscoreError):
+            message = exc.message
+        elif isinstance(exc, RequestError | AbletonError):
+            message = " ".join(str(exc).split())
+        else:
+            log.error("internal error on %s %r", reply.address, reply.rid, exc_info=exc)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        self._set_state(reply.rid, "error", 1.0, message)
+        reply.error(message)
+
+    def _submit(self, reply: Reply, fn: Callable[..., None], *args: Any) -> None:
+        def job() -> None:
+            self._set_state(reply.rid, "running", 0.0, "")
+            try:
+                fn(self.ctx, reply, *args)
+                self._set_state(reply.rid, "done", 1.0, "")
+            except Exception as exc:
+                self._fail(reply, exc)
+
+        self.runner.submit(job)  # QueueFullError (a MoodscoreError) becomes an error reply
+        self._set_state(reply.rid, "queued", 0.0, "")
+
+    # -- request state (bounded) ---------------------------------------------------------------------
+    def _set_state(self, rid: str, state: str, fraction: float, message: str) -> None:
+        if not rid:
+            return
+        with self._states_lock:
+            self._states[rid] = (state, fraction, message)
+            self._states.move_to_end(rid)
+            while len(self._states) > 256:
+                self._states.popitem(last=False)
+
+    def _progress(self, rid: str, fraction: float, message: str) -> None:
+        self._set_state(rid, "running", float(fraction), message)
+
+    # -- handlers (one per route) --------------------------------------------------------------------
+    def on_ping(self, reply: Reply, opts: dict[str, Any]) -> None:
+        reply.send(PONG, VERSION)
+
+    def on_status(self, reply: Reply, opts: dict[str, Any]) -> None:
+        if "of" in opts:
+            with self._states_lock:
+                state, fraction, message = self._states.get(opts["of"], ("unknown", 0.0, ""))
+            reply.send(STATUS, opts["of"], state, float(fraction), message)
+            return
+        busy = self.runner.in_flight
+        engine = "debug" if getattr(self.ctx.engine, "debug", False) else "real"
+        reply.send(STATUS, "", "busy" if busy else "idle", float(busy), f"jobs={busy} max_queue={self.runner.max_queue}"
+                   f" engine={engine}")  # fmt: skip
+
+    def on_compose(self, reply: Reply, opts: dict[str, Any]) -> None:
+        request = handlers.compose_request(opts)  # bad options fail here, before queueing
+        self._submit(reply, handlers.run_compose, opts, request)
+
+    def on_score(self, reply: Reply, opts: dict[str, Any]) -> None:
+        if "path" not in opts:
+            raise RequestError("score needs a 'path' option: a video file on the bridge's machine")
+        clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
+        self._submit(reply, handlers.run_score, opts, clip)
+
+    def on_ableton(self, reply: Reply, opts: dict[str, Any]) -> None:
+        for name in ("track", "slot"):
+            if name not in opts or opts[name] < 0:
+                raise RequestError(f"ableton needs a '{name}' option (an integer from 0)")
+        handlers.compose_request({**opts, "variations": 1}, tempo=opts.get("tempo", 120.0))  # check early
+        self._submit(reply, handlers.run_ableton, opts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="moodscore bridge", description="The moodscore OSC bridge (bridge/PROTOCOL.md).")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port (default {DEFAULT_PORT})")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="where MIDI and scores are written "
+                   "(default: moodscore-bridge in the system temp folder)")  # fmt: skip
+    p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder whose videos may be scored (repeatable; default: your home folder)")  # fmt: skip
+    p.add_argument("--queue", type=int, default=8, help="jobs that may wait (default 8); more get an error")
+    p.add_argument("--ableton-host", default="127.0.0.1", help="where AbletonOSC runs (default 127.0.0.1)")
+    p.add_argument("--ableton-port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
+    p.add_argument("--ableton-reply-port", type=int, default=11001, help="AbletonOSC replies here (default 11001)")
+    p.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: PyTorch's choice)")
+    p.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    from models import Engine, MoodscoreError
+
+    from .ableton import AbletonLink
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    engine = Engine(debug=args.debug_models)
+    links: list[AbletonLink] = []
+
+    def ableton() -> AbletonLink:  # opened at the first Ableton request, then kept
+        if not links:
+            links.append(AbletonLink(args.ableton_host, args.ableton_port, args.ableton_reply_port))
+        return links[0]
+
+    try:
+        server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
+                              ableton=ableton, max_queue=args.queue)  # fmt: skip
+    except OSError as exc:
+        print(f"moodscore bridge: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", flush=True)
+        return 2
+    try:
+        engine.composer  # noqa: B018  (warm the generator now, not at the first request)
+    except MoodscoreError as exc:
+        print(f"moodscore bridge: warning: {exc.message} (compose requests will get this error)", flush=True)
+    host, port = server.address
+    print(f"moodscore bridge: listening on {host}:{port}, writing to {server.ctx.out_dir}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

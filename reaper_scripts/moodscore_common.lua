@@ -1,0 +1,127 @@
+-- moodscore_common.lua: shared by the moodscore ReaScripts (loaded with dofile; not an action itself).
+--
+-- REAPER's Lua has no sockets, so the scripts reach the moodscore OSC bridge by running the
+-- `moodscore osc ...` client through io.popen and reading the tab-separated lines it prints
+-- (see bridge/client.py): "ok", "piece", "note", "segment", "end", or "error<TAB>reason".
+--
+-- Settings (environment variable, else REAPER ExtState section "moodscore", else the default):
+--   MOODSCORE_CMD     / command : how to start the CLI, e.g. "moodscore" (default) or
+--                                  "C:\Users\me\venv\Scripts\moodscore.exe" or "/Users/me/venv/bin/moodscore"
+--                                  (quote it yourself if it holds spaces, or give python: "python3 -m models.cli")
+--   MOODSCORE_BRIDGE  / bridge  : host:port of the running bridge (default 127.0.0.1:9000)
+
+local M = {}
+
+M.SECTION = "moodscore"
+
+function M.is_windows()
+  return (reaper.GetOS() or ""):match("^Win") ~= nil
+end
+
+local function setting(env, key, default)
+  local v = os.getenv(env)
+  if v and v ~= "" then return v end
+  if reaper.HasExtState(M.SECTION, key) then
+    v = reaper.GetExtState(M.SECTION, key)
+    if v ~= "" then return v end
+  end
+  return default
+end
+
+-- Quote one argument for the shell that io.popen uses: cmd.exe on Windows, /bin/sh elsewhere.
+function M.quote(arg)
+  arg = tostring(arg)
+  if M.is_windows() then
+    -- cmd.exe: double quotes; a double quote cannot occur in a Windows path, so drop any
+    return '"' .. arg:gsub('"', '') .. '"'
+  end
+  return "'" .. arg:gsub("'", "'\\''") .. "'"
+end
+
+-- The full command line for `moodscore osc --host H --port P <args...>`, stderr folded into stdout.
+function M.command(args)
+  local bridge = setting("MOODSCORE_BRIDGE", "bridge", "127.0.0.1:9000")
+  local host, port = bridge:match("^(.*):(%d+)$")
+  local parts = { setting("MOODSCORE_CMD", "command", "moodscore"), "osc",
+                  "--host", M.quote(host or "127.0.0.1"), "--port", M.quote(port or "9000") }
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  local line = table.concat(parts, " ") .. " 2>&1"
+  if M.is_windows() then
+    -- cmd /c strips the first and last quote of the line when it starts with one: wrap it once more
+    line = '"' .. line .. '"'
+  end
+  return line
+end
+
+local function split_tabs(line)
+  local fields = {}
+  for field in (line .. "\t"):gmatch("([^\t]*)\t") do fields[#fields + 1] = field end
+  return fields
+end
+
+-- Parse the client's output. Returns a result table, or nil and a readable reason.
+function M.parse(text)
+  local r = { pieces = {}, segments = {}, complete = false }
+  local piece = nil
+  for raw in (text or ""):gmatch("[^\n]+") do
+    local f = split_tabs((raw:gsub("\r$", "")))
+    local kind = f[1]
+    if kind == "error" then
+      return nil, table.concat(f, " ", 2)
+    elseif kind == "ok" then
+      r.kind = f[2]
+    elseif kind == "piece" then
+      piece = { index = tonumber(f[2]), tempo = tonumber(f[3]), key = f[4], bars = tonumber(f[5]),
+                quadrants = f[6], n_notes = tonumber(f[7]), name = f[8], midi = f[9], notes = {} }
+      r.pieces[#r.pieces + 1] = piece
+    elseif kind == "note" and piece then
+      piece.notes[#piece.notes + 1] = { pitch = tonumber(f[2]), start = tonumber(f[3]),
+                                        length = tonumber(f[4]), velocity = tonumber(f[5]) }
+    elseif kind == "segment" then
+      r.segments[#r.segments + 1] = { start_s = tonumber(f[2]), end_s = tonumber(f[3]),
+                                      quadrant = f[4], label = f[5] }
+    elseif kind == "end" then
+      r.complete = true
+    end
+  end
+  if not r.kind or not r.complete then
+    local shown = (text or ""):sub(1, 400)
+    return nil, "no answer from the moodscore client. Is `moodscore` installed and is the bridge running "
+      .. "(moodscore bridge)? Set the command in the MOODSCORE_CMD environment variable or run "
+      .. "'moodscore: settings'. Output was:\n" .. shown
+  end
+  for _, p in ipairs(r.pieces) do
+    if #p.notes ~= p.n_notes then
+      return nil, string.format("piece %d: expected %d notes, got %d", p.index, p.n_notes, #p.notes)
+    end
+  end
+  return r
+end
+
+-- Run the client with a list of arguments and parse what it prints.
+function M.run(args)
+  local line = M.command(args)
+  local pipe, err = io.popen(line, "r")
+  if not pipe then return nil, "could not start the moodscore client: " .. tostring(err) end
+  local text = pipe:read("a")
+  pipe:close()
+  return M.parse(text)
+end
+
+function M.fail(title, message)
+  reaper.ShowMessageBox(message, title, 0)
+end
+
+-- "Q1".."Q4" -> {"--quadrant", "Q1"}; "0.6 -0.4" (or "0.6;-0.4") -> {"--va", "0.6,-0.4"}
+function M.emotion_args(text)
+  text = (text or ""):gsub("^%s+", ""):gsub("%s+$", "")
+  local q = text:upper():match("^(Q[1-4])$")
+  if q then return { "--quadrant", q }, q end
+  local v, a = text:match("^([%-%+]?[%d%.]+)[%s;/]+([%-%+]?[%d%.]+)$")
+  if v and tonumber(v) and tonumber(a) then
+    return { "--va", tonumber(v) .. "," .. tonumber(a) }, "V" .. v .. " A" .. a
+  end
+  return nil
+end
+
+return M

@@ -1,0 +1,104 @@
+"""Jobs in child processes that each hold a warm Engine, so no job can stall the bot's event loop.
+
+A stopgap that belongs in the core (DESIGN.md: "a local, bounded pool of worker processes that each hold a warm
+Engine"; ``models.JobRunner`` runs jobs on threads). Threads are not enough for a gateway connection: model
+loading, Matplotlib's Agg drawing and parts of muxing hold the GIL for 0.1-0.5 s at a time, which a test
+measured as event-loop stalls of up to 0.5 s. The JobRunner still does the queueing (places, limits); each of
+its threads hands the job to a child process here and waits with the GIL released.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from models import Engine, MoodscoreError
+
+log = logging.getLogger("moodscore.discord")
+
+_engine: Engine | None = None  # in a child: its warm engine
+_queue: Any = None  # in a child: where progress goes
+
+
+def _start_child(factory: Callable[[], Engine], queue: Any, warm: bool) -> None:
+    global _engine, _queue
+    _engine, _queue = factory(), queue
+    if warm:
+        try:
+            _engine.warm_up()
+        except MoodscoreError as exc:  # the job that needs the model will say so
+            log.warning("could not load a model in advance: %s", exc.message)
+
+
+def _run_in_child(fn: Callable[..., Any], key: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def progress(fraction: float, message: str) -> None:
+        _queue.put((key, fraction, message))
+
+    return fn(_engine, *args, progress=progress, **kwargs)
+
+
+class EngineProcesses:
+    """``run(fn, *args, progress=cb, **kw)`` calls ``fn(engine, *args, progress=..., **kw)`` in a child process.
+
+    ``factory`` builds each child's Engine (it must pickle: e.g. ``functools.partial(Engine, debug=True)``);
+    ``fn`` must be a module-level function and its result picklable. Progress comes back through a queue and
+    is passed to ``cb`` on a reader thread. A crashed child (killed, out of memory) fails only its own job.
+    """
+
+    def __init__(self, factory: Callable[[], Engine], *, workers: int = 1, warm: bool = False) -> None:
+        self._ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
+        self._queue = self._ctx.SimpleQueue()
+        self._init = (factory, self._queue, warm)
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._callbacks: dict[int, Callable[[float, str], None]] = {}
+        self._ids = itertools.count(1)
+        self._reader = threading.Thread(target=self._read, name="moodscore-progress", daemon=True)
+        self._reader.start()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self._workers, mp_context=self._ctx, initializer=_start_child, initargs=self._init)
+
+    def start(self) -> EngineProcesses:
+        """Start the children now (they import and, with ``warm``, load the models) instead of at the first job."""
+        for f in [self._pool.submit(int, 0) for _ in range(self._workers)]:
+            f.result()
+        return self
+
+    def run(
+        self, fn: Callable[..., Any], *args: Any, progress: Callable[[float, str], None] | None = None, **kw: Any
+    ) -> Any:
+        key = next(self._ids)
+        if progress is not None:
+            self._callbacks[key] = progress
+        pool = self._pool
+        try:
+            return pool.submit(_run_in_child, fn, key, args, kw).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = self._new_pool()
+            raise MoodscoreError("the worker process stopped unexpectedly; please try again") from None
+        finally:
+            self._callbacks.pop(key, None)
+
+    def _read(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            key, fraction, message = item
+            callback = self._callbacks.get(key)
+            if callback is not None:
+                callback(fraction, message)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._queue.put(None)

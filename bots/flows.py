@@ -1,0 +1,244 @@
+"""The life of one /score or /compose: check, defer, download and probe, run in the pool, report, deliver.
+
+Everything slow runs off the event loop (the job in a child process, queued by the JobRunner; the probe in a
+thread), so the gateway heartbeat never waits on a job. Replies go through the interaction while its 15-minute
+window is open and to the channel after that, saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import random
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import discord
+
+from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem, score_job
+from models.media import probe
+
+from . import replies
+from .replies import Upload, refusal
+from .stopgap import compose_for_upload
+
+if TYPE_CHECKING:
+    from .app import MoodscoreBot
+
+log = logging.getLogger("moodscore.discord")
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac", ".opus")
+EXPIRED_STATUSES = (401, 404)  # an expired interaction token: "Invalid Webhook Token" / "Unknown Webhook"
+OOPS = "Something went wrong on our side; it has been logged. Please try again later."
+
+Interaction: TypeAlias = "discord.Interaction[MoodscoreBot]"
+
+
+class Progress:
+    """The latest (fraction, message) a worker thread reported; read by the event loop (a tuple swap is atomic)."""
+
+    def __init__(self) -> None:
+        self.value: tuple[float, str] = (0.0, "starting")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.value = (min(max(float(fraction), 0.0), 1.0), str(message)[:100])
+
+
+def check_attachment(clip: discord.Attachment, max_bytes: int) -> str | None:
+    """A refusal for an attachment of the wrong type or size, decided from Discord's metadata alone."""
+    name = discord.utils.escape_markdown(clip.filename)[:80]
+    ext = Path(clip.filename).suffix.lower()
+    ctype = (clip.content_type or "").split(";")[0].strip().lower()
+    if ext not in VIDEO_EXTENSIONS + AUDIO_EXTENSIONS or (ctype and not ctype.startswith(("video/", "audio/"))):
+        kinds = ", ".join(e[1:].upper() for e in VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
+        return f"{name} is not a video or audio clip ({ctype or 'unknown type'}). Attach one of: {kinds}."
+    if clip.size > max_bytes:
+        return f"{name} is {replies.mib(clip.size)}; clips may be at most {replies.mib(max_bytes)}."
+    return None
+
+
+def expired(interaction: Interaction) -> bool:
+    window = datetime.timedelta(seconds=interaction.client.settings.window_s)
+    return discord.utils.utcnow() >= interaction.created_at + window
+
+
+async def refuse(interaction: Interaction, text: str) -> None:
+    """Answer with a refusal: a private reply before deferring, an edit of the deferred reply after."""
+    try:
+        if interaction.response.is_done():
+            if not expired(interaction):
+                await interaction.edit_original_response(content=refusal(text))
+        else:
+            await interaction.response.send_message(refusal(text), ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not send a refusal (HTTP %s)", exc.status)
+
+
+async def edit(interaction: Interaction, text: str) -> None:
+    if expired(interaction):
+        return
+    try:
+        await interaction.edit_original_response(content=text)
+    except discord.HTTPException as exc:
+        log.warning("could not edit the progress reply (HTTP %s)", exc.status)
+
+
+async def watch(interaction: Interaction, command: str, job: Job, progress: Progress) -> Any:
+    """Wait for ``job`` without blocking the loop, showing the queue place or the progress; return its result."""
+    future = asyncio.wrap_future(job.future)
+    shown = None
+    while not future.done():
+        place = job.position()
+        waiting = place >= 1 and interaction.client.runner.in_flight > interaction.client.runner.workers
+        text = replies.queued_line(command, place) if waiting else replies.progress_line(command, *progress.value)
+        if text != shown:
+            await edit(interaction, text)
+            shown = text
+        await asyncio.wait([future], timeout=interaction.client.settings.progress_every_s)
+    return future.result()
+
+
+def upload_limit(interaction: Interaction) -> int:
+    """What this server lets the bot upload: Discord says per interaction; else the guild's; else the default."""
+    limit = getattr(interaction, "filesize_limit", None) or (interaction.guild and interaction.guild.filesize_limit)
+    return int(limit or interaction.client.settings.upload_limit)
+
+
+async def deliver(interaction: Interaction, content: str, embed: discord.Embed, uploads: list[Upload]) -> None:
+    """Send the results as the interaction's follow-up, or to the channel once the interaction has expired."""
+    reason = "this job took longer than the 15 minutes Discord gives a bot to answer a command"
+    if not expired(interaction):
+        try:
+            await interaction.followup.send(content=content, embed=embed, files=replies.files_for(uploads), wait=True)
+        except discord.HTTPException as exc:
+            if exc.status not in EXPIRED_STATUSES:
+                log.warning("Discord refused the results (HTTP %s %s)", exc.status, exc.code)
+                await refuse(interaction, f"Discord did not accept the results (HTTP {exc.status}).")
+                return
+            reason = "Discord no longer accepted a reply to the command (its 15-minute window had closed)"
+        else:
+            await edit(interaction, "✅ Done: the results are below.")
+            return
+    channel = interaction.channel
+    if channel is None or not hasattr(channel, "send"):
+        log.warning("the interaction expired and there is no channel to post the results to")
+        return
+    note = f"{interaction.user.mention} here are your results in the channel, because {reason}."
+    await channel.send(
+        content=f"{note}\n{content}".strip(),
+        embed=embed,
+        files=replies.files_for(uploads),
+        allowed_mentions=discord.AllowedMentions(users=True, everyone=False, roles=False),
+    )
+
+
+async def run(
+    interaction: Interaction,
+    command: str,
+    fn: Callable[..., Any],
+    prepare: Callable[[Path], Any],
+    finish: Callable[[Any, Path], Any],
+) -> None:
+    """Defer, prepare the inputs in a folder of our own, run ``fn`` in the pool, then ``finish`` with its result."""
+    bot = interaction.client
+    user_id = interaction.user.id
+    await interaction.response.defer(thinking=True)
+    bot.cooldowns.start(user_id)
+    bot.preparing += 1
+    folder = Path(tempfile.mkdtemp(prefix="moodscore-discord-", dir=bot.settings.work_dir))
+    job: Job | None = None
+    try:
+        progress = Progress()
+        try:
+            args, kwargs = await prepare(folder)
+            job = bot.runner.submit(bot.processes.run, fn, *args, progress=progress, **kwargs)
+        finally:
+            bot.preparing -= 1
+        result = await watch(interaction, command, job, progress)
+        await finish(result, folder)
+    except MoodscoreError as exc:  # the user's input, a full queue, a model that failed to load
+        if job is None:
+            bot.cooldowns.forget(user_id)  # refused before any work: let them try again at once
+        await refuse(interaction, exc.message)
+    except Exception:
+        log.exception("/%s failed", command)
+        await refuse(interaction, OOPS)
+    finally:
+        if job is not None and not job.future.done():  # we were cancelled: clean up when the job ends
+            job.future.add_done_callback(lambda _: shutil.rmtree(folder, ignore_errors=True))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def score(
+    interaction: Interaction, clip: discord.Attachment, *, tempo: int, instruments: tuple[str, ...]
+) -> None:
+    bot = interaction.client
+    s = bot.settings
+    problem = bot.precheck(interaction.user.id) or check_attachment(clip, s.max_input_bytes)
+    if problem:
+        await refuse(interaction, problem)
+        return
+    limits = MediaLimits(max_duration_s=s.max_duration_s, max_bytes=s.max_input_bytes)
+    stem = safe_stem(clip.filename)
+
+    async def prepare(folder: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        path = folder / f"{stem}{Path(clip.filename).suffix.lower()}"
+        await clip.save(path)
+        await asyncio.to_thread(probe, path, limits=limits)
+        return (path, folder / "out"), {"tempo": tempo, "instruments": instruments, "limits": limits}
+
+    async def finish(result: Any, folder: Path) -> None:
+        files = result.files
+        candidates = [
+            Upload(files["midi"], f"{stem}.mid", "MIDI file"),
+            Upload(files["mp3"], f"{stem}_music.mp3", "music"),
+            Upload(files["plot"], "timeline.png", "timeline image"),
+        ]
+        if "video" in files:
+            candidates.append(Upload(files["video"], f"{stem}_scored.mp4", "scored video"))
+        limit = upload_limit(interaction)
+        kept, left = replies.fit_uploads(candidates, limit)
+        image = "timeline.png" if any(u.name == "timeline.png" for u in kept) else None
+        embed = replies.score_embed(result.summary, discord.utils.escape_markdown(clip.filename)[:80], image)
+        await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
+
+    await run(interaction, "score", score_job, prepare, finish)
+
+
+async def compose(
+    interaction: Interaction, quadrant: str, *, bars: int, tempo: int, key: str, seed: int | None
+) -> None:
+    bot = interaction.client
+    problem = bot.precheck(interaction.user.id)
+    seed = random.randrange(10**9) if seed is None else seed
+    try:
+        request = ComposeRequest(emotion=quadrant, bars=bars, tempo=float(tempo), key=key, seed=seed)
+    except MoodscoreError as exc:
+        problem = problem or exc.message
+    if problem:
+        await refuse(interaction, problem)
+        return
+
+    async def prepare(folder: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (request, folder / "out"), {}
+
+    async def finish(result: dict[str, Any], folder: Path) -> None:
+        name = f"{request.emotion}_seed{request.seed}"
+        candidates = [
+            Upload(result["midi"], f"{name}.mid", "MIDI file"),
+            Upload(result["mp3"], f"{name}.mp3", "music"),
+            Upload(result["roll"], "piano_roll.png", "piano-roll image"),
+        ]
+        limit = upload_limit(interaction)
+        kept, left = replies.fit_uploads(candidates, limit)
+        image = "piano_roll.png" if any(u.name == "piano_roll.png" for u in kept) else None
+        embed = replies.compose_embed(str(request.emotion), result["piece"], request.tempo, image)
+        await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
+
+    await run(interaction, "compose", compose_for_upload, prepare, finish)

@@ -1,0 +1,128 @@
+"""Emotion control and musical statistics of the generators, judged by the MIDI emotion judge.
+
+For each quadrant, ``--n`` pieces of ``--bars`` bars from the shipped generator and from the two baselines
+(one LSTM per quadrant; the label-conditioned piano-roll GAN); the judge (trained on the EMOPIA train split
+only) classifies each. Musical statistics of the shipped generator's pieces are compared with the EMOPIA
+test clips of the same quadrant, both read on the token grid at 120 BPM (so note density is per beat).
+
+    python benchmarks/eval_control.py --n 25 --bars 16 --out benchmarks/control.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.music import tokens
+from models.music.baselines import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
+from models.music.compose import Composer
+from models.music.data import emopia_split, load_midi
+from models.music.features import music_stats
+from models.music.generator import load_generator
+from models.music.judge import load_judge
+
+TEMPO = 120.0
+
+
+def control(judge, pieces: dict[str, list]) -> dict:  # type: ignore[no-untyped-def]
+    per_q, confusion = {}, np.zeros((4, 4), int)
+    for q, pms in pieces.items():
+        preds = [r.quadrant for r in judge.predict_many(pms)]
+        for p in preds:
+            confusion[QUADS.index(q), QUADS.index(p)] += 1
+        per_q[q] = float(np.mean([p == q for p in preds]))
+    return {
+        "per_quadrant": per_q,
+        "overall": float(np.trace(confusion) / confusion.sum()),
+        "confusion": confusion.tolist(),
+    }
+
+
+def stats_table(pieces: dict[str, list], emopia: Path) -> dict:  # type: ignore[no-untyped-def]
+    out = {}
+    test = emopia_split(emopia, "test")
+    for q, pms in pieces.items():
+        real = [tokens.decode(tokens.encode(load_midi(c.path)), tempo=TEMPO) for c in test if c.quadrant == q]
+        gen_stats = [music_stats(pm) for pm in pms]
+        real_stats = [music_stats(pm) for pm in real]
+        row = {}
+        for k in gen_stats[0]:
+            g, r = float(np.mean([s[k] for s in gen_stats])), float(np.mean([s[k] for s in real_stats]))
+            row[k] = {"generated": g, "emopia_test": r, "rel_diff": abs(g - r) / abs(r) if r else float("nan")}
+        out[q] = row
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=25)
+    ap.add_argument("--bars", type=int, default=16)
+    ap.add_argument("--generator", type=Path, default=None, help="default: the shipped weights")
+    ap.add_argument("--baselines", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
+    ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/control.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    judge = load_judge()
+    composer = Composer(load_generator(args.generator))
+    models: dict[str, dict[str, list]] = {"transformer": {}, "lstm_per_quadrant": {}, "rollgan": {}}
+    timing = {"tokens": 0, "seconds": 0.0}
+    gan = None
+    if not args.skip_baselines:
+        gan = RollGenerator()
+        gan.load_state_dict(torch.load(args.baselines / "gan.pt", weights_only=True)["state_dict"])
+    for q in QUADS:
+        lstm = None
+        if not args.skip_baselines:
+            ck = torch.load(args.baselines / f"lstm_{q}.pt", weights_only=True)
+            lstm = QuadrantLSTM(**ck["dims"])
+            lstm.load_state_dict(ck["state_dict"])
+        for name in models:
+            models[name][q] = []
+        for seed in tqdm(range(args.n), desc=q, file=sys.stderr):
+            t = time.perf_counter()
+            ids = composer.generate_ids((q,) * args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p)
+            timing["seconds"] += time.perf_counter() - t
+            timing["tokens"] += len(ids)
+            models["transformer"][q].append(tokens.decode(ids, tempo=TEMPO))
+            if lstm is not None and gan is not None:
+                models["lstm_per_quadrant"][q].append(
+                    tokens.decode(sample_lstm(lstm, args.bars, seed=seed), tempo=TEMPO)
+                )
+                models["rollgan"][q].append(sample_gan(gan, q, args.bars, seed=seed, tempo=TEMPO))
+    result = {
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "judge": judge.meta.get("test_accuracy", judge.meta),
+        "control": {name: control(judge, p) for name, p in models.items() if p[QUADS[0]]},
+        "stats_transformer_vs_emopia_test": stats_table(models["transformer"], args.emopia),
+        "generator_tokens_per_s": timing["tokens"] / max(timing["seconds"], 1e-9),
+    }
+    if not args.skip_baselines:
+        result["stats_lstm_vs_emopia_test"] = stats_table(models["lstm_per_quadrant"], args.emopia)
+        result["stats_rollgan_vs_emopia_test"] = stats_table(models["rollgan"], args.emopia)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for name, c in result["control"].items():
+        per = "  ".join(f"{q} {c['per_quadrant'][q]:.0%}" for q in QUADS)
+        print(f"{name:<18} overall {c['overall']:.1%}   {per}")
+    for q, row in result["stats_transformer_vs_emopia_test"].items():
+        print(
+            q,
+            "  ".join(f"{k} {v['generated']:.3g}/{v['emopia_test']:.3g} ({v['rel_diff']:.0%})" for k, v in row.items()),
+        )
+    print(f"generator: {result['generator_tokens_per_s']:.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,6 @@ from . import osc_io
 from .protocol import (
     BLOB_LIMIT,
     CLIP,
-    DONE,
     ERROR,
     NOTES,
     NOTES_PER_MESSAGE,
@@ -127,7 +126,7 @@ def send_piece(
         reply.send(NOTES, *flat)
 
 
-def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) -> None:
+def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) -> tuple[str, int]:
     scores = ctx.engine.compose(request, progress=reply.progress)
     folder = ctx.job_dir(reply.rid)
     emotion = emotion_of(opts)
@@ -138,7 +137,7 @@ def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) 
             quadrants=score.bar_quadrants, name=emotion_name(emotion, score.bar_quadrants),
             blob=bool(opts.get("blob", 1)),
         )  # fmt: skip
-    reply.send(DONE, "compose", len(scores))
+    return "compose", len(scores)
 
 
 def allowed_clip(ctx: Context, raw: str) -> Path:
@@ -157,7 +156,7 @@ def allowed_clip(ctx: Context, raw: str) -> Path:
     return path
 
 
-def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], clip: Path) -> None:
+def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], clip: Path) -> tuple[str, int]:
     import pretty_midi
 
     from models import score_job
@@ -183,10 +182,10 @@ def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], clip: Path) -> N
         key=str(result.summary["key"]), quadrants=quadrants, name=f"moodscore {clip.name}"[:120],
         blob=bool(opts.get("blob", 1)),
     )  # fmt: skip
-    reply.send(DONE, "score", 1)
+    return "score", 1
 
 
-def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> None:
+def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> tuple[str, int]:
     if ctx.ableton is None:
         raise RequestError("this bridge has no Ableton connection")
     link = ctx.ableton()
@@ -200,4 +199,4 @@ def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> None:
     sent = link.put_clip(track, slot, notes, length, name)
     path = write_midi(score.midi, ctx.job_dir(reply.rid) / f"ableton_t{track}_s{slot}.mid")
     reply.send(CLIP, track, slot, sent, name, float(score.tempo), float(length), str(path))
-    reply.send(DONE, "ableton", 1)
+    return "ableton", 1

@@ -20,7 +20,7 @@ from typing import Any
 from . import handlers, osc_io
 from .ableton import AbletonError
 from .handlers import Context, Reply
-from .protocol import DEFAULT_HOST, DEFAULT_PORT, PONG, PREFIX, STATUS, RequestError, parse_options
+from .protocol import DEFAULT_HOST, DEFAULT_PORT, DONE, PONG, PREFIX, STATUS, RequestError, parse_options
 
 log = osc_io.log
 VERSION = "1"
@@ -152,12 +152,13 @@ class BridgeServer:
         self._set_state(reply.rid, "error", 1.0, message)
         reply.error(message)
 
-    def _submit(self, reply: Reply, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, reply: Reply, fn: Callable[..., tuple[str, int]], *args: Any) -> None:
         def job() -> None:
             self._set_state(reply.rid, "running", 0.0, "")
             try:
-                fn(self.ctx, reply, *args)
+                kind, n = fn(self.ctx, reply, *args)
                 self._set_state(reply.rid, "done", 1.0, "")
+                reply.send(DONE, kind, n)
             except Exception as exc:
                 self._fail(reply, exc)
 

@@ -1,0 +1,119 @@
+"""A stand-in for Ableton Live with the AbletonOSC remote script, on loopback, for tests.
+
+It implements the addresses the bridge uses exactly as AbletonOSC's README documents them: it listens on one
+UDP port and sends each reply to ``response_port`` (11001 in Live) of the host that asked, on the query's
+address with the query's own arguments first. A clip appears only ``clip_delay`` seconds after
+``/live/clip_slot/create_clip`` (as in Live, where adding notes at once fails); notes sent to a slot without a
+clip are refused with ``/live/error``. Everything received is recorded.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+
+
+@dataclass
+class Clip:
+    length: float
+    name: str = ""
+    notes: list[tuple[int, float, float, int, bool]] = field(default_factory=list)
+
+
+class AbletonStandIn:
+    def __init__(self, *, tempo: float = 123.0, clip_delay: float = 0.15, response_port: int = 11001) -> None:
+        self.tempo = tempo
+        self.clip_delay = clip_delay
+        self.response_port = response_port
+        self.received: list[tuple[str, list[Any]]] = []
+        self.clips: dict[tuple[int, int], Clip] = {}
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> AbletonStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def _reply(self, host: str, address: str, *params: Any) -> None:
+        b = OscMessageBuilder(address)
+        for p in params:
+            b.add_arg(p)
+        self.sock.sendto(b.build().dgram, (host, self.response_port))
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                data, (host, _port) = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                continue
+            for timed in OscPacket(data).messages:
+                m = timed.message
+                with self._lock:
+                    self.received.append((m.address, list(m.params)))
+                self._handle(host, m.address, list(m.params))
+
+    def _handle(self, host: str, address: str, p: list[Any]) -> None:
+        if address == "/live/song/get/tempo":
+            self._reply(host, address, float(self.tempo))
+        elif address == "/live/clip_slot/create_clip":
+            track, slot, length = int(p[0]), int(p[1]), float(p[2])
+            timer = threading.Timer(self.clip_delay, self._make_clip, (track, slot, length))
+            timer.daemon = True
+            timer.start()
+        elif address == "/live/clip_slot/get/has_clip":
+            track, slot = int(p[0]), int(p[1])
+            with self._lock:
+                has = (track, slot) in self.clips
+            self._reply(host, address, track, slot, has)
+        elif address == "/live/clip/add/notes":
+            clip = self.clips.get((int(p[0]), int(p[1])))
+            if clip is None or (len(p) - 2) % 5:
+                self._error(host, f"add/notes: no clip in {p[0]} {p[1]} or a bad note list")
+                return
+            for k in range(2, len(p), 5):
+                pitch, start, dur, vel, mute = p[k : k + 5]
+                clip.notes.append((int(pitch), float(start), float(dur), int(vel), bool(mute)))
+        elif address == "/live/clip/set/name":
+            clip = self.clips.get((int(p[0]), int(p[1])))
+            if clip is None:
+                self._error(host, "set/name: no clip")
+                return
+            clip.name = str(p[2])
+        elif address == "/live/clip/get/notes":
+            clip = self.clips.get((int(p[0]), int(p[1])))
+            flat: list[Any] = []
+            for n in clip.notes if clip else []:
+                flat += list(n)
+            self._reply(host, address, int(p[0]), int(p[1]), *flat)
+        else:
+            self._error(host, f"Unknown OSC address: {address}")
+
+    def _error(self, host: str, message: str) -> None:
+        self.errors.append(message)
+        self._reply(host, "/live/error", message)
+
+    def _make_clip(self, track: int, slot: int, length: float) -> None:
+        with self._lock:
+            self.clips.setdefault((track, slot), Clip(length))
+
+    def addresses(self) -> list[str]:
+        with self._lock:
+            return [a for a, _ in self.received]

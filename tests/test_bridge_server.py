@@ -1,0 +1,153 @@
+"""The bridge over real OSC on 127.0.0.1: replies, the music itself, errors, and a flood of requests."""
+
+from __future__ import annotations
+
+import io
+import resource
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pretty_midi
+import pytest
+from osc_helpers import Peer, debug_engine, notes_in_beats, one_torch_thread, running_bridge
+
+from models import ComposeRequest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with one_torch_thread(), running_bridge(tmp_path_factory.mktemp("bridge_out"), allowed_roots=[DATA]) as server:
+        yield server
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    with Peer() as p:
+        yield p
+
+
+def _by_address(replies: list[tuple[str, list[Any]]], address: str) -> list[list[Any]]:
+    return [a for addr, a in replies if addr == f"/moodscore/{address}"]
+
+
+def test_ping_replies_to_the_sender(bridge: Any, peer: Peer) -> None:
+    peer.send(bridge.address, "/moodscore/ping", "p1")
+    assert peer.until("p1", 5, last=("/moodscore/pong",)) == [("/moodscore/pong", ["p1", "1"])]
+
+
+def test_compose_delivers_the_notes_the_engine_composes(bridge: Any, peer: Peer) -> None:
+    peer.send(bridge.address, "/moodscore/compose", "c1", "quadrant", "Q3", "bars", 2, "tempo", 90.0, "seed", 5)
+    replies = peer.until("c1")
+    assert replies[-1] == ("/moodscore/done", ["c1", "compose", 1])
+    (piece,) = _by_address(replies, "piece")
+    _, index, tempo, key, bars, quadrants, n_notes, name, path, blob = piece
+    assert (index, tempo, bars, quadrants, name) == (0, 90.0, 2, "Q3,Q3", "Q3 sad / low")
+    got = [n for a in _by_address(replies, "notes") for n in zip(*[iter(a[3:])] * 4, strict=True)]
+    assert len(got) == n_notes > 0
+
+    (score,) = debug_engine().compose(ComposeRequest(emotion="Q3", bars=2, tempo=90.0, seed=5))
+    assert key == score.key
+    assert sorted(got) == notes_in_beats(score.midi, 90.0)
+    midi_file = Path(path)
+    assert midi_file.is_relative_to(bridge.ctx.out_dir) and midi_file.read_bytes() == blob
+    from_blob = notes_in_beats(pretty_midi.PrettyMIDI(io.BytesIO(blob)), 90.0)
+    assert [(p, v) for p, _, _, v in from_blob] == [(p, v) for p, _, _, v in sorted(got)]
+    times = [t for _, s, d, _ in sorted(got) for t in (s, d)]
+    assert [float(t) for _, s, d, _ in from_blob for t in (s, d)] == pytest.approx(times, abs=0.01)
+
+
+def test_replies_go_to_a_named_reply_port(bridge: Any, peer: Peer) -> None:
+    with Peer() as listener:
+        peer.send(bridge.address, "/moodscore/ping", "r1", "reply_port", listener.port)
+        assert listener.until("r1", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "needle"),
+    [
+        ("/moodscore/compose", ["e1", "quadrant", "Q1", "bars", 2, "timesig", "3/4"], "only 4/4 is supported"),
+        ("/moodscore/compose", ["e1", "quadrant", "Q9"], "unknown quadrant"),
+        ("/moodscore/compose", ["e1", "quadrant", "Q1", "bars", "eight"], "'bars' must be int"),
+        ("/moodscore/compose", ["e1", "quadrant", "Q1", "bars", 0], "bars must be"),
+        ("/moodscore/compose", ["e1", "valence", 0.5], "both 'valence' and 'arousal'"),
+        ("/moodscore/compose", ["e1", "quadrant"], "name-value pairs"),
+        ("/moodscore/compose", [2.5, "quadrant", "Q1"], "request id"),
+        ("/moodscore/nothing", ["e1"], "unknown address"),
+        ("/moodscore/score", ["e1", "path", "/etc/passwd"], "outside the folders"),
+        ("/moodscore/score", ["e1", "path", str(DATA / ".." / "test_bridge_server.py")], "outside the folders"),
+        ("/moodscore/score", ["e1", "path", str(DATA / "missing.mp4")], "no such file"),
+        ("/moodscore/score", ["e1"], "needs a 'path'"),
+        ("/moodscore/ableton", ["e1", "quadrant", "Q1", "slot", 0], "needs a 'track'"),
+    ],
+)
+def test_bad_requests_get_one_readable_error(
+    bridge: Any, peer: Peer, address: str, args: list[Any], needle: str
+) -> None:
+    peer.send(bridge.address, address, *args)
+    replies = peer.receive(timeout=5)
+    assert len(replies) == 1, replies
+    addr, (rid, request_address, reason) = replies[0]
+    assert addr == "/moodscore/error" and request_address == address
+    assert rid == ("e1" if isinstance(args[0], str) else "")
+    assert needle in reason and "\n" not in reason
+
+
+def test_a_malformed_datagram_gets_an_error_and_the_server_keeps_serving(bridge: Any, peer: Peer) -> None:
+    for junk in (b"", b"hello", b"/moodscore/ping\x00,i\x00\x00", b"#bundle\x00\x01", bytes(range(256))):
+        peer.send_raw(bridge.address, junk)
+    errors = peer.receive(timeout=3)
+    assert [a for a, _ in errors] == ["/moodscore/error"] * 5
+    peer.send(bridge.address, "/moodscore/ping", "alive")
+    assert peer.until("alive", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
+
+
+def test_status_reports_a_request_by_its_id(bridge: Any, peer: Peer) -> None:
+    peer.send(bridge.address, "/moodscore/compose", "s1", "quadrant", "Q4", "bars", 1)
+    peer.until("s1")
+    peer.send(bridge.address, "/moodscore/status", "s2", "of", "s1")
+    assert peer.until("s2", 5, last=("/moodscore/status",)) == [("/moodscore/status", ["s2", "s1", "done", 1.0, ""])]
+    states = []
+    for i in range(20):  # the worker counts itself free a moment after its last reply
+        peer.send(bridge.address, "/moodscore/status", f"s3-{i}")
+        (reply,) = peer.until(f"s3-{i}", 5, last=("/moodscore/status",))
+        states.append(reply[1][2])
+        if states[-1] == "idle":
+            break
+        time.sleep(0.05)
+    assert states[-1] == "idle" and set(states) <= {"busy", "idle"} and "engine=debug" in reply[1][4]
+
+
+def test_a_flood_of_1000_requests_is_answered_and_memory_stays_bounded(bridge: Any, peer: Peer) -> None:
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sent: set[str] = set()
+    for i in range(1000):
+        rid = f"f{i}"
+        sent.add(rid)
+        if i % 4 == 0:  # valid work: a few run, the rest find the queue full
+            peer.send(bridge.address, "/moodscore/compose", rid, "quadrant", "Q1", "bars", 1)
+        elif i % 4 == 1:
+            peer.send(bridge.address, "/moodscore/compose", rid, "bars", "x")
+        elif i % 4 == 2:
+            peer.send(bridge.address, "/moodscore/unknown", rid)
+        else:
+            peer.send(bridge.address, "/moodscore/score", rid, "path", "/etc/shadow")
+        if i % 50 == 49:
+            time.sleep(0.005)  # a fast sender, but not one that overruns the kernel's socket buffer
+    final: dict[str, str] = {}
+    deadline = time.monotonic() + 40
+    while len(final) < len(sent) and time.monotonic() < deadline:
+        for address, args in peer.receive(timeout=2):
+            if address in ("/moodscore/done", "/moodscore/error"):
+                final[args[0]] = address if address == "/moodscore/done" else args[2]
+    assert set(final) == sent
+    done = [r for r, v in final.items() if v == "/moodscore/done"]
+    busy = [r for r, v in final.items() if "queue is full" in v]
+    assert 1 <= len(done) <= 30 and len(done) + len(busy) == 250
+    assert len(bridge._states) <= 256 and bridge.runner.in_flight == 0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200_000  # KiB
+    peer.send(bridge.address, "/moodscore/ping", "after")
+    assert peer.until("after", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"

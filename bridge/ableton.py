@@ -95,9 +95,10 @@ class AbletonLink:
     def put_clip(
         self, track: int, slot: int, notes: Sequence[Note], length_beats: float, name: str, *, wait_s: float = 5.0
     ) -> int:
-        """Create a clip of ``length_beats`` in an empty slot, wait until it exists, add the notes, name it.
+        """Create a clip of ``length_beats`` in an empty slot, wait until it exists, add the notes, name it,
+        and read the notes back (``/live/clip/get/notes``) to confirm they all arrived.
 
-        Returns how many notes were sent. Raises AbletonError if the slot is taken or the clip never appears.
+        Returns how many notes the clip holds. Raises AbletonError if the slot is taken or the clip never appears.
         """
         with self._lock:
             self._drain()
@@ -115,6 +116,10 @@ class AbletonLink:
                     args += [int(pitch), float(start), float(dur), int(vel), 0]
                 self._send("/live/clip/add/notes", *args)
             self._send("/live/clip/set/name", track, slot, name)
+            # read the clip back: the sends are fire-and-forget, this confirms Live holds every note
+            held = (len(self._query("/live/clip/get/notes", track, slot)) - 2) // 5
+        if held != len(notes):
+            raise AbletonError(f"the clip in track {track} slot {slot} holds {held} of the {len(notes)} notes sent")
         return len(notes)
 
 

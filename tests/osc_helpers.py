@@ -78,8 +78,8 @@ class Peer:
     def send_raw(self, dest: tuple[str, int], data: bytes) -> None:
         self.sock.sendto(data, dest)
 
-    def receive(self, timeout: float = 10.0) -> list[tuple[str, list[Any]]]:
-        """Every message that arrives until ``timeout`` seconds pass with nothing new."""
+    def receive(self, timeout: float = 10.0, quiet: float = 0.25) -> list[tuple[str, list[Any]]]:
+        """Messages until ``timeout`` s pass with none at all, or ``quiet`` s with nothing new after the first."""
         out: list[tuple[str, list[Any]]] = []
         self.sock.settimeout(timeout)
         while True:
@@ -88,7 +88,7 @@ class Peer:
             except TimeoutError:
                 return out
             out += [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
-            self.sock.settimeout(min(timeout, 0.5))
+            self.sock.settimeout(min(timeout, quiet))
 
     def until(self, rid: str, timeout: float = 30.0, last: tuple[str, ...] = ()) -> list[tuple[str, list[Any]]]:
         """The replies to request ``rid`` up to its /moodscore/done or /moodscore/error (or ``last``)."""

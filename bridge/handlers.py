@@ -6,6 +6,8 @@ Nothing here knows about sockets beyond :class:`Reply`; the work itself is the c
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import threading
 import time
@@ -33,6 +35,8 @@ from .protocol import (
     notes_of,
     parse_timesig,
 )
+
+JOB_DIR = re.compile(r"^\d+-\d{5}-[A-Za-z0-9._-]+$")  # <pid>-<counter>-<cleaned request id>
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Context:
     out_dir: Path
     allowed_roots: tuple[Path, ...]
     ableton: Callable[[], Any] | None = None
+    keep: int = 200
     _seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,7 +87,17 @@ class Context:
             seq = self._seq
         d = self.out_dir / f"{os.getpid()}-{seq:05d}-{safe_stem(rid, default='request', limit=40)}"
         d.mkdir(parents=True, exist_ok=True)
+        self._prune()
         return d
+
+    def _prune(self) -> None:
+        """Keep only the newest ``keep`` request folders the bridge made (so --out does not grow forever)."""
+        ours = [p for p in self.out_dir.iterdir() if p.is_dir() and JOB_DIR.match(p.name)]
+        if len(ours) <= self.keep:
+            return
+        ours.sort(key=lambda p: p.stat().st_mtime_ns)
+        for old in ours[: len(ours) - self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def compose_request(opts: dict[str, Any], *, tempo: float | None = None) -> Any:

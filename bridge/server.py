@@ -56,13 +56,14 @@ class BridgeServer:
         ableton: Callable[[], Any] | None = None,
         workers: int = 1,
         max_queue: int = 8,
+        keep: int = 200,
     ) -> None:
         from models import JobRunner
 
         out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodscore-bridge"
         out.mkdir(parents=True, exist_ok=True)
         roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or [Path.home()]))
-        self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton)
+        self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton, keep=keep)
         self.sock = osc_io.udp_socket(host, port)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.runner = JobRunner(workers=workers, max_queue=max_queue, name="moodscore-bridge")
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose videos may be scored (repeatable; default: your home folder)")  # fmt: skip
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait (default 8); more get an error")
+    p.add_argument("--keep", type=int, default=200, help="request folders kept in --out (default 200, oldest go)")
     p.add_argument("--ableton-host", default="127.0.0.1", help="where AbletonOSC runs (default 127.0.0.1)")
     p.add_argument("--ableton-port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
     p.add_argument("--ableton-reply-port", type=int, default=11001, help="AbletonOSC replies here (default 11001)")
@@ -250,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
-                              ableton=ableton, max_queue=args.queue)  # fmt: skip
+                              ableton=ableton, max_queue=args.queue, keep=max(1, args.keep))  # fmt: skip
     except OSError as exc:
         print(f"moodscore bridge: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", flush=True)
         return 2

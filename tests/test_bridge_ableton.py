@@ -103,3 +103,20 @@ def test_moodscore_send_ableton_local(live: AbletonStandIn, capsys: pytest.Captu
     clip = live.clips[(0, 5)]
     assert clip.name.startswith("V+0.50 A-0.50") and "track 0 slot 5" in capsys.readouterr().out
     _assert_clip_holds(clip, score, 96.0)
+
+
+def test_moodscore_send_ableton_through_the_bridge(
+    tmp_path: Path, live: AbletonStandIn, link: AbletonLink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.send import main
+
+    with one_torch_thread(), running_bridge(tmp_path, ableton=lambda: link) as bridge:
+        host, port = bridge.address
+        assert main(["ableton", "--track", "2", "--slot", "0", "--quadrant", "Q4", "--bars", "1",
+                     "--bridge", f"{host}:{port}"]) == 0  # fmt: skip
+        (score,) = debug_engine().compose(ComposeRequest(emotion="Q4", bars=1, tempo=96.0))
+        assert main(["ableton", "--track", "2", "--slot", "0", "--quadrant", "Q4", "--bars", "1",
+                     "--bridge", f"{host}:{port}"]) == 2  # fmt: skip
+    out = capsys.readouterr()
+    assert "as 'Q4 calm / content' at 96 BPM" in out.out and "already holds a clip" in out.err
+    _assert_clip_holds(live.clips[(2, 0)], score, 96.0)

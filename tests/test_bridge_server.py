@@ -43,6 +43,8 @@ def test_compose_delivers_the_notes_the_engine_composes(bridge: Any, peer: Peer)
     peer.send(bridge.address, "/moodscore/compose", "c1", "quadrant", "Q3", "bars", 2, "tempo", 90.0, "seed", 5)
     replies = peer.until("c1")
     assert replies[-1] == ("/moodscore/done", ["c1", "compose", 1])
+    progress = _by_address(replies, "progress")
+    assert progress and progress[-1][1] == 1.0 and all(0 <= p[1] <= 1 for p in progress)
     (piece,) = _by_address(replies, "piece")
     _, index, tempo, key, bars, quadrants, n_notes, name, path, blob = piece
     assert (index, tempo, bars, quadrants, name) == (0, 90.0, 2, "Q3,Q3", "Q3 sad / low")
@@ -151,3 +153,13 @@ def test_a_flood_of_1000_requests_is_answered_and_memory_stays_bounded(bridge: A
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200_000  # KiB
     peer.send(bridge.address, "/moodscore/ping", "after")
     assert peer.until("after", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
+
+
+def test_old_request_folders_are_pruned(tmp_path: Path) -> None:
+    (tmp_path / "keep-me").mkdir()  # not the bridge's: left alone
+    with one_torch_thread(), running_bridge(tmp_path, keep=2) as small, Peer() as peer:
+        for i in range(4):
+            peer.send(small.address, "/moodscore/compose", f"k{i}", "quadrant", "Q2", "bars", 1)
+            assert peer.until(f"k{i}")[-1][0] == "/moodscore/done"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and "keep-me" in names and names[0].endswith("-00003-k2") and names[1].endswith("-00004-k3")

@@ -46,7 +46,7 @@ def page_errors() -> Iterator[None]:
     try:
         yield
     except UserFacingError as exc:
-        raise gr.Error(exc.message, duration=None, title=exc.title, print_exception=False) from None
+        raise gr.Error(exc.message, duration=30, title=exc.title, print_exception=False) from None
 
 
 def build_app(engine: Engine | None = None, settings: WebSettings | None = None) -> Any:
@@ -58,6 +58,8 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
     jobs = WebJobs(engine if engine is not None else Engine(), settings)
     handlers = Handlers(jobs, uploads=get_upload_folder())
     keep_s = int(settings.keep_minutes * 60)
+    # the browser's own <audio controls> player: plays anything the browser can, keyboard-accessible
+    player = gr.WaveformOptions(show_recording_waveform=False)
     track = gr.Progress()  # Gradio hands each event its own tracker in place of this default
 
     def score(clip: Any, tempo: float, key: str, extra: list[str], seed: float, progress: Any = track) -> Any:
@@ -95,19 +97,27 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
             with gr.Tab("Score a clip", id="score"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        clip = gr.Video(label="Clip", sources=["upload", "webcam"], include_audio=True, elem_id="clip")
+                        clip = gr.Video(
+                            label="Clip", sources=["upload", "webcam"], include_audio=True, height=320, elem_id="clip"
+                        )
                         with gr.Accordion("Options", open=False):
                             tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
                             key = gr.Dropdown(list(KEYS), value="auto", label="Key")
                             extra = gr.CheckboxGroup(["bass", "pad"], value=[], label="With piano")
-                            seed = gr.Number(0, precision=0, label="Seed")
+                            seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                         go = gr.Button("Score this clip", variant="primary", elem_id="score-button")
                         gr.Examples([[str(default_example_clip())]], inputs=[clip], label="Example clip")
                     with gr.Column(scale=3):
                         plot = gr.Image(label="Emotion timeline and piano roll", interactive=False, elem_id="plot")
                         summary = gr.HTML(label="Segments", elem_id="score-summary")
-                        music = gr.Audio(label="Music alone", type="filepath", interactive=False, elem_id="music")
-                        video = gr.Video(label="Scored video", interactive=False, elem_id="scored-video")
+                        music = gr.Audio(
+                            label="Music alone",
+                            type="filepath",
+                            interactive=False,
+                            elem_id="music",
+                            waveform_options=player,
+                        )
+                        video = gr.Video(label="Scored video", interactive=False, height=360, elem_id="scored-video")
                         files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="files")
                 go.click(
                     score,
@@ -131,24 +141,35 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
                         c_key = gr.Dropdown(list(KEYS), value="auto", label="Key")
                         c_extra = gr.CheckboxGroup(["bass", "pad"], value=["bass", "pad"], label="With piano")
                         with gr.Row():
-                            c_seed = gr.Number(0, precision=0, label="Seed")
+                            c_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                             variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
                         c_go = gr.Button("Compose", variant="primary", elem_id="compose-button")
                         c_inputs = [mode, quadrant, valence, arousal, bars, c_tempo, c_key, c_extra, c_seed, variations]
-                        gr.Examples(COMPOSE_EXAMPLES, inputs=c_inputs, label="One per quadrant")
+                        gr.Examples(
+                            COMPOSE_EXAMPLES, inputs=c_inputs, label="One per quadrant", elem_id="compose-examples"
+                        )
                     with gr.Column(scale=3):
                         c_summary = gr.HTML(label="Pieces", elem_id="compose-summary")
                         slots_audio, slots_roll = [], []
                         for i in range(MAX_VARIATIONS):
                             slots_audio.append(
-                                gr.Audio(label=f"Variation {i + 1}", type="filepath", interactive=False, visible=i == 0)
+                                gr.Audio(
+                                    label=f"Variation {i + 1}",
+                                    type="filepath",
+                                    interactive=False,
+                                    visible=i == 0,
+                                    elem_id=f"variation-{i + 1}",
+                                    waveform_options=player,
+                                )
                             )
                             slots_roll.append(
                                 gr.Image(
                                     label=f"Piano roll {i + 1}", show_label=False, interactive=False, visible=i == 0
                                 )
                             )
-                        c_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                        c_files = gr.File(
+                            label="Downloads", file_count="multiple", interactive=False, elem_id="compose-files"
+                        )
                 c_go.click(
                     compose,
                     c_inputs,

@@ -1,0 +1,151 @@
+"""The web app through its Gradio API (gradio_client) and its command line, with the debug engine.
+
+A real server on a free localhost port, real uploads, real FluidSynth, real muxing; only the networks are tiny.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+gradio = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+pretty_midi = pytest.importorskip("pretty_midi")
+
+import media_fixtures as mf  # noqa: E402  (tests/ is on sys.path under pytest)
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.utils import QueueError, Status  # noqa: E402
+
+from models import Engine, Timeline  # noqa: E402
+from web.app import build_parser, main  # noqa: E402
+from web.jobs import WebSettings  # noqa: E402
+from web.ui import build_app, launch_options  # noqa: E402
+
+SETTINGS = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[Any, str]]:
+    demo = build_app(Engine(debug=True), SETTINGS)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_options(SETTINGS)
+    )
+    try:
+        yield demo, url
+    finally:
+        demo.close()
+        demo.moodscore_jobs.close()
+
+
+@pytest.fixture(scope="module")
+def client(server: tuple[Any, str]) -> Client:
+    return Client(server[1], verbose=False, download_files=True)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("web-clips")
+    return {"face": mf.face_clip(folder, 2.0), "text": mf.text_as_mp4(folder)}
+
+
+def _compose_args(quadrant: str, bars: int, variations: int = 1) -> list[Any]:
+    return ["quadrant", quadrant, 0.0, 0.0, bars, 120, "auto", ["bass"], 7, variations]
+
+
+def test_score_endpoint_returns_every_file(client: Client, clips: dict[str, Path]) -> None:
+    plot, mp3, video, downloads, summary_html = client.predict(
+        handle_file(str(clips["face"])), 110, "A minor", ["bass"], 3, api_name="/score"
+    )
+    names = sorted(Path(f).name for f in downloads)
+    assert names == sorted(["score.mid", "music.wav", "music.mp3", "face_scored.mp4", "timeline.json", "score.json"])
+    by_name = {Path(f).name: Path(f) for f in downloads}
+    midi = pretty_midi.PrettyMIDI(str(by_name["score.mid"]))
+    assert sum(len(i.notes) for i in midi.instruments) > 0
+    assert {i.name for i in midi.instruments} == {"Piano", "Bass"}
+    timeline = Timeline.from_json(by_name["timeline.json"].read_text())
+    assert timeline.duration_s == pytest.approx(2.0, abs=0.2)
+    summary = json.loads(by_name["score.json"].read_text())
+    # the core keeps the key signature and may take the relative mode that suits the emotion
+    assert summary["key"] in {"A minor", "C major"} and summary["seed"] == 3 and summary["tempo"] == 110
+    assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Path(mp3).stat().st_size > 1000 and Path(video).name == "face_scored.mp4"
+    assert "Q" in summary_html and "ms-chip" in summary_html
+
+
+def test_bad_upload_gives_the_one_line_message(client: Client, clips: dict[str, Path]) -> None:
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(clips["text"])), 100, "auto", [], 0, api_name="/score")
+    message = str(err.value)
+    assert "Traceback" not in message and "\n" not in message.strip()
+    assert "text" in message or "media" in message or "open" in message, message
+
+
+def test_out_of_range_option_is_refused_with_a_message(client: Client) -> None:
+    with pytest.raises(AppError, match="less than minimum value 1"):
+        client.predict(*_compose_args("Q1", 0), api_name="/compose")
+    with pytest.raises(AppError, match="less than minimum value 0"):
+        client.predict("quadrant", "Q1", 0.0, 0.0, 2, 120, "auto", [], -5, 1, api_name="/compose")
+
+
+def test_compose_endpoint_gives_each_variation(client: Client) -> None:
+    values = client.predict(*_compose_args("Q3", 4, variations=2), api_name="/compose")
+    audios, rolls, files, summary_html = values[:8], values[8:16], values[16], values[17]
+    assert [a is not None for a in audios] == [True, True] + [False] * 6
+    assert [r is not None for r in rolls] == [True, True] + [False] * 6
+    mids = [Path(f) for f in files if f.endswith(".mid")]
+    assert len(mids) == 2 and len({m.name for m in mids}) == 2
+    for m in mids:
+        assert sum(len(i.notes) for i in pretty_midi.PrettyMIDI(str(m)).instruments) > 0
+    assert summary_html.count("<li>") == 2 and "Q3" in summary_html
+
+
+def _wait_for(job: Any, codes: set[Status], timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while job.status().code not in codes:
+        assert time.monotonic() < end, f"job stayed {job.status().code}"
+        time.sleep(0.02)
+
+
+def test_two_jobs_at_once_finish_and_the_queue_refuses_past_its_size(client: Client) -> None:
+    both = [client.submit(*_compose_args(q, 2), api_name="/compose") for q in ("Q1", "Q2")]
+    for job, q in zip(both, ("Q1", "Q2"), strict=True):
+        values = job.result(timeout=60)
+        assert values[0] is not None and q in values[17]
+
+    # one running (max_jobs=1) and two waiting (max_queue=2) fill the line; the fourth is refused
+    running = client.submit(*_compose_args("Q4", 4), api_name="/compose")
+    _wait_for(running, {Status.PROCESSING, Status.PROGRESS, Status.ITERATING})
+    waiting = [client.submit(*_compose_args("Q1", 1), api_name="/compose") for _ in range(2)]
+    for job in waiting:
+        _wait_for(job, {Status.IN_QUEUE})
+    assert running.status().code not in {Status.FINISHED}, "the first job ended too soon to fill the queue"
+    refused = client.submit(*_compose_args("Q1", 1), api_name="/compose")
+    with pytest.raises(QueueError, match="full"):
+        refused.result(timeout=30)
+    for job in [running, *waiting]:
+        assert job.result(timeout=60)[0] is not None
+
+
+def test_job_folders_are_swept(server: tuple[Any, str]) -> None:
+    jobs = server[0].moodscore_jobs
+    folder = jobs.new_folder()
+    (folder / "x.txt").write_text("x")
+    assert jobs.sweep(now=time.time() + 3600 * 24) >= 1
+    assert not folder.exists()
+
+
+def test_command_line_options() -> None:
+    args = build_parser().parse_args([])
+    assert (args.host, args.port, args.share, args.auth, args.max_jobs) == ("127.0.0.1", 7860, False, None, 1)
+    args = build_parser().parse_args(["--auth", "ann:pa:ss", "--max-jobs", "2", "--share"])
+    assert args.auth == ("ann", "pa:ss") and args.max_jobs == 2 and args.share
+    for bad in (["--auth", "nopassword"], ["--max-jobs", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(bad)
+        assert exc.value.code == 2

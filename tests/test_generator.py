@@ -78,3 +78,26 @@ def test_bad_sampling_options() -> None:
         sample(net, [1], max_new=1, force=lambda s: None, stop=lambda s: False, temperature=0)
     with pytest.raises(ValueError):
         sample(net, [], max_new=1, force=lambda s: None, stop=lambda s: False)
+
+
+def test_guidance_is_seeded_and_matches_a_hand_computed_first_step(net: MusicTransformer) -> None:
+    def uncond(i: int) -> int:
+        return 0 if i == 3 else i  # token 3 plays the condition; 0 its "none"
+
+    def run(seed: int, g: float) -> list[int]:
+        return sample(
+            net, [1, 3], max_new=20, force=lambda s: None, stop=lambda s: False, seed=seed, guidance=g, uncond=uncond
+        )
+
+    assert run(5, 1.5) == run(5, 1.5)
+    assert run(5, 0.0) == sample(net, [1, 3], max_new=20, force=lambda s: None, stop=lambda s: False, seed=5)
+    # the first step's distribution is cond + g * (cond - uncond): greedy (tiny top_p) picks its argmax
+    cond, _ = net(torch.tensor([[1, 3]]))
+    free, _ = net(torch.tensor([[1, 0]]))
+    mixed = cond[0, -1] + 4.0 * (cond[0, -1] - free[0, -1])
+    first = sample(
+        net, [1, 3], max_new=1, force=lambda s: None, stop=lambda s: False, top_p=1e-6, guidance=4.0, uncond=uncond
+    )
+    assert first[-1] == int(mixed.argmax())
+    with pytest.raises(ValueError, match="guidance"):
+        sample(net, [1], max_new=1, force=lambda s: None, stop=lambda s: False, guidance=1.0)

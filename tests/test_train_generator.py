@@ -43,3 +43,13 @@ def test_transposition_moves_only_pitches() -> None:
     assert table[vocab["Emotion_Q2"]] == vocab["Emotion_Q2"]
     top = max(int(n[6:]) for n in vocab if n.startswith("Pitch_"))
     assert table[vocab[f"Pitch_{top}"]] == vocab[f"Pitch_{top}"]  # leaving the range: unchanged
+
+
+def test_condition_dropout_replaces_every_emotion_token_with_none() -> None:
+    items = [_clip("Q1", 60), _clip("Q3", 48)]
+    none = tokens.emotion_id("NONE")
+    quads = {tokens.emotion_id(q) for q in ("Q1", "Q2", "Q3", "Q4")}
+    dropped = Batcher(items, seq_len=80, switch_prob=0.0, seed=0, drop_emotion=1.0).sequence()
+    assert none in dropped and not quads & set(dropped.tolist())
+    kept = Batcher(items, seq_len=80, switch_prob=0.0, seed=0, drop_emotion=0.0).sequence()
+    assert quads & set(kept.tolist()) and none not in kept

@@ -142,7 +142,9 @@ def midi_to_phrases(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
             b = max(round(n.end / step), a + 1)
             roll[a:b, p] = 1.0
     size = PHRASE_BARS * STEPS_PER_BAR
-    return np.stack([roll[i : i + size] for i in range(0, n_steps - size + 1, size)] or [np.zeros((size, N_PITCHES))])
+    return np.stack(
+        [roll[i : i + size] for i in range(0, n_steps - size + 1, size)] or [np.zeros((size, N_PITCHES), np.float32)]
+    )
 
 
 def roll_to_midi(

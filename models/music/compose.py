@@ -27,14 +27,25 @@ MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
 class Composer:
     """Wraps a generator network; :meth:`compose` is thread-safe (the network is only read)."""
 
-    def __init__(self, net: MusicTransformer) -> None:
+    def __init__(self, net: MusicTransformer, *, guidance: float = 0.0) -> None:
         self.net = net.eval()
+        self.guidance = guidance  # classifier-free guidance scale (0 = plain conditional sampling)
+        none = tokens.emotion_id("NONE")
+        self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
         self._banned = [tokens.token_id(t) for t in ("PAD_None", "BOS_None", "EOS_None")] + [
             tokens.emotion_id(e) for e in tokens.EMOTIONS
         ]
 
-    def generate_ids(self, quadrants: tuple[str, ...], *, seed: int, temperature: float, top_p: float) -> list[int]:
+    def generate_ids(
+        self,
+        quadrants: tuple[str, ...],
+        *,
+        seed: int,
+        temperature: float,
+        top_p: float,
+        guidance: float | None = None,
+    ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``."""
         n = len(quadrants)
         bar = self._bar
@@ -64,6 +75,8 @@ class Composer:
             top_p=top_p,
             seed=seed,
             banned=self._banned,
+            guidance=self.guidance if guidance is None else guidance,
+            uncond=lambda i: self._uncond.get(i, i),
         )
         if seq[-1] == bar:
             seq = seq[:-1]  # the bar line after the last bar

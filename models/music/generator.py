@@ -132,12 +132,18 @@ def sample(
     top_p: float = 0.95,
     seed: int = 0,
     banned: Sequence[int] = (),
+    guidance: float = 0.0,
+    uncond: Callable[[int], int] | None = None,
 ) -> list[int]:
     """Sample up to ``max_new`` tokens after ``prompt`` with a KV cache.
 
     ``force(seq)`` may return a token that must come next (e.g. the emotion after a bar line); ``stop(seq)``
     ends sampling. When the context window is full, the cache is rebuilt from the last half window, so
     pieces can be longer than the network's ``max_len`` while each token still sees recent context.
+
+    Classifier-free guidance: with ``guidance`` g > 0 and ``uncond`` (a token map that removes the condition,
+    e.g. every emotion token to NONE), a second, unconditioned copy of the sequence runs in the same batch and
+    the logits become ``cond + g * (cond - uncond)``, which sharpens what the condition changes.
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive")
@@ -145,13 +151,23 @@ def sample(
         raise ValueError("top_p must be in (0, 1]")
     if not prompt:
         raise ValueError("the prompt needs at least one token")
+    if guidance < 0 or (guidance > 0 and uncond is None):
+        raise ValueError("guidance must be >= 0 and needs an uncond token map")
     model.eval()
     gen = torch.Generator().manual_seed(int(seed))
     seq = [int(i) for i in prompt]
     window = model.dims.max_len
-    ctx = seq[-window:]
-    logits, cache = model(torch.tensor([ctx]))
-    last = logits[0, -1]
+    guided = guidance > 0 and uncond is not None
+
+    def rows(ids: Sequence[int]) -> torch.Tensor:
+        return torch.tensor([list(ids), [uncond(i) for i in ids]] if guided and uncond else [list(ids)])
+
+    def mixed(logits: torch.Tensor) -> torch.Tensor:
+        last = logits[:, -1]
+        return last[0] + guidance * (last[0] - last[1]) if guided else last[0]
+
+    logits, cache = model(rows(seq[-window:]))
+    last = mixed(logits)
     ban = torch.tensor(list(banned), dtype=torch.long)
     for _ in range(max_new):
         nxt = force(seq)
@@ -165,11 +181,10 @@ def sample(
         if stop(seq):
             break
         if cache[0][0].shape[2] >= window:
-            ctx = seq[-(window // 2) :]
-            logits, cache = model(torch.tensor([ctx]))
+            logits, cache = model(rows(seq[-(window // 2) :]))
         else:
-            logits, cache = model(torch.tensor([[nxt]]), cache)
-        last = logits[0, -1]
+            logits, cache = model(rows([nxt]), cache)
+        last = mixed(logits)
     return seq
 
 

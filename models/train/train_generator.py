@@ -69,7 +69,15 @@ def _transpose_table(shift: int) -> np.ndarray:
 class Batcher:
     """Random bar-aligned crops, optional emotion switches, random transposition."""
 
-    def __init__(self, items: list[tuple[np.ndarray, str]], seq_len: int, *, switch_prob: float, seed: int) -> None:
+    def __init__(
+        self,
+        items: list[tuple[np.ndarray, str]],
+        seq_len: int,
+        *,
+        switch_prob: float,
+        seed: int,
+        drop_emotion: float = 0.0,
+    ) -> None:
         self.items = [ids.astype(np.int64) for ids, _ in items if len(ids) > 8]
         self.quads = [q for ids, q in items if len(ids) > 8]
         self.seq_len, self.switch_prob = seq_len, switch_prob
@@ -78,6 +86,11 @@ class Batcher:
         self.pad = tokens.token_id("PAD_None")
         self.bars = [np.flatnonzero(ids == self.bar) for ids in self.items]
         self.tables = {s: _transpose_table(s) for s in range(-5, 7)}
+        # condition dropout: some sequences have every emotion token replaced by NONE, so the same network
+        # also models music without an emotion (what classifier-free guidance compares against when sampling)
+        self.drop_emotion = drop_emotion
+        self.none = tokens.emotion_id("NONE")
+        self.emotion_ids = np.array([tokens.emotion_id(e) for e in tokens.EMOTIONS if e != "NONE"])
 
     def _crop(self, i: int, *, from_start: bool = False, to_end: bool = False) -> np.ndarray:
         ids, bars = self.items[i], self.bars[i]
@@ -102,6 +115,8 @@ class Batcher:
         seq = seq[: self.seq_len + 1]
         if len(seq) < self.seq_len + 1:
             seq = np.concatenate([seq, np.full(self.seq_len + 1 - len(seq), self.pad)])
+        if self.drop_emotion and self.rng.random() < self.drop_emotion:
+            seq = np.where(np.isin(seq, self.emotion_ids), self.none, seq)
         return self.tables[int(self.rng.integers(-5, 7))][seq]
 
     def batch(self, n: int) -> torch.Tensor:
@@ -158,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=200)
+    ap.add_argument("--drop-emotion", type=float, default=0.15, help="fine-tuning: P(emotion tokens -> NONE)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many files per set (smoke tests)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -177,7 +193,14 @@ def main(argv: list[str] | None = None) -> None:
         if args.resume and not args.init:
             step, history = int(ck["step"]), list(ck["history"])
     items = corpus["pop909"] if args.stage == "pretrain" else corpus["train"]
-    train = Batcher(items, max_len, switch_prob=0.0 if args.stage == "pretrain" else 0.5, seed=step)
+    finetune = args.stage == "finetune"
+    train = Batcher(
+        items,
+        max_len,
+        switch_prob=0.5 if finetune else 0.0,
+        seed=step,
+        drop_emotion=args.drop_emotion if finetune else 0.0,
+    )
     val = Batcher(corpus["val"], max_len, switch_prob=0.5, seed=0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     best = min((r["val"] for r in history), default=math.inf)

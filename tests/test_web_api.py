@@ -15,6 +15,7 @@ import pytest
 
 gradio = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
+httpx = pytest.importorskip("httpx")
 pretty_midi = pytest.importorskip("pretty_midi")
 
 import media_fixtures as mf  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -51,7 +52,14 @@ def client(server: tuple[Any, str]) -> Client:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("web-clips")
-    return {"face": mf.face_clip(folder, 2.0), "text": mf.text_as_mp4(folder)}
+    big = folder / "big.mp4"
+    big.write_bytes(b"\0" * (SETTINGS.max_upload_mb * 1024**2 + 1))
+    return {
+        "face": mf.face_clip(folder, 2.0),
+        "text": mf.text_as_mp4(folder),
+        "long": mf.audio_only(folder, "m4a", SETTINGS.max_seconds + 1),
+        "big": big,
+    }
 
 
 def _compose_args(quadrant: str, bars: int, variations: int = 1) -> list[Any]:
@@ -75,7 +83,7 @@ def test_score_endpoint_returns_every_file(client: Client, clips: dict[str, Path
     assert summary["key"] in {"A minor", "C major"} and summary["seed"] == 3 and summary["tempo"] == 110
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert Path(mp3).stat().st_size > 1000 and Path(video).name == "face_scored.mp4"
-    assert "Q" in summary_html and "ms-chip" in summary_html
+    assert "ms-chip" in summary_html and "Emotion read from: face" in summary_html
 
 
 def test_bad_upload_gives_the_one_line_message(client: Client, clips: dict[str, Path]) -> None:
@@ -84,6 +92,18 @@ def test_bad_upload_gives_the_one_line_message(client: Client, clips: dict[str, 
     message = str(err.value)
     assert "Traceback" not in message and "\n" not in message.strip()
     assert "text" in message or "media" in message or "open" in message, message
+
+
+def test_too_long_and_too_large_uploads_are_refused(
+    server: tuple[Any, str], client: Client, clips: dict[str, Path]
+) -> None:
+    with pytest.raises(AppError, match=r"31(\.0)? s is longer than the limit of 30(\.0)? s"):
+        client.predict(handle_file(str(clips["long"])), 100, "auto", [], 0, api_name="/score")
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client reads the limit first
+        client.predict(handle_file(str(clips["big"])), 100, "auto", [], 0, api_name="/score")
+    # and the server refuses it too, whoever sends it
+    reply = httpx.post(f"{server[1]}gradio_api/upload", files={"files": ("big.mp4", clips["big"].read_bytes())})
+    assert reply.status_code == 413, reply.text
 
 
 def test_out_of_range_option_is_refused_with_a_message(client: Client) -> None:

@@ -32,8 +32,15 @@ def chip(quadrant: str) -> str:
     return f'<span class="ms-chip" style="background:{colour}">{html.escape(quadrant)}</span>'
 
 
-def score_summary_html(summary: dict[str, Any]) -> str:
-    """The segments of a scored clip as a small coloured list (quadrant chips)."""
+def evidence_html(modalities: tuple[str, ...]) -> str:
+    """Which modalities the emotion came from; a clear note when there was neither a face nor speech."""
+    if not modalities:
+        return "<p>No face and no speech were found in this clip: the music follows a neutral guess.</p>"
+    return f"<p>Emotion read from: {html.escape(' and '.join(modalities))}.</p>"
+
+
+def score_summary_html(summary: dict[str, Any], modalities: tuple[str, ...] = ()) -> str:
+    """The segments of a scored clip as a small coloured list (quadrant chips), and the evidence used."""
     rows = "".join(
         f"<li>{chip(s['quadrant'])} {s['start_s']:.1f}-{s['end_s']:.1f} s: {html.escape(str(s['label']))}"
         f" ({QUADRANT_NAMES.get(s['quadrant'], '')}, confidence {s['confidence']:.2f})</li>"
@@ -44,7 +51,7 @@ def score_summary_html(summary: dict[str, Any]) -> str:
         f"{summary.get('bars', '?')} bars at {summary.get('tempo', 0):g} BPM in {html.escape(str(summary.get('key')))}"
         "</p>"
     )
-    return f'<div class="ms-summary">{head}<ul>{rows}</ul></div>'
+    return f'<div class="ms-summary">{head}{evidence_html(modalities)}<ul>{rows}</ul></div>'
 
 
 class Handlers:
@@ -81,7 +88,13 @@ class Handlers:
         files = result.files
         downloads = [str(files[k]) for k in SCORE_DOWNLOADS if k in files]
         video = str(files["video"]) if "video" in files else None
-        return str(files["plot"]), str(files["mp3"]), video, downloads, score_summary_html(result.summary)
+        return (
+            str(files["plot"]),
+            str(files["mp3"]),
+            video,
+            downloads,
+            score_summary_html(result.summary, result.timeline.modalities),
+        )
 
     def compose(
         self,

@@ -50,12 +50,13 @@ class RedactToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-            if self.token in text:
-                record.exc_info, record.exc_text = None, None
-                text = text.split("Traceback", 1)[0] + " (traceback withheld: it held the token)"
-        if self.token in text:
+        withheld = False
+        if record.exc_info or record.exc_text:
+            trace = record.exc_text or logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+            if self.token in trace:
+                record.exc_info, record.exc_text, withheld = None, None, True
+                text += " (traceback withheld: it held the token)"
+        if withheld or self.token in text:
             record.msg, record.args = text.replace(self.token, "[token]"), None
         return True
 

@@ -9,9 +9,11 @@ its threads hands the job to a child process here and waits with the GIL release
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -22,12 +24,15 @@ from models import Engine, MoodscoreError
 
 log = logging.getLogger("moodscore.discord")
 
+CHILD_NICENESS = 10
 _engine: Engine | None = None  # in a child: its warm engine
 _queue: Any = None  # in a child: where progress goes
 
 
 def _start_child(factory: Callable[[], Engine], queue: Any, warm: bool) -> None:
     global _engine, _queue
+    with contextlib.suppress(OSError, AttributeError):  # jobs yield the CPU to the bot's event loop
+        os.nice(CHILD_NICENESS)
     _engine, _queue = factory(), queue
     if warm:
         try:

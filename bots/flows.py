@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import aiohttp
 import discord
 
 from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem, score_job
@@ -33,6 +34,7 @@ log = logging.getLogger("moodscore.discord")
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac", ".opus")
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)  # Discord unreachable or the connection dropped
 EXPIRED_STATUSES = (401, 404)  # an expired interaction token: "Invalid Webhook Token" / "Unknown Webhook"
 OOPS = "Something went wrong on our side; it has been logged. Please try again later."
 
@@ -77,6 +79,8 @@ async def refuse(interaction: Interaction, text: str) -> None:
             await interaction.response.send_message(refusal(text), ephemeral=True)
     except discord.HTTPException as exc:
         log.warning("could not send a refusal (HTTP %s)", exc.status)
+    except NETWORK_ERRORS as exc:
+        log.warning("could not send a refusal (%s)", type(exc).__name__)
 
 
 async def edit(interaction: Interaction, text: str) -> None:
@@ -86,6 +90,8 @@ async def edit(interaction: Interaction, text: str) -> None:
         await interaction.edit_original_response(content=text)
     except discord.HTTPException as exc:
         log.warning("could not edit the progress reply (HTTP %s)", exc.status)
+    except NETWORK_ERRORS as exc:
+        log.warning("could not edit the progress reply (%s)", type(exc).__name__)
 
 
 async def watch(interaction: Interaction, command: str, job: Job, progress: Progress) -> Any:

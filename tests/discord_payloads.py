@@ -137,6 +137,16 @@ async def settle(timeout: float = 60.0) -> None:
         await asyncio.wait(running, timeout=0.1)
 
 
+async def answered(api: StandIn, payload: dict[str, Any], timeout: float = 5.0) -> None:
+    """Wait until the stand-in has the interaction's callback (the first answer Discord needs within 3 s)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not any(r.path.endswith(f"/{payload['token']}/callback") for r in api.snapshot()):
+        if loop.time() > end:
+            raise AssertionError(f"no answer to the interaction within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
 async def invoke(bot: MoodscoreBot, payload: dict[str, Any], timeout: float = 60.0) -> None:
     await dispatch(bot, payload)
     await settle(timeout)

@@ -63,6 +63,7 @@ class StandIn:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.expired_tokens: set[str] = set()
+        self.bot_token: str | None = None  # when set, any other bot token gets 401 (as Discord answers)
         self._attachments: dict[str, bytes] = {}
         self._ids = itertools.count(1300000000000000001)
         self._lock = threading.Lock()
@@ -134,6 +135,9 @@ class StandIn:
                     )
         with self._lock:
             self.requests.append(rec)
+        auth = request.headers.get("Authorization")
+        if self.bot_token is not None and auth is not None and auth != f"Bot {self.bot_token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return self._answer(rec)
 
     def _answer(self, rec: Recorded) -> web.StreamResponse:

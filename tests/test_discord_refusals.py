@@ -1,0 +1,202 @@
+"""Every refusal and failure with the reply the user would see, and the queue: place in line, full, cooldown."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pretty_midi
+import pytest
+from discord_payloads import MIB, answered, attachment, dispatch, interaction_payload, invoke, logged_in_bot, settle
+from discord_standin import Recorded, StandIn
+from media_fixtures import face_clip
+
+from bots.app import BotSettings
+from bots.engine_process import EngineProcesses
+from models import Engine
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    with StandIn() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return face_clip(tmp_path_factory.mktemp("clip"), seconds=3.0).read_bytes()
+
+
+def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:
+    return [r for r in api.snapshot() if f"/{payload['token']}" in r.path]
+
+
+def private_reply(calls: list[Recorded]) -> str:
+    """The one ephemeral message a refusal before deferring makes (interaction callback type 4, flags 64)."""
+    (call,) = calls
+    assert call.path.endswith("/callback") and call.json["type"] == 4
+    assert call.json["data"]["flags"] == 64
+    return str(call.json["data"]["content"])
+
+
+def last_edit(calls: list[Recorded]) -> str:
+    assert calls[0].json == {"type": 5}, "deferred first"
+    edits = [r for r in calls if r.method == "PATCH"]
+    return str(edits[-1].json["content"])
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "size", "reply"),
+    [
+        ("notes.txt", "text/plain; charset=utf-8", None, "❌ notes.txt is not a video or audio clip (text/plain)."),
+        ("photo.png", "image/png", None, "❌ photo.png is not a video or audio clip (image/png)."),
+        ("big.mp4", "video/mp4", 60 * MIB, "❌ big.mp4 is 60.0 MiB; clips may be at most 50.0 MiB."),
+    ],
+)
+def test_attachments_refused_from_their_metadata_without_downloading(
+    api: StandIn, clip: bytes, filename: str, content_type: str, size: int | None, reply: str
+) -> None:
+    async def scenario() -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings())
+        try:
+            att = attachment(api, filename, clip, content_type, size=size)
+            payload = interaction_payload("score", {"clip": ""}, attachments={"clip": att})
+            await invoke(bot, payload)
+            return payload
+        finally:
+            await bot.close()
+
+    payload = asyncio.run(scenario())
+    assert private_reply(for_token(api, payload)).startswith(reply)
+    assert not any(r.path.startswith("/attachments/") for r in api.snapshot())
+
+
+@pytest.mark.parametrize(
+    ("data", "reply"),
+    [
+        (None, "❌ clip.mp4: 3.0 s is longer than the limit of 2.0 s"),
+        (b"This is a text file, not a video.\n" * 20, "❌ clip.mp4: not a readable media file"),
+    ],
+)
+def test_clips_refused_after_download_and_probe(api: StandIn, clip: bytes, data: bytes | None, reply: str) -> None:
+    async def scenario() -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings(max_duration_s=2.0))
+        try:
+            att = attachment(api, "clip.mp4", data or clip, "video/mp4")
+            payload = interaction_payload("score", {"clip": ""}, attachments={"clip": att})
+            await invoke(bot, payload)
+            assert bot.cooldowns.retry_after(42) == 0, "a refused clip does not cost the user their cooldown"
+            assert bot.runner.in_flight == 0 and bot.preparing == 0
+            return payload
+        finally:
+            await bot.close()
+
+    payload = asyncio.run(scenario())
+    assert last_edit(for_token(api, payload)).startswith(reply)
+
+
+def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) -> None:
+    # the state of a fresh install until the generator weights land: the model file is missing
+    factory = functools.partial(Engine, generator_path=tmp_path / "generator.pt")
+    processes = EngineProcesses(factory)
+
+    async def scenario() -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings(), processes=processes)
+        try:
+            payload = interaction_payload("compose", {"quadrant": "Q2", "bars": 2})
+            await invoke(bot, payload)
+            return payload
+        finally:
+            await bot.close()
+
+    try:
+        payload = asyncio.run(scenario())
+    finally:
+        processes.shutdown()
+    reply = last_edit(for_token(api, payload))
+    assert reply.startswith("❌ ") and "generator.pt" in reply and "\n" not in reply and "Traceback" not in reply
+    assert not any(r.method == "POST" and "/webhooks/" in r.path for r in api.snapshot())
+
+
+def test_a_bad_key_is_refused_before_any_work(api: StandIn) -> None:
+    async def scenario() -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings())
+        try:
+            payload = interaction_payload("compose", {"quadrant": "Q1", "key": "H major"})
+            await invoke(bot, payload)
+            return payload
+        finally:
+            await bot.close()
+
+    payload = asyncio.run(scenario())
+    assert private_reply(for_token(api, payload)).startswith("❌ ") and "H major" in private_reply(
+        for_token(api, payload)
+    )
+
+
+def test_queue_place_full_queue_and_cooldown(api: StandIn) -> None:
+    settings = BotSettings(max_jobs=2, workers=1, cooldown_s=60, progress_every_s=0.1)
+
+    async def scenario() -> list[dict[str, Any]]:
+        bot = await logged_in_bot(settings)
+        try:
+            first = interaction_payload("compose", {"quadrant": "Q1", "bars": 3, "seed": 1}, user_id=1)
+            await dispatch(bot, first)
+            for _ in range(200):  # until the first job runs
+                if bot.runner.in_flight == 1 and not bot.preparing:
+                    break
+                await asyncio.sleep(0.02)
+            second = interaction_payload("compose", {"quadrant": "Q4", "bars": 1, "seed": 2}, user_id=2)
+            await dispatch(bot, second)
+            await asyncio.sleep(0.3)
+            full = interaction_payload("compose", {"quadrant": "Q3"}, user_id=3)
+            again = interaction_payload("compose", {"quadrant": "Q2"}, user_id=1)
+            for payload in (full, again):  # refusals answer at once, while the jobs still run
+                await dispatch(bot, payload)
+                await answered(api, payload, timeout=1.0)
+            assert bot.runner.in_flight == 2
+            await settle()
+            return [first, second, full, again]
+        finally:
+            await bot.close()
+
+    first, second, full, again = asyncio.run(scenario())
+    edits = [r.json["content"] for r in for_token(api, second) if r.method == "PATCH"]
+    assert edits[0] == "🕒 `/compose` is queued: you are number 1 in the queue; it starts when a worker is free."
+    busy = "❌ moodscore is busy: 2 jobs are already running or waiting. Please try again in a few minutes."
+    assert private_reply(for_token(api, full)) == busy
+    assert private_reply(for_token(api, again)).startswith("❌ Slow down a little: you can start another job in")
+    for payload, name in ((first, "Q1_seed1"), (second, "Q4_seed2")):
+        (follow,) = [r for r in for_token(api, payload) if r.method == "POST" and "/webhooks/" in r.path]
+        files = {f["filename"]: f["data"] for f in follow.files}
+        assert set(files) == {f"{name}.mid", f"{name}.mp3", "piano_roll.png"}
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(files[f"{name}.mid"]))  # valid MIDI (the debug net may be silent)
+        assert midi.get_tempo_changes()[1][0] == pytest.approx(100, abs=0.5)
+        assert files[f"{name}.mp3"][:3] == b"ID3" or files[f"{name}.mp3"][0] == 0xFF
+        (embed,) = follow.json["embeds"]
+        assert embed["image"]["url"] == "attachment://piano_roll.png"
+        assert {f["name"] for f in embed["fields"]} == {"Key", "Tempo", "Bars", "Seed"}
+
+
+def test_help_explains_both_commands_privately(api: StandIn) -> None:
+    async def scenario() -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings(cooldown_s=45))
+        try:
+            payload = interaction_payload("help", {})
+            await invoke(bot, payload)
+            return payload
+        finally:
+            await bot.close()
+
+    payload = asyncio.run(scenario())
+    (call,) = for_token(api, payload)
+    assert call.json["type"] == 4 and call.json["data"]["flags"] == 64
+    (embed,) = call.json["data"]["embeds"]
+    assert "**/score**" in embed["description"] and "**/compose**" in embed["description"]
+    assert "50.0 MiB" in embed["description"] and "2:00" in embed["description"] and "45 s" in embed["description"]

@@ -26,6 +26,7 @@ from .errors import (
 from .fusion import FusionOptions
 from .jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
 from .media import MediaLimits
+from .music.mix import export_mp3
 from .plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
 from .runner import Job, JobRunner, QueueFullError
 from .types import ComposeRequest, Emotion, Score, Segment, Timeline
@@ -61,6 +62,7 @@ __all__ = [
     "UnreadableMediaError",
     "analyze",
     "compose_job",
+    "export_mp3",
     "load_engine",
     "piano_roll_png",
     "safe_stem",

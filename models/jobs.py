@@ -76,11 +76,29 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+COMPOSE_EXTRAS = ("mp3", "png")
+
+
 def compose_job(
-    engine: Engine, request: ComposeRequest, out_dir: str | os.PathLike[str], *, progress: Progress | None = None
+    engine: Engine,
+    request: ComposeRequest,
+    out_dir: str | os.PathLike[str],
+    *,
+    extras: tuple[str, ...] = (),
+    progress: Progress | None = None,
 ) -> ComposeJobResult:
-    """Compose ``request.variations`` pieces; write ``<name>.mid`` and ``<name>.wav`` for each, and compose.json."""
+    """Compose ``request.variations`` pieces; write ``<name>.mid`` and ``<name>.wav`` for each, and compose.json.
+
+    ``extras``: also ``<name>.mp3`` ("mp3") and a piano-roll picture ``<name>.png`` ("png") per piece.
+    """
+    from .errors import InvalidOptionError
+    from .music.mix import export_mp3
     from .music.render import normalize_loudness, render_midi, write_wav
+    from .plots import piano_roll_png
+
+    unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
+    if unknown:
+        raise InvalidOptionError(f"unknown extra outputs {unknown}; choose from {', '.join(COMPOSE_EXTRAS)}")
 
     report = progress or (lambda f, m: None)
     scores = engine.compose(request, progress=lambda f, m: report(0.6 * f, m))
@@ -101,6 +119,10 @@ def compose_job(
                 audio = np.concatenate([audio, np.zeros((need - len(audio), audio.shape[1]), audio.dtype)])
             audio = normalize_loudness(audio, 44100)
             write_wav(stage / f"{name}.wav", audio, 44100)
+            if "mp3" in extras:
+                export_mp3(stage / f"{name}.mp3", audio, 44100)
+            if "png" in extras:
+                piano_roll_png(score.midi, stage / f"{name}.png", bar_s=score.bar_s, title=name)
         summary = {
             "request": {
                 "tempo": request.tempo,
@@ -124,7 +146,8 @@ def compose_job(
         (stage / "compose.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     report(1.0, "done")
     out = Path(out_dir)
-    files = (*(out / f for n in names for f in (f"{n}.mid", f"{n}.wav")), out / "compose.json")
+    kinds = ("mid", "wav", *extras)
+    files = (*(out / f"{n}.{k}" for n in names for k in kinds), out / "compose.json")
     return ComposeJobResult(files=files, summary=summary)
 
 

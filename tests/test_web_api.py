@@ -25,7 +25,7 @@ from gradio_client.utils import QueueError, Status  # noqa: E402
 
 from models import Engine, Timeline  # noqa: E402
 from web.app import build_parser, main  # noqa: E402
-from web.jobs import WebSettings  # noqa: E402
+from web.jobs import UserFacingError, WebSettings, trusted_upload  # noqa: E402
 from web.ui import build_app, launch_options  # noqa: E402
 
 SETTINGS = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)
@@ -158,6 +158,27 @@ def test_job_folders_are_swept(server: tuple[Any, str]) -> None:
     (folder / "x.txt").write_text("x")
     assert jobs.sweep(now=time.time() + 3600 * 24) >= 1
     assert not folder.exists()
+
+
+def test_only_files_inside_the_upload_folder_are_used(tmp_path: Path) -> None:
+    uploads, outside = tmp_path / "uploads", tmp_path / "elsewhere"
+    (uploads / "abc").mkdir(parents=True)
+    outside.mkdir()
+    good = uploads / "abc" / "clip.mp4"
+    good.write_bytes(b"x")
+    secret = outside / "secret.mp4"
+    secret.write_bytes(b"x")
+    (uploads / "abc" / "link.mp4").symlink_to(secret)
+    assert trusted_upload(str(good), uploads=uploads) == good.resolve()
+    for bad in (
+        str(secret),
+        str(uploads / "abc" / ".." / ".." / "elsewhere" / "secret.mp4"),
+        str(uploads / "abc" / "link.mp4"),
+        "",
+        None,
+    ):
+        with pytest.raises(UserFacingError):
+            trusted_upload(bad, uploads=uploads)
 
 
 def test_command_line_options() -> None:

@@ -75,6 +75,12 @@ async def refuse(interaction: Interaction, text: str) -> None:
         if interaction.response.is_done():
             if not expired(interaction):
                 await interaction.edit_original_response(content=refusal(text))
+            elif interaction.channel is not None and hasattr(interaction.channel, "send"):
+                note = "(posted here because Discord's 15-minute window for a reply had closed)"
+                await interaction.channel.send(
+                    f"{interaction.user.mention} {refusal(text)} {note}",
+                    allowed_mentions=discord.AllowedMentions(users=True, everyone=False, roles=False),
+                )
         else:
             await interaction.response.send_message(refusal(text), ephemeral=True)
     except discord.HTTPException as exc:

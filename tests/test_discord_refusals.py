@@ -106,22 +106,27 @@ def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) 
     factory = functools.partial(Engine, generator_path=tmp_path / "generator.pt")
     processes = EngineProcesses(factory)
 
-    async def scenario() -> dict[str, Any]:
-        bot = await logged_in_bot(BotSettings(), processes=processes)
+    async def scenario(window_s: float) -> dict[str, Any]:
+        bot = await logged_in_bot(BotSettings(window_s=window_s), processes=processes)
         try:
-            payload = interaction_payload("compose", {"quadrant": "Q2", "bars": 2})
+            payload = interaction_payload("compose", {"quadrant": "Q2", "bars": 2}, user_id=5)
             await invoke(bot, payload)
             return payload
         finally:
             await bot.close()
 
     try:
-        payload = asyncio.run(scenario())
+        payload = asyncio.run(scenario(900))
+        late = asyncio.run(scenario(0))  # the same failure once the interaction window has closed
     finally:
         processes.shutdown()
     reply = last_edit(for_token(api, payload))
     assert reply.startswith("❌ ") and "generator.pt" in reply and "\n" not in reply and "Traceback" not in reply
     assert not any(r.method == "POST" and "/webhooks/" in r.path for r in api.snapshot())
+    assert [r.method for r in for_token(api, late)] == ["POST"]  # the deferral, then nothing through the webhook
+    (post,) = [r for r in api.snapshot() if r.path.endswith("/messages") and r.method == "POST"]
+    note = "(posted here because Discord's 15-minute window for a reply had closed)"
+    assert post.json["content"] == f"<@5> {reply} {note}"
 
 
 def test_a_bad_key_is_refused_before_any_work(api: StandIn) -> None:

@@ -27,9 +27,10 @@ MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
 class Composer:
     """Wraps a generator network; :meth:`compose` is thread-safe (the network is only read)."""
 
-    def __init__(self, net: MusicTransformer, *, guidance: float = 0.0) -> None:
+    def __init__(self, net: MusicTransformer, *, guidance: float | None = None) -> None:
         self.net = net.eval()
-        self.guidance = guidance  # classifier-free guidance scale (0 = plain conditional sampling)
+        # classifier-free guidance scale (0 = plain conditional sampling); default: the checkpoint's measured value
+        self.guidance = float(net.sampling.get("guidance", 0.0)) if guidance is None else guidance
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")

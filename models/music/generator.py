@@ -79,6 +79,7 @@ class MusicTransformer(nn.Module):
     def __init__(self, dims: GeneratorDims) -> None:
         super().__init__()
         self.dims = dims
+        self.sampling: dict[str, float] = {}  # sampling defaults stored in the checkpoint
         self.tok = nn.Embedding(dims.vocab, dims.d_model)
         self.pos = nn.Embedding(dims.max_len, dims.d_model)
         self.blocks = nn.ModuleList(_Block(dims) for _ in range(dims.n_layers))
@@ -209,4 +210,6 @@ def load_generator(path: str | os.PathLike[str] | None = None, *, debug: bool = 
         net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
     except (KeyError, TypeError, RuntimeError) as e:
         raise ModelLoadError(f"the generator checkpoint does not match the network: {e}") from e
+    sampling = ckpt.get("sampling", {})
+    net.sampling = dict(sampling) if isinstance(sampling, dict) else {}  # e.g. {"guidance": 1.5}, measured defaults
     return net.eval()

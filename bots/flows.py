@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import aiohttp
 import discord
 
-from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem, score_job
+from models import ComposeRequest, Job, MediaLimits, MoodscoreError, compose_job, safe_stem, score_job
 from models.media import probe
 
 from . import replies
 from .replies import Upload, refusal
-from .stopgap import compose_for_upload
 
 if TYPE_CHECKING:
     from .app import MoodscoreBot
@@ -238,19 +237,21 @@ async def compose(
         return
 
     async def prepare(folder: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (request, folder / "out"), {}
+        return (request, folder / "out"), {"extras": ("mp3", "png")}
 
-    async def finish(result: dict[str, Any], folder: Path) -> None:
+    async def finish(result: Any, folder: Path) -> None:
+        piece = result.summary["pieces"][0]
+        made = folder / "out" / Path(piece["midi"]).stem
         name = f"{request.emotion}_seed{request.seed}"
         candidates = [
-            Upload(result["midi"], f"{name}.mid", "MIDI file"),
-            Upload(result["mp3"], f"{name}.mp3", "music"),
-            Upload(result["roll"], "piano_roll.png", "piano-roll image"),
+            Upload(made.with_suffix(".mid"), f"{name}.mid", "MIDI file"),
+            Upload(made.with_suffix(".mp3"), f"{name}.mp3", "music"),
+            Upload(made.with_suffix(".png"), "piano_roll.png", "piano-roll image"),
         ]
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "piano_roll.png" if any(u.name == "piano_roll.png" for u in kept) else None
-        embed = replies.compose_embed(str(request.emotion), result["piece"], request.tempo, image)
+        embed = replies.compose_embed(str(request.emotion), piece, request.tempo, image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 
-    await run(interaction, "compose", compose_for_upload, prepare, finish)
+    await run(interaction, "compose", compose_job, prepare, finish)

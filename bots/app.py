@@ -25,6 +25,8 @@ from .replies import HELP_TEXT, MIB, clock, mib, refusal
 
 log = logging.getLogger("moodscore.discord")
 
+SCOPES = ("bot", "applications.commands")
+PERMISSIONS = discord.Permissions(send_messages=True, attach_files=True, embed_links=True)  # 51200
 INSTRUMENT_CHOICES = {
     "piano": ("piano",),
     "piano + bass": ("piano", "bass"),
@@ -117,6 +119,9 @@ class MoodscoreBot(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("logged in as %s; /score and /compose are ready", self.user)
+        if self.application_id is not None:
+            url = discord.utils.oauth_url(self.application_id, permissions=PERMISSIONS, scopes=SCOPES)
+            log.info("invite the bot to a server with %s", url)
 
     async def close(self) -> None:
         self.runner.shutdown(wait=False, cancel_waiting=True)

@@ -25,7 +25,7 @@ from .errors import (
 )
 from .fusion import FusionOptions
 from .jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
-from .media import MediaLimits
+from .media import MediaInfo, MediaLimits, probe
 from .music.mix import export_mp3
 from .plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
 from .runner import Job, JobRunner, QueueFullError
@@ -46,6 +46,7 @@ __all__ = [
     "Job",
     "JobRunner",
     "LimitExceededError",
+    "MediaInfo",
     "MediaLimits",
     "ModelLoadError",
     "MoodscoreError",
@@ -65,6 +66,7 @@ __all__ = [
     "export_mp3",
     "load_engine",
     "piano_roll_png",
+    "probe",
     "safe_stem",
     "score_job",
     "timeline_png",

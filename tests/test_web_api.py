@@ -26,6 +26,7 @@ from gradio_client.utils import QueueError, Status  # noqa: E402
 from models import Engine, Timeline  # noqa: E402
 from web.app import build_parser, main  # noqa: E402
 from web.jobs import UserFacingError, WebSettings, trusted_upload  # noqa: E402
+from web.pad import SIZE, draw_pad, point_at  # noqa: E402
 from web.ui import build_app, launch_options  # noqa: E402
 
 SETTINGS = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)
@@ -179,6 +180,18 @@ def test_only_files_inside_the_upload_folder_are_used(tmp_path: Path) -> None:
     ):
         with pytest.raises(UserFacingError):
             trusted_upload(bad, uploads=uploads)
+
+
+def test_pad_maps_clicks_to_the_plane(tmp_path: Path) -> None:
+    assert point_at(SIZE / 2, SIZE / 2) == (0.0, 0.0)
+    assert point_at(0, 0) == (-1.0, 1.0) and point_at(SIZE, SIZE) == (1.0, -1.0)
+    assert point_at(SIZE * 0.75, SIZE * 0.25) == (0.5, 0.5)  # Q1 is up and right
+    assert point_at(-50, SIZE * 2) == (-1.0, -1.0)  # clipped
+    from PIL import Image
+
+    with Image.open(draw_pad(tmp_path / "pad.png")) as img:
+        assert img.size == (SIZE, SIZE)
+        assert img.getpixel((SIZE * 3 // 4, SIZE // 8)) != img.getpixel((SIZE // 4, SIZE // 8))  # Q1 and Q2 differ
 
 
 def test_command_line_options() -> None:

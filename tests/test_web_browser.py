@@ -153,6 +153,14 @@ def test_bad_upload_shows_the_message_and_the_page_stays_usable(
 
     # still usable: compose without a video from the Q3 example, two variations
     page.get_by_role("tab", name="Compose").click()
+    pad = page.locator("#va-pad img")  # a click on the plane's upper-left quarter picks (-0.5, 0.5)
+    page.wait_for_function("() => { const i = document.querySelector('#va-pad img'); return i && i.naturalWidth > 0 }")
+    box = pad.bounding_box()
+    assert box is not None and abs(box["width"] - box["height"]) < 2, box
+    pad.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.25})
+    sync_api.expect(page.get_by_label("valence / arousal point")).to_be_checked()
+    sync_api.expect(page.get_by_role("spinbutton", name="Valence (unpleasant - pleasant)")).to_have_value("-0.5")
+    sync_api.expect(page.get_by_role("spinbutton", name="Arousal (calm - excited)")).to_have_value("0.5")
     page.click("#compose-examples [data-testid='dataset-cell-2-1']")  # the Q3 row
     sync_api.expect(page.get_by_label("Q3: sad / low")).to_be_checked()
     sync_api.expect(page.get_by_role("spinbutton", name="Seed").last).to_have_value("3")

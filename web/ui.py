@@ -11,11 +11,15 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import gradio as gr  # this module is imported only when the app is built (see web.app.main)
+from gradio.utils import get_upload_folder
+
 from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
 
 from .handlers import MAX_VARIATIONS, Handlers
 from .jobs import UserFacingError, WebJobs, WebSettings
+from .pad import draw_pad, point_at
 
 NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS = ("auto", *(f"{n} {mode}" for mode in ("major", "minor") for n in NOTES))
@@ -41,8 +45,6 @@ INTRO = (
 @contextlib.contextmanager
 def page_errors() -> Iterator[None]:
     """Turn a one-line job error into a message in the page (a gr.Error), never a traceback."""
-    import gradio as gr
-
     try:
         yield
     except UserFacingError as exc:
@@ -51,9 +53,6 @@ def page_errors() -> Iterator[None]:
 
 def build_app(engine: Engine | None = None, settings: WebSettings | None = None) -> Any:
     """The Blocks app, its queue configured; ``engine`` defaults to ``Engine()`` (tests pass a debug one)."""
-    import gradio as gr
-    from gradio.utils import get_upload_folder
-
     settings = settings or WebSettings()
     jobs = WebJobs(engine if engine is not None else Engine(), settings)
     handlers = Handlers(jobs, uploads=get_upload_folder())
@@ -83,6 +82,10 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
             return handlers.compose(
                 mode, quadrant, valence, arousal, bars, tempo, key, extra, seed, variations, progress=progress
             )
+
+    def pick(evt: gr.SelectData) -> tuple[str, float, float]:
+        valence, arousal = point_at(*evt.index[:2])
+        return MODES[1], valence, arousal
 
     def show_slots(variations: float) -> list[Any]:
         n = int(variations)
@@ -133,6 +136,15 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
                         quadrant = gr.Radio(
                             [(f"{q}: {name}", q) for q, name in QUADRANT_NAMES.items()], value="Q1", label="Quadrant"
                         )
+                        gr.Markdown("Or click a point on the valence-arousal plane:")
+                        pad = gr.Image(
+                            str(draw_pad(jobs.root / "pad.png")),
+                            label="Or click a point on the valence-arousal plane",
+                            show_label=False,
+                            interactive=False,
+                            height=300,
+                            elem_id="va-pad",
+                        )
                         with gr.Row():
                             valence = gr.Slider(-1, 1, value=0.5, step=0.05, label="Valence (unpleasant - pleasant)")
                             arousal = gr.Slider(-1, 1, value=0.5, step=0.05, label="Arousal (calm - excited)")
@@ -143,6 +155,7 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
                         with gr.Row():
                             c_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                             variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
+                        pad.select(pick, None, [mode, valence, arousal], api_visibility="private", queue=False)
                         c_go = gr.Button("Compose", variant="primary", elem_id="compose-button")
                         c_inputs = [mode, quadrant, valence, arousal, bars, c_tempo, c_key, c_extra, c_seed, variations]
                         gr.Examples(
@@ -184,8 +197,6 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
 
 def launch_options(settings: WebSettings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` that every launcher (CLI, tests) uses."""
-    import gradio as gr
-
     return {
         "max_file_size": settings.max_upload_mb * 1024**2,
         "ssr_mode": False,  # no Node server; the page is plain static files served by this process

@@ -144,3 +144,22 @@ def test_cli_judge_table_and_json(tmp_path: Path) -> None:
     assert str(mid) in r.stdout
     r = _cli("judge", str(tmp_path / "missing.mid"))
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+@pytest.mark.e2e
+def test_score_example_with_the_shipped_weights(tmp_path: Path) -> None:
+    """The real models: the example's change from happy to not-happy reaches the music on the nearest bar line."""
+    result = score_job(Engine(), default_example_clip(), tmp_path, tempo=120, instruments=("piano", "bass", "pad"))
+    segs = result.timeline.segments
+    assert len(segs) >= 2 and segs[0].emotion.quadrant == "Q1" and segs[1].emotion.quadrant != "Q1"
+    bars = result.summary["bar_quadrants"]
+    change = round(segs[1].start_s / 2.0)  # 2 s bars at 120 BPM
+    assert bars[:change] == ["Q1"] * change and bars[change] == segs[1].emotion.quadrant
+    pm = pretty_midi.PrettyMIDI(str(result.files["midi"]))
+    assert [i.name for i in pm.instruments] == ["Piano", "Bass", "Pad"]
+    piano = pm.instruments[0].notes
+    assert len(piano) >= 4 * len(bars)  # real music, not a few stray notes
+    # notes on both sides of the change: the piece goes on across it
+    t_change = change * 2.0
+    assert any(n.start < t_change for n in piano) and any(n.start >= t_change for n in piano)
+    assert video_packets(result.files["video"]) == video_packets(default_example_clip())

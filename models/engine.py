@@ -95,7 +95,7 @@ class Engine:
 
     def warm_up(self) -> Engine:
         """Load every model now instead of at first use."""
-        _ = self.expression, self.voice
+        _ = self.expression, self.voice, self.composer
         return self
 
     # -- analysis ------------------------------------------------------------------------------------

@@ -163,7 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pop909", type=Path, default=Path("../shared/data/pop909"))
     ap.add_argument("--out", type=Path, default=Path("models/weights/generator.pt"))
     ap.add_argument("--cache", type=Path, default=Path("/tmp/moodscore_cache/generator"))
-    ap.add_argument("--stage", choices=("pretrain", "finetune"), required=True)
+    ap.add_argument("--stage", choices=("pretrain", "finetune"))
+    ap.add_argument(
+        "--set-guidance",
+        type=float,
+        metavar="G",
+        help="only store G as the sampling default (classifier-free guidance) in the checkpoint --out",
+    )
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -176,6 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--drop-emotion", type=float, default=0.15, help="fine-tuning: P(emotion tokens -> NONE)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many files per set (smoke tests)")
     args = ap.parse_args(argv)
+    if args.set_guidance is not None:
+        ck = torch.load(args.out, map_location="cpu", weights_only=True)
+        ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        torch.save(ck, tmp)
+        tmp.replace(args.out)
+        return
+    if args.stage is None:
+        ap.error("--stage is required")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     args.cache.mkdir(parents=True, exist_ok=True)

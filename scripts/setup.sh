@@ -8,8 +8,10 @@ mode="${1:-demo}"
 case "$mode" in demo|test) ;; *) echo "usage: bash scripts/setup.sh [demo|test]" >&2; exit 2;; esac
 
 # System packages: FluidSynth + a GM soundfont (rendering), espeak-ng (example clip, tests),
-# lua5.4 and liblo-tools (REAPER script and OSC interoperability tests).
+# lua5.4 and liblo-tools (REAPER script and OSC interoperability tests), chromium (the web page's browser test,
+# driven by Playwright; Playwright's own browser download is not used).
 apt_pkgs=(libfluidsynth3 fluid-soundfont-gm espeak-ng lua5.4 liblo-tools)
+[ "$mode" = test ] && apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

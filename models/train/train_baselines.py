@@ -1,8 +1,8 @@
 """Train the brief's two generators as baselines on the EMOPIA train split: one LSTM per quadrant, and a
 label-conditioned piano-roll WGAN-GP. Checkpoints go to ``--out`` (not shipped: they are measured, not used).
 
-    python -m models.train.train_baselines --which lstm --minutes 12
-    python -m models.train.train_baselines --which gan --minutes 10
+    python -m models.train.train_baselines --which lstm --steps 300 --minutes 60
+    python -m models.train.train_baselines --which gan --steps 500 --minutes 60
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def train_lstm(args: argparse.Namespace) -> None:
         model = QuadrantLSTM(tokens.vocab_size())
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         t_end, step = time.monotonic() + 60 * args.minutes / len(QUADS), 0
-        while time.monotonic() < t_end:
+        while time.monotonic() < t_end and (not args.steps or step < args.steps):
             batch = _lstm_batches(by_quad[q], rng, 16, 256)
             logits, _ = model(batch[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=pad)
@@ -82,7 +82,7 @@ def train_gan(args: argparse.Namespace) -> None:
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
     t_end, step, bs = time.monotonic() + 60 * args.minutes, 0, 32
-    while time.monotonic() < t_end:
+    while time.monotonic() < t_end and (not args.steps or step < args.steps):
         for _ in range(5):  # critic steps per generator step (WGAN-GP)
             idx = torch.randint(len(x_all), (bs,))
             real, q = x_all[idx], y_all[idx]
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
     ap.add_argument("--which", choices=("lstm", "gan"), required=True)
     ap.add_argument("--minutes", type=float, default=10.0, help="time budget (the LSTM's is split over 4 quadrants)")
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (per quadrant for the LSTM)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     emo = p.add_mutually_exclusive_group(required=True)
     emo.add_argument("--quadrant", metavar="Q", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
     emo.add_argument("--va", metavar="V,A", help="a valence,arousal point, each in [-1, 1], e.g. 0.6,-0.4")
-    p.add_argument("--bars", type=int, default=16, help="length in 4/4 bars (default 16, at most 512)")
+    emo.add_argument("--timeline", type=Path, metavar="JSON", help="follow a timeline.json (from analyze or score)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--bars", type=int, help="length in 4/4 bars (default 16, or the timeline's length; max 512)")
+    length.add_argument("--seconds", type=float, help="length in seconds, rounded up to whole bars")
     p.add_argument("--tempo", type=float, default=100.0, metavar="BPM", help="default 100")
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
     p.add_argument("--seed", type=int, default=0)
@@ -169,14 +172,29 @@ def _parse_va(text: str) -> tuple[float, float]:
     return (v, a)
 
 
+def _emotion(args: argparse.Namespace) -> Any:
+    from .errors import InputError
+    from .types import Timeline
+
+    if args.timeline is not None:
+        try:
+            return Timeline.from_json(args.timeline.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot read {args.timeline}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{args.timeline} is not a moodscore timeline JSON ({exc})") from None
+    return args.quadrant if args.quadrant is not None else _parse_va(args.va)
+
+
 def _cmd_compose(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .jobs import compose_job
     from .types import ComposeRequest
 
     request = ComposeRequest(
-        emotion=args.quadrant if args.quadrant is not None else _parse_va(args.va),
+        emotion=_emotion(args),
         bars=args.bars,
+        seconds=args.seconds,
         tempo=args.tempo,
         key=args.key,
         seed=args.seed,

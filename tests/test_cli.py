@@ -117,3 +117,31 @@ def test_compose_bad_options_exit_2_and_write_nothing(tmp_path: Path, args: list
     r = run("compose", *args, "--out", str(out), "--quiet", "--debug-models", timeout=60)
     assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_compose_follows_a_timeline_file_and_takes_seconds(tmp_path: Path) -> None:
+    from models.types import Emotion, Segment, Timeline
+
+    def emo(cls: int) -> Emotion:
+        probs = [0.0] * 8
+        probs[cls] = 1.0
+        return Emotion.from_probs(probs)
+
+    # happy (class 2) for 4 s, then sad (class 3) for 4 s: at 120 BPM, bars 1-2 are Q1 and bars 3-4 Q3
+    tl = Timeline(duration_s=8.0, segments=(Segment(0.0, 4.0, emo(2)), Segment(4.0, 8.0, emo(3))))
+    (tmp_path / "t.json").write_text(tl.to_json())
+    out = tmp_path / "a"
+    r = run("compose", "--timeline", str(tmp_path / "t.json"), "--tempo", "120", "--out", str(out), "--quiet",
+            "--debug-models", timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (piece,) = json.loads((out / "compose.json").read_text())["pieces"]
+    assert piece["bar_quadrants"] == ["Q1", "Q1", "Q3", "Q3"]
+    out = tmp_path / "b"
+    r = run("compose", "--quadrant", "Q2", "--seconds", "5", "--tempo", "120", "--out", str(out), "--quiet",
+            "--debug-models", timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "compose.json").read_text())["pieces"][0]["bar_quadrants"] == ["Q2"] * 3  # 5 s -> 3 bars
+    (tmp_path / "bad.json").write_text('{"segments": "nope"}')
+    r = run("compose", "--timeline", str(tmp_path / "bad.json"), "--out", str(tmp_path / "c"), "--debug-models")
+    assert r.returncode == 2 and "timeline" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "c").exists()

@@ -241,6 +241,10 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
     print(format_timeline(result.timeline))
     s = result.summary
     print(f"\n{s['bars']} bars at {s['tempo']:g} BPM in {s['key']}; {s['timings'].get('total_s', 0):.1f} s analysis")
+    for run in s["judge"]:
+        a, b = run["bars"]
+        q = run["asked"]
+        print(f"judge: bars {a}-{b} asked {q}, heard {run['heard']} (p {run['p_asked']:.2f} for {q})")
     for what, path in result.files.items():
         print(f"{what:>9}: {path}")
     return 0

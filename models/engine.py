@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .expression import ExpressionModel
     from .media import MediaLimits
     from .music.compose import Composer
+    from .music.judge import Judge
     from .types import ComposeRequest, Score
     from .voice import VoiceModel
 
@@ -48,6 +49,7 @@ class Engine:
         voice_path: str | os.PathLike[str] | None = None,
         landmarker_path: str | os.PathLike[str] | None = None,
         generator_path: str | os.PathLike[str] | None = None,
+        judge_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.debug = debug
         self._paths: dict[str, Any] = {
@@ -55,9 +57,10 @@ class Engine:
             "voice": voice_path,
             "landmarker": landmarker_path,
             "generator": generator_path,
+            "judge": judge_path,
         }
         self._models: dict[str, Any] = {}
-        self._locks = {name: threading.Lock() for name in ("expression", "voice", "generator")}
+        self._locks = {name: threading.Lock() for name in ("expression", "voice", "generator", "judge")}
 
     # -- lazy model access -------------------------------------------------------------------------
     def _get(self, name: str, loader: Callable[[], Any]) -> Any:
@@ -89,13 +92,25 @@ class Engine:
 
         return self._get("generator", lambda: Composer(load_generator(self._paths["generator"], debug=self.debug)))
 
+    @property
+    def judge(self) -> Judge:
+        from .music.judge import load_judge
+
+        return self._get("judge", lambda: load_judge(self._paths["judge"], debug=self.debug))
+
+    def judge_score(self, score: Score) -> list[dict[str, Any]]:
+        """The judge's verdict on each run of bars that asked for one quadrant (the piano part alone)."""
+        from .music.judge import judge_runs
+
+        return judge_runs(self.judge, score)
+
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """Compose ``request.variations`` pieces following the request's emotion bar by bar."""
         return self.composer.compose(request, progress=progress)
 
     def warm_up(self) -> Engine:
         """Load every model now instead of at first use."""
-        _ = self.expression, self.voice, self.composer
+        _ = self.expression, self.voice, self.composer, self.judge
         return self
 
     # -- analysis ------------------------------------------------------------------------------------

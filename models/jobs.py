@@ -139,6 +139,7 @@ def compose_job(
                     "key": s.key,
                     "bar_quadrants": list(s.bar_quadrants),
                     "duration_s": s.duration_s,
+                    "judge": engine.judge_score(s),
                 }
                 for n, s in zip(names, scores, strict=True)
             ],
@@ -251,6 +252,7 @@ def score_job(
             "instruments": list(instruments),
             "bars": score.n_bars,
             "bar_quadrants": list(score.bar_quadrants),
+            "judge": engine.judge_score(score),
             "segments": [
                 {
                     "start_s": round(s.start_s, 3),

@@ -160,3 +160,41 @@ def load_judge(path: str | Path | None = None, *, debug: bool = False) -> Judge:
         return _from_checkpoint(ckpt)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"judge checkpoint {where} does not match the network: {e}") from e
+
+
+def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
+    """Rate each run of bars of a :class:`models.types.Score` that asked for one quadrant.
+
+    Only the first track (the generated piano) is judged; each run's notes are cut out and moved to time 0.
+    Returns one dict per run: first and last bar (1-based), the quadrant asked for, the one heard, and the
+    judge's probability of the asked one.
+    """
+    import pretty_midi
+
+    runs: list[tuple[int, int, str]] = []
+    for b, q in enumerate(score.bar_quadrants):
+        if runs and runs[-1][2] == q:
+            runs[-1] = (runs[-1][0], b + 1, q)
+        else:
+            runs.append((b, b + 1, q))
+    piano = score.midi.instruments[0] if score.midi.instruments else None
+    out = []
+    for a, b, q in runs:
+        t0, t1 = a * score.bar_s, b * score.bar_s
+        pm = pretty_midi.PrettyMIDI(initial_tempo=score.tempo)
+        part = pretty_midi.Instrument(0, name="Piano")
+        for n in piano.notes if piano is not None else []:
+            if t0 <= n.start < t1:
+                part.notes.append(pretty_midi.Note(n.velocity, n.pitch, n.start - t0, min(n.end, t1) - t0))
+        pm.instruments.append(part)
+        verdict = judge.predict(pm)
+        out.append(
+            {
+                "bars": [a + 1, b],
+                "asked": q,
+                "heard": verdict.quadrant,
+                "p_asked": round(verdict.probs[q], 4),
+                "probs": {k: round(v, 4) for k, v in verdict.probs.items()},
+            }
+        )
+    return out

@@ -55,7 +55,7 @@ def test_every_file_is_written_and_readable(scored: tuple[Path, object]) -> None
     assert summary["bars"] == math.ceil(timeline.duration_s / 2.0)  # 4/4 at 120 BPM: 2 s a bar
     assert len(summary["bar_quadrants"]) == summary["bars"]
     runs = summary["judge"]  # the judge's verdict on each run of bars asking for one quadrant
-    assert [r["bars"][0] for r in runs][0] == 1 and runs[-1]["bars"][1] == summary["bars"]
+    assert runs[0]["bars"][0] == 1 and runs[-1]["bars"][1] == summary["bars"]
     assert all(r["asked"] == summary["bar_quadrants"][r["bars"][0] - 1] for r in runs)
     assert all(abs(sum(r["probs"].values()) - 1) < 1e-3 and r["heard"] in r["probs"] for r in runs)
     assert {"analyze_s", "compose_s", "render_s", "mix_s", "mux_s"} <= set(summary["timings"])

@@ -67,61 +67,74 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=25)
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--generator", type=Path, default=None, help="default: the shipped weights")
+    ap.add_argument("--guidance", default="0", help="comma list of guidance scales to evaluate, e.g. 0,1.5")
+    ap.add_argument("--models", default="transformer,lstm,gan", help="which of transformer,lstm,gan")
     ap.add_argument("--baselines", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-p", type=float, default=0.95)
-    ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/control.json"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    which = set(args.models.split(","))
     judge = load_judge()
-    composer = Composer(load_generator(args.generator))
-    models: dict[str, dict[str, list]] = {"transformer": {}, "lstm_per_quadrant": {}, "rollgan": {}}
-    timing = {"tokens": 0, "seconds": 0.0}
-    gan = None
-    if not args.skip_baselines:
-        gan = RollGenerator()
-        gan.load_state_dict(torch.load(args.baselines / "gan.pt", weights_only=True)["state_dict"])
-    for q in QUADS:
-        lstm = None
-        if not args.skip_baselines:
+    pieces: dict[str, dict[str, list]] = {}
+    timing: dict[str, dict[str, float]] = {}
+    if "transformer" in which:
+        composer = Composer(load_generator(args.generator))
+        for g in (float(x) for x in args.guidance.split(",")):
+            name = f"transformer_g{g:g}"
+            pieces[name], timing[name] = {}, {"tokens": 0, "seconds": 0.0}
+            for q in QUADS:
+                pieces[name][q] = []
+                for seed in tqdm(range(args.n), desc=f"{name} {q}", file=sys.stderr):
+                    t = time.perf_counter()
+                    ids = composer.generate_ids(
+                        (q,) * args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p, guidance=g
+                    )
+                    timing[name]["seconds"] += time.perf_counter() - t
+                    timing[name]["tokens"] += len(ids)
+                    pieces[name][q].append(tokens.decode(ids, tempo=TEMPO))
+    if "lstm" in which:
+        pieces["lstm_per_quadrant"] = {}
+        for q in QUADS:
             ck = torch.load(args.baselines / f"lstm_{q}.pt", weights_only=True)
             lstm = QuadrantLSTM(**ck["dims"])
             lstm.load_state_dict(ck["state_dict"])
-        for name in models:
-            models[name][q] = []
-        for seed in tqdm(range(args.n), desc=q, file=sys.stderr):
-            t = time.perf_counter()
-            ids = composer.generate_ids((q,) * args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p)
-            timing["seconds"] += time.perf_counter() - t
-            timing["tokens"] += len(ids)
-            models["transformer"][q].append(tokens.decode(ids, tempo=TEMPO))
-            if lstm is not None and gan is not None:
-                models["lstm_per_quadrant"][q].append(
-                    tokens.decode(sample_lstm(lstm, args.bars, seed=seed), tempo=TEMPO)
-                )
-                models["rollgan"][q].append(sample_gan(gan, q, args.bars, seed=seed, tempo=TEMPO))
+            pieces["lstm_per_quadrant"][q] = [
+                tokens.decode(sample_lstm(lstm, args.bars, seed=seed), tempo=TEMPO)
+                for seed in tqdm(range(args.n), desc=f"lstm {q}", file=sys.stderr)
+            ]
+    if "gan" in which:
+        gan = RollGenerator()
+        gan.load_state_dict(torch.load(args.baselines / "gan.pt", weights_only=True)["state_dict"])
+        pieces["rollgan"] = {
+            q: [sample_gan(gan, q, args.bars, seed=s, tempo=TEMPO) for s in range(args.n)] for q in QUADS
+        }
     result = {
         "settings": {k: str(v) for k, v in vars(args).items()},
-        "judge": judge.meta.get("test_accuracy", judge.meta),
-        "control": {name: control(judge, p) for name, p in models.items() if p[QUADS[0]]},
-        "stats_transformer_vs_emopia_test": stats_table(models["transformer"], args.emopia),
-        "generator_tokens_per_s": timing["tokens"] / max(timing["seconds"], 1e-9),
+        "control": {name: control(judge, p) for name, p in pieces.items()},
+        "stats_vs_emopia_test": {name: stats_table(p, args.emopia) for name, p in pieces.items()},
+        "tokens_per_s": {k: v["tokens"] / max(v["seconds"], 1e-9) for k, v in timing.items()},
     }
-    if not args.skip_baselines:
-        result["stats_lstm_vs_emopia_test"] = stats_table(models["lstm_per_quadrant"], args.emopia)
-        result["stats_rollgan_vs_emopia_test"] = stats_table(models["rollgan"], args.emopia)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, c in result["control"].items():
         per = "  ".join(f"{q} {c['per_quadrant'][q]:.0%}" for q in QUADS)
         print(f"{name:<18} overall {c['overall']:.1%}   {per}")
-    for q, row in result["stats_transformer_vs_emopia_test"].items():
-        print(
-            q,
-            "  ".join(f"{k} {v['generated']:.3g}/{v['emopia_test']:.3g} ({v['rel_diff']:.0%})" for k, v in row.items()),
-        )
-    print(f"generator: {result['generator_tokens_per_s']:.0f} tokens/s")
+    for name, table in result["stats_vs_emopia_test"].items():
+        worst = max(v["rel_diff"] for row in table.values() for v in row.values())
+        print(f"{name}: largest relative difference from EMOPIA test {worst:.0%}")
+        for q, row in table.items():
+            print(
+                " ",
+                q,
+                "  ".join(
+                    f"{k} {v['generated']:.3g}/{v['emopia_test']:.3g} ({v['rel_diff']:.0%})" for k, v in row.items()
+                ),
+            )
+    for k, v in result["tokens_per_s"].items():
+        print(f"{k}: {v:.0f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+CANDIDATES_HELP = "compose K takes and keep the one the emotion judge rates closest (K times slower; default 1)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moodscore", description="Music for a video from the emotions on screen.")
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
+    p.add_argument("--candidates", type=int, default=1, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
@@ -77,6 +80,7 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates", type=int, default=1, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 
@@ -199,6 +203,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         key=args.key,
         seed=args.seed,
         variations=args.variations,
+        candidates=args.candidates,
         instruments=tuple(x.strip() for x in args.instruments.split(",") if x.strip()),
         temperature=args.temperature,
     )
@@ -233,6 +238,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             instruments=_instruments(args.instruments),
             key=args.key,
             seed=args.seed,
+            candidates=args.candidates,
             progress=progress,
         )
     finally:

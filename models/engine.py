@@ -106,7 +106,8 @@ class Engine:
 
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """Compose ``request.variations`` pieces following the request's emotion bar by bar."""
-        return self.composer.compose(request, progress=progress)
+        judge = self.judge if request.candidates > 1 else None
+        return self.composer.compose(request, judge=judge, progress=progress)
 
     def warm_up(self) -> Engine:
         """Load every model now instead of at first use."""

@@ -168,6 +168,7 @@ def score_job(
     key: str = "auto",
     seed: int = 0,
     temperature: float = 1.0,
+    candidates: int = 1,
     name: str | None = None,
     limits: MediaLimits | None = None,
     progress: Progress | None = None,
@@ -189,7 +190,14 @@ def score_job(
     stem = safe_stem(name if name is not None else src.name)
     # the options are checked before the long analysis, so a bad tempo fails at once
     ComposeRequest(
-        emotion="Q1", bars=1, tempo=tempo, instruments=tuple(instruments), key=key, seed=seed, temperature=temperature
+        emotion="Q1",
+        bars=1,
+        tempo=tempo,
+        instruments=tuple(instruments),
+        key=key,
+        seed=seed,
+        temperature=temperature,
+        candidates=candidates,
     )
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
@@ -204,6 +212,7 @@ def score_job(
         key=key,
         seed=seed,
         temperature=temperature,
+        candidates=candidates,
     )
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     timings["compose_s"] = time.perf_counter() - t

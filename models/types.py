@@ -224,6 +224,7 @@ class ComposeRequest:
     temperature: float = 1.0
     top_p: float = 0.95
     variations: int = 1
+    candidates: int = 1  # > 1: compose this many takes per variation and keep the one the judge rates best
 
     def __post_init__(self) -> None:
         from .errors import InvalidOptionError
@@ -262,6 +263,8 @@ class ComposeRequest:
             raise bad(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not (isinstance(self.variations, int) and 1 <= self.variations <= MAX_VARIATIONS):
             raise bad(f"variations must be from 1 to {MAX_VARIATIONS}, got {self.variations!r}")
+        if not (isinstance(self.candidates, int) and 1 <= self.candidates <= MAX_VARIATIONS):
+            raise bad(f"candidates must be from 1 to {MAX_VARIATIONS}, got {self.candidates!r}")
         if self.n_bars > MAX_BARS:
             raise bad(f"{self.n_bars} bars at {self.tempo:g} BPM is more than the limit of {MAX_BARS} bars")
 

@@ -17,11 +17,13 @@ import pretty_midi
 from models.music import tokens
 from models.music.arrange import arrange
 from models.music.generator import MusicTransformer, sample
+from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
 from models.types import ComposeRequest, Score
 
 Progress = Callable[[float, str], None]
 MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
+CANDIDATE_SEED_STEP = 100_003  # take j of a variation samples with seed + j * this (take 0 = the plain seed)
 
 
 class Composer:
@@ -83,16 +85,32 @@ class Composer:
             seq = seq[:-1]  # the bar line after the last bar
         return seq
 
-    def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
+    def compose(
+        self, request: ComposeRequest, *, judge: Judge | None = None, progress: Progress | None = None
+    ) -> list[Score]:
+        """``request.variations`` pieces. With ``request.candidates`` K > 1 and a ``judge``, each variation is the
+        best of K takes: the one whose runs of bars the judge hears most surely as the quadrants asked for."""
         quadrants = request.bar_quadrants()
         wanted = parse_key(request.key)
+        k = request.candidates if judge is not None else 1
         scores = []
         for v in range(request.variations):
-            if progress:
-                progress(v / request.variations, f"composing variation {v + 1}/{request.variations}")
             seed = request.seed + v
-            ids = self.generate_ids(quadrants, seed=seed, temperature=request.temperature, top_p=request.top_p)
-            piano = tokens.decode(ids, tempo=request.tempo)
+            best: tuple[float, pretty_midi.PrettyMIDI] | None = None
+            for j in range(k):
+                if progress:
+                    done = (v * k + j) / (request.variations * k)
+                    take = f", take {j + 1}/{k}" if k > 1 else ""
+                    progress(done, f"composing variation {v + 1}/{request.variations}{take}")
+                ids = self.generate_ids(
+                    quadrants, seed=seed + CANDIDATE_SEED_STEP * j, temperature=request.temperature, top_p=request.top_p
+                )
+                take_midi = tokens.decode(ids, tempo=request.tempo)
+                fit = _fit(judge, take_midi, request.tempo, quadrants) if judge is not None and k > 1 else 0.0
+                if best is None or fit > best[0]:
+                    best = (fit, take_midi)
+            assert best is not None
+            piano = best[1]
             found = estimate_key(piano)
             key = found
             if wanted is not None:
@@ -106,6 +124,13 @@ class Composer:
         if progress:
             progress(1.0, "composed")
         return scores
+
+
+def _fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
+    """Bar-weighted mean log-probability the judge gives each run of bars for the quadrant it asked for."""
+    runs = judge_runs(judge, Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))
+    bars = [r["bars"][1] - r["bars"][0] + 1 for r in runs]
+    return float(sum(n * np.log(max(r["p_asked"], 1e-6)) for n, r in zip(bars, runs, strict=True)) / sum(bars))
 
 
 def _transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> None:

@@ -107,8 +107,9 @@ def main() -> None:
                 for seed in tqdm(range(args.n), desc=f"lstm {q}", file=sys.stderr)
             ]
     if "gan" in which:
-        gan = RollGenerator()
-        gan.load_state_dict(torch.load(args.baselines / "gan.pt", weights_only=True)["state_dict"])
+        ck = torch.load(args.baselines / "gan.pt", weights_only=True)
+        gan = RollGenerator(int(ck.get("ch", 64)))
+        gan.load_state_dict(ck["state_dict"])
         pieces["rollgan"] = {
             q: [sample_gan(gan, q, args.bars, seed=s, tempo=TEMPO) for s in range(args.n)] for q in QUADS
         }

@@ -78,7 +78,7 @@ def train_gan(args: argparse.Namespace) -> None:
     y_all = torch.tensor(labels)
     print(json.dumps({"phrases": len(x_all), "per_quadrant": np.bincount(labels).tolist()}), flush=True)
     torch.manual_seed(0)
-    gen, critic = RollGenerator(), RollCritic()
+    gen, critic = RollGenerator(args.gan_ch), RollCritic(args.gan_ch)
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
     t_end, step, bs = time.monotonic() + 60 * args.minutes, 0, 32
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--which", choices=("lstm", "gan"), required=True)
     ap.add_argument("--minutes", type=float, default=10.0, help="time budget (the LSTM's is split over 4 quadrants)")
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (per quadrant for the LSTM)")
+    ap.add_argument("--gan-ch", type=int, default=32, help="GAN width (channels of the first layer)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

@@ -189,31 +189,22 @@ def score_job(
     src = Path(clip)
     stem = safe_stem(name if name is not None else src.name)
     # the options are checked before the long analysis, so a bad tempo fails at once
-    ComposeRequest(
-        emotion="Q1",
-        bars=1,
-        tempo=tempo,
-        instruments=tuple(instruments),
-        key=key,
-        seed=seed,
-        temperature=temperature,
-        candidates=candidates,
-    )
+    options = {
+        "tempo": tempo,
+        "instruments": tuple(instruments),
+        "key": key,
+        "seed": seed,
+        "temperature": temperature,
+        "candidates": candidates,
+    }
+    ComposeRequest(emotion="Q1", bars=1, **options)  # type: ignore[arg-type]
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
     info = media.probe(src, limits=limits or media.MediaLimits())
 
     t = time.perf_counter()
-    request = ComposeRequest(
-        emotion=timeline,
-        tempo=tempo,
-        instruments=tuple(instruments),
-        key=key,
-        seed=seed,
-        temperature=temperature,
-        candidates=candidates,
-    )
+    request = ComposeRequest(emotion=timeline, **options)  # type: ignore[arg-type]
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     timings["compose_s"] = time.perf_counter() - t
 

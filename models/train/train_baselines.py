@@ -107,7 +107,8 @@ def train_gan(args: argparse.Namespace) -> None:
                 flush=True,
             )
     torch.save(
-        {"format": "moodscore.baseline-gan/1", "state_dict": gen.state_dict(), "steps": step}, args.out / "gan.pt"
+        {"format": "moodscore.baseline-gan/1", "ch": args.gan_ch, "state_dict": gen.state_dict(), "steps": step},
+        args.out / "gan.pt",
     )
 
 

@@ -67,13 +67,19 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=25)
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--generator", type=Path, default=None, help="default: the shipped weights")
-    ap.add_argument("--guidance", default="0", help="comma list of guidance scales to evaluate, e.g. 0,1.5")
+    ap.add_argument(
+        "--configs",
+        default="default",
+        help="comma list of sampling settings G:W (guidance G, emotion-bias weight W), e.g. 0:0,0:1.5; "
+        "'default' = the checkpoint's own",
+    )
     ap.add_argument("--models", default="transformer,lstm,gan", help="which of transformer,lstm,gan")
     ap.add_argument("--baselines", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed-offset", type=int, default=0, help="seeds used: offset .. offset + n - 1")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/control.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,15 +89,23 @@ def main() -> None:
     timing: dict[str, dict[str, float]] = {}
     if "transformer" in which:
         composer = Composer(load_generator(args.generator))
-        for g in (float(x) for x in args.guidance.split(",")):
-            name = f"transformer_g{g:g}"
+        for config in args.configs.split(","):
+            g, w = (composer.guidance, composer.bias_weight) if config == "default" else map(float, config.split(":"))
+            name = f"transformer_g{g:g}_w{w:g}"
             pieces[name], timing[name] = {}, {"tokens": 0, "seconds": 0.0}
             for q in QUADS:
                 pieces[name][q] = []
-                for seed in tqdm(range(args.n), desc=f"{name} {q}", file=sys.stderr):
+                for seed in tqdm(
+                    range(args.seed_offset, args.seed_offset + args.n), desc=f"{name} {q}", file=sys.stderr
+                ):
                     t = time.perf_counter()
                     ids = composer.generate_ids(
-                        (q,) * args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p, guidance=g
+                        (q,) * args.bars,
+                        seed=seed,
+                        temperature=args.temperature,
+                        top_p=args.top_p,
+                        guidance=g,
+                        bias_weight=w,
                     )
                     timing[name]["seconds"] += time.perf_counter() - t
                     timing[name]["tokens"] += len(ids)
@@ -104,14 +118,18 @@ def main() -> None:
             lstm.load_state_dict(ck["state_dict"])
             pieces["lstm_per_quadrant"][q] = [
                 tokens.decode(sample_lstm(lstm, args.bars, seed=seed), tempo=TEMPO)
-                for seed in tqdm(range(args.n), desc=f"lstm {q}", file=sys.stderr)
+                for seed in tqdm(range(args.seed_offset, args.seed_offset + args.n), desc=f"lstm {q}", file=sys.stderr)
             ]
     if "gan" in which:
         ck = torch.load(args.baselines / "gan.pt", weights_only=True)
         gan = RollGenerator(int(ck.get("ch", 64)))
         gan.load_state_dict(ck["state_dict"])
         pieces["rollgan"] = {
-            q: [sample_gan(gan, q, args.bars, seed=s, tempo=TEMPO) for s in range(args.n)] for q in QUADS
+            q: [
+                sample_gan(gan, q, args.bars, seed=s, tempo=TEMPO)
+                for s in range(args.seed_offset, args.seed_offset + args.n)
+            ]
+            for q in QUADS
         }
     result = {
         "settings": {k: str(v) for k, v in vars(args).items()},

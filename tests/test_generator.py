@@ -101,3 +101,18 @@ def test_guidance_is_seeded_and_matches_a_hand_computed_first_step(net: MusicTra
     assert first[-1] == int(mixed.argmax())
     with pytest.raises(ValueError, match="guidance"):
         sample(net, [1], max_new=1, force=lambda s: None, stop=lambda s: False, guidance=1.0)
+
+
+def test_logit_bias_is_added_to_sampled_tokens_only(net: MusicTransformer) -> None:
+    big = torch.zeros(DIMS.vocab)
+    big[7] = 1e4  # overwhelms the network: every sampled token is 7, forced tokens stay as forced
+    seq = sample(
+        net,
+        [1],
+        max_new=12,
+        seed=0,
+        force=lambda s: 9 if len(s) % 3 == 0 else None,
+        stop=lambda s: False,
+        logit_bias=lambda s: big,
+    )
+    assert all(t == (9 if i % 3 == 0 else 7) for i, t in enumerate(seq) if i)

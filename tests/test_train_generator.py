@@ -53,3 +53,16 @@ def test_condition_dropout_replaces_every_emotion_token_with_none() -> None:
     assert none in dropped and not quads & set(dropped.tolist())
     kept = Batcher(items, seq_len=80, switch_prob=0.0, seed=0, drop_emotion=0.0).sequence()
     assert quads & set(kept.tolist()) and none not in kept
+
+
+def test_emotion_log_ratios_favour_each_quadrants_own_tokens_and_leave_the_grid_alone() -> None:
+    from models.train.train_generator import emotion_log_ratios
+
+    items = [_clip("Q1", 72), _clip("Q2", 40), _clip("Q3", 50), _clip("Q4", 60)]
+    table = emotion_log_ratios(items)
+    vocab = tokens.tokenizer().vocab
+    assert tuple(table.shape) == (4, tokens.vocab_size())
+    assert table[0, vocab["Pitch_72"]] > 0 > table[1, vocab["Pitch_72"]]  # Q1's pitches, not Q2's
+    for name in ("Bar_None", "BOS_None", "Emotion_Q1", "Emotion_NONE"):
+        assert (table[:, vocab[name]] == 0).all()
+    assert float(table.abs().max()) <= 2.0

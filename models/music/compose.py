@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pretty_midi
+import torch
 
 from models.music import tokens
 from models.music.arrange import arrange
@@ -33,6 +34,9 @@ class Composer:
         self.net = net.eval()
         # classifier-free guidance scale (0 = plain conditional sampling); default: the checkpoint's measured value
         self.guidance = float(net.sampling.get("guidance", 0.0)) if guidance is None else guidance
+        # per-quadrant token log-ratios (4, vocab) from EMOPIA train, added to the logits with this weight
+        self.emotion_bias: torch.Tensor | None = getattr(net, "emotion_bias", None)
+        self.bias_weight = float(net.sampling.get("bias_weight", 0.0))
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -48,6 +52,7 @@ class Composer:
         temperature: float,
         top_p: float,
         guidance: float | None = None,
+        bias_weight: float | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``."""
         n = len(quadrants)
@@ -68,6 +73,13 @@ class Composer:
                 return state["bars"] > n
             return False
 
+        table, weight = self.emotion_bias, self.bias_weight if bias_weight is None else bias_weight
+
+        def logit_bias(seq: list[int]) -> torch.Tensor | None:
+            if table is None or weight == 0:
+                return None
+            return weight * table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
+
         seq = sample(
             self.net,
             prompt,
@@ -80,6 +92,7 @@ class Composer:
             banned=self._banned,
             guidance=self.guidance if guidance is None else guidance,
             uncond=lambda i: self._uncond.get(i, i),
+            logit_bias=logit_bias,
         )
         if seq[-1] == bar:
             seq = seq[:-1]  # the bar line after the last bar

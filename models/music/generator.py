@@ -80,6 +80,7 @@ class MusicTransformer(nn.Module):
         super().__init__()
         self.dims = dims
         self.sampling: dict[str, float] = {}  # sampling defaults stored in the checkpoint
+        self.emotion_bias: torch.Tensor | None = None  # (4, vocab) per-quadrant token log-ratios, if stored
         self.tok = nn.Embedding(dims.vocab, dims.d_model)
         self.pos = nn.Embedding(dims.max_len, dims.d_model)
         self.blocks = nn.ModuleList(_Block(dims) for _ in range(dims.n_layers))
@@ -135,6 +136,7 @@ def sample(
     banned: Sequence[int] = (),
     guidance: float = 0.0,
     uncond: Callable[[int], int] | None = None,
+    logit_bias: Callable[[list[int]], torch.Tensor | None] | None = None,
 ) -> list[int]:
     """Sample up to ``max_new`` tokens after ``prompt`` with a KV cache.
 
@@ -145,6 +147,9 @@ def sample(
     Classifier-free guidance: with ``guidance`` g > 0 and ``uncond`` (a token map that removes the condition,
     e.g. every emotion token to NONE), a second, unconditioned copy of the sequence runs in the same batch and
     the logits become ``cond + g * (cond - uncond)``, which sharpens what the condition changes.
+
+    ``logit_bias(seq)`` may return a vector added to the next token's logits (a product of experts with a
+    simple per-emotion model, e.g. the emotion's token log-ratios), or None.
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive")
@@ -173,7 +178,8 @@ def sample(
     for _ in range(max_new):
         nxt = force(seq)
         if nxt is None:
-            scores = last / temperature
+            bias = logit_bias(seq) if logit_bias is not None else None
+            scores = (last if bias is None else last + bias) / temperature
             if len(ban):
                 scores[ban] = -math.inf
             probs = torch.softmax(top_p_filter(scores, top_p), dim=-1)
@@ -210,6 +216,9 @@ def load_generator(path: str | os.PathLike[str] | None = None, *, debug: bool = 
         net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
     except (KeyError, TypeError, RuntimeError) as e:
         raise ModelLoadError(f"the generator checkpoint does not match the network: {e}") from e
+    bias = ckpt.get("emotion_bias")
+    if isinstance(bias, torch.Tensor) and tuple(bias.shape) == (len(tokens.QUADRANTS), tokens.vocab_size()):
+        net.emotion_bias = bias.float()
     sampling = ckpt.get("sampling", {})
     net.sampling = dict(sampling) if isinstance(sampling, dict) else {}  # e.g. {"guidance": 1.5}, measured defaults
     return net.eval()

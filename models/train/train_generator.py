@@ -54,6 +54,26 @@ def tokenize_corpus(args: argparse.Namespace, cache: Path) -> dict[str, list[tup
     return corpus
 
 
+def emotion_log_ratios(items: list[tuple[np.ndarray, str]], *, clip: float = 2.0) -> torch.Tensor:
+    """(4, vocab): log p(token | quadrant) - log p(token) over the clips' note tokens (add-one smoothed, clipped).
+
+    Bar lines, emotion and special tokens get 0, so the bias never moves the bar grid or the emotion itself.
+    """
+    v = tokens.vocab_size()
+    counts = np.ones((len(tokens.QUADRANTS), v))
+    for ids, q in items:
+        counts[tokens.QUADRANTS.index(q)] += np.bincount(ids.astype(np.int64), minlength=v)
+    overall = counts.sum(axis=0) / counts.sum()
+    ratios = np.log(counts / counts.sum(axis=1, keepdims=True)) - np.log(overall)
+    keep = [i for name, i in tokens.tokenizer().vocab.items() if name.split("_")[0] in NOTE_TOKEN_TYPES]
+    mask = np.zeros(v, bool)
+    mask[keep] = True
+    return torch.from_numpy(np.where(mask, np.clip(ratios, -clip, clip), 0.0).astype(np.float32))
+
+
+NOTE_TOKEN_TYPES = ("Pitch", "Velocity", "Duration", "Position")
+
+
 def _transpose_table(shift: int) -> np.ndarray:
     """Token id -> id after moving every pitch by ``shift`` semitones (pitches leaving the range stay)."""
     vocab = tokens.tokenizer().vocab
@@ -165,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/moodscore_cache/generator"))
     ap.add_argument("--stage", choices=("pretrain", "finetune"))
     ap.add_argument(
+        "--set-emotion-bias",
+        type=float,
+        metavar="W",
+        help="only store per-quadrant token log-ratios from the EMOPIA train split, with weight W, in --out",
+    )
+    ap.add_argument(
         "--set-guidance",
         type=float,
         metavar="G",
@@ -182,9 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--drop-emotion", type=float, default=0.15, help="fine-tuning: P(emotion tokens -> NONE)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many files per set (smoke tests)")
     args = ap.parse_args(argv)
-    if args.set_guidance is not None:
+    if args.set_guidance is not None or args.set_emotion_bias is not None:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
-        ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
+        if args.set_guidance is not None:
+            ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
+        if args.set_emotion_bias is not None:
+            ck["emotion_bias"] = emotion_log_ratios(tokenize_corpus(args, args.cache)["train"])
+            ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
         tmp = args.out.with_name(args.out.name + ".tmp")
         torch.save(ck, tmp)
         tmp.replace(args.out)

@@ -9,10 +9,8 @@ temporary name in the destination folder and renamed into place; on any failure 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -117,21 +116,8 @@ def mux_audio_into_video(
     planar = _stereo_float(audio)
     if not out.parent.is_dir():
         raise OutputError(f"cannot write {out}: the folder does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=f".part{out.suffix}")
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    try:
+    with atomic_output(out, suffix=f".part{out.suffix}", errors=(av.FFmpegError, OSError, ValueError)) as tmp:
         _copy(src, tmp, fmt, planar, int(sr))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, out)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, av.FFmpegError | OSError | ValueError) and not isinstance(exc, InputError):
-            raise OutputError(f"cannot write {out.name}: {exc}") from exc
-        raise
     return out
 
 

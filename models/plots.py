@@ -4,15 +4,13 @@ piano roll below it, and a piano roll alone. Matplotlib's Agg backend, written a
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import OutputError
+from .atomic import atomic_output
 
 if TYPE_CHECKING:
     from .types import Timeline
@@ -36,21 +34,8 @@ def _figure(rows: int, height: float) -> tuple[Any, Any]:
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part.png")
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    try:
+    with atomic_output(out, suffix=".part.png") as tmp:
         fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-        raise
     return out
 
 

@@ -13,13 +13,12 @@ FFmpeg with libmp3lame, so :func:`export_mp3` encodes in-process with it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_output
 from ..errors import InvalidOptionError, OutputError
 from .render import as_frames, lufs, normalize_loudness
 
@@ -150,31 +149,18 @@ def export_mp3(path: str | os.PathLike[str], audio: np.ndarray, sr: int, *, bitr
         x = x.mean(axis=1, keepdims=True)
     layout = "stereo" if x.shape[1] == 2 else "mono"
     out = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    try:
-        with av.open(tmp, mode="w", format="mp3") as container:
-            stream = container.add_stream("libmp3lame", rate=sr if sr in MP3_RATES else 44100)
-            stream.layout = layout
-            stream.bit_rate = bitrate
-            planar = np.ascontiguousarray(np.clip(x, -1.0, 1.0).T, dtype=np.float32)
-            step = 1152 * 8
-            for i in range(0, planar.shape[1], step):
-                frame = av.AudioFrame.from_ndarray(planar[:, i : i + step], format="fltp", layout=layout)
-                frame.sample_rate, frame.pts = int(sr), i
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, out)
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {out}: {exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with (
+        atomic_output(out, errors=(av.FFmpegError, OSError, ValueError)) as tmp,
+        av.open(tmp, mode="w", format="mp3") as container,
+    ):
+        stream = container.add_stream("libmp3lame", rate=sr if sr in MP3_RATES else 44100)
+        stream.layout = layout
+        stream.bit_rate = bitrate
+        planar = np.ascontiguousarray(np.clip(x, -1.0, 1.0).T, dtype=np.float32)
+        step = 1152 * 8
+        for i in range(0, planar.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(planar[:, i : i + step], format="fltp", layout=layout)
+            frame.sample_rate, frame.pts = int(sr), i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
     return out

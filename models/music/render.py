@@ -15,7 +15,6 @@ import ctypes
 import io
 import logging
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from importlib import resources
@@ -24,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError, InvalidOptionError, ModelLoadError, OutputError
+from ..atomic import atomic_output
+from ..errors import InputError, InvalidOptionError, ModelLoadError
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -379,19 +379,6 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sr: int, *, subty
     if data.ndim not in (1, 2) or not np.all(np.isfinite(data)):
         raise InputError("audio to write must be a finite (N,) or (N, channels) array")
     out = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(
-                f, np.clip(data, -1.0, 1.0) if subtype != "FLOAT" else data, int(sr), subtype=subtype, format="WAV"
-            )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, out)
-    except (OSError, RuntimeError, ValueError) as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {out}: {exc}") from exc
+    with atomic_output(out, errors=(OSError, RuntimeError, ValueError)) as tmp:
+        sf.write(tmp, np.clip(data, -1.0, 1.0) if subtype != "FLOAT" else data, int(sr), subtype=subtype, format="WAV")
     return out

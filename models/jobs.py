@@ -93,7 +93,7 @@ def compose_job(
     """
     from .errors import InvalidOptionError
     from .music.mix import export_mp3
-    from .music.render import normalize_loudness, render_midi, write_wav
+    from .music.render import write_wav
     from .plots import piano_roll_png
 
     unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
@@ -113,14 +113,10 @@ def compose_job(
             names.append(name)
             score.midi.write(str(stage / f"{name}.mid"))
             report(0.6 + 0.4 * i / len(scores), f"rendering {i + 1}/{len(scores)}")
-            audio = render_midi(score.midi, sr=44100)
-            need = round(score.duration_s * 44100)  # the last bar lasts to its end even where it is quiet
-            if len(audio) < need:
-                audio = np.concatenate([audio, np.zeros((need - len(audio), audio.shape[1]), audio.dtype)])
-            audio = normalize_loudness(audio, 44100)
-            write_wav(stage / f"{name}.wav", audio, 44100)
+            audio = render_score(score)
+            write_wav(stage / f"{name}.wav", audio, SR)
             if "mp3" in extras:
-                export_mp3(stage / f"{name}.mp3", audio, 44100)
+                export_mp3(stage / f"{name}.mp3", audio, SR)
             if "png" in extras:
                 piano_roll_png(score.midi, stage / f"{name}.png", bar_s=score.bar_s, title=name)
         summary = {
@@ -152,10 +148,16 @@ def compose_job(
     return ComposeJobResult(files=files, summary=summary)
 
 
-def _padded(audio: np.ndarray, n: int) -> np.ndarray:
-    if len(audio) >= n:
-        return audio
-    return np.concatenate([audio, np.zeros((n - len(audio), audio.shape[1]), audio.dtype)])
+def render_score(score: Any) -> np.ndarray:
+    """A Score rendered at SR, at least as long as its bars (the last bar lasts to its end even where it is
+    quiet), loudness-normalised."""
+    from .music.render import normalize_loudness, render_midi
+
+    audio = render_midi(score.midi, sr=SR)
+    need = round(score.duration_s * SR)
+    if len(audio) < need:
+        audio = np.concatenate([audio, np.zeros((need - len(audio), audio.shape[1]), audio.dtype)])
+    return normalize_loudness(audio, SR)
 
 
 def score_job(
@@ -179,7 +181,7 @@ def score_job(
     """
     from . import media
     from .music.mix import export_mp3, mix_under
-    from .music.render import normalize_loudness, render_midi, write_wav
+    from .music.render import write_wav
     from .mux import mux_audio_into_video
     from .plots import timeline_png
     from .types import ComposeRequest
@@ -201,7 +203,7 @@ def score_job(
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
-    info = media.probe(src, limits=limits or media.MediaLimits())
+    source = timeline.meta["source"]  # what analyze's probe found: no second probe of the clip
 
     t = time.perf_counter()
     request = ComposeRequest(emotion=timeline, **options)  # type: ignore[arg-type]
@@ -210,12 +212,12 @@ def score_job(
 
     t = time.perf_counter()
     report(0.76, "rendering")
-    music = normalize_loudness(_padded(render_midi(score.midi, sr=SR), round(score.duration_s * SR)), SR)
+    music = render_score(score)
     timings["render_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     report(0.85, "mixing")
-    speech = media.decode_audio(src, sr=SR) if info.has_audio else np.zeros(0, np.float32)
+    speech = media.decode_audio(src, sr=SR) if source["has_audio"] else np.zeros(0, np.float32)
     if len(speech) == 0:  # no audio (or an empty track): the music alone, cut to the clip with its fade-out
         speech = np.zeros(max(1, round(timeline.duration_s * SR)), np.float32)
     mixed = mix_under(speech, music, SR)
@@ -229,14 +231,14 @@ def score_job(
         "plot": "timeline.png",
         "summary": "score.json",
     }
-    if info.has_video:
+    if source["has_video"]:
         files["video"] = f"{stem}_scored.mp4"
     with staged_output(out_dir) as stage:
         (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
         score.midi.write(str(stage / files["midi"]))
         write_wav(stage / files["audio"], music, SR)
         export_mp3(stage / files["mp3"], music, SR)
-        if info.has_video:
+        if source["has_video"]:
             t = time.perf_counter()
             report(0.9, "muxing the video")
             mux_audio_into_video(src, mixed, SR, stage / files["video"])

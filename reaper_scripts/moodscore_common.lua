@@ -112,6 +112,21 @@ function M.fail(title, message)
   reaper.ShowMessageBox(message, title, 0)
 end
 
+-- Run the client and return its result and first piece; on failure show why (titled) and return nil.
+function M.run_piece(title, args)
+  local result, err = M.run(args)
+  if not result then
+    M.fail(title, err)
+    return nil
+  end
+  local piece = result.pieces[1]
+  if not piece then
+    M.fail(title, "The bridge sent no music.")
+    return nil
+  end
+  return result, piece
+end
+
 -- "Q1".."Q4" -> {"--quadrant", "Q1"}; "0.6 -0.4" (or "0.6;-0.4") -> {"--va", "0.6,-0.4"}
 function M.emotion_args(text)
   text = (text or ""):gsub("^%s+", ""):gsub("%s+$", "")

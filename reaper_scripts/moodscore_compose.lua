@@ -39,16 +39,8 @@ local function main()
                         "--timesig", string.format("%d/%d", num, den), "--key", key }) do
     args[#args + 1] = a
   end
-  local result, err = common.run(args)
-  if not result then
-    common.fail(TITLE, err)
-    return
-  end
-  local piece = result.pieces[1]
-  if not piece then
-    common.fail(TITLE, "The bridge sent no music.")
-    return
-  end
+  local result, piece = common.run_piece(TITLE, args)
+  if not result then return end
 
   -- positions in quarter notes, so the notes sit on the project's beat grid whatever the tempo map says
   local start_qn = reaper.TimeMap2_timeToQN(0, cursor)

@@ -27,16 +27,8 @@ local function main()
   local offs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
   local _, _, tempo = reaper.TimeMap_GetTimeSigAtTime(0, pos)
 
-  local result, err = common.run({ "score", path, "--tempo", string.format("%.6f", tempo), "--timeout", "1800" })
-  if not result then
-    common.fail(TITLE, err)
-    return
-  end
-  local piece = result.pieces[1]
-  if not piece then
-    common.fail(TITLE, "The bridge sent no music.")
-    return
-  end
+  local result, piece = common.run_piece(TITLE, { "score", path, "--tempo", string.format("%.6f", tempo), "--timeout", "1800" })
+  if not result then return end
 
   local clip_start = pos - offs            -- project time of the clip's first frame
   local item_end = pos + len

@@ -119,9 +119,10 @@ def compose_request(opts: dict[str, Any], *, tempo: float | None = None) -> Any:
 
 def write_midi(midi: Any, path: Path) -> Path:
     """Write a PrettyMIDI to ``path`` through a temporary name, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.partial")
-    midi.write(str(tmp))
-    os.replace(tmp, path)
+    from models import atomic_output
+
+    with atomic_output(path, suffix=".partial") as tmp:
+        midi.write(tmp)
     return path
 
 
@@ -190,7 +191,7 @@ def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], clip: Path) -> t
         e = seg.emotion
         reply.send(SEGMENT, i, float(seg.start_s), float(seg.end_s), e.quadrant, e.label)
     tempo = float(result.summary["tempo"])
-    midi = pretty_midi.PrettyMIDI(str(result.files["midi"]))
+    midi = pretty_midi.PrettyMIDI(str(result.files["midi"]))  # the notes as the file holds them (tick grid)
     quadrants = tuple(result.summary["bar_quadrants"])
     send_piece(
         reply, 0, midi_path=result.files["midi"], notes=notes_of(midi, tempo), tempo=tempo,

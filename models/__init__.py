@@ -9,6 +9,7 @@ Front ends import only what this module exports::
 """
 
 from .affect import CLASSES, QUADRANTS
+from .atomic import atomic_output
 from .engine import Engine, analyze, load_engine
 from .errors import (
     InputError,
@@ -62,6 +63,7 @@ __all__ = [
     "TooWideError",
     "UnreadableMediaError",
     "analyze",
+    "atomic_output",
     "compose_job",
     "export_mp3",
     "load_engine",

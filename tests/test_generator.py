@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from models.music.generator import GeneratorDims, MusicTransformer, sample, top_p_filter
+from models.music.generator import (
+    FastDecoder,
+    GeneratorDims,
+    KVCache,
+    MusicTransformer,
+    sample,
+    top_p_filter,
+    top_p_probs,
+)
 
 DIMS = GeneratorDims(vocab=40, d_model=32, n_layers=2, n_heads=4, max_len=24, dropout=0.0)
 
@@ -20,17 +28,54 @@ def net() -> MusicTransformer:
 
 def test_cached_decoding_equals_full_forward(net: MusicTransformer) -> None:
     ids = torch.randint(0, DIMS.vocab, (1, 16), generator=torch.Generator().manual_seed(1))
-    full, _ = net(ids)
-    logits, cache = net(ids[:, :5])
+    full = net(ids)
+    cache = KVCache(DIMS)
+    logits = net(ids[:, :5], cache)
     steps = [logits[0, -1]]
     for t in range(5, 16):
-        logits, cache = net(ids[:, t : t + 1], cache)
+        logits = net(ids[:, t : t + 1], cache)
         steps.append(logits[0, -1])
+    assert cache.length == 16
     torch.testing.assert_close(torch.stack(steps[:-1]), full[0, 4:15], atol=1e-5, rtol=1e-4)
     # a multi-token continuation of a cache is causal too
-    _, cache = net(ids[:, :6])
-    more, _ = net(ids[:, 6:10], cache)
+    cache.reset()
+    net(ids[:, :6], cache)
+    more = net(ids[:, 6:10], cache)
     torch.testing.assert_close(more[0], full[0, 6:10], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fast_decoder_steps_equal_the_network(net: MusicTransformer, batch: int) -> None:
+    ids = torch.randint(0, DIMS.vocab, (batch, DIMS.max_len), generator=torch.Generator().manual_seed(2))
+    full = net(ids)
+    cache = KVCache(DIMS, batch=batch)
+    net(ids[:, :3], cache)
+    fast = FastDecoder(net)
+    for t in range(3, DIMS.max_len):
+        step = fast.step(ids[:, t].tolist(), cache)
+        torch.testing.assert_close(torch.from_numpy(step), full[:, t], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        fast.step([0] * batch, cache)
+
+
+def test_top_p_probs_keeps_the_nucleus() -> None:
+    import numpy as np
+
+    scores = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    assert np.allclose(top_p_probs(scores, 1.0), [0.5, 0.3, 0.15, 0.05])
+    assert np.allclose(top_p_probs(scores, 0.7), [0.5 / 0.8, 0.3 / 0.8, 0, 0])  # 0.5 < 0.7, 0.8 crosses it
+    assert np.allclose(top_p_probs(scores, 0.5), [1, 0, 0, 0])
+    inf = np.array([0.0, -np.inf, 1.0])
+    assert np.allclose(top_p_probs(inf, 0.95).sum(), 1) and top_p_probs(inf, 0.95)[1] == 0
+
+
+def test_cache_refuses_overflow_and_a_wrong_batch(net: MusicTransformer) -> None:
+    cache = KVCache(DIMS)
+    net(torch.zeros(1, DIMS.max_len, dtype=torch.long), cache)
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        net(torch.zeros(1, 1, dtype=torch.long), cache)
+    with pytest.raises(ValueError, match="batch"):
+        net(torch.zeros(1, 1, dtype=torch.long), KVCache(DIMS, batch=2))
 
 
 def test_same_seed_same_tokens_other_seed_other_tokens(net: MusicTransformer) -> None:
@@ -92,8 +137,8 @@ def test_guidance_is_seeded_and_matches_a_hand_computed_first_step(net: MusicTra
     assert run(5, 1.5) == run(5, 1.5)
     assert run(5, 0.0) == sample(net, [1, 3], max_new=20, force=lambda s: None, stop=lambda s: False, seed=5)
     # the first step's distribution is cond + g * (cond - uncond): greedy (tiny top_p) picks its argmax
-    cond, _ = net(torch.tensor([[1, 3]]))
-    free, _ = net(torch.tensor([[1, 0]]))
+    cond = net(torch.tensor([[1, 3]]))
+    free = net(torch.tensor([[1, 0]]))
     mixed = cond[0, -1] + 4.0 * (cond[0, -1] - free[0, -1])
     first = sample(
         net, [1, 3], max_new=1, force=lambda s: None, stop=lambda s: False, top_p=1e-6, guidance=4.0, uncond=uncond

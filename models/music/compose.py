@@ -17,7 +17,7 @@ import torch
 
 from models.music import tokens
 from models.music.arrange import arrange
-from models.music.generator import MusicTransformer, sample
+from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
 from models.types import ComposeRequest, Score
@@ -32,6 +32,7 @@ class Composer:
 
     def __init__(self, net: MusicTransformer, *, guidance: float | None = None) -> None:
         self.net = net.eval()
+        self.decoder = FastDecoder(self.net)  # NumPy decoding steps: about 3x faster than the network at batch 1
         # classifier-free guidance scale (0 = plain conditional sampling); default: the checkpoint's measured value
         self.guidance = float(net.sampling.get("guidance", 0.0)) if guidance is None else guidance
         # per-quadrant token log-ratios (4, vocab) from EMOPIA train, added to the logits with this weight
@@ -73,12 +74,13 @@ class Composer:
                 return state["bars"] > n
             return False
 
-        table, weight = self.emotion_bias, self.bias_weight if bias_weight is None else bias_weight
+        weight = self.bias_weight if bias_weight is None else bias_weight
+        table = None if self.emotion_bias is None or weight == 0 else (weight * self.emotion_bias).numpy()
 
-        def logit_bias(seq: list[int]) -> torch.Tensor | None:
-            if table is None or weight == 0:
+        def logit_bias(seq: list[int]) -> np.ndarray | None:
+            if table is None:
                 return None
-            return weight * table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
+            return table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
 
         seq = sample(
             self.net,
@@ -93,6 +95,7 @@ class Composer:
             guidance=self.guidance if guidance is None else guidance,
             uncond=lambda i: self._uncond.get(i, i),
             logit_bias=logit_bias,
+            decoder=self.decoder,
         )
         if seq[-1] == bar:
             seq = seq[:-1]  # the bar line after the last bar

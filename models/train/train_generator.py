@@ -144,7 +144,7 @@ class Batcher:
 
 
 def loss_of(model: MusicTransformer, batch: torch.Tensor) -> torch.Tensor:
-    logits, _ = model(batch[:, :-1])
+    logits = model(batch[:, :-1])
     return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=tokens.token_id("PAD_None")
     )

@@ -250,9 +250,11 @@ class Engine:
             finally:
                 stage_time["decode"] = time.perf_counter() - t
 
-        def classify(idx: list[int], batch: np.ndarray) -> tuple[list[int], np.ndarray]:
+        use_geometry = expression.geometry is not None and expression.geometry_weight > 0
+
+        def classify(idx: list[int], batch: np.ndarray, geo: np.ndarray | None) -> tuple[list[int], np.ndarray]:
             t = time.perf_counter()
-            out = affect.fer_to_classes(expression.predict(batch))
+            out = affect.fer_to_classes(expression.predict(batch, landmarks=geo))
             stage_time["expression"] += time.perf_counter() - t
             return idx, out
 
@@ -260,7 +262,7 @@ class Engine:
         producer.start()
         expected = max(1, int(duration_s * fps))
         times: list[float] = []
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[tuple[int, np.ndarray, np.ndarray | None]] = []
         futures: list[Future[tuple[list[int], np.ndarray]]] = []
         n_found = 0
         t_face = 0.0
@@ -281,18 +283,16 @@ class Engine:
                     obs = tracker.process(item.rgb, item.t_s)
                     t_face += time.perf_counter() - t
                     if obs is not None:
-                        pending.append((len(times), obs.crop))
+                        pending.append((len(times), obs.crop, obs.landmarks if use_geometry else None))
                         n_found += 1
                     times.append(item.t_s)
                     if len(pending) >= _FACE_BATCH:
-                        futures.append(
-                            pool.submit(classify, [i for i, _ in pending], np.stack([c for _, c in pending]))
-                        )
+                        futures.append(pool.submit(classify, *_face_batch(pending)))
                         pending = []
                     if len(times) % 10 == 0:
                         report(0.05 + 0.85 * min(1.0, len(times) / expected), f"faces {len(times)}/{expected} frames")
                 if pending:
-                    futures.append(pool.submit(classify, [i for i, _ in pending], np.stack([c for _, c in pending])))
+                    futures.append(pool.submit(classify, *_face_batch(pending)))
                 probs = np.full((len(times), affect.N_CLASSES), np.nan)
                 for fut in futures:
                     idx, out = fut.result()
@@ -304,6 +304,15 @@ class Engine:
         timings["face_track_s"] = t_face
         timings["expression_s"] = stage_time["expression"]
         return np.asarray(times), probs, len(times), n_found
+
+
+def _face_batch(
+    pending: list[tuple[int, np.ndarray, np.ndarray | None]],
+) -> tuple[list[int], np.ndarray, np.ndarray | None]:
+    """Frame indices, stacked crops and stacked landmarks (None when not kept) of a batch."""
+    geo = [g for _, _, g in pending]
+    stacked = np.stack([g for g in geo if g is not None]) if all(g is not None for g in geo) else None
+    return [i for i, _, _ in pending], np.stack([c for _, c, _ in pending]), stacked
 
 
 def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:

@@ -24,6 +24,7 @@ from torch import nn
 from models.affect import FER_CLASSES
 from models.checkpoints import load_checkpoint
 from models.errors import InputError, ModelLoadError
+from models.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
 
 FORMAT = "moodscore.expression/1"
 FER_SIZE = 48  # FER2013 images are 48x48; the network takes a centre crop of `input_size` from that frame
@@ -106,6 +107,10 @@ class ExpressionModel:
     tta_flip: bool = True
     tta_shift: int = 0  # > 0: also average the crops shifted by this many pixels up, down, left and right
     meta: dict[str, Any] = field(default_factory=dict)
+    # optional second expert on the face's geometry (the landmark-distance network, models.landmark_baseline),
+    # used when landmarks are given: log p = (1 - w) * log p_cnn + w * log p_geometry, renormalised
+    geometry: LandmarkBaseline | None = None
+    geometry_weight: float = 0.0
 
     def preprocess(self, crops: np.ndarray) -> torch.Tensor:
         """(N, S, S) uint8 faces -> (N, 1, 48, 48) normalised float frames (resized when S != 48)."""
@@ -134,12 +139,28 @@ class ExpressionModel:
         out = self.net(torch.cat(views))
         return out.view(len(views), frames.shape[0], -1).mean(0)
 
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S) uint8 grey faces framed like FER2013 -> (N, 7) probabilities over FER_CLASSES."""
+    def predict(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """(N, S, S) uint8 grey faces framed like FER2013 -> (N, 7) probabilities over FER_CLASSES.
+
+        ``landmarks``: the faces' (N, 478, 2 or 3) MediaPipe landmarks in any pixel frame; when given and the
+        checkpoint has a geometry expert, its opinion is combined with the CNN's (a face whose landmarks are
+        NaN: the CNN alone)."""
         x = self.preprocess(crops)
         if x.shape[0] == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return torch.softmax(self.logits(x).float(), dim=1).numpy()
+        log_p = torch.log_softmax(self.logits(x).float(), dim=1).numpy()
+        if landmarks is not None and self.geometry is not None and self.geometry_weight > 0:
+            lm = np.asarray(landmarks, dtype=np.float64)
+            if lm.ndim != 3 or lm.shape[0] != len(log_p) or lm.shape[1] != 478 or lm.shape[2] < 2:
+                raise InputError(f"expected landmarks of shape ({len(log_p)}, 478, 2 or 3), got {lm.shape}")
+            ok = np.isfinite(lm).all(axis=(1, 2))
+            if ok.any():
+                w = self.geometry_weight
+                p_geo = np.clip(self.geometry.predict(lm[ok]), 1e-7, 1.0)
+                log_p[ok] = (1 - w) * log_p[ok] + w * np.log(p_geo)
+        p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+        out: np.ndarray = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
 
 
 def build_model(dims: ExpressionDims, **kwargs: Any) -> ExpressionModel:
@@ -163,6 +184,8 @@ def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str
         "state_dict": state,
         "meta": {**model.meta, **(extra or {})},
     }
+    if model.geometry is not None:
+        ckpt["geometry"] = {**model.geometry.checkpoint(half=True), "weight": model.geometry_weight}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
@@ -186,6 +209,9 @@ def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
     )
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     model.net.load_state_dict(state)
+    if isinstance(ckpt.get("geometry"), dict):
+        model.geometry = baseline_from_checkpoint(ckpt["geometry"], "the expression checkpoint's geometry expert")
+        model.geometry_weight = float(ckpt["geometry"]["weight"])
     return model
 
 

@@ -114,7 +114,9 @@ class LandmarkBaseline:
         self.net.eval()
         return torch.softmax(self.net(self.features_to_tensor(feats)), dim=1).numpy()
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self, *, half: bool = False) -> dict[str, Any]:
+        """Self-describing checkpoint dict (``half``: float16 weights, for storing inside another checkpoint)."""
+        state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in self.net.state_dict().items()}
         return {
             "format": FORMAT,
             "dims": asdict(self.dims),
@@ -122,7 +124,7 @@ class LandmarkBaseline:
             "keypoints": list(KEYPOINTS_68),
             "feature_mean": torch.from_numpy(self.mean.astype(np.float32)),
             "feature_std": torch.from_numpy(self.std.astype(np.float32)),
-            "state_dict": self.net.state_dict(),
+            "state_dict": state,
             "meta": self.meta,
         }
 
@@ -141,14 +143,20 @@ def debug_baseline() -> LandmarkBaseline:
 
 def load_landmark_baseline(path: str | os.PathLike[str]) -> LandmarkBaseline:
     """Rebuild a baseline from its self-describing checkpoint."""
-    ckpt = load_checkpoint(path, default="landmark_baseline.pt", what="landmark baseline")
+    return baseline_from_checkpoint(
+        load_checkpoint(path, default="landmark_baseline.pt", what="landmark baseline"), str(path)
+    )
+
+
+def baseline_from_checkpoint(ckpt: dict[str, Any], where: str = "the checkpoint") -> LandmarkBaseline:
+    """Rebuild a baseline from the dict :meth:`LandmarkBaseline.checkpoint` wrote (fp16 or fp32 weights)."""
     if ckpt.get("format") != FORMAT:
-        raise ModelLoadError(f"{path} is not a {FORMAT} checkpoint")
+        raise ModelLoadError(f"{where} is not a {FORMAT} checkpoint")
     if tuple(ckpt["keypoints"]) != KEYPOINTS_68:
-        raise ModelLoadError(f"{path} was trained on other key points than this code uses")
+        raise ModelLoadError(f"{where} was trained on other key points than this code uses")
     dims = LandmarkBaselineDims.from_dict(ckpt["dims"])
     net = LandmarkNet(dims)
-    net.load_state_dict(ckpt["state_dict"])
+    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()})
     net.eval()
     return LandmarkBaseline(
         net, dims, ckpt["feature_mean"].numpy(), ckpt["feature_std"].numpy(), tuple(ckpt["classes"]), ckpt["meta"]

@@ -10,7 +10,8 @@ import torch
 
 from models.affect import FER_CLASSES
 from models.errors import InputError
-from models.expression import FER_SIZE, load_expression_model, save_checkpoint
+from models.expression import FER_SIZE, ExpressionModel, load_expression_model, save_checkpoint
+from models.landmark_baseline import debug_baseline
 
 # scikit-image's astronaut(): a smiling face, framed by hand like FER2013 (rows, cols of the 512x512 image).
 ASTRONAUT_FACE_BOX = (slice(60, 200), slice(152, 292))
@@ -84,3 +85,41 @@ def test_shipped_model_sees_a_smile() -> None:
     probs = model.predict(face[None])
     assert FER_CLASSES[int(probs[0].argmax())] == "happy", dict(zip(FER_CLASSES, probs[0].round(3), strict=True))
     assert probs[0, FER_CLASSES.index("happy")] > 0.5
+
+
+def _with_landmark_expert() -> tuple[ExpressionModel, np.ndarray, np.ndarray]:
+    model = load_expression_model(debug=True)
+    model.geometry, model.geometry_weight = debug_baseline(), 0.5
+    rng = np.random.default_rng(3)
+    landmarks = rng.normal(100, 30, size=(3, 478, 3))
+    return model, _faces(3, seed=2), landmarks
+
+
+def test_landmark_expert_changes_the_answer_only_where_landmarks_exist() -> None:
+    model, faces, landmarks = _with_landmark_expert()
+    alone = model.predict(faces)
+    landmarks[1] = np.nan  # no landmarks for the second face
+    both = model.predict(faces, landmarks=landmarks)
+    np.testing.assert_allclose(both.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(both[0], alone[0], atol=1e-4)
+    np.testing.assert_allclose(both[1], alone[1], atol=1e-6)
+    with pytest.raises(InputError, match="landmarks"):
+        model.predict(faces, landmarks=landmarks[:2])
+    model.geometry_weight = 0.0
+    np.testing.assert_allclose(model.predict(faces, landmarks=landmarks), alone, atol=1e-6)
+
+
+def test_landmark_expert_survives_the_checkpoint(tmp_path: Path) -> None:
+    model, faces, landmarks = _with_landmark_expert()
+    save_checkpoint(model, tmp_path / "expr.pt")
+    loaded = load_expression_model(tmp_path / "expr.pt")
+    assert loaded.geometry is not None and loaded.geometry_weight == 0.5
+    np.testing.assert_allclose(
+        loaded.predict(faces, landmarks=landmarks), model.predict(faces, landmarks=landmarks), atol=3e-3
+    )
+
+
+@pytest.mark.e2e
+def test_shipped_model_has_the_landmark_expert() -> None:
+    model = load_expression_model()
+    assert model.geometry is not None and 0 < model.geometry_weight < 1

@@ -70,8 +70,8 @@ def main() -> None:
     ap.add_argument(
         "--configs",
         default="default",
-        help="comma list of sampling settings G:W (guidance G, emotion-bias weight W), e.g. 0:0,0:1.5; "
-        "'default' = the checkpoint's own",
+        help="comma list of sampling settings G:W[:M] (guidance G, emotion-bias weight W, mode weight M), "
+        "e.g. 0:0,0:1.5,0:1:2; 'default' = the checkpoint's own",
     )
     ap.add_argument("--models", default="transformer,lstm,gan", help="which of transformer,lstm,gan")
     ap.add_argument("--baselines", type=Path, default=Path("/tmp/moodscore_cache/baselines"))
@@ -90,8 +90,11 @@ def main() -> None:
     if "transformer" in which:
         composer = Composer(load_generator(args.generator))
         for config in args.configs.split(","):
-            g, w = (composer.guidance, composer.bias_weight) if config == "default" else map(float, config.split(":"))
-            name = f"transformer_g{g:g}_w{w:g}"
+            if config == "default":
+                g, w, m = composer.guidance, composer.bias_weight, composer.mode_weight
+            else:
+                g, w, m = (float(x) for x in (config + ":0").split(":")[:3])
+            name = f"transformer_g{g:g}_w{w:g}" + (f"_m{m:g}" if m else "")
             pieces[name], timing[name] = {}, {"tokens": 0, "seconds": 0.0}
             for q in QUADS:
                 pieces[name][q] = []
@@ -106,6 +109,7 @@ def main() -> None:
                         top_p=args.top_p,
                         guidance=g,
                         bias_weight=w,
+                        mode_weight=m,
                     )
                     timing[name]["seconds"] += time.perf_counter() - t
                     timing[name]["tokens"] += len(ids)

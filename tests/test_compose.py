@@ -124,3 +124,30 @@ def test_best_of_k_keeps_the_take_the_judge_rates_closest(composer: Composer) ->
     assert notes(plain) == takes[0][0]  # one candidate: the plain seed, as before
     with pytest.raises(ValueError, match="candidates"):
         ComposeRequest(emotion="Q1", candidates=0)
+
+
+def _pitch_classes_per_bar(ids: list[int]) -> list[set[int]]:
+    vocab = {i: name for name, i in tokens.tokenizer().vocab.items()}
+    bars: list[set[int]] = []
+    for i in ids:
+        name = vocab[i]
+        if name == "Bar_None":
+            bars.append(set())
+        elif name.startswith("Pitch_") and bars:
+            bars[-1].add(int(name.split("_")[1]) % 12)
+    return bars
+
+
+def test_mode_follows_valence_from_bar_to_bar(composer: Composer) -> None:
+    from models.music.compose import MAJOR_SCALE, MINOR_SCALE
+
+    quadrants = ("Q1", "Q1", "Q2", "Q2", "Q4", "Q3")
+    ids = composer.generate_ids(quadrants, seed=4, temperature=1.0, top_p=1.0, mode_weight=40.0, tonic=2)
+    bars = _pitch_classes_per_bar(ids)
+    assert len(bars) == len(quadrants) and all(bars)  # the random debug net plays notes in every bar
+    d_major, d_minor = ({(2 + s) % 12 for s in scale} for scale in (MAJOR_SCALE, MINOR_SCALE))
+    for q, pcs in zip(quadrants, bars, strict=True):
+        assert pcs <= (d_minor if q in ("Q2", "Q3") else d_major), (q, sorted(pcs))
+    # without steering the random net wanders out of the scale
+    free = _pitch_classes_per_bar(composer.generate_ids(quadrants, seed=4, temperature=1.0, top_p=1.0, mode_weight=0))
+    assert any(not pcs <= d_major | d_minor for pcs in free)

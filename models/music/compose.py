@@ -25,6 +25,20 @@ from models.types import ComposeRequest, Score
 Progress = Callable[[float, str], None]
 MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
 CANDIDATE_SEED_STEP = 100_003  # take j of a variation samples with seed + j * this (take 0 = the plain seed)
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the raised leading tone of harmonic minor
+NEGATIVE_VALENCE = ("Q2", "Q3")  # quadrants written in minor when the mode follows the emotion
+
+
+def mode_bias(tonic: int, minor: bool, weight: float) -> np.ndarray:
+    """(vocab,) logit bias: ``-weight`` on every Pitch token outside the major / minor scale on ``tonic``."""
+    scale = {(tonic + step) % 12 for step in (MINOR_SCALE if minor else MAJOR_SCALE)}
+    out = np.zeros(tokens.vocab_size(), dtype=np.float32)
+    for name, i in tokens.tokenizer().vocab.items():
+        kind, _, value = name.partition("_")
+        if kind == "Pitch" and int(value) % 12 not in scale:
+            out[i] = -weight
+    return out
 
 
 class Composer:
@@ -38,6 +52,8 @@ class Composer:
         # per-quadrant token log-ratios (4, vocab) from EMOPIA train, added to the logits with this weight
         self.emotion_bias: torch.Tensor | None = getattr(net, "emotion_bias", None)
         self.bias_weight = float(net.sampling.get("bias_weight", 0.0))
+        # mode follows valence: out-of-scale pitches get -mode_weight (major for Q1/Q4, minor for Q2/Q3)
+        self.mode_weight = float(net.sampling.get("mode_weight", 0.0))
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -54,8 +70,13 @@ class Composer:
         top_p: float,
         guidance: float | None = None,
         bias_weight: float | None = None,
+        mode_weight: float | None = None,
+        tonic: int | None = None,
     ) -> list[int]:
-        """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``."""
+        """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
+
+        With a mode weight > 0 the bars are steered into the scale on ``tonic`` (default: ``seed % 12``), major
+        or minor by each bar's valence, so a change of emotion is also a change between parallel keys."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -75,12 +96,21 @@ class Composer:
             return False
 
         weight = self.bias_weight if bias_weight is None else bias_weight
-        table = None if self.emotion_bias is None or weight == 0 else (weight * self.emotion_bias).numpy()
+        mode_w = self.mode_weight if mode_weight is None else mode_weight
+        table = np.zeros((len(tokens.QUADRANTS), tokens.vocab_size()), dtype=np.float32)
+        if self.emotion_bias is not None and weight != 0:
+            table += weight * self.emotion_bias.numpy()
+        if mode_w > 0:
+            home = seed % 12 if tonic is None else tonic
+            for i, q in enumerate(tokens.QUADRANTS):
+                table[i] += mode_bias(home, q in NEGATIVE_VALENCE, mode_w)
+        steered = bool(table.any())
 
         def logit_bias(seq: list[int]) -> np.ndarray | None:
-            if table is None:
+            if not steered:
                 return None
-            return table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
+            row: np.ndarray = table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
+            return row
 
         seq = sample(
             self.net,
@@ -119,7 +149,11 @@ class Composer:
                     take = f", take {j + 1}/{k}" if k > 1 else ""
                     progress(done, f"composing variation {v + 1}/{request.variations}{take}")
                 ids = self.generate_ids(
-                    quadrants, seed=seed + CANDIDATE_SEED_STEP * j, temperature=request.temperature, top_p=request.top_p
+                    quadrants,
+                    seed=seed + CANDIDATE_SEED_STEP * j,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    tonic=None if wanted is None else wanted.tonic,
                 )
                 take_midi = tokens.decode(ids, tempo=request.tempo)
                 fit = _fit(judge, take_midi, request.tempo, quadrants) if judge is not None and k > 1 else 0.0

@@ -11,9 +11,12 @@ in :mod:`models.vad` and the networks' input features in :mod:`models.voice_feat
   with hidden layers 256, 256, 128, 64 and max pooling.
 - ``main``: 64-band log-mel into a small 2-D CNN (see :class:`MelCNN`).
 
-Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. The
-shipped ``weights/voice.pt`` holds the baseline, which measured better (see ``weights/voice.md``); the debug model
-is a tiny random ``MelCNN``.
+Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. A
+checkpoint may add a functionals MLP (``func``) and a Whisper head (``whisper``): a linear classifier over the
+mean + std of the speech frames of one block of Whisper base's encoder (:mod:`models.whisper_encoder`), pooled
+over the same 2 s; the clip is encoded once (30 s chunks) and pooled per window. Their probabilities are averaged
+with the stored shares (a Whisper share of 1 skips the other networks). See ``weights/voice.md`` for what ships;
+the debug model is a tiny random ``MelCNN``.
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ from .voice_features import N_STATS as N_STATS
 from .voice_features import baseline_features as baseline_features
 from .voice_features import features as features
 from .voice_features import frame_features as frame_features
+from .voice_features import frame_speech as frame_speech
 from .voice_features import functionals as functionals
 from .voice_features import logmel_features as logmel_features
 from .voice_features import mel_filterbank as mel_filterbank
+from .voice_features import pooled_stats as pooled_stats
+from .whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode, load_whisper_encoder
+from .whisper_encoder import SHA256 as WHISPER_SHA256
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
 
@@ -96,8 +103,8 @@ class MelCNN(nn.Module):
 
 
 class FunctionalsMLP(nn.Module):
-    """Utterance functionals (:func:`functionals`), standardised with stored statistics, into an MLP
-    (``hidden=()`` is multinomial logistic regression)."""
+    """Utterance-level vectors (:func:`functionals`, or pooled Whisper frames), standardised with stored
+    statistics, into an MLP (``hidden=()`` is multinomial logistic regression)."""
 
     def __init__(self, n_in: int = 406, hidden: tuple[int, ...] = (256,), n_classes: int = affect.N_CLASSES) -> None:
         super().__init__()
@@ -159,14 +166,21 @@ class VoiceTrack:
 
 
 class VoiceModel:
-    """A speech emotion network with its features and normalisation, plus the speech detector."""
+    """A speech emotion network with its features and normalisation, plus the speech detector; optionally a
+    functionals model and a Whisper-feature head, whose probabilities are averaged in (see ``weights/voice.md``)."""
 
-    def __init__(self, net: nn.Module, ckpt: dict[str, Any], func: nn.Module | None = None) -> None:
+    def __init__(self, net: nn.Module, ckpt: dict[str, Any], func: nn.Module | None = None,
+                 whisper: tuple[nn.Module, WhisperEncoder] | None = None) -> None:  # fmt: skip
         self.net = net.eval()
         self.func = func.eval() if func is not None else None
         self.func_weight = float(ckpt["func"]["weight"]) if func is not None else 0.0
+        self.whisper_head = whisper[0].eval() if whisper is not None else None
+        self.encoder = whisper[1] if whisper is not None else None
+        self.whisper_weight = float(ckpt["whisper"]["weight"]) if whisper is not None else 0.0
         self.arch: str = ckpt["arch"]
-        self.ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "func")}
+        self.ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "func", "whisper")}
+        if whisper is not None:
+            self.ckpt["whisper"] = {k: v for k, v in ckpt["whisper"].items() if k != "state_dict"}
         self.ctx_s = float(ckpt["ctx_s"])
         self._mean = np.asarray(ckpt["norm"]["mean"], dtype=np.float32)[:, None]
         self._std = np.asarray(ckpt["norm"]["std"], dtype=np.float32)[:, None]
@@ -175,18 +189,31 @@ class VoiceModel:
     def emotion_probs(self, audio: np.ndarray) -> np.ndarray:
         """Class probabilities (8,) for a stretch of 16 kHz mono audio, judged as a whole."""
         y = np.asarray(audio, dtype=np.float32)
-        return self._classify(features(self.arch, y)[None], frame_features(y)[None] if self.func else None)[0]
+        pooled = None
+        if self.encoder is not None:
+            frames = encode(self.encoder, y)
+            pooled = pooled_stats(frames, frame_speech(detect_speech(y, SR), len(frames), FRAMES_PER_S))[None]
+        if self.whisper_weight >= 1:
+            return self._classify(None, None, pooled)[0]
+        return self._classify(features(self.arch, y)[None], frame_features(y)[None] if self.func else None, pooled)[0]
 
-    def _classify(self, feats: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+    def _classify(self, feats: np.ndarray | None, frames: np.ndarray | None = None,
+                  pooled: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """Probabilities for a batch of feature spans (B, C, T), averaged with the functionals model's for the
-        matching (B, 94, T') frame spans when the checkpoint has one."""
-        x = torch.from_numpy((feats - self._mean) / self._std).float()
+        matching (B, 94, T') frame spans and with the Whisper head's for the (B, 2 D) pooled Whisper frames when
+        the checkpoint has them (``feats`` may be None when the Whisper head has all the weight)."""
         with torch.no_grad():
-            p = torch.softmax(self.net(x), dim=1).numpy().astype(np.float64)
-            if self.func is not None and frames is not None:
-                v = torch.from_numpy(np.stack([functionals(f) for f in frames]))
-                q = torch.softmax(self.func(v), dim=1).numpy().astype(np.float64)
-                p = (1 - self.func_weight) * p + self.func_weight * q
+            p = np.zeros(0)
+            if feats is not None:
+                x = torch.from_numpy((feats - self._mean) / self._std).float()
+                p = torch.softmax(self.net(x), dim=1).numpy().astype(np.float64)
+                if self.func is not None and frames is not None:
+                    v = torch.from_numpy(np.stack([functionals(f) for f in frames]))
+                    q = torch.softmax(self.func(v), dim=1).numpy().astype(np.float64)
+                    p = (1 - self.func_weight) * p + self.func_weight * q
+            if self.whisper_head is not None and pooled is not None:
+                w = torch.softmax(self.whisper_head(torch.from_numpy(pooled).float()), dim=1).numpy().astype(np.float64)
+                p = w if feats is None else (1 - self.whisper_weight) * p + self.whisper_weight * w
         return p
 
     def analyze(self, audio: np.ndarray, sr: int = SR, *, win_s: float = 1.0, hop_s: float = 0.5) -> VoiceTrack:
@@ -207,13 +234,20 @@ class VoiceModel:
         voted = np.flatnonzero(speech >= MIN_SPEECH)
         if voted.size:
             centres = starts[voted] + np.minimum(win_s, dur - starts[voted]) / 2
-            feats = features(self.arch, y)  # computed once over the clip, then sliced per window
-            batch = _spans(feats, centres * SR / self._hop, round(self.ctx_s * SR / self._hop))
-            frames = None
-            if self.func is not None:
-                ff = frame_features(y)
-                frames = _spans(ff, centres * SR / FUNC_HOP, round(self.ctx_s * SR / FUNC_HOP))
-            probs[voted] = self._classify(batch, frames)
+            batch = frames = pooled = None
+            if self.whisper_weight < 1:
+                feats = features(self.arch, y)  # computed once over the clip, then sliced per window
+                batch = _spans(feats, centres * SR / self._hop, round(self.ctx_s * SR / self._hop))
+                if self.func is not None:
+                    ff = frame_features(y)
+                    frames = _spans(ff, centres * SR / FUNC_HOP, round(self.ctx_s * SR / FUNC_HOP))
+            if self.encoder is not None:  # the clip encoded once (30 s chunks), then pooled per window
+                wf = encode(self.encoder, y)
+                sp = frame_speech(mask, len(wf), FRAMES_PER_S)[None].astype(np.float32)
+                span = round(self.ctx_s * FRAMES_PER_S)
+                fs, ss = _spans(wf.T, centres * FRAMES_PER_S, span), _spans(sp, centres * FRAMES_PER_S, span)
+                pooled = np.stack([pooled_stats(f.T, s[0] > 0) for f, s in zip(fs, ss, strict=True)])
+            probs[voted] = self._classify(batch, frames, pooled)
         return VoiceTrack(starts=starts, probs=probs, speech=speech, win_s=win_s, hop_s=hop_s)
 
 
@@ -261,4 +295,51 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
             func.load_state_dict(ckpt["func"]["state_dict"])
         except RuntimeError as e:
             raise ModelLoadError(f"voice checkpoint {name}: functionals model does not match: {e}") from e
-    return VoiceModel(net, ckpt, func)
+    return VoiceModel(net, ckpt, func, _load_whisper_member(ckpt, name) if "whisper" in ckpt else None)
+
+
+def _load_whisper_member(ckpt: dict[str, Any], name: str) -> tuple[nn.Module, WhisperEncoder]:
+    """The Whisper head of a checkpoint and the encoder it reads (cut after the head's layer, loaded once)."""
+    entry, enc = ckpt["whisper"], ckpt["whisper"].get("encoder")
+    if not isinstance(enc, dict) or not {"dims", "weight", "state_dict"} <= set(entry):
+        raise ModelLoadError(f"{name} has an incomplete Whisper head")
+    debug = enc.get("name") == "debug"
+    if not debug and (enc.get("name") != "whisper-base" or enc.get("sha256") != WHISPER_SHA256):
+        raise ModelLoadError(f"{name} was trained on another Whisper encoder than this code loads")
+    if enc.get("frames_per_s") != FRAMES_PER_S or enc.get("pool") != WHISPER_POOL:
+        raise ModelLoadError(f"{name} was trained on other Whisper features than this code uses")
+    head = FunctionalsMLP(**entry["dims"])
+    try:
+        head.load_state_dict(entry["state_dict"])
+    except RuntimeError as e:
+        raise ModelLoadError(f"voice checkpoint {name}: Whisper head does not match: {e}") from e
+    return head, load_whisper_encoder(int(enc["layer"]), debug=debug)
+
+
+WHISPER_POOL = "mean+std over speech frames"
+
+
+def add_whisper_head(base: str | Path, out: str | Path, *, layer: int, mean: np.ndarray, std: np.ndarray,
+                     weight: np.ndarray, bias: np.ndarray, share: float, meta: dict[str, Any],
+                     encoder: str = "whisper-base") -> None:  # fmt: skip
+    """Write ``base`` (a voice checkpoint) with a Whisper head added: a linear classifier (``weight`` (8, 2 D),
+    ``bias``) over standardised (``mean``, ``std``) pooled frames of the encoder's block ``layer``; its
+    probabilities get ``share`` of the ensemble (1 = the head alone). ``encoder="debug"``: the tiny test encoder."""
+    ckpt = torch.load(Path(base), map_location="cpu", weights_only=True)
+    dims: dict[str, Any] = {"n_in": int(weight.shape[1]), "hidden": (), "n_classes": int(weight.shape[0])}
+    head = FunctionalsMLP(**dims)
+    linear = head.body[0]
+    assert isinstance(linear, nn.Linear)
+    with torch.no_grad():
+        for dest, src in ((linear.weight, weight), (linear.bias, bias), (head.mean, mean), (head.std, std)):
+            dest.copy_(torch.as_tensor(np.asarray(src), dtype=torch.float32))
+    sha = WHISPER_SHA256 if encoder == "whisper-base" else None
+    ckpt["whisper"] = {
+        "encoder": {"name": encoder, "sha256": sha, "layer": int(layer), "frames_per_s": FRAMES_PER_S,
+                    "pool": WHISPER_POOL}, "dims": dims, "weight": float(share), "meta": meta,
+        "state_dict": {k: v.detach().clone() for k, v in head.state_dict().items()},
+    }  # fmt: skip
+    path = Path(out)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)

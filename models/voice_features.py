@@ -129,3 +129,25 @@ def logmel_features(audio: np.ndarray, cfg: dict[str, Any] = FEATURES["main"]) -
 def features(arch: str, audio: np.ndarray) -> np.ndarray:
     """The input features of network ``arch`` for 16 kHz mono audio, (C, T)."""
     return baseline_features(audio) if arch == "baseline" else logmel_features(audio)
+
+
+def frame_speech(vad_mask: np.ndarray, n_frames: int, frames_per_s: float) -> np.ndarray:
+    """(n_frames,) speech flags for frames at ``frames_per_s`` (frame i at i / frames_per_s seconds), read off a
+    :func:`models.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
+    from .vad import VAD_FRAME
+
+    if len(vad_mask) == 0:
+        return np.zeros(n_frames, dtype=bool)
+    idx = np.floor(np.arange(n_frames) / frames_per_s * SR / VAD_FRAME).astype(int)
+    return np.asarray(vad_mask, dtype=bool)[np.minimum(idx, len(vad_mask) - 1)]
+
+
+MIN_POOL_FRAMES = 5  # fewer speech frames than this in a span: pool over all of its frames
+
+
+def pooled_stats(frames: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
+    """(2 D,) mean and standard deviation over time of frames (T, D), over the speech frames when ``speech``
+    (T,) flags at least ``MIN_POOL_FRAMES`` of them, else over all frames."""
+    if speech is not None and int(np.sum(speech)) >= MIN_POOL_FRAMES:
+        frames = frames[np.asarray(speech, dtype=bool)]
+    return np.concatenate([frames.mean(0), frames.std(0)]).astype(np.float32)

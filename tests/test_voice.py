@@ -190,3 +190,106 @@ def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech)
     assert np.abs(a.probs[voted] - b.probs[voted]).max() > 1e-3  # the functionals model takes part
     one = ens.emotion_probs(to_mono_16k(y, sr)[: 2 * SR])
     assert one.shape == (affect.N_CLASSES,) and abs(one.sum() - 1) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def whisper_debug_path(tmp_path_factory, debug_model):
+    """A checkpoint: the debug MelCNN with a random Whisper head (on the tiny debug encoder's block 2), share 0.5."""
+    from models.voice import add_whisper_head
+
+    rng = np.random.default_rng(0)
+    base = tmp_path_factory.mktemp("whisper") / "base.pt"
+    ck = debug_model.ckpt
+    save_checkpoint(base, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"])
+    path = base.with_name("with_whisper.pt")
+    add_whisper_head(base, path, layer=2, mean=np.zeros(64), std=np.full(64, 0.5), weight=rng.standard_normal((8, 64)),
+                     bias=np.zeros(8), share=0.5, meta={"debug": True}, encoder="debug")  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def whisper_debug_model(whisper_debug_path):
+    return load_voice_model(whisper_debug_path)
+
+
+def test_whisper_head_takes_part_and_pools_per_window(whisper_debug_model, debug_model, espeak_speech):
+    from models.voice import FRAMES_PER_S, encode, features, frame_speech, pooled_stats
+
+    m = whisper_debug_model
+    assert m.encoder is not None and len(m.encoder.blocks) == 2 and m.whisper_weight == 0.5
+    y = to_mono_16k(*espeak_speech)
+    a, b = debug_model.analyze(y), m.analyze(y)
+    voted = ~np.isnan(a.probs).any(axis=1)
+    np.testing.assert_array_equal(voted, ~np.isnan(b.probs).any(axis=1))  # the VAD alone decides who votes
+    np.testing.assert_allclose(b.probs[voted].sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(a.probs[voted] - b.probs[voted]).max() > 1e-3
+    # window 4 (2.0-3.0 s) is judged on the speech frames of 1.5-3.5 s of the clip's single encoding
+    i = 4
+    assert voted[i]
+    frames = encode(m.encoder, y)
+    sp = frame_speech(detect_speech(y, SR), len(frames), FRAMES_PER_S)
+    pooled = pooled_stats(frames[75:175], sp[75:175])
+    feats = features("main", y)[:, 75:175]  # the debug MelCNN's log-mel, hop 320 = 20 ms
+    np.testing.assert_allclose(b.probs[i], m._classify(feats[None], None, pooled[None])[0], atol=1e-5)
+
+
+def test_whisper_head_gives_no_vote_to_silence_and_music(whisper_debug_model):
+    for y in (np.zeros(SR * 4, dtype=np.float32), _chords(4.0)):
+        track = whisper_debug_model.analyze(y, SR)
+        assert np.isnan(track.probs).all()
+
+
+def test_whisper_head_alone_skips_the_cnn(tmp_path, monkeypatch, debug_model, espeak_speech):
+    from models.voice import add_whisper_head
+
+    ck = debug_model.ckpt
+    base = tmp_path / "base.pt"
+    save_checkpoint(base, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"])
+    add_whisper_head(base, tmp_path / "alone.pt", layer=1, mean=np.zeros(64), std=np.ones(64), share=1.0,
+                     weight=np.random.default_rng(1).standard_normal((8, 64)), bias=np.zeros(8), meta={},
+                     encoder="debug")  # fmt: skip
+    m = load_voice_model(tmp_path / "alone.pt")
+    monkeypatch.setattr(m, "net", None)  # would fail if the CNN were still run
+    y = to_mono_16k(*espeak_speech)[: 2 * SR]
+    p = m.emotion_probs(y)
+    assert p.shape == (affect.N_CLASSES,) and abs(p.sum() - 1) < 1e-6
+    track = m.analyze(y, win_s=2.0)
+    np.testing.assert_allclose(track.probs[0], p, atol=1e-6)  # one window over the whole clip = the whole clip
+
+
+@pytest.mark.e2e
+def test_shipped_whisper_head_on_the_example_clip():
+    """The shipped Whisper head on tests/data/example.mp4: espeak-ng read fast, high and loud (0-7 s), then slow,
+    low and quiet (7.4-14 s). Every window with speech gets a distribution, the first part has clearly the higher
+    arousal (the previous recipes and the unaugmented head got this backwards); silence gets no vote."""
+    from models.media import decode_audio
+    from models.whisper_encoder import SHA256
+
+    model = load_voice_model()
+    entry = model.ckpt["whisper"]
+    assert entry["encoder"]["sha256"] == SHA256 and model.encoder is not None
+    assert len(model.encoder.blocks) == entry["encoder"]["layer"] and entry["meta"]["cv"]["mean"]["whisper"]
+    y = decode_audio(Path(__file__).parent / "data" / "example.mp4")
+    track = model.analyze(y, SR)
+    voted = ~np.isnan(track.probs).any(axis=1)
+    assert voted.sum() >= 10
+    np.testing.assert_allclose(track.probs[voted].sum(axis=1), 1.0, atol=1e-5)
+    high, low = (np.nanmean(track.probs[part], axis=0) for part in (track.starts < 6.5, track.starts > 7.5))
+    assert affect.probs_to_va(high)[1] > affect.probs_to_va(low)[1] + 0.3, (high, low)
+    assert np.isnan(model.analyze(np.zeros(3 * SR, dtype=np.float32), SR).probs).all()
+
+
+def test_whisper_head_for_another_encoder_is_refused(tmp_path, whisper_debug_path):
+    import torch
+
+    from models.errors import ModelLoadError
+
+    ck = torch.load(whisper_debug_path, weights_only=True)
+    ck["whisper"]["encoder"] |= {"name": "whisper-base", "sha256": "0" * 64}
+    torch.save(ck, tmp_path / "other.pt")
+    with pytest.raises(ModelLoadError, match="another Whisper encoder"):
+        load_voice_model(tmp_path / "other.pt")
+    ck["whisper"]["encoder"] = {"name": "debug", "layer": 2, "frames_per_s": 100, "pool": "mean+std"}
+    torch.save(ck, tmp_path / "other.pt")
+    with pytest.raises(ModelLoadError, match="other Whisper features"):
+        load_voice_model(tmp_path / "other.pt")

@@ -201,12 +201,9 @@ class Engine:
             audio = media.decode_audio(clip, sr=16000)
             timings["audio_decode_s"] = time.perf_counter() - t
             t = time.perf_counter()
-            track = self.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s)
+            track = self.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s, starts=starts)
             timings["voice_s"] = time.perf_counter() - t
-            windows = np.full((len(starts), affect.N_CLASSES), np.nan)
-            n = min(len(starts), len(track.starts))
-            windows[:n] = track.probs[:n]
-            out["windows"] = windows
+            out["windows"] = track.probs
         except MoodscoreError as exc:
             out["error"] = exc
         except Exception as exc:  # decoding failures deep inside PyAV end here

@@ -216,14 +216,28 @@ class VoiceModel:
                 p = w if feats is None else (1 - self.whisper_weight) * p + self.whisper_weight * w
         return p
 
-    def analyze(self, audio: np.ndarray, sr: int = SR, *, win_s: float = 1.0, hop_s: float = 0.5) -> VoiceTrack:
-        """Emotion per window (starts 0, hop, 2 hop, ... until the audio is covered), NaN where no speech."""
+    def analyze(
+        self,
+        audio: np.ndarray,
+        sr: int = SR,
+        *,
+        win_s: float = 1.0,
+        hop_s: float = 0.5,
+        starts: np.ndarray | None = None,
+    ) -> VoiceTrack:
+        """Emotion per window, NaN where no speech. Windows start at ``starts`` (e.g. the fusion's grid, so
+        every fusion window gets the voice's vote, the last, shorter one included) or else at 0, hop, 2 hop, ...
+        until the audio is covered; a window reaching past the end is cut there."""
         if not (win_s > 0 and hop_s > 0):
             raise InputError(f"window and hop must be positive, got {win_s} and {hop_s}")
         y = to_mono_16k(audio, sr)
         dur = len(y) / SR
-        n_win = 1 if dur <= win_s else math.ceil((dur - win_s) / hop_s - 1e-9) + 1
-        starts = np.arange(n_win) * hop_s
+        if starts is None:
+            n_win = 1 if dur <= win_s else math.ceil((dur - win_s) / hop_s - 1e-9) + 1
+            starts = np.arange(n_win) * hop_s
+        else:
+            starts = np.asarray(starts, dtype=np.float64)
+            n_win = len(starts)
         mask = detect_speech(y, SR)
         t_frame = VAD_FRAME / SR
         speech = np.zeros(n_win)

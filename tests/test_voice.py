@@ -81,6 +81,21 @@ def test_debug_model_window_layout(debug_model, espeak_speech):
     assert np.all(np.isnan(track.probs[~voted])) and np.all(track.speech[~voted] < 0.3)
 
 
+def test_windows_on_the_fusion_grid_include_the_last_short_one(debug_model, espeak_speech):
+    from models.fusion import FusionOptions, window_starts
+
+    y, sr = espeak_speech
+    speech_to_the_end = y[: int(len(y) * 0.6)]  # cut mid-sentence, so the last half second is speech
+    dur = len(speech_to_the_end) / sr
+    starts = window_starts(dur, FusionOptions())
+    track = debug_model.analyze(speech_to_the_end, sr, win_s=1.0, hop_s=0.5, starts=starts)
+    assert len(track.starts) == len(starts) and track.probs.shape == (len(starts), affect.N_CLASSES)
+    assert dur - starts[-1] < 1.0  # the last fusion window is shorter than a full one ...
+    assert not np.isnan(track.probs[-1]).any()  # ... and still gets the voice's vote
+    own = debug_model.analyze(speech_to_the_end, sr, win_s=1.0, hop_s=0.5)
+    assert len(own.starts) < len(starts)  # the voice's own grid stops a hop earlier
+
+
 def test_short_audio_gives_one_window(debug_model):
     track = debug_model.analyze(np.zeros(SR // 4, dtype=np.float32))
     assert track.starts.tolist() == [0.0] and np.isnan(track.probs).all()

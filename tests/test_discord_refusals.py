@@ -5,32 +5,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pretty_midi
 import pytest
 from discord_payloads import MIB, answered, attachment, dispatch, interaction_payload, invoke, logged_in_bot, settle
 from discord_standin import Recorded, StandIn
-from media_fixtures import face_clip
 
 from bots.app import BotSettings
 from bots.engine_process import EngineProcesses
 from models import Engine
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with StandIn() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-        yield server
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return face_clip(tmp_path_factory.mktemp("clip"), seconds=3.0).read_bytes()
 
 
 def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:

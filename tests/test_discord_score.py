@@ -12,32 +12,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import discord
 import mido
 import pretty_midi
 import pytest
 from discord_payloads import MIB, TOKEN, attachment, interaction_payload, invoke, logged_in_bot, settle
 from discord_standin import Recorded, StandIn
-from media_fixtures import face_clip
 
 from bots.app import BotSettings
 
 RECORD = Path(tempfile.gettempdir()) / "moodscore-discord-score-requests.txt"  # one recorded /score, for reading
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with StandIn() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-        yield server
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return face_clip(tmp_path_factory.mktemp("clip"), seconds=3.0).read_bytes()
 
 
 TICK = 0.02

@@ -1,0 +1,30 @@
+"""Fixtures shared by several test modules (imports stay inside them, so other tests do not pay for them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from discord_standin import StandIn
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    """A stand-in for Discord's HTTP API on 127.0.0.1, with discord.py's client pointed at it."""
+    import discord
+    from discord_standin import StandIn
+
+    with StandIn() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 3 s clip with a face, as uploaded bytes."""
+    from media_fixtures import face_clip
+
+    return face_clip(tmp_path_factory.mktemp("clip"), seconds=3.0).read_bytes()

@@ -247,17 +247,6 @@ def top_p_probs(scores: np.ndarray, top_p: float) -> np.ndarray:
     return out / out.sum()
 
 
-def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches ``top_p``; the rest get -inf."""
-    if top_p >= 1.0:
-        return logits
-    sorted_logits, order = torch.sort(logits, descending=True)
-    cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-    drop = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # keep the token that crosses top_p
-    sorted_logits[drop] = -math.inf
-    return torch.full_like(logits, -math.inf).scatter(-1, order, sorted_logits)
-
-
 @torch.inference_mode()
 def sample(
     model: MusicTransformer,

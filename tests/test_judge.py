@@ -92,3 +92,27 @@ def test_shipped_judge_hears_arousal_and_valence() -> None:
     assert p_high[0] > p_high[1]
     assert hi.arousal == "high" and lo.arousal == "low"
     assert p_pos[0] > p_pos[1]
+
+
+def test_runs_are_judged_in_beats_whatever_the_tempo() -> None:
+    from models.music.judge import judge_runs
+    from models.types import Score
+
+    def at(tempo: float) -> Score:
+        beat = 60.0 / tempo
+        pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+        inst = pretty_midi.Instrument(0, name="Piano")
+        for i in range(16):  # 4 bars of quarter notes, loud and high in bars 1-2, soft and low in bars 3-4
+            loud = i < 8
+            inst.notes.append(
+                pretty_midi.Note(100 if loud else 40, 72 + i % 5 if loud else 45 + i % 3, i * beat, (i + 1) * beat)
+            )
+        pm.instruments.append(inst)
+        return Score(midi=pm, tempo=tempo, bar_quadrants=("Q1", "Q1", "Q3", "Q3"), key="C major", seed=0)
+
+    judge = load_judge(debug=True)
+    slow, fast = judge_runs(judge, at(70.0)), judge_runs(judge, at(160.0))
+    assert [r["bars"] for r in slow] == [[1, 2], [3, 4]]
+    for a, b in zip(slow, fast, strict=True):
+        assert a["probs"] == pytest.approx(b["probs"], abs=2e-3)
+    assert slow[0]["probs"] != pytest.approx(slow[1]["probs"], abs=1e-3)  # the two runs do differ

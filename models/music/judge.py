@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pretty_midi
 
 HEADS = ("factorised", "softmax")
+JUDGE_TEMPO = 120.0  # judge_runs re-times generated music to this tempo (EMOPIA's MIDI tempo)
 CHECKPOINT_FORMAT = "moodscore-judge/1"
 
 
@@ -165,9 +166,12 @@ def load_judge(path: str | Path | None = None, *, debug: bool = False) -> Judge:
 def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
     """Rate each run of bars of a :class:`models.types.Score` that asked for one quadrant.
 
-    Only the first track (the generated piano) is judged; each run's notes are cut out and moved to time 0.
-    Returns one dict per run: first and last bar (1-based), the quadrant asked for, the one heard, and the
-    judge's probability of the asked one.
+    Only the first track (the generated piano) is judged; each run's notes are cut out, moved to time 0 and
+    re-timed to 120 BPM, the tempo of EMOPIA's transcriptions: the judge learnt the music in beats, and the MIDI
+    tempo of its training clips was a near-constant 120, so a user's tempo would otherwise reach it as an
+    out-of-range feature (at 160 BPM the shipped judge heard less arousal, not more). Returns one dict per run:
+    first and last bar (1-based), the quadrant asked for, the one heard, and the judge's probability of the
+    asked one.
     """
     import pretty_midi
 
@@ -179,13 +183,14 @@ def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
             runs.append((b, b + 1, q))
     piano = score.midi.instruments[0] if score.midi.instruments else None
     out = []
+    k = float(score.tempo) / JUDGE_TEMPO  # seconds at the score's tempo -> seconds at 120 BPM
     for a, b, q in runs:
         t0, t1 = a * score.bar_s, b * score.bar_s
-        pm = pretty_midi.PrettyMIDI(initial_tempo=score.tempo)
+        pm = pretty_midi.PrettyMIDI(initial_tempo=JUDGE_TEMPO)
         part = pretty_midi.Instrument(0, name="Piano")
         for n in piano.notes if piano is not None else []:
             if t0 <= n.start < t1:
-                part.notes.append(pretty_midi.Note(n.velocity, n.pitch, n.start - t0, min(n.end, t1) - t0))
+                part.notes.append(pretty_midi.Note(n.velocity, n.pitch, (n.start - t0) * k, (min(n.end, t1) - t0) * k))
         pm.instruments.append(part)
         verdict = judge.predict(pm)
         out.append(

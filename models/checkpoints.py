@@ -1,4 +1,5 @@
-"""Reading the project's self-describing torch checkpoints: one place for the file handling and its errors."""
+"""Reading and writing the project's self-describing torch checkpoints: one place for the file handling and its
+errors."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def load_checkpoint(path: str | os.PathLike[str] | None, *, default: str, what: 
     if not isinstance(ckpt, dict):
         raise ModelLoadError(f"the {what} weights {where} are not a moodscore checkpoint")
     return ckpt
+
+
+def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success)."""
+    from .atomic import atomic_output
+
+    with atomic_output(path, suffix=".tmp") as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)

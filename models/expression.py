@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.affect import FER_CLASSES
-from models.checkpoints import load_checkpoint
+from models.checkpoints import load_checkpoint, write_checkpoint
 from models.errors import InputError, ModelLoadError
 from models.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
 
@@ -186,10 +186,7 @@ def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str
     }
     if model.geometry is not None:
         ckpt["geometry"] = {**model.geometry.checkpoint(half=True), "weight": model.geometry_weight}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    write_checkpoint(ckpt, path)
 
 
 def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:

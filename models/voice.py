@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import affect
-from .checkpoints import load_checkpoint
+from .checkpoints import load_checkpoint, write_checkpoint
 from .errors import InputError, ModelLoadError
 from .vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
 from .vad import SR as SR
@@ -149,9 +149,7 @@ def save_checkpoint(path: str | Path, net: nn.Module, *, arch: str, dims: dict[s
         fnet, fdims, weight = func
         state = {k: v.detach().to(torch.float32).clone() for k, v in fnet.state_dict().items()}
         ckpt["func"] = {"dims": dict(fdims), "weight": float(weight), "hop": FUNC_HOP, "state_dict": state}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    write_checkpoint(ckpt, path)
 
 
 @dataclass(frozen=True)
@@ -353,7 +351,4 @@ def add_whisper_head(base: str | Path, out: str | Path, *, layer: int, mean: np.
                     "pool": WHISPER_POOL}, "dims": dims, "weight": float(share), "meta": meta,
         "state_dict": {k: v.detach().clone() for k, v in head.state_dict().items()},
     }  # fmt: skip
-    path = Path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    write_checkpoint(ckpt, out)

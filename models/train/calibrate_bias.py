@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models.checkpoints import write_checkpoint
 from models.music import tokens
 from models.music.compose import Composer
 from models.music.features import music_stats
@@ -188,9 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         "history": history,
         "date": time.strftime("%Y-%m-%d"),
     }
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ck, tmp)
-    tmp.replace(out)
+    write_checkpoint(ck, out)
     print(f"wrote {out}")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.checkpoints import write_checkpoint
 from models.music import tokens
 from models.music.data import emopia_split, load_midi, pop909_songs
 from models.music.generator import FORMAT, GeneratorDims, MusicTransformer
@@ -162,19 +163,9 @@ def evaluate(model: MusicTransformer, batcher: Batcher, n_batches: int, batch: i
 
 
 def save(path: Path, model: MusicTransformer, extra: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    torch.save(
-        {
-            "format": FORMAT,
-            "dims": model.dims.to_dict(),
-            "vocab_size": tokens.vocab_size(),
-            "state_dict": state,
-            **extra,
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    ckpt = {"format": FORMAT, "dims": model.dims.to_dict(), "vocab_size": tokens.vocab_size(), "state_dict": state}
+    write_checkpoint({**ckpt, **extra}, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,9 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.set_emotion_bias is not None:
             ck["emotion_bias"] = emotion_log_ratios(tokenize_corpus(args, args.cache)["train"])
             ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        torch.save(ck, tmp)
-        tmp.replace(args.out)
+        write_checkpoint(ck, args.out)
         return
     if args.stage is None:
         ap.error("--stage is required")

@@ -247,11 +247,9 @@ class Engine:
             finally:
                 stage_time["decode"] = time.perf_counter() - t
 
-        use_geometry = expression.geometry is not None and expression.geometry_weight > 0
-
-        def classify(idx: list[int], batch: np.ndarray, geo: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+        def classify(idx: list[int], batch: np.ndarray, landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
             t = time.perf_counter()
-            out = affect.fer_to_classes(expression.predict(batch, landmarks=geo))
+            out = affect.fer_to_classes(expression.predict(batch, landmarks=landmarks))
             stage_time["expression"] += time.perf_counter() - t
             return idx, out
 
@@ -259,7 +257,7 @@ class Engine:
         producer.start()
         expected = max(1, int(duration_s * fps))
         times: list[float] = []
-        pending: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+        pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frame index, crop, landmarks
         futures: list[Future[tuple[list[int], np.ndarray]]] = []
         n_found = 0
         t_face = 0.0
@@ -280,7 +278,7 @@ class Engine:
                     obs = tracker.process(item.rgb, item.t_s)
                     t_face += time.perf_counter() - t
                     if obs is not None:
-                        pending.append((len(times), obs.crop, obs.landmarks if use_geometry else None))
+                        pending.append((len(times), obs.crop, obs.landmarks))
                         n_found += 1
                     times.append(item.t_s)
                     if len(pending) >= _FACE_BATCH:
@@ -303,13 +301,9 @@ class Engine:
         return np.asarray(times), probs, len(times), n_found
 
 
-def _face_batch(
-    pending: list[tuple[int, np.ndarray, np.ndarray | None]],
-) -> tuple[list[int], np.ndarray, np.ndarray | None]:
-    """Frame indices, stacked crops and stacked landmarks (None when not kept) of a batch."""
-    geo = [g for _, _, g in pending]
-    stacked = np.stack([g for g in geo if g is not None]) if all(g is not None for g in geo) else None
-    return [i for i, _, _ in pending], np.stack([c for _, c, _ in pending]), stacked
+def _face_batch(pending: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Frame indices, stacked crops and stacked landmarks of a batch."""
+    return [i for i, _, _ in pending], np.stack([c for _, c, _ in pending]), np.stack([m for _, _, m in pending])
 
 
 def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,22 +191,22 @@ def score_job(
     src = Path(clip)
     stem = safe_stem(name if name is not None else src.name)
     # the options are checked before the long analysis, so a bad tempo fails at once
-    options = {
-        "tempo": tempo,
-        "instruments": tuple(instruments),
-        "key": key,
-        "seed": seed,
-        "temperature": temperature,
-        "candidates": candidates,
-    }
-    ComposeRequest(emotion="Q1", bars=1, **options)  # type: ignore[arg-type]
+    checked = ComposeRequest(
+        emotion="Q1",
+        tempo=tempo,
+        instruments=tuple(instruments),
+        key=key,
+        seed=seed,
+        temperature=temperature,
+        candidates=candidates,
+    )
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
     source = timeline.meta["source"]  # what analyze's probe found: no second probe of the clip
 
     t = time.perf_counter()
-    request = ComposeRequest(emotion=timeline, **options)  # type: ignore[arg-type]
+    request = replace(checked, emotion=timeline)  # validated again, its length from the timeline
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     timings["compose_s"] = time.perf_counter() - t
 

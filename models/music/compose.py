@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pretty_midi
-import torch
 
 from models.music import tokens
 from models.music.arrange import arrange
@@ -50,7 +49,8 @@ class Composer:
         # classifier-free guidance scale (0 = plain conditional sampling); default: the checkpoint's measured value
         self.guidance = float(net.sampling.get("guidance", 0.0)) if guidance is None else guidance
         # per-quadrant token log-ratios (4, vocab) from EMOPIA train, added to the logits with this weight
-        self.emotion_bias: torch.Tensor | None = getattr(net, "emotion_bias", None)
+        bias = getattr(net, "emotion_bias", None)
+        self.emotion_bias: np.ndarray | None = None if bias is None else bias.numpy()
         self.bias_weight = float(net.sampling.get("bias_weight", 0.0))
         # mode follows valence: out-of-scale pitches get -mode_weight (major for Q1/Q4, minor for Q2/Q3)
         self.mode_weight = float(net.sampling.get("mode_weight", 0.0))
@@ -99,7 +99,7 @@ class Composer:
         mode_w = self.mode_weight if mode_weight is None else mode_weight
         table = np.zeros((len(tokens.QUADRANTS), tokens.vocab_size()), dtype=np.float32)
         if self.emotion_bias is not None and weight != 0:
-            table += weight * self.emotion_bias.numpy()
+            table += weight * self.emotion_bias
         if mode_w > 0:
             home = seed % 12 if tonic is None else tonic
             for i, q in enumerate(tokens.QUADRANTS):

@@ -183,14 +183,16 @@ def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
             runs.append((b, b + 1, q))
     piano = score.midi.instruments[0] if score.midi.instruments else None
     out = []
-    k = float(score.tempo) / JUDGE_TEMPO  # seconds at the score's tempo -> seconds at 120 BPM
+    stretch = float(score.tempo) / JUDGE_TEMPO  # seconds at the score's tempo -> seconds at 120 BPM
     for a, b, q in runs:
         t0, t1 = a * score.bar_s, b * score.bar_s
         pm = pretty_midi.PrettyMIDI(initial_tempo=JUDGE_TEMPO)
         part = pretty_midi.Instrument(0, name="Piano")
         for n in piano.notes if piano is not None else []:
             if t0 <= n.start < t1:
-                part.notes.append(pretty_midi.Note(n.velocity, n.pitch, (n.start - t0) * k, (min(n.end, t1) - t0) * k))
+                part.notes.append(
+                    pretty_midi.Note(n.velocity, n.pitch, (n.start - t0) * stretch, (min(n.end, t1) - t0) * stretch)
+                )
         pm.instruments.append(part)
         verdict = judge.predict(pm)
         out.append(

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(history[0]), flush=True)
     seed = args.seed_base
     for it in range(args.iterations + 1):  # the last round only measures
-        composer.emotion_bias = torch.from_numpy(bias.astype(np.float32))
+        composer.emotion_bias = bias.astype(np.float32)
         counts = np.zeros_like(target)
         right, n_tokens, t0 = 0, 0, time.perf_counter()
         stats: dict[str, dict[str, float]] = {}

@@ -155,12 +155,16 @@ class ExpressionModel:
                 raise InputError(f"expected landmarks of shape ({len(log_p)}, 478, 2 or 3), got {lm.shape}")
             ok = np.isfinite(lm).all(axis=(1, 2))
             if ok.any():
-                w = self.geometry_weight
-                p_geo = np.clip(self.geometry.predict(lm[ok]), 1e-7, 1.0)
-                log_p[ok] = (1 - w) * log_p[ok] + w * np.log(p_geo)
+                log_p[ok] = product_of_experts(log_p[ok], self.geometry.predict(lm[ok]), self.geometry_weight)
         p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
         out: np.ndarray = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
         return out
+
+
+def product_of_experts(log_p_cnn: np.ndarray, p_geometry: np.ndarray, weight: float) -> np.ndarray:
+    """Unnormalised log-probabilities ``(1 - weight) * log p_cnn + weight * log p_geometry`` (N, 7)."""
+    out: np.ndarray = (1 - weight) * log_p_cnn + weight * np.log(np.clip(p_geometry, 1e-7, 1.0))
+    return out
 
 
 def build_model(dims: ExpressionDims, **kwargs: Any) -> ExpressionModel:

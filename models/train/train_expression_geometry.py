@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.expression import load_expression_model, save_checkpoint
+from models.expression import load_expression_model, product_of_experts, save_checkpoint
 from models.landmark_baseline import load_landmark_baseline
 
 DATA = Path("../shared/data/fer2013/fer2013_train_publictest.npz")
@@ -61,17 +61,16 @@ def main(argv: list[str] | None = None) -> None:
         "landmarks_on_found": float((expert.predict(landmarks[has]).argmax(1) == y[has]).mean()),
         "found_fraction": float(has.mean()),
     }
-    cnn.geometry = expert
+    log_p_cnn = np.log(np.clip(p_cnn, 1e-30, 1.0))
+    p_geo = expert.predict(landmarks[has])  # each network once; the weights only change how they combine
     for w in (float(s) for s in args.weights.split(",")):
-        cnn.geometry_weight = w
-        pred = np.concatenate(
-            [cnn.predict(images[i : i + 256], landmarks=landmarks[i : i + 256]) for i in range(0, len(test), 256)]
-        )
+        pred = log_p_cnn.copy()
+        pred[has] = product_of_experts(log_p_cnn[has], p_geo, w)
         results[f"product_w{w:g}"] = float((pred.argmax(1) == y).mean())
     print(json.dumps(results, indent=1))
     best = max((float(s) for s in args.weights.split(",")), key=lambda w: results[f"product_w{w:g}"])
     if args.write:
-        cnn.geometry_weight = best
+        cnn.geometry, cnn.geometry_weight = expert, best
         cnn.meta = {
             **cnn.meta,
             "geometry": {

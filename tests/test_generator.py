@@ -151,3 +151,63 @@ def test_logit_bias_is_added_to_sampled_tokens_only(net: MusicTransformer) -> No
         logit_bias=lambda s: big,
     )
     assert all(t == (9 if i % 3 == 0 else 7) for i, t in enumerate(seq) if i)
+
+
+COND_DIMS = GeneratorDims(vocab=40, d_model=32, n_layers=2, n_heads=4, max_len=24, dropout=0.0, cond_ids=(30, 31, 32))
+
+
+@pytest.fixture(scope="module")
+def cond_net() -> MusicTransformer:
+    torch.manual_seed(0)
+    net = MusicTransformer(COND_DIMS).eval()
+    torch.nn.init.normal_(net.cond.weight, std=1.0)  # type: ignore[union-attr]  # zero at init: make it matter
+    return net
+
+
+def test_the_condition_in_force_is_the_last_condition_token(cond_net: MusicTransformer) -> None:
+    ids = torch.tensor([[1, 2, 31, 4, 5, 30, 6], [30, 2, 3, 32, 4, 4, 4]])
+    got = cond_net.conditions(ids, torch.tensor([2, 0]))
+    assert got.tolist() == [[2, 2, 1, 1, 1, 0, 0], [0, 0, 0, 2, 2, 2, 2]]
+    # the condition changes the logits of the tokens after it, not before
+    a, b = cond_net(torch.tensor([[1, 2, 30, 4, 5]])), cond_net(torch.tensor([[1, 2, 31, 4, 5]]))
+    torch.testing.assert_close(a[0, :2], b[0, :2])
+    assert (a[0, 2:] - b[0, 2:]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_conditioned_cache_and_fast_decoder_equal_the_network(cond_net: MusicTransformer, batch: int) -> None:
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, COND_DIMS.vocab, (batch, COND_DIMS.max_len), generator=g)
+    ids[:, 2], ids[:, 9], ids[-1, 15] = 30, 31, 32  # conditions set inside the prompt and during decoding
+    full = cond_net(ids)
+    cache = KVCache(COND_DIMS, batch=batch)
+    cond_net(ids[:, :4], cache)
+    fast = FastDecoder(cond_net)
+    for t in range(4, COND_DIMS.max_len):
+        if t % 2:
+            step = fast.step(ids[:, t].tolist(), cache)
+        else:
+            step = cond_net(ids[:, t : t + 1], cache)[:, -1].detach().numpy()
+        torch.testing.assert_close(torch.from_numpy(step), full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_a_cache_started_after_the_condition_token_knows_the_condition(cond_net: MusicTransformer) -> None:
+    # what sampling does when the window refills after the condition token has scrolled out of it
+    ids = torch.tensor([[1, 31, 4, 5, 6, 7, 8, 9]])
+    cache = KVCache(COND_DIMS)
+    cache.reset([1])  # 31 = condition 1 was in force before the window
+    kept = cond_net(ids[:, 4:], cache)
+    assert cache.cond.tolist() == [1]
+    cache.reset()  # no condition known: other logits
+    lost = cond_net(ids[:, 4:], cache)
+    assert (kept[0] - lost[0]).abs().max() > 1e-2
+    assert torch.equal(cond_net.conditions(ids[:, 4:], torch.tensor([1])), torch.ones(1, 4, dtype=torch.long))
+
+
+def test_sampling_past_the_window_with_a_condition_is_seeded(cond_net: MusicTransformer) -> None:
+    def run(seed: int) -> list[int]:
+        return sample(
+            cond_net, [1, 31], max_new=3 * COND_DIMS.max_len, force=lambda s: None, stop=lambda s: False, seed=seed
+        )
+
+    assert run(1) == run(1) and len(run(1)) == 2 + 3 * COND_DIMS.max_len

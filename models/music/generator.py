@@ -32,9 +32,24 @@ class GeneratorDims:
     n_heads: int = 4
     max_len: int = 512
     dropout: float = 0.1
+    # Token ids that set the condition (the emotion tokens, the last one meaning "no condition"). When given, a
+    # learned vector of the condition in force (the last such token so far) is added at every position, so the
+    # emotion reaches each note directly and not only through attention to a token far back.
+    cond_ids: tuple[int, ...] = ()
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cond_ids", tuple(int(i) for i in self.cond_ids))
+
+    def to_dict(self) -> dict[str, float | int | list[int]]:
+        d = asdict(self)
+        d["cond_ids"] = list(self.cond_ids)
+        return d
+
+    def cond_table(self) -> np.ndarray:
+        """(vocab,) int64: the condition index a token sets, or -1 for tokens that set none."""
+        table = np.full(self.vocab, -1, dtype=np.int64)
+        table[list(self.cond_ids)] = np.arange(len(self.cond_ids))
+        return table
 
 
 class KVCache:
@@ -48,6 +63,9 @@ class KVCache:
 
     def __init__(self, dims: GeneratorDims, batch: int = 1) -> None:
         head = dims.d_model // dims.n_heads
+        # the condition in force after the cached tokens, per row (index into dims.cond_ids; the last = none)
+        self.none_cond = max(len(dims.cond_ids) - 1, 0)
+        self.cond = np.full(batch, self.none_cond, dtype=np.int64)
         shape = (dims.n_layers, batch, dims.n_heads, dims.max_len, head)
         # NumPy arrays and torch views of the same memory: the network and FastDecoder share one cache
         self.keys_np = np.zeros(shape, dtype=np.float32)
@@ -60,8 +78,10 @@ class KVCache:
     def capacity(self) -> int:
         return self.keys.shape[3]
 
-    def reset(self) -> None:
+    def reset(self, cond: Sequence[int] | None = None) -> None:
+        """Empty the cache; ``cond``: the condition in force before the next tokens, per row (default: none)."""
         self.length = 0
+        self.cond[:] = self.none_cond if cond is None else np.asarray(cond, dtype=np.int64)
 
 
 class _Block(nn.Module):
@@ -102,7 +122,9 @@ class _Block(nn.Module):
 
 
 class MusicTransformer(nn.Module):
-    """Token embedding + learned positions + pre-norm blocks + tied output layer."""
+    """Token embedding + learned positions (+ the condition in force) + pre-norm blocks + tied output layer."""
+
+    cond_of: torch.Tensor  # (vocab,) condition index each token sets, -1 for none (a buffer when dims.cond_ids)
 
     def __init__(self, dims: GeneratorDims) -> None:
         super().__init__()
@@ -115,7 +137,21 @@ class MusicTransformer(nn.Module):
         self.ln = nn.LayerNorm(dims.d_model)
         self.head = nn.Linear(dims.d_model, dims.vocab, bias=False)
         self.head.weight = self.tok.weight
+        self.cond: nn.Embedding | None = None
+        if dims.cond_ids:
+            self.cond = nn.Embedding(len(dims.cond_ids), dims.d_model)
+            self.register_buffer("cond_of", torch.from_numpy(dims.cond_table()), persistent=False)
         self.apply(self._init)
+        if self.cond is not None:
+            nn.init.zeros_(self.cond.weight)  # starts as the network without it (fine-tuning from such a net)
+
+    def conditions(self, ids: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+        """(B, T) condition index in force at each position: the last condition token up to and including it,
+        else ``before`` (B,)."""
+        set_here = self.cond_of[ids]
+        t = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        last = torch.where(set_here >= 0, t, -1).cummax(dim=1).values
+        return torch.where(last >= 0, set_here.gather(1, last.clamp(min=0)), before[:, None])
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -135,6 +171,15 @@ class MusicTransformer(nn.Module):
             raise ValueError("the cache was made for another network or batch size")
         pos = torch.arange(past, past + t, device=ids.device)
         x = self.tok(ids) + self.pos(pos)[None]
+        if self.cond is not None:
+            if cache is not None:
+                before = torch.from_numpy(cache.cond)
+            else:
+                before = torch.full((ids.shape[0],), len(self.dims.cond_ids) - 1, dtype=torch.long)
+            cond = self.conditions(ids, before)
+            x = x + self.cond(cond)
+            if cache is not None:
+                cache.cond[:] = cond[:, -1].numpy()
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i)
         if cache is not None:
@@ -176,6 +221,8 @@ class FastDecoder:
         self.tok = sd["tok.weight"].copy()
         self.pos = sd["pos.weight"].copy()
         self.head = np.ascontiguousarray(sd["tok.weight"].T)  # tied output layer
+        self.cond = sd["cond.weight"].copy() if net.cond is not None else None
+        self.cond_of = net.dims.cond_table()
         self.ln = (sd["ln.weight"].copy(), sd["ln.bias"].copy(), float(net.ln.eps))
         self.layers: list[_LayerWeights] = []
         for i, block in enumerate(net.blocks):
@@ -210,6 +257,10 @@ class FastDecoder:
         dh = c // h
         scale = np.float32(1.0 / math.sqrt(dh))
         x = self.tok[np.asarray(ids)] + self.pos[t]
+        if self.cond is not None:
+            here = self.cond_of[np.asarray(ids)]
+            cache.cond[:] = np.where(here >= 0, here, cache.cond)
+            x = x + self.cond[cache.cond]
         for i, layer in enumerate(self.layers):
             w, bias = layer.qkv
             qkv = self._norm(x, layer.ln1) @ w + bias
@@ -302,13 +353,18 @@ def sample(
     def mixed(last: np.ndarray) -> np.ndarray:
         return last[0] + guidance * (last[0] - last[1]) if guided else last[0]
 
-    def prefill(ids: Sequence[int]) -> np.ndarray:
-        cache.reset()
+    cond_of = model.dims.cond_table()
+
+    def prefill(ids: Sequence[int], before: Sequence[int]) -> np.ndarray:
+        # the condition in force where the window starts (it may start after the last condition token)
+        cache.reset(
+            [next((int(cond_of[i]) for i in reversed(r) if cond_of[i] >= 0), cache.none_cond) for r in rows(before)]
+        )
         logits = model(torch.tensor(rows(ids)), cache)
         return mixed(logits[:, -1].numpy())
 
     cache = KVCache(model.dims, batch=len(rows(seq[:1])))
-    last = prefill(seq[-window:])
+    last = prefill(seq[-window:], seq[:-window])
     ban = np.asarray(list(banned), dtype=np.int64)
     for _ in range(max_new):
         nxt = force(seq)
@@ -322,7 +378,7 @@ def sample(
         if stop(seq):
             break
         if cache.length >= window:
-            last = prefill(seq[-(window // 2) :])
+            last = prefill(seq[-(window // 2) :], seq[: -(window // 2)])
         else:
             last = mixed(fast.step([r[-1] for r in rows([nxt])], cache))
     return seq

@@ -152,11 +152,19 @@ def loss_of(model: MusicTransformer, batch: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: MusicTransformer, batcher: Batcher, n_batches: int, batch: int) -> float:
+def evaluate(
+    model: MusicTransformer, batcher: Batcher, n_batches: int, batch: int, *, wrong_emotion: bool = False
+) -> float:
+    """Mean loss on the same validation crops every time; ``wrong_emotion``: each quadrant token replaced by the
+    next quadrant's (Q1->Q2, ..., Q4->Q1), so the gap to the true loss shows how much the emotion is used."""
     model.eval()
     rng_state = batcher.rng.bit_generator.state
-    batcher.rng = np.random.default_rng(12345)  # the same validation crops every time
-    losses = [float(loss_of(model, batcher.batch(batch))) for _ in range(n_batches)]
+    batcher.rng = np.random.default_rng(12345)
+    remap = torch.arange(tokens.vocab_size())
+    if wrong_emotion:
+        for i, q in enumerate(tokens.QUADRANTS):
+            remap[tokens.emotion_id(q)] = tokens.emotion_id(tokens.QUADRANTS[(i + 1) % len(tokens.QUADRANTS)])
+    losses = [float(loss_of(model, remap[batcher.batch(batch)])) for _ in range(n_batches)]
     batcher.rng.bit_generator.state = rng_state
     model.train()
     return float(np.mean(losses))
@@ -198,6 +206,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--drop-emotion", type=float, default=0.15, help="fine-tuning: P(emotion tokens -> NONE)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many files per set (smoke tests)")
+    ap.add_argument("--cond-lr-mult", type=float, default=10.0, help="learning-rate factor of the emotion vectors")
+    ap.add_argument(
+        "--cond",
+        action="store_true",
+        help="add a learned emotion vector at every position (GeneratorDims.cond_ids); from --init it starts at 0",
+    )
     args = ap.parse_args(argv)
     if args.set_guidance is not None or args.set_emotion_bias is not None:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
@@ -215,7 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     corpus = tokenize_corpus(args, args.cache)
     d, n_layers, h, max_len = (int(x) for x in args.dims.split(","))
-    dims = GeneratorDims(vocab=tokens.vocab_size(), d_model=d, n_layers=n_layers, n_heads=h, max_len=max_len)
+    cond_ids = tuple(tokens.emotion_id(e) for e in tokens.EMOTIONS) if args.cond else ()  # NONE last
+    dims = GeneratorDims(
+        vocab=tokens.vocab_size(), d_model=d, n_layers=n_layers, n_heads=h, max_len=max_len, cond_ids=cond_ids
+    )
     model = MusicTransformer(dims)
     last = args.cache / f"{args.stage}_last.pt"
     start = args.init if args.init else (last if args.resume and last.exists() else None)
@@ -223,7 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     step = 0
     if start is not None:
         ck = torch.load(start, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+        missing, unexpected = model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()}, strict=False)
+        if unexpected or set(missing) - {"cond.weight"} or ("cond.weight" in missing and not args.init):
+            raise SystemExit(f"{start} does not fit this network: missing {missing}, unexpected {unexpected}")
         if args.resume and not args.init:
             step, history = int(ck["step"]), list(ck["history"])
     items = corpus["pop909"] if args.stage == "pretrain" else corpus["train"]
@@ -236,7 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         drop_emotion=args.drop_emotion if finetune else 0.0,
     )
     val = Batcher(corpus["val"], max_len, switch_prob=0.5, seed=0)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    cond = [p for n, p in model.named_parameters() if n == "cond.weight"]
+    rest = [p for n, p in model.named_parameters() if n != "cond.weight"]
+    groups = [{"params": rest, "lr_mult": 1.0}] + ([{"params": cond, "lr_mult": args.cond_lr_mult}] if cond else [])
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
     best = min((r["val"] for r in history), default=math.inf)
     t_end = time.monotonic() + 60 * args.minutes
     model.train()
@@ -246,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         frac = min(1.0, (time.monotonic() - t0) / (60 * args.minutes))
         lr = args.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_mult"]
         batch = train.batch(args.batch)
         loss = loss_of(model, batch)
         opt.zero_grad(set_to_none=True)
@@ -258,6 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         if step % args.save_every == 0 or time.monotonic() >= t_end or step == args.steps:
             v = evaluate(model, val, 4, args.batch)
             rec = {"step": step, "train": loss.item(), "val": v, "tok_per_s": tokens_seen / (time.monotonic() - t0)}
+            if finetune:  # how much the emotion is used: val loss with every emotion token moved to another quadrant
+                rec["val_wrong_emotion"] = evaluate(model, val, 4, args.batch, wrong_emotion=True)
             history.append(rec)
             print(json.dumps(rec), flush=True)
             extra = {

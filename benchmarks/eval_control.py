@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument("--no-dynamics", action="store_true", help="keep the sampled velocities (no match_dynamics)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed-offset", type=int, default=0, help="seeds used: offset .. offset + n - 1")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/control.json"))
@@ -89,6 +90,8 @@ def main() -> None:
     timing: dict[str, dict[str, float]] = {}
     if "transformer" in which:
         composer = Composer(load_generator(args.generator))
+        if args.no_dynamics:
+            composer.velocity_targets = None
         for config in args.configs.split(","):
             if config == "default":
                 g, w, m = composer.guidance, composer.bias_weight, composer.mode_weight
@@ -113,7 +116,7 @@ def main() -> None:
                     )
                     timing[name]["seconds"] += time.perf_counter() - t
                     timing[name]["tokens"] += len(ids)
-                    pieces[name][q].append(tokens.decode(ids, tempo=TEMPO))
+                    pieces[name][q].append(composer.decode(ids, (q,) * args.bars, TEMPO))
     if "lstm" in which:
         pieces["lstm_per_quadrant"] = {}
         for q in QUADS:

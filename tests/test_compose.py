@@ -151,3 +151,32 @@ def test_mode_follows_valence_from_bar_to_bar(composer: Composer) -> None:
     # without steering the random net wanders out of the scale
     free = _pitch_classes_per_bar(composer.generate_ids(quadrants, seed=4, temperature=1.0, top_p=1.0, mode_weight=0))
     assert any(not pcs <= d_major | d_minor for pcs in free)
+
+
+def test_dynamics_are_matched_per_run_of_bars() -> None:
+    from models.music.compose import match_dynamics
+
+    tempo = 120.0  # 2 s per bar
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0)
+    loud = [(0.0, 100), (0.5, 120), (2.0, 110), (2.5, 126)]  # bars 0-1: Q2
+    soft = [(4.0, 30), (4.5, 40), (6.1, 20)]  # bars 2-3: Q4
+    for start, vel in loud + soft:
+        piano.notes.append(pretty_midi.Note(velocity=vel, pitch=60, start=start, end=start + 0.4))
+    pm.instruments.append(piano)
+    match_dynamics(pm, ("Q2", "Q2", "Q4", "Q4"), tempo, {"Q2": 80.0, "Q4": 60.0})
+    got = [n.velocity for n in piano.notes]
+    assert abs(sum(got[:4]) / 4 - 80) < 1 and abs(sum(got[4:]) / 3 - 60) < 1
+    assert got[1] > got[0] and got[5] > got[4] > got[6]  # the shape inside a run is kept
+    match_dynamics(pm, ("Q2", "Q2", "Q4", "Q4"), tempo, {"Q2": 126.0, "Q4": 1.0})
+    assert all(1 <= n.velocity <= 127 for n in piano.notes)
+
+
+def test_the_composer_applies_the_checkpoints_velocity_targets() -> None:
+    net = load_generator(debug=True)
+    net.sampling = {"velocity_targets": {q: 33.0 for q in tokens.QUADRANTS}}
+    composer = Composer(net)
+    ids = composer.generate_ids(("Q1",) * 2, seed=3, temperature=1.0, top_p=0.95)
+    pm = composer.decode(ids, ("Q1",) * 2, 120.0)
+    vels = [n.velocity for inst in pm.instruments for n in inst.notes]
+    assert vels and abs(sum(vels) / len(vels) - 33) < 1

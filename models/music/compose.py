@@ -54,6 +54,9 @@ class Composer:
         self.bias_weight = float(net.sampling.get("bias_weight", 0.0))
         # mode follows valence: out-of-scale pitches get -mode_weight (major for Q1/Q4, minor for Q2/Q3)
         self.mode_weight = float(net.sampling.get("mode_weight", 0.0))
+        # mean note velocity per quadrant in EMOPIA train: each run of bars is scaled to its quadrant's (None: off)
+        targets = net.sampling.get("velocity_targets")
+        self.velocity_targets: dict[str, float] | None = dict(targets) if isinstance(targets, dict) else None
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -131,6 +134,13 @@ class Composer:
             seq = seq[:-1]  # the bar line after the last bar
         return seq
 
+    def decode(self, ids: list[int], quadrants: tuple[str, ...], tempo: float) -> pretty_midi.PrettyMIDI:
+        """The piano part of ``generate_ids``'s tokens at ``tempo``, its dynamics matched to the quadrants."""
+        pm = tokens.decode(ids, tempo=tempo)
+        if self.velocity_targets:
+            match_dynamics(pm, quadrants, tempo, self.velocity_targets)
+        return pm
+
     def compose(
         self, request: ComposeRequest, *, judge: Judge | None = None, progress: Progress | None = None
     ) -> list[Score]:
@@ -155,7 +165,7 @@ class Composer:
                     top_p=request.top_p,
                     tonic=None if wanted is None else wanted.tonic,
                 )
-                take_midi = tokens.decode(ids, tempo=request.tempo)
+                take_midi = self.decode(ids, quadrants, request.tempo)
                 fit = _fit(judge, take_midi, request.tempo, quadrants) if judge is not None and k > 1 else 0.0
                 if best is None or fit > best[0]:
                     best = (fit, take_midi)
@@ -181,6 +191,30 @@ def _fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: t
     runs = judge_runs(judge, Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))
     bars = [r["bars"][1] - r["bars"][0] + 1 for r in runs]
     return float(sum(n * np.log(max(r["p_asked"], 1e-6)) for n, r in zip(bars, runs, strict=True)) / sum(bars))
+
+
+def match_dynamics(
+    pm: pretty_midi.PrettyMIDI, quadrants: tuple[str, ...], tempo: float, targets: dict[str, float]
+) -> None:
+    """Scale the velocities of each run of bars of one quadrant so their mean is ``targets[quadrant]``.
+
+    The network with its emotion bias plays high-arousal music louder and low-arousal music softer than
+    EMOPIA does (its mean velocities were up to 20% off); this keeps the shape of the dynamics inside a run
+    (a multiplication) and puts their level where the data has it. Velocities stay in 1..127."""
+    bar_s = tokens.BEATS_PER_BAR * 60.0 / tempo
+    notes = [n for inst in pm.instruments for n in inst.notes]
+    runs: dict[int, list[pretty_midi.Note]] = {}
+    starts = [0] + [i for i in range(1, len(quadrants)) if quadrants[i] != quadrants[i - 1]]
+    for n in notes:
+        bar = min(int(n.start / bar_s + 1e-6), len(quadrants) - 1)
+        runs.setdefault(max(s for s in starts if s <= bar), []).append(n)
+    for start, members in runs.items():
+        target = targets.get(quadrants[start])
+        if not target:
+            continue
+        factor = target / float(np.mean([n.velocity for n in members]))
+        for n in members:
+            n.velocity = int(np.clip(round(n.velocity * factor), 1, 127))
 
 
 def _transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> None:

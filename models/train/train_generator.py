@@ -75,6 +75,20 @@ def emotion_log_ratios(items: list[tuple[np.ndarray, str]], *, clip: float = 2.0
 NOTE_TOKEN_TYPES = ("Pitch", "Velocity", "Duration", "Position")
 
 
+def velocity_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
+    """Mean note velocity per quadrant over the clips' velocity tokens (one per note)."""
+    value = {i: int(name.split("_")[1]) for name, i in tokens.tokenizer().vocab.items() if name.startswith("Velocity_")}
+    table = np.zeros(tokens.vocab_size())
+    is_vel = np.zeros(tokens.vocab_size(), bool)
+    for i, v in value.items():
+        table[i], is_vel[i] = v, True
+    out = {}
+    for q in tokens.QUADRANTS:
+        ids = np.concatenate([a.astype(np.int64) for a, qq in items if qq == q])
+        out[q] = round(float(table[ids[is_vel[ids]]].mean()), 2)
+    return out
+
+
 def _transpose_table(shift: int) -> np.ndarray:
     """Token id -> id after moving every pitch by ``shift`` semitones (pitches leaving the range stay)."""
     vocab = tokens.tokenizer().vocab
@@ -195,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
         metavar="G",
         help="only store G as the sampling default (classifier-free guidance) in the checkpoint --out",
     )
+    ap.add_argument(
+        "--set-velocity-targets",
+        action="store_true",
+        help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
+    )
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -213,13 +232,16 @@ def main(argv: list[str] | None = None) -> None:
         help="add a learned emotion vector at every position (GeneratorDims.cond_ids); from --init it starts at 0",
     )
     args = ap.parse_args(argv)
-    if args.set_guidance is not None or args.set_emotion_bias is not None:
+    if args.set_guidance is not None or args.set_emotion_bias is not None or args.set_velocity_targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
         if args.set_emotion_bias is not None:
             ck["emotion_bias"] = emotion_log_ratios(tokenize_corpus(args, args.cache)["train"])
             ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
+        if args.set_velocity_targets:
+            targets = velocity_targets(tokenize_corpus(args, args.cache)["train"])
+            ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": targets}
         write_checkpoint(ck, args.out)
         return
     if args.stage is None:

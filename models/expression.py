@@ -111,6 +111,19 @@ class ExpressionModel:
     # used when landmarks are given: log p = (1 - w) * log p_cnn + w * log p_geometry, renormalised
     geometry: LandmarkBaseline | None = None
     geometry_weight: float = 0.0
+    # optional other CNNs (their own preprocessing) whose log-probabilities join this one's, each with its weight
+    # (this network keeps 1 - their sum): a product of experts of CNNs, before the geometry expert
+    partners: list[tuple[ExpressionModel, float]] = field(default_factory=list)
+
+    def cnn_log_probs(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 7) log-probabilities of this CNN and its partners combined (no geometry)."""
+        x = self.preprocess(crops)
+        log_p: np.ndarray = torch.log_softmax(self.logits(x).float(), dim=1).numpy()
+        if self.partners:
+            log_p = (1 - sum(w for _, w in self.partners)) * log_p
+            for partner, w in self.partners:
+                log_p = log_p + w * partner.cnn_log_probs(crops)
+        return log_p
 
     def preprocess(self, crops: np.ndarray) -> torch.Tensor:
         """(N, S, S) uint8 faces -> (N, 1, 48, 48) normalised float frames (resized when S != 48)."""
@@ -145,10 +158,10 @@ class ExpressionModel:
         ``landmarks``: the faces' (N, 478, 2 or 3) MediaPipe landmarks in any pixel frame; when given and the
         checkpoint has a geometry expert, its opinion is combined with the CNN's (a face whose landmarks are
         NaN: the CNN alone)."""
-        x = self.preprocess(crops)
-        if x.shape[0] == 0:
+        if len(crops) == 0:
+            self.preprocess(crops)  # still checks the shape
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        log_p = torch.log_softmax(self.logits(x).float(), dim=1).numpy()
+        log_p = self.cnn_log_probs(crops)
         if landmarks is not None and self.geometry is not None and self.geometry_weight > 0:
             lm = np.asarray(landmarks, dtype=np.float64)
             if lm.ndim != 3 or lm.shape[0] != len(log_p) or lm.shape[1] != 478 or lm.shape[2] < 2:
@@ -175,6 +188,10 @@ def build_model(dims: ExpressionDims, **kwargs: Any) -> ExpressionModel:
 
 def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
     """Write a self-describing checkpoint (fp16 weights, BN statistics included) via a temp file and rename."""
+    write_checkpoint(_checkpoint(model, extra), path)
+
+
+def _checkpoint(model: ExpressionModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.net.state_dict().items()}
     ckpt = {
         "format": FORMAT,
@@ -190,7 +207,9 @@ def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str
     }
     if model.geometry is not None:
         ckpt["geometry"] = {**model.geometry.checkpoint(half=True), "weight": model.geometry_weight}
-    write_checkpoint(ckpt, path)
+    if model.partners:
+        ckpt["partners"] = [{**_checkpoint(m), "weight": w} for m, w in model.partners]
+    return ckpt
 
 
 def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
@@ -213,6 +232,7 @@ def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
     if isinstance(ckpt.get("geometry"), dict):
         model.geometry = baseline_from_checkpoint(ckpt["geometry"], "the expression checkpoint's geometry expert")
         model.geometry_weight = float(ckpt["geometry"]["weight"])
+    model.partners = [(_from_checkpoint(c), float(c["weight"])) for c in ckpt.get("partners", [])]
     return model
 
 

@@ -123,3 +123,22 @@ def test_landmark_expert_survives_the_checkpoint(tmp_path: Path) -> None:
 def test_shipped_model_has_the_landmark_expert() -> None:
     model = load_expression_model()
     assert model.geometry is not None and 0 < model.geometry_weight < 1
+
+
+def test_partner_cnns_combine_as_a_product_of_experts_and_survive_the_checkpoint(tmp_path: Path) -> None:
+    from models.expression import ExpressionDims, build_model
+
+    main = load_expression_model(debug=True)
+    torch.manual_seed(1)
+    other = build_model(ExpressionDims(widths=(8, 8), blocks=(1, 1), stem=8, dropout=0.0), input_size=40, mean=0.4)
+    faces = _faces(5, seed=2)
+    lp_main, lp_other = np.log(main.predict(faces)), np.log(other.predict(faces))
+    main.partners = [(other, 0.4)]
+    expect = np.exp(0.6 * lp_main + 0.4 * lp_other)
+    expect /= expect.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(main.predict(faces), expect, atol=1e-5)
+    assert not np.allclose(main.predict(faces), np.exp(lp_main), atol=1e-3)  # the partner changed the answer
+    save_checkpoint(main, tmp_path / "pair.pt")
+    loaded = load_expression_model(tmp_path / "pair.pt")
+    assert [(m.input_size, m.mean, w) for m, w in loaded.partners] == [(40, 0.4, 0.4)]
+    np.testing.assert_allclose(loaded.predict(faces), main.predict(faces), atol=2e-3)

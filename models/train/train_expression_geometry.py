@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         p_partner = np.concatenate([partner.predict(images[i : i + 256]) for i in range(0, len(test), 256)])
     landmarks = np.where(found[test][:, None, None], c["landmarks"][test], np.nan)
     has = found[test]
-    results: dict[str, float] = {
+    results: dict[str, Any] = {
         "cnn": float((p_cnn.argmax(1) == y).mean()),
         "landmarks_on_found": float((expert.predict(landmarks[has]).argmax(1) == y[has]).mean()),
         "found_fraction": float(has.mean()),
@@ -94,9 +95,14 @@ def main(argv: list[str] | None = None) -> None:
             pred[has] = product_of_experts(log_p_cnn[has], p_geo, w)
             name = f"product_w{w:g}" if p_partner is None else f"product_a{a:g}_w{w:g}"
             results[name] = float((pred.argmax(1) == y).mean())
-            grid.append((results[name], a, w))
+            grid.append((results[name], a, w, pred.argmax(1)))
     print(json.dumps(results, indent=1))
-    _, best_a, best = max(grid, key=lambda g: g[0])  # the first best wins ties
+    _, best_a, best, chosen = max(grid, key=lambda g: g[0])  # the first best wins ties
+    confusion = np.zeros((7, 7), dtype=np.int64)
+    np.add.at(confusion, (y, chosen), 1)
+    results["chosen_confusion"] = confusion.tolist()  # rows true, columns predicted, FER_CLASSES order
+    print("confusion of the chosen combination (rows true, columns predicted):")
+    print(confusion)
     if args.write:
         cnn.geometry, cnn.geometry_weight = expert, best
         if partner is not None:

@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument(
+        "--valence-contrast", type=float, default=None, help="Composer valence contrast (default: the checkpoint's)"
+    )
     ap.add_argument("--no-dynamics", action="store_true", help="keep the sampled velocities (no match_dynamics)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed-offset", type=int, default=0, help="seeds used: offset .. offset + n - 1")
@@ -98,6 +101,8 @@ def main() -> None:
             else:
                 g, w, m = (float(x) for x in (config + ":0").split(":")[:3])
             name = f"transformer_g{g:g}_w{w:g}" + (f"_m{m:g}" if m else "")
+            if args.valence_contrast:
+                name += f"_c{args.valence_contrast:g}"
             pieces[name], timing[name] = {}, {"tokens": 0, "seconds": 0.0}
             for q in QUADS:
                 pieces[name][q] = []
@@ -113,6 +118,7 @@ def main() -> None:
                         guidance=g,
                         bias_weight=w,
                         mode_weight=m,
+                        valence_contrast=args.valence_contrast,
                     )
                     timing[name]["seconds"] += time.perf_counter() - t
                     timing[name]["tokens"] += len(ids)

@@ -180,3 +180,23 @@ def test_the_composer_applies_the_checkpoints_velocity_targets() -> None:
     pm = composer.decode(ids, ("Q1",) * 2, 120.0)
     vels = [n.velocity for inst in pm.instruments for n in inst.notes]
     assert vels and abs(sum(vels) / len(vels) - 33) < 1
+
+
+def test_valence_contrast_pushes_away_from_the_other_valence_only() -> None:
+    import numpy as np
+
+    net = load_generator(debug=True)
+    rng = np.random.default_rng(0)
+    table = rng.normal(0, 1, (4, tokens.vocab_size())).astype(np.float32)
+    composer = Composer(net)
+    composer.bias_weight = 1.0
+
+    def take(contrast: float) -> list[int]:
+        return composer.generate_ids(("Q1",) * 2, seed=5, temperature=1.0, top_p=0.95, valence_contrast=contrast)
+
+    composer.emotion_bias = table
+    assert take(0.0) != take(3.0)  # Q1's row moves away from Q2's
+    same = table.copy()
+    same[1] = same[0]  # Q2's row equal to Q1's: nothing to push away from
+    composer.emotion_bias = same
+    assert take(0.0) == take(3.0)

@@ -27,6 +27,7 @@ CANDIDATE_SEED_STEP = 100_003  # take j of a variation samples with seed + j * t
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the raised leading tone of harmonic minor
 NEGATIVE_VALENCE = ("Q2", "Q3")  # quadrants written in minor when the mode follows the emotion
+OTHER_VALENCE = (1, 0, 3, 2)  # index of the quadrant with the same arousal and the other valence (Q1<->Q2, Q3<->Q4)
 
 
 def mode_bias(tonic: int, minor: bool, weight: float) -> np.ndarray:
@@ -54,6 +55,9 @@ class Composer:
         self.bias_weight = float(net.sampling.get("bias_weight", 0.0))
         # mode follows valence: out-of-scale pitches get -mode_weight (major for Q1/Q4, minor for Q2/Q3)
         self.mode_weight = float(net.sampling.get("mode_weight", 0.0))
+        # valence contrast c: each quadrant's bias row also gets c * (its row - the other valence's row), which
+        # pushes away from the quadrant the judge confuses it with (measured: more control, busier textures)
+        self.valence_contrast = float(net.sampling.get("valence_contrast", 0.0))
         # mean note velocity per quadrant in EMOPIA train: each run of bars is scaled to its quadrant's (None: off)
         targets = net.sampling.get("velocity_targets")
         self.velocity_targets: dict[str, float] | None = dict(targets) if isinstance(targets, dict) else None
@@ -75,6 +79,7 @@ class Composer:
         bias_weight: float | None = None,
         mode_weight: float | None = None,
         tonic: int | None = None,
+        valence_contrast: float | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
@@ -101,8 +106,10 @@ class Composer:
         weight = self.bias_weight if bias_weight is None else bias_weight
         mode_w = self.mode_weight if mode_weight is None else mode_weight
         table = np.zeros((len(tokens.QUADRANTS), tokens.vocab_size()), dtype=np.float32)
+        contrast = self.valence_contrast if valence_contrast is None else valence_contrast
         if self.emotion_bias is not None and weight != 0:
-            table += weight * self.emotion_bias
+            bias = self.emotion_bias + contrast * (self.emotion_bias - self.emotion_bias[list(OTHER_VALENCE)])
+            table += weight * bias
         if mode_w > 0:
             home = seed % 12 if tonic is None else tonic
             for i, q in enumerate(tokens.QUADRANTS):

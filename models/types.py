@@ -319,3 +319,18 @@ class Score:
     @property
     def bar_starts_s(self) -> tuple[float, ...]:
         return tuple(b * self.bar_s for b in range(self.n_bars))
+
+    @property
+    def runs(self) -> list[tuple[int, int, str]]:
+        return quadrant_runs(self.bar_quadrants)
+
+
+def quadrant_runs(bar_quadrants: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Runs of consecutive bars asking for one quadrant: (first bar, bar after the last, quadrant), 0-based."""
+    runs: list[tuple[int, int, str]] = []
+    for b, q in enumerate(bar_quadrants):
+        if runs and runs[-1][2] == q:
+            runs[-1] = (runs[-1][0], b + 1, q)
+        else:
+            runs.append((b, b + 1, q))
+    return runs

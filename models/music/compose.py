@@ -19,7 +19,7 @@ from models.music.arrange import arrange
 from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
-from models.types import ComposeRequest, Score
+from models.types import ComposeRequest, Score, quadrant_runs
 
 Progress = Callable[[float, str], None]
 MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
@@ -210,14 +210,11 @@ def match_dynamics(
     (a multiplication) and puts their level where the data has it. Velocities stay in 1..127."""
     bar_s = tokens.BEATS_PER_BAR * 60.0 / tempo
     notes = [n for inst in pm.instruments for n in inst.notes]
-    runs: dict[int, list[pretty_midi.Note]] = {}
-    starts = [0] + [i for i in range(1, len(quadrants)) if quadrants[i] != quadrants[i - 1]]
-    for n in notes:
-        bar = min(int(n.start / bar_s + 1e-6), len(quadrants) - 1)
-        runs.setdefault(max(s for s in starts if s <= bar), []).append(n)
-    for start, members in runs.items():
-        target = targets.get(quadrants[start])
-        if not target:
+    bars = [min(int(n.start / bar_s + 1e-6), len(quadrants) - 1) for n in notes]  # past the end: the last bar
+    for first, end, q in quadrant_runs(quadrants):
+        members = [n for n, b in zip(notes, bars, strict=True) if first <= b < end]
+        target = targets.get(q)
+        if not members or not target:
             continue
         factor = target / float(np.mean([n.velocity for n in members]))
         for n in members:

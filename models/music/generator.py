@@ -355,11 +355,12 @@ def sample(
 
     cond_of = model.dims.cond_table()
 
+    def condition_at_end(ids: Sequence[int]) -> int:
+        return next((int(cond_of[i]) for i in reversed(ids) if cond_of[i] >= 0), cache.none_cond)
+
     def prefill(ids: Sequence[int], before: Sequence[int]) -> np.ndarray:
-        # the condition in force where the window starts (it may start after the last condition token)
-        cache.reset(
-            [next((int(cond_of[i]) for i in reversed(r) if cond_of[i] >= 0), cache.none_cond) for r in rows(before)]
-        )
+        # a conditioned network needs the condition in force where the window starts (its token may lie before)
+        cache.reset([condition_at_end(r) for r in rows(before)] if model.cond is not None else None)
         logits = model(torch.tensor(rows(ids)), cache)
         return mixed(logits[:, -1].numpy())
 

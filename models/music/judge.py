@@ -175,16 +175,10 @@ def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
     """
     import pretty_midi
 
-    runs: list[tuple[int, int, str]] = []
-    for b, q in enumerate(score.bar_quadrants):
-        if runs and runs[-1][2] == q:
-            runs[-1] = (runs[-1][0], b + 1, q)
-        else:
-            runs.append((b, b + 1, q))
     piano = score.midi.instruments[0] if score.midi.instruments else None
     out = []
     stretch = float(score.tempo) / JUDGE_TEMPO  # seconds at the score's tempo -> seconds at 120 BPM
-    for a, b, q in runs:
+    for a, b, q in score.runs:
         t0, t1 = a * score.bar_s, b * score.bar_s
         pm = pretty_midi.PrettyMIDI(initial_tempo=JUDGE_TEMPO)
         part = pretty_midi.Instrument(0, name="Piano")

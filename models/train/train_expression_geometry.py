@@ -67,10 +67,12 @@ def main(argv: list[str] | None = None) -> None:
         partner.geometry, partner.partners = None, []
     expert = load_landmark_baseline(args.baseline)
     images = np.load(args.data)["images"][test]
-    p_cnn = np.concatenate([cnn.predict(images[i : i + 256]) for i in range(0, len(test), 256)])
-    p_partner = None
-    if partner is not None:
-        p_partner = np.concatenate([partner.predict(images[i : i + 256]) for i in range(0, len(test), 256)])
+
+    def probs(model: Any) -> np.ndarray:
+        return np.concatenate([model.predict(images[i : i + 256]) for i in range(0, len(test), 256)])
+
+    p_cnn = probs(cnn)
+    p_partner = probs(partner) if partner is not None else None
     landmarks = np.where(found[test][:, None, None], c["landmarks"][test], np.nan)
     has = found[test]
     results: dict[str, Any] = {

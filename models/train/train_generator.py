@@ -77,15 +77,14 @@ NOTE_TOKEN_TYPES = ("Pitch", "Velocity", "Duration", "Position")
 
 def velocity_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
     """Mean note velocity per quadrant over the clips' velocity tokens (one per note)."""
-    value = {i: int(name.split("_")[1]) for name, i in tokens.tokenizer().vocab.items() if name.startswith("Velocity_")}
-    table = np.zeros(tokens.vocab_size())
-    is_vel = np.zeros(tokens.vocab_size(), bool)
-    for i, v in value.items():
-        table[i], is_vel[i] = v, True
+    value = np.full(tokens.vocab_size(), np.nan)  # a velocity token's value, NaN for other tokens
+    for name, i in tokens.tokenizer().vocab.items():
+        if name.startswith("Velocity_"):
+            value[i] = int(name.split("_")[1])
     out = {}
     for q in tokens.QUADRANTS:
-        ids = np.concatenate([a.astype(np.int64) for a, qq in items if qq == q])
-        out[q] = round(float(table[ids[is_vel[ids]]].mean()), 2)
+        v = value[np.concatenate([ids.astype(np.int64) for ids, qq in items if qq == q])]
+        out[q] = round(float(v[~np.isnan(v)].mean()), 2)
     return out
 
 
@@ -236,12 +235,13 @@ def main(argv: list[str] | None = None) -> None:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
-        if args.set_emotion_bias is not None:
-            ck["emotion_bias"] = emotion_log_ratios(tokenize_corpus(args, args.cache)["train"])
-            ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
-        if args.set_velocity_targets:
-            targets = velocity_targets(tokenize_corpus(args, args.cache)["train"])
-            ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": targets}
+        if args.set_emotion_bias is not None or args.set_velocity_targets:
+            train_items = tokenize_corpus(args, args.cache)["train"]
+            if args.set_emotion_bias is not None:
+                ck["emotion_bias"] = emotion_log_ratios(train_items)
+                ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
+            if args.set_velocity_targets:
+                ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": velocity_targets(train_items)}
         write_checkpoint(ck, args.out)
         return
     if args.stage is None:

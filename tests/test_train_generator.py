@@ -66,3 +66,32 @@ def test_emotion_log_ratios_favour_each_quadrants_own_tokens_and_leave_the_grid_
     for name in ("Bar_None", "BOS_None", "Emotion_Q1", "Emotion_NONE"):
         assert (table[:, vocab[name]] == 0).all()
     assert float(table.abs().max()) <= 2.0
+
+
+def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import torch
+
+    from models.music.compose import Composer
+    from models.music.generator import load_generator
+    from models.train.train_generator import main, save
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    train = [_clip(q, 40 + 12 * i, bars=4) for i, q in enumerate(tokens.QUADRANTS)]
+    arrays = {f"train_{i}": ids for i, (ids, _) in enumerate(train)}
+    np.savez(cache / "corpus.npz", meta=json.dumps({"train": [q for _, q in train]}), **arrays)  # type: ignore[arg-type]
+    out = tmp_path / "gen.pt"
+    save(out, load_generator(debug=True), {"sampling": {"bias_weight": 1.0}})
+    main(["--out", str(out), "--cache", str(cache), "--set-texture", "--texture-seeds", "2", "--texture-bars", "2",
+          "--texture-iterations", "2", "--threads", "1"])  # fmt: skip
+    ck = torch.load(out, weights_only=True)
+    knobs = ck["sampling"]["texture"]
+    assert set(knobs) == set(tokens.QUADRANTS) and ck["sampling"]["bias_weight"] == 1.0
+    assert any(v != 0 for k in knobs.values() for v in k.values())
+    assert ck["texture_calibration"]["iterations"] == 2
+    composer = Composer(load_generator(out))
+    assert composer.texture == knobs
+    ids = composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95)
+    assert ids != composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95, texture={})

@@ -19,6 +19,7 @@ from models.music.arrange import arrange
 from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
+from models.music.texture import texture_row
 from models.types import ComposeRequest, Score, quadrant_runs
 
 Progress = Callable[[float, str], None]
@@ -58,6 +59,10 @@ class Composer:
         # valence contrast c: each quadrant's bias row also gets c * (its row - the other valence's row), which
         # pushes away from the quadrant the judge confuses it with (measured: more control, busier textures)
         self.valence_contrast = float(net.sampling.get("valence_contrast", 0.0))
+        # per-quadrant texture knobs (models.music.texture), calibrated with the bias to EMOPIA train's note counts,
+        # durations and register; added to the logits beside the bias (None: off)
+        texture = net.sampling.get("texture")
+        self.texture: dict[str, dict[str, float]] | None = dict(texture) if isinstance(texture, dict) else None
         # mean note velocity per quadrant in EMOPIA train: each run of bars is scaled to its quadrant's (None: off)
         targets = net.sampling.get("velocity_targets")
         self.velocity_targets: dict[str, float] | None = dict(targets) if isinstance(targets, dict) else None
@@ -80,11 +85,13 @@ class Composer:
         mode_weight: float | None = None,
         tonic: int | None = None,
         valence_contrast: float | None = None,
+        texture: dict[str, dict[str, float]] | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
         With a mode weight > 0 the bars are steered into the scale on ``tonic`` (default: ``seed % 12``), major
-        or minor by each bar's valence, so a change of emotion is also a change between parallel keys."""
+        or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
+        ``texture`` replaces the checkpoint's texture knobs (``{}``: none)."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -114,6 +121,10 @@ class Composer:
             home = seed % 12 if tonic is None else tonic
             for i, q in enumerate(tokens.QUADRANTS):
                 table[i] += mode_bias(home, q in NEGATIVE_VALENCE, mode_w)
+        knobs = self.texture if texture is None else texture
+        if knobs:
+            for i, q in enumerate(tokens.QUADRANTS):
+                table[i] += texture_row(knobs.get(q))
         steered = bool(table.any())
 
         def logit_bias(seq: list[int]) -> np.ndarray | None:

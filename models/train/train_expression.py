@@ -6,7 +6,8 @@
 Augmentation runs batched on tensors in the training process (random crop via a random affine with small
 rotation and scale, horizontal flip, brightness/contrast, cutout); AdamW with linear warm-up and cosine decay,
 label smoothing. A full training state is written to ``--cache`` after every epoch (``--resume`` continues
-from it); the best epoch on PublicTest is written to ``--out`` as a self-describing fp16 checkpoint.
+from it; ``--init`` starts a new schedule from another run's weights, a warm restart); the best epoch on
+PublicTest is written to ``--out`` as a self-describing fp16 checkpoint.
 ``--eval-only`` evaluates ``--out`` on PublicTest (plain, flip-averaged) and prints the confusion matrix.
 """
 
@@ -44,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--init",
+        help="a training state (another run's last.pt) whose network weights start a new schedule (a warm restart)",
+    )
     p.add_argument("--eval-only", action="store_true")
     return p.parse_args(argv)
 
@@ -133,9 +138,12 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "eval_only")}
+    if args.init:  # the earlier run's statistics, so the restarted network sees inputs normalised as before
+        init_state = torch.load(args.init, map_location="cpu", weights_only=False)
+
     xtr = torch.from_numpy(data["xtr"]).float().div_(255).unsqueeze(1)
     ytr = torch.from_numpy(data["ytr"])
-    mean, std = float(xtr.mean()), float(xtr.std())
+    mean, std = float(xtr.mean()), float(xtr.std())  # deterministic: the same for a warm restart
     dims = ExpressionDims(
         widths=tuple(int(v) for v in args.widths.split(",")),
         blocks=tuple(int(v) for v in args.blocks.split(",")),
@@ -155,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     state_path = cache / "last.pt"
     start_epoch, best, history = 0, -1.0, []
+    if args.init:
+        net.load_state_dict(init_state["net"])
+        print(f"warm restart from {args.init} (after its epoch {init_state['epoch']})", flush=True)
     if args.resume and state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         net.load_state_dict(st["net"])

@@ -189,6 +189,44 @@ def save(path: Path, model: MusicTransformer, extra: dict[str, Any]) -> None:
     write_checkpoint({**ckpt, **extra}, path)
 
 
+def set_texture(args: argparse.Namespace) -> None:
+    """Calibrate the texture knobs of the checkpoint ``--out`` (with its own bias and sampling settings) so that
+    its pieces for each quadrant have that quadrant's note counts, durations and register in EMOPIA train."""
+    from models.music.compose import Composer
+    from models.music.generator import load_generator
+    from models.music.texture import calibrate, token_stats
+
+    torch.set_num_threads(args.threads)
+    train_items = tokenize_corpus(args, args.cache)["train"]
+    targets = {q: token_stats(ids for ids, qq in train_items if qq == q) for q in tokens.QUADRANTS}
+    composer = Composer(load_generator(args.out))
+    t0 = time.time()
+
+    def sample(q: str, knobs: dict[str, dict[str, float]], seed: int) -> list[int]:
+        bars = (q,) * args.texture_bars
+        return composer.generate_ids(bars, seed=seed, temperature=1.0, top_p=0.95, texture=knobs)
+
+    knobs = calibrate(
+        sample,
+        targets,
+        seeds=range(args.texture_seeds),
+        iterations=args.texture_iterations,
+        log=lambda m: print(f"{time.time() - t0:5.0f} s  {m}", flush=True),
+    )
+    ck = torch.load(args.out, map_location="cpu", weights_only=True)
+    ck["sampling"] = {**ck.get("sampling", {}), "texture": knobs}
+    ck["texture_calibration"] = {
+        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, mean log2 duration, mean pitch",
+        "seeds": args.texture_seeds,
+        "bars": args.texture_bars,
+        "iterations": args.texture_iterations,
+        "temperature": 1.0,
+        "top_p": 0.95,
+    }
+    write_checkpoint(ck, args.out)
+    print(json.dumps(knobs, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
@@ -213,6 +251,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
     )
+    ap.add_argument(
+        "--set-texture",
+        action="store_true",
+        help="only calibrate the per-quadrant texture knobs (models.music.texture) of --out to EMOPIA train",
+    )
+    ap.add_argument("--texture-seeds", type=int, default=10, help="pieces per quadrant per calibration step")
+    ap.add_argument("--texture-bars", type=int, default=8, help="bars per calibration piece")
+    ap.add_argument("--texture-iterations", type=int, default=14)
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -231,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         help="add a learned emotion vector at every position (GeneratorDims.cond_ids); from --init it starts at 0",
     )
     args = ap.parse_args(argv)
+    if args.set_texture:
+        set_texture(args)
+        return
     if args.set_guidance is not None or args.set_emotion_bias is not None or args.set_velocity_targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:

@@ -1,0 +1,101 @@
+"""Texture knobs (models.music.texture): what each knob does to the logits and to sampled music, the token
+statistics they are calibrated on, and the calibration loop itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.music import tokens
+from models.music.compose import Composer
+from models.music.generator import load_generator
+from models.music.texture import KNOBS, calibrate, step, texture_row, token_stats
+
+
+def _ids(*names: str) -> list[int]:
+    return [tokens.token_id(n) for n in names]
+
+
+def test_token_stats_counts_notes_onsets_bars_durations_and_pitches() -> None:
+    piece = _ids(
+        "Bar_None", "Position_0", "Pitch_60", "Velocity_63", "Duration_1.0.8", "Pitch_64", "Velocity_63",
+        "Duration_2.0.8", "Position_8", "Position_16", "Pitch_72", "Velocity_63", "Duration_0.4.8", "Bar_None",
+    )  # fmt: skip
+    s = token_stats([piece])
+    assert s["notes_per_onset"] == 1.5
+    assert s["onsets_per_bar"] == 1.0  # two onsets over two bar lines; the empty Position_8 is none
+    assert abs(s["log2_duration"] - np.log2(3.5 / 3)) < 1e-9  # 1, 2 and 1/2 beats
+    assert abs(s["pitch_mean"] - np.mean([60, 64, 72])) < 1e-9
+
+
+def test_each_knob_moves_only_its_tokens_in_its_direction() -> None:
+    pitch = {n: tokens.token_id(n) for n in ("Pitch_36", "Pitch_60", "Pitch_96")}
+    assert not texture_row(None).any()
+    row = texture_row({"pitch": 1.5})
+    assert {row[i] for i in pitch.values()} == {1.5} and row[tokens.token_id("Position_4")] == 0
+    row = texture_row({"position": -2.0})
+    assert row[tokens.token_id("Position_4")] == -2.0 and row[pitch["Pitch_60"]] == 0
+    row = texture_row({"register": 1.0})
+    assert row[pitch["Pitch_36"]] < row[pitch["Pitch_60"]] == 0 < row[pitch["Pitch_96"]]
+    row = texture_row({"duration": 1.0})
+    assert row[tokens.token_id("Duration_0.4.8")] < row[tokens.token_id("Duration_1.0.8")] == 0
+    assert row[tokens.token_id("Duration_4.0.4")] == 2.0  # log2 of 4 beats
+    for special in ("Bar_None", "Emotion_Q1", "Velocity_63"):
+        assert row[tokens.token_id(special)] == 0
+
+
+def test_knobs_change_what_the_network_samples() -> None:
+    composer = Composer(load_generator(debug=True))
+
+    def stats(knobs: dict[str, float]) -> dict[str, float]:
+        return token_stats(
+            composer.generate_ids(("Q1",) * 2, seed=s, temperature=1.0, top_p=1.0, texture={"Q1": knobs})
+            for s in range(4)
+        )
+
+    assert stats({"register": 2.0})["pitch_mean"] > stats({"register": -2.0})["pitch_mean"] + 6
+    assert stats({"duration": 2.0})["log2_duration"] > stats({"duration": -2.0})["log2_duration"] + 1
+    assert stats({"pitch": 2.0})["notes_per_onset"] > stats({"pitch": -2.0})["notes_per_onset"]
+
+
+def test_a_step_moves_each_knob_towards_its_target_by_a_bounded_amount() -> None:
+    zero = dict.fromkeys(KNOBS, 0.0)
+    target = {"notes_per_onset": 2.0, "onsets_per_bar": 8.0, "log2_duration": 0.0, "pitch_mean": 60.0}
+    got = {**target, "notes_per_onset": 4.0, "onsets_per_bar": 4.0, "log2_duration": 1.0, "pitch_mean": 90.0}
+    got |= {"log2_duration_var": 1.0, "pitch_var": 100.0}
+    new = step(zero, got, target, rate=0.5)
+    assert new["pitch"] < 0 < new["position"] and new["duration"] < 0 and new["register"] < 0
+    assert all(abs(v) <= 0.4 for v in new.values())  # MAX_STEP x rate
+    assert step(zero, {**got, **target}, target, rate=0.5) == zero  # on target: no move
+
+
+def test_calibration_reaches_the_targets_of_a_responsive_sampler() -> None:
+    """A sampler whose statistics follow the knobs the way a network's do (counts log-linear in the offsets,
+    means shifted by the tilts): the loop must land near the targets for each quadrant separately."""
+    rng = np.random.default_rng(0)
+    names = list(tokens.tokenizer().vocab)
+    pitches = [tokens.token_id(n) for n in names if n.startswith("Pitch_")]
+    durations = [tokens.token_id(n) for n in names if n.startswith("Duration_")]
+
+    def sample(q: str, knobs: dict[str, dict[str, float]], seed: int) -> list[int]:
+        k = knobs[q]
+        base = 1.0 if q == "Q1" else 3.0  # Q2 starts far too chordal
+        out = [tokens.token_id("Bar_None")]
+        r = np.random.default_rng(seed)
+        for _ in range(round(6 * np.exp(k["position"]))):  # onsets per bar
+            out.append(tokens.token_id("Position_0"))
+            for _ in range(max(1, round(base * np.exp(k["pitch"]) + r.random() - 0.5))):
+                logits = texture_row(k)
+                p = np.exp(logits[pitches] - logits[pitches].max())
+                d = np.exp(logits[durations] - logits[durations].max())
+                out += [int(r.choice(pitches, p=p / p.sum())), tokens.token_id("Velocity_63")]
+                out.append(int(r.choice(durations, p=d / d.sum())))
+        return out
+
+    target = {"notes_per_onset": 1.5, "onsets_per_bar": 9.0, "log2_duration": 1.0, "pitch_mean": 70.0}
+    knobs = calibrate(sample, {"Q1": target, "Q2": target}, seeds=range(6), iterations=25)
+    for q in ("Q1", "Q2"):
+        got = token_stats(sample(q, knobs, int(s)) for s in rng.integers(0, 1000, 6))
+        assert abs(np.log(got["notes_per_onset"] / 1.5)) < 0.25, (q, got)
+        assert abs(got["onsets_per_bar"] - 9.0) < 1.5, (q, got)
+        assert abs(got["log2_duration"] - 1.0) < 0.4 and abs(got["pitch_mean"] - 70) < 5, (q, got)
+    assert knobs["Q2"]["pitch"] < knobs["Q1"]["pitch"]  # the chordal quadrant needed the larger cut

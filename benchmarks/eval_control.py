@@ -1,9 +1,11 @@
 """Emotion control and musical statistics of the generators, judged by the MIDI emotion judge.
 
 For each quadrant, ``--n`` pieces of ``--bars`` bars from the shipped generator and from the two baselines
-(one LSTM per quadrant; the label-conditioned piano-roll GAN); the judge (trained on the EMOPIA train split
-only) classifies each. Musical statistics of the shipped generator's pieces are compared with the EMOPIA
-test clips of the same quadrant, both read on the token grid at 120 BPM (so note density is per beat).
+(one LSTM per quadrant; the label-conditioned piano-roll GAN); the MIDI emotion judge classifies each: the
+shipped judge (fitted on EMOPIA train + val) and, with ``--judge``, others, such as the same configuration
+fitted on train only (``models.train.train_judge --train-only-out``). Musical statistics of the shipped
+generator's pieces are compared with the EMOPIA test clips of the same quadrant, both read on the token grid
+at 120 BPM (so note density is per beat).
 
     python benchmarks/eval_control.py --n 25 --bars 16 --out benchmarks/control.json
 """
@@ -82,6 +84,9 @@ def main() -> None:
         "--valence-contrast", type=float, default=None, help="Composer valence contrast (default: the checkpoint's)"
     )
     ap.add_argument("--no-dynamics", action="store_true", help="keep the sampled velocities (no match_dynamics)")
+    ap.add_argument(
+        "--judge", type=Path, action="append", default=[], help="another judge checkpoint to report control by"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed-offset", type=int, default=0, help="seeds used: offset .. offset + n - 1")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/control.json"))
@@ -147,13 +152,18 @@ def main() -> None:
     result = {
         "settings": {k: str(v) for k, v in vars(args).items()},
         "control": {name: control(judge, p) for name, p in pieces.items()},
+        "control_by_other_judges": {
+            str(path): {name: control(load_judge(path), p) for name, p in pieces.items()} for path in args.judge
+        },
         "stats_vs_emopia_test": {name: stats_table(p, args.emopia) for name, p in pieces.items()},
         "tokens_per_s": {k: v["tokens"] / max(v["seconds"], 1e-9) for k, v in timing.items()},
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for name, c in result["control"].items():
-        per = "  ".join(f"{q} {c['per_quadrant'][q]:.0%}" for q in QUADS)
-        print(f"{name:<18} overall {c['overall']:.1%}   {per}")
+    for judged_by, table in [("shipped judge", result["control"]), *result["control_by_other_judges"].items()]:
+        print(f"judged by {judged_by}:")
+        for name, c in table.items():
+            per = "  ".join(f"{q} {c['per_quadrant'][q]:.0%}" for q in QUADS)
+            print(f"  {name:<18} overall {c['overall']:.1%}   {per}")
     for name, table in result["stats_vs_emopia_test"].items():
         worst = max(v["rel_diff"] for row in table.values() for v in row.values())
         print(f"{name}: largest relative difference from EMOPIA test {worst:.0%}")

@@ -84,14 +84,16 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     np.savez(cache / "corpus.npz", meta=json.dumps({"train": [q for _, q in train]}), **arrays)  # type: ignore[arg-type]
     out = tmp_path / "gen.pt"
     save(out, load_generator(debug=True), {"sampling": {"bias_weight": 1.0}})
+    main(["--out", str(out), "--set-valence-contrast", "0.5"])
     main(["--out", str(out), "--cache", str(cache), "--set-texture", "--texture-seeds", "2", "--texture-bars", "2",
           "--texture-iterations", "2", "--threads", "1"])  # fmt: skip
     ck = torch.load(out, weights_only=True)
     knobs = ck["sampling"]["texture"]
-    assert set(knobs) == set(tokens.QUADRANTS) and ck["sampling"]["bias_weight"] == 1.0
+    assert set(knobs) == set(tokens.QUADRANTS)
+    assert ck["sampling"]["bias_weight"] == 1.0 and ck["sampling"]["valence_contrast"] == 0.5  # kept
     assert any(v != 0 for k in knobs.values() for v in k.values())
     assert ck["texture_calibration"]["iterations"] == 2
     composer = Composer(load_generator(out))
-    assert composer.texture == knobs
+    assert composer.texture == knobs and composer.valence_contrast == 0.5
     ids = composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95)
     assert ids != composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95, texture={})

@@ -247,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
         help="only store G as the sampling default (classifier-free guidance) in the checkpoint --out",
     )
     ap.add_argument(
+        "--set-valence-contrast",
+        type=float,
+        metavar="C",
+        help="only store C as the sampling default valence contrast (Composer) in the checkpoint --out",
+    )
+    ap.add_argument(
         "--set-velocity-targets",
         action="store_true",
         help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
@@ -280,10 +286,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.set_texture:
         set_texture(args)
         return
-    if args.set_guidance is not None or args.set_emotion_bias is not None or args.set_velocity_targets:
+    sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast)
+    if any(v is not None for v in sets) or args.set_velocity_targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
+        if args.set_valence_contrast is not None:
+            ck["sampling"] = {**ck.get("sampling", {}), "valence_contrast": args.set_valence_contrast}
         if args.set_emotion_bias is not None or args.set_velocity_targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:

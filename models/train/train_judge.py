@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--results", type=Path, default=Path("benchmarks/judge_results.md"))
     ap.add_argument("--no-baseline", action="store_true", help="skip the RFECV random forest")
     ap.add_argument(
+        "--train-only-out",
+        type=Path,
+        help="also write the chosen configuration fitted on the train split only (for judging the generator, "
+        "which is fine-tuned on train: benchmarks/eval_control.py --judge)",
+    )
+    ap.add_argument(
         "--exclude",
         default="",
         help=f"comma list of features the judge must not see, e.g. {','.join(ARTIFACT_FEATURES)} (default: none)",
@@ -288,9 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"chosen: {cfg} (val {val:.3f}, cv {cv:.3f})")
 
     Xt, st = train_sets[cfg.augment]
-    results[f"chosen ({cfg}), fitted on train"] = scores(
-        y["test"], predict(fit(Xt, y["train"][st], cfg), X["test"]).argmax(1)
-    )
+    train_only = fit(Xt, y["train"][st], cfg)
+    train_only_scores = scores(y["test"], predict(train_only, X["test"]).argmax(1))
+    results[f"chosen ({cfg}), fitted on train"] = train_only_scores
     if cfg.augment:
         Xf, yf = np.concatenate([Xa_tr, Xa_va]), np.concatenate([y["train"][src_tr], y["val"][src_va]])
     else:
@@ -334,6 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(judge_checkpoint(net, dims=dims, meta=meta), args.out)
+    if args.train_only_out:
+        only = {**meta, "trained_on": "EMOPIA 1.0 official split: train only (876 clips)"}
+        only |= {f"test_{k}": train_only_scores[k] for k in ("acc4", "arousal", "valence")}
+        args.train_only_out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(judge_checkpoint(train_only, dims=dims, meta=only), args.train_only_out)
     for name, s in results.items():
         print(f"{name}: 4Q {s['acc4']:.3f} arousal {s['arousal']:.3f} valence {s['valence']:.3f}\n{s['confusion']}")
     print(f"wrote {args.out} and {args.results} in {time.time() - t0:.0f} s")

@@ -23,7 +23,7 @@ def test_token_stats_counts_notes_onsets_bars_durations_and_pitches() -> None:
     s = token_stats([piece])
     assert s["notes_per_onset"] == 1.5
     assert s["onsets_per_bar"] == 1.0  # two onsets over two bar lines; the empty Position_8 is none
-    assert abs(s["sounding"] - 3.5 / 8) < 1e-9  # 1, 2 and 1/2 beats of notes in two 4-beat bars
+    assert abs(s["log2_duration"] - np.log2(3.5 / 3)) < 1e-9  # 1, 2 and 1/2 beats
     assert abs(s["pitch_mean"] - np.mean([60, 64, 72])) < 1e-9
 
 
@@ -53,15 +53,14 @@ def test_knobs_change_what_the_network_samples() -> None:
         )
 
     assert stats({"register": 2.0})["pitch_mean"] > stats({"register": -2.0})["pitch_mean"] + 6
-    long, short = stats({"duration": 2.0}), stats({"duration": -2.0})
-    assert long["sounding"] / long["notes_per_onset"] > 2 * short["sounding"] / short["notes_per_onset"]
+    assert stats({"duration": 2.0})["log2_duration"] > stats({"duration": -2.0})["log2_duration"] + 1
     assert stats({"pitch": 2.0})["notes_per_onset"] > stats({"pitch": -2.0})["notes_per_onset"]
 
 
 def test_a_step_moves_each_knob_towards_its_target_by_a_bounded_amount() -> None:
     zero = dict.fromkeys(KNOBS, 0.0)
-    target = {"notes_per_onset": 2.0, "onsets_per_bar": 8.0, "sounding": 4.0, "pitch_mean": 60.0}
-    got = {**target, "notes_per_onset": 4.0, "onsets_per_bar": 4.0, "sounding": 8.0, "pitch_mean": 90.0}
+    target = {"notes_per_onset": 2.0, "onsets_per_bar": 8.0, "log2_duration": 0.0, "pitch_mean": 60.0}
+    got = {**target, "notes_per_onset": 4.0, "onsets_per_bar": 4.0, "log2_duration": 1.0, "pitch_mean": 90.0}
     got |= {"log2_duration_var": 1.0, "pitch_var": 100.0}
     new = step(zero, got, target, rate=0.5)
     assert new["pitch"] < 0 < new["position"] and new["duration"] < 0 and new["register"] < 0
@@ -92,11 +91,11 @@ def test_calibration_reaches_the_targets_of_a_responsive_sampler() -> None:
                 out.append(int(r.choice(durations, p=d / d.sum())))
         return out
 
-    target = {"notes_per_onset": 1.5, "onsets_per_bar": 9.0, "sounding": 6.0, "pitch_mean": 70.0}
+    target = {"notes_per_onset": 1.5, "onsets_per_bar": 9.0, "log2_duration": 1.0, "pitch_mean": 70.0}
     knobs = calibrate(sample, {"Q1": target, "Q2": target}, seeds=range(6), iterations=25)
     for q in ("Q1", "Q2"):
         got = token_stats(sample(q, knobs, int(s)) for s in rng.integers(0, 1000, 6))
         assert abs(np.log(got["notes_per_onset"] / 1.5)) < 0.25, (q, got)
         assert abs(got["onsets_per_bar"] - 9.0) < 1.5, (q, got)
-        assert abs(np.log(got["sounding"] / 6.0)) < 0.25 and abs(got["pitch_mean"] - 70) < 5, (q, got)
+        assert abs(got["log2_duration"] - 1.0) < 0.4 and abs(got["pitch_mean"] - 70) < 5, (q, got)
     assert knobs["Q2"]["pitch"] < knobs["Q1"]["pitch"]  # the chordal quadrant needed the larger cut

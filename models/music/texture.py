@@ -8,13 +8,11 @@ the bias, correct the texture without touching which pitch classes, positions or
 
 - ``pitch``: added to every Pitch token: more or fewer notes per onset (chords vs single notes);
 - ``position``: added to every Position token: more or fewer onsets per bar;
-- ``duration``: times log2(duration in beats) on Duration tokens: longer or shorter notes (it is steered by
-  the sounding notes per beat, so with the counts matched it matches polyphony);
+- ``duration``: times log2(duration in beats) on Duration tokens: longer or shorter notes;
 - ``register``: times (pitch - 60) / 12 on Pitch tokens: higher or lower.
 
 :func:`calibrate` finds them by stochastic approximation (common random numbers: the same seeds at every
-step, decreasing step sizes, the mean of the second half of the iterates) so that pieces sampled for each
-quadrant match that quadrant's :func:`token_stats` in EMOPIA train.
+step) so that pieces sampled for each quadrant match that quadrant's :func:`token_stats` in EMOPIA train.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ import numpy as np
 from models.music import tokens
 
 KNOBS = ("pitch", "position", "duration", "register")
-STATS = ("notes_per_onset", "onsets_per_bar", "sounding", "pitch_mean")
+STATS = ("notes_per_onset", "onsets_per_bar", "log2_duration", "pitch_mean")  # log2 of the mean duration
 MAX_OFFSET = 4.0
 MAX_STEP = {"pitch": 0.8, "position": 0.8, "duration": 0.6, "register": 0.3}  # at rate 1; the knobs interact
 
@@ -65,9 +63,8 @@ def texture_row(offsets: dict[str, float] | None) -> np.ndarray:
 
 def token_stats(pieces: Iterable[Sequence[int] | np.ndarray]) -> dict[str, float]:
     """Pooled texture statistics of token sequences: notes per onset, onsets per bar (an onset is a Position
-    token followed by a note), sounding notes per beat (the summed note durations over the bars' length: the
-    polyphony, but for overlaps of one pitch), mean pitch; and the variances of log2 duration and of pitch
-    (which set the step sizes of :func:`calibrate`)."""
+    token followed by a note), log2 of the mean duration in beats, mean pitch; and the variances of log2
+    duration and pitch (which set the step sizes of :func:`calibrate`)."""
     is_pitch, is_pos, log_dur, pitch = _token_tables()
     bar = tokens.token_id("Bar_None")
     ids = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces])
@@ -78,7 +75,7 @@ def token_stats(pieces: Iterable[Sequence[int] | np.ndarray]) -> dict[str, float
     return {
         "notes_per_onset": notes / max(onsets, 1),
         "onsets_per_bar": onsets / bars,
-        "sounding": float((2.0**d).sum()) / (bars * tokens.BEATS_PER_BAR),
+        "log2_duration": float(np.log2(np.mean(2.0**d))) if d.size else 0.0,
         "pitch_mean": float(p.mean()) if p.size else 60.0,
         "log2_duration_var": float(d.var()) if d.size > 1 else 1.0,
         "pitch_var": float(p.var()) if p.size > 1 else 144.0,
@@ -93,7 +90,7 @@ def step(offsets: dict[str, float], got: dict[str, float], target: dict[str, flo
     delta = {
         "pitch": np.log(target["notes_per_onset"] / max(got["notes_per_onset"], 1e-3)),
         "position": np.log(target["onsets_per_bar"] / max(got["onsets_per_bar"], 1e-3)),
-        "duration": np.log2(target["sounding"] / max(got["sounding"], 1e-3)) / max(got["log2_duration_var"], 0.25),
+        "duration": (target["log2_duration"] - got["log2_duration"]) / max(got["log2_duration_var"], 0.25),
         "register": 12 * (target["pitch_mean"] - got["pitch_mean"]) / max(got["pitch_var"], 9.0),
     }
     moved = {k: offsets[k] + np.clip(rate * d, -rate * MAX_STEP[k], rate * MAX_STEP[k]) for k, d in delta.items()}
@@ -113,7 +110,6 @@ def calibrate(
 
     All quadrants are calibrated together (each quadrant's pieces only depend on its own knobs)."""
     knobs = {q: dict.fromkeys(KNOBS, 0.0) for q in targets}
-    history = []
     for it in range(iterations):
         gain = rate / (1 + it) ** 0.6  # decreasing steps (Robbins-Monro): the sampled statistics are noisy
         for q, target in targets.items():
@@ -122,7 +118,4 @@ def calibrate(
                 shown = "  ".join(f"{k} {got[k]:.2f}/{target[k]:.2f}" for k in STATS)
                 log(f"iteration {it + 1}/{iterations} {q}: {shown}")
             knobs[q] = step(knobs[q], got, target, gain)
-        history.append({q: dict(k) for q, k in knobs.items()})
-    # Polyak averaging: the mean of the second half of the iterates is steadier than the last one
-    tail = history[len(history) // 2 :] or [knobs]
-    return {q: {k: float(np.mean([h[q][k] for h in tail])) for k in KNOBS} for q in targets}
+    return knobs

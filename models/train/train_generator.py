@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -216,12 +217,14 @@ def set_texture(args: argparse.Namespace) -> None:
     ck = torch.load(args.out, map_location="cpu", weights_only=True)
     ck["sampling"] = {**ck.get("sampling", {}), "texture": knobs}
     ck["texture_calibration"] = {
-        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, mean log2 duration, mean pitch",
+        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, log2 of the mean duration, mean pitch",
         "seeds": args.texture_seeds,
         "bars": args.texture_bars,
         "iterations": args.texture_iterations,
         "temperature": 1.0,
         "top_p": 0.95,
+        "command": "python -m models.train.train_generator " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
     }
     write_checkpoint(ck, args.out)
     print(json.dumps(knobs, indent=1))

@@ -200,3 +200,46 @@ def test_valence_contrast_pushes_away_from_the_other_valence_only() -> None:
     same[1] = same[0]  # Q2's row equal to Q1's: nothing to push away from
     composer.emotion_bias = same
     assert take(0.0) == take(3.0)
+
+
+def test_articulation_is_matched_per_run_without_moving_onsets_or_overlapping_a_pitch() -> None:
+    import numpy as np
+    import pretty_midi
+
+    from models.music.compose import match_articulation
+    from models.music.features import polyphony
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    piano = pretty_midi.Instrument(program=0)
+    for i in range(32):  # 4 bars of 2 s: staccato eighths, repeating pitches, a doubled note at 0
+        t = i * 0.25
+        piano.notes.append(pretty_midi.Note(velocity=70, pitch=60 + i % 3, start=t, end=t + 0.05))
+        piano.notes.append(pretty_midi.Note(velocity=70, pitch=48, start=t, end=t + 0.2))
+    piano.notes.append(pretty_midi.Note(velocity=70, pitch=48, start=0.0, end=0.1))
+    pm.instruments.append(piano)
+    before = sorted((n.start, n.pitch) for n in piano.notes)
+    match_articulation(pm, ("Q3", "Q3", "Q1", "Q1"), 120.0, {"Q3": 3.0, "Q1": 1.5})
+    assert sorted((n.start, n.pitch) for n in piano.notes) == before
+    for (t0, t1), want in (((0.0, 4.0), 3.0), ((4.0, 8.0), 1.5)):
+        run = [n for n in piano.notes if t0 <= n.start < t1]
+        arr = np.array([(n.start - t0, min(n.end, t1) - t0) for n in run])
+        assert abs(polyphony(arr, t1 - t0)[0] - want) < 0.05
+    for pitch in (48, 60, 61, 62):
+        same = [(n.start, n.end) for n in piano.notes if n.pitch == pitch]
+        for s, e in same:  # a note ends by the next later onset of its pitch (the doubled note at 0 aside)
+            later = [s2 for s2, _ in same if s2 > s]
+            assert not later or e <= min(later) + 1e-9
+    assert all(n.end > n.start for n in piano.notes) and max(n.end for n in piano.notes) <= 8.0
+
+
+def test_the_composer_applies_the_checkpoints_polyphony_targets() -> None:
+    import numpy as np
+
+    from models.music.features import music_stats
+
+    composer = Composer(load_generator(debug=True))
+    ids = composer.generate_ids(("Q1",) * 2, seed=3, temperature=1.0, top_p=0.95)
+    plain = music_stats(composer.decode(ids, ("Q1",) * 2, 120.0))["polyphony"]
+    composer.polyphony_targets = {"Q1": plain * 1.5 + 0.5}
+    matched = music_stats(composer.decode(ids, ("Q1",) * 2, 120.0))["polyphony"]
+    assert matched > plain and np.isfinite(matched)

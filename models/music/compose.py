@@ -16,6 +16,7 @@ import pretty_midi
 
 from models.music import tokens
 from models.music.arrange import arrange
+from models.music.features import polyphony
 from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
@@ -66,6 +67,9 @@ class Composer:
         # mean note velocity per quadrant in EMOPIA train: each run of bars is scaled to its quadrant's (None: off)
         targets = net.sampling.get("velocity_targets")
         self.velocity_targets: dict[str, float] | None = dict(targets) if isinstance(targets, dict) else None
+        # mean polyphony per quadrant in EMOPIA train: each run's note lengths are scaled to reach it (None: off)
+        poly = net.sampling.get("polyphony_targets")
+        self.polyphony_targets: dict[str, float] | None = dict(poly) if isinstance(poly, dict) else None
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -153,10 +157,13 @@ class Composer:
         return seq
 
     def decode(self, ids: list[int], quadrants: tuple[str, ...], tempo: float) -> pretty_midi.PrettyMIDI:
-        """The piano part of ``generate_ids``'s tokens at ``tempo``, its dynamics matched to the quadrants."""
+        """The piano part of ``generate_ids``'s tokens at ``tempo``, its dynamics and articulation matched to the
+        quadrants."""
         pm = tokens.decode(ids, tempo=tempo)
         if self.velocity_targets:
             match_dynamics(pm, quadrants, tempo, self.velocity_targets)
+        if self.polyphony_targets:
+            match_articulation(pm, quadrants, tempo, self.polyphony_targets)
         return pm
 
     def compose(
@@ -230,6 +237,68 @@ def match_dynamics(
         factor = target / float(np.mean([n.velocity for n in members]))
         for n in members:
             n.velocity = int(np.clip(round(n.velocity * factor), 1, 127))
+
+
+def match_articulation(
+    pm: pretty_midi.PrettyMIDI, quadrants: tuple[str, ...], tempo: float, targets: dict[str, float]
+) -> None:
+    """Scale the note lengths of each run of bars of one quadrant so that its mean polyphony (time-weighted count
+    of sounding notes over the run) is ``targets[quadrant]``.
+
+    With the texture knobs the note counts follow EMOPIA's but the lengths drift over a long piece (Q3 runs held
+    their notes twice as long as EMOPIA's, Q4 runs a little short). One factor per run, found by bisection,
+    multiplies every note's length, so the phrasing inside a run keeps its shape; onsets do not move. A note never
+    reaches past the next onset of its own pitch or the end of the piece, and never gets shorter than a 32nd note
+    (a shorter one is lengthened to that)."""
+    bar_s = tokens.BEATS_PER_BAR * 60.0 / tempo
+    piece_end = len(quadrants) * bar_s
+    shortest = 60.0 / tempo / 8
+    notes = sorted((n for inst in pm.instruments for n in inst.notes), key=lambda n: n.start)
+    later: dict[int, float] = {}
+    limit = []
+    for n in reversed(notes):  # the next onset of the same pitch, scanning backwards
+        limit.append(later.get(n.pitch, piece_end))
+        later[n.pitch] = n.start
+    limit.reverse()
+    bars = [min(int(n.start / bar_s + 1e-6), len(quadrants) - 1) for n in notes]
+    for first, end, q in quadrant_runs(quadrants):
+        idx = [i for i, b in enumerate(bars) if first <= b < end]
+        target = targets.get(q)
+        if not idx or not target:
+            continue
+        start = np.array([notes[i].start for i in idx])
+        length = np.array([notes[i].end - notes[i].start for i in idx])
+        cap = np.array([limit[i] for i in idx]) - start
+        cap = np.maximum(cap, np.minimum(length, shortest))  # a doubled note (same pitch, same onset) keeps a length
+        new_ends = _articulated_ends(start, length, cap, (first * bar_s, end * bar_s), target, shortest)
+        for i, e in zip(idx, new_ends, strict=True):
+            notes[i].end = float(e)
+
+
+def _articulated_ends(
+    start: np.ndarray, length: np.ndarray, cap: np.ndarray, span: tuple[float, float], target: float, shortest: float
+) -> np.ndarray:
+    """Note ends ``start + length * f`` (within ``[min(shortest, cap), cap]``) for the factor f whose mean
+    polyphony over ``span`` is ``target``, by geometric bisection (the polyphony grows with f)."""
+    t0, t1 = span
+    floor = np.minimum(shortest, cap)
+
+    def ends(factor: float) -> np.ndarray:
+        out: np.ndarray = start + np.maximum(np.minimum(length * factor, cap), floor)
+        return out
+
+    def poly(factor: float) -> float:
+        return polyphony(np.stack([start - t0, np.minimum(ends(factor), t1) - t0], axis=1), t1 - t0)[0]
+
+    lo, hi = 0.1, 10.0
+    if poly(lo) >= target:
+        hi = lo
+    elif poly(hi) <= target:
+        lo = hi
+    for _ in range(30):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if poly(mid) < target else (lo, mid)
+    return ends(float(np.sqrt(lo * hi)))
 
 
 def _transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> None:

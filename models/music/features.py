@@ -90,7 +90,7 @@ def _entropy(p: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum()) if p.size else 0.0
 
 
-def _polyphony(notes: np.ndarray, end: float) -> tuple[float, float, float, float]:
+def polyphony(notes: np.ndarray, end: float) -> tuple[float, float, float, float]:
     """Time-weighted mean, max and std of sounding notes, and the silent fraction of [0, end]."""
     times = np.concatenate([notes[:, 0], notes[:, 1], [0.0, end]])
     steps = np.concatenate([np.ones(len(notes)), -np.ones(len(notes)), [0.0, 0.0]])
@@ -177,7 +177,7 @@ def notes_features(notes: np.ndarray, ctx: MidiContext) -> np.ndarray:
         (pitch < 48).mean(), (pitch >= 72).mean(), dur.mean(), dur.std(), np.median(dur), np.log(dur).mean(),
         vel.mean(), vel.std(), v10, v90,
         len(notes) / length, len(notes) / max(beats, 1e-3), len(onsets) / length,
-        *_polyphony(notes, length),
+        *polyphony(notes, length),
         ioi.mean(), ioi.std(), np.median(ioi), ioi.std() / max(ioi.mean(), 1e-3),
         key_corr[:12].max(), key_corr[12:].max(), key_corr[:12].max() - key_corr[12:].max(), key_corr.max(),
         float(key < 12),

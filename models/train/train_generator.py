@@ -190,6 +190,17 @@ def save(path: Path, model: MusicTransformer, extra: dict[str, Any]) -> None:
     write_checkpoint({**ckpt, **extra}, path)
 
 
+def polyphony_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
+    """Mean polyphony per quadrant over the clips, read as the statistics are (decoded at 120 BPM)."""
+    from models.music.features import music_stats
+
+    out = {}
+    for q in tokens.QUADRANTS:
+        values = [music_stats(tokens.decode(ids.tolist(), tempo=120.0))["polyphony"] for ids, qq in items if qq == q]
+        out[q] = round(float(np.mean(values)), 3)
+    return out
+
+
 def set_texture(args: argparse.Namespace) -> None:
     """Calibrate the texture knobs of the checkpoint ``--out`` (with its own bias and sampling settings) so that
     its pieces for each quadrant have that quadrant's note counts, durations and register in EMOPIA train."""
@@ -256,6 +267,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only store C as the sampling default valence contrast (Composer) in the checkpoint --out",
     )
     ap.add_argument(
+        "--set-polyphony-targets",
+        action="store_true",
+        help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
+    )
+    ap.add_argument(
         "--set-velocity-targets",
         action="store_true",
         help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
@@ -290,19 +306,21 @@ def main(argv: list[str] | None = None) -> None:
         set_texture(args)
         return
     sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast)
-    if any(v is not None for v in sets) or args.set_velocity_targets:
+    if any(v is not None for v in sets) or args.set_velocity_targets or args.set_polyphony_targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
         if args.set_valence_contrast is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "valence_contrast": args.set_valence_contrast}
-        if args.set_emotion_bias is not None or args.set_velocity_targets:
+        if args.set_emotion_bias is not None or args.set_velocity_targets or args.set_polyphony_targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:
                 ck["emotion_bias"] = emotion_log_ratios(train_items)
                 ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
             if args.set_velocity_targets:
                 ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": velocity_targets(train_items)}
+            if args.set_polyphony_targets:
+                ck["sampling"] = {**ck.get("sampling", {}), "polyphony_targets": polyphony_targets(train_items)}
         write_checkpoint(ck, args.out)
         return
     if args.stage is None:

@@ -138,12 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "eval_only")}
-    if args.init:  # the earlier run's statistics, so the restarted network sees inputs normalised as before
-        init_state = torch.load(args.init, map_location="cpu", weights_only=False)
-
     xtr = torch.from_numpy(data["xtr"]).float().div_(255).unsqueeze(1)
     ytr = torch.from_numpy(data["ytr"])
-    mean, std = float(xtr.mean()), float(xtr.std())  # deterministic: the same for a warm restart
+    mean, std = float(xtr.mean()), float(xtr.std())  # the same for a warm restart: computed from the same data
     dims = ExpressionDims(
         widths=tuple(int(v) for v in args.widths.split(",")),
         blocks=tuple(int(v) for v in args.blocks.split(",")),
@@ -163,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     state_path = cache / "last.pt"
     start_epoch, best, history = 0, -1.0, []
-    if args.init:
+    if args.init:  # a warm restart: the weights only; optimiser state and schedule start afresh
+        init_state = torch.load(args.init, map_location="cpu", weights_only=False)
         net.load_state_dict(init_state["net"])
         print(f"warm restart from {args.init} (after its epoch {init_state['epoch']})", flush=True)
     if args.resume and state_path.exists():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -234,7 +233,8 @@ def set_texture(args: argparse.Namespace) -> None:
         "iterations": args.texture_iterations,
         "temperature": 1.0,
         "top_p": 0.95,
-        "command": "python -m models.train.train_generator " + " ".join(sys.argv[1:]),
+        "command": f"python -m models.train.train_generator --out {args.out} --set-texture --texture-bars "
+        f"{args.texture_bars} --texture-seeds {args.texture_seeds} --texture-iterations {args.texture_iterations}",
         "date": time.strftime("%Y-%m-%d"),
     }
     write_checkpoint(ck, args.out)
@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only calibrate the per-quadrant texture knobs (models.music.texture) of --out to EMOPIA train",
     )
-    ap.add_argument("--texture-seeds", type=int, default=10, help="pieces per quadrant per calibration step")
-    ap.add_argument("--texture-bars", type=int, default=8, help="bars per calibration piece")
-    ap.add_argument("--texture-iterations", type=int, default=14)
+    ap.add_argument("--texture-seeds", type=int, default=8, help="pieces per quadrant per calibration step")
+    ap.add_argument("--texture-bars", type=int, default=12, help="bars per calibration piece")
+    ap.add_argument("--texture-iterations", type=int, default=12)
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)

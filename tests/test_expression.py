@@ -142,3 +142,35 @@ def test_partner_cnns_combine_as_a_product_of_experts_and_survive_the_checkpoint
     loaded = load_expression_model(tmp_path / "pair.pt")
     assert [(m.input_size, m.mean, w) for m, w in loaded.partners] == [(40, 0.4, 0.4)]
     np.testing.assert_allclose(loaded.predict(faces), main.predict(faces), atol=2e-3)
+
+
+def test_a_warm_restart_starts_from_the_other_runs_weights(tmp_path: Path) -> None:
+    """``train_expression --init``: with a learning rate of 0 the restarted run's weights stay the ones it was
+    given (AdamW's decay is scaled by the learning rate too); without ``--init`` they are a fresh network's."""
+    import torch
+
+    from models.train import train_expression
+
+    rng = np.random.default_rng(0)
+    n_train, n_val = 64, 16
+    np.savez(
+        tmp_path / train_expression.NPZ_NAME,
+        images=rng.integers(0, 256, (n_train + n_val, 48, 48), dtype=np.uint8),
+        labels=rng.integers(0, 7, n_train + n_val),
+        usage=np.array(["Training"] * n_train + ["PublicTest"] * n_val),
+    )
+    common = ["--data", str(tmp_path), "--epochs", "1", "--batch", "32", "--widths", "8,8,8,8", "--stem", "8",
+              "--threads", "1"]  # fmt: skip
+
+    def run(name: str, *extra: str) -> dict[str, torch.Tensor]:
+        cache = tmp_path / name
+        train_expression.main([*common, "--out", str(cache / "out.pt"), "--cache", str(cache), *extra])
+        state: dict[str, torch.Tensor] = torch.load(cache / "last.pt", weights_only=False)["net"]
+        return state
+
+    first = run("first", "--seed", "1")
+    restarted = run("restarted", "--lr", "0", "--init", str(tmp_path / "first" / "last.pt"))
+    fresh = run("fresh", "--lr", "0")
+    convs = [k for k, v in first.items() if v.ndim == 4]
+    assert convs and all(torch.equal(first[k], restarted[k]) for k in convs)
+    assert not any(torch.equal(first[k], fresh[k]) for k in convs)

@@ -153,7 +153,8 @@ def main() -> None:
         "settings": {k: str(v) for k, v in vars(args).items()},
         "control": {name: control(judge, p) for name, p in pieces.items()},
         "control_by_other_judges": {
-            str(path): {name: control(load_judge(path), p) for name, p in pieces.items()} for path in args.judge
+            str(path): {name: control(other, p) for name, p in pieces.items()}
+            for path, other in ((path, load_judge(path)) for path in args.judge)
         },
         "stats_vs_emopia_test": {name: stats_table(p, args.emopia) for name, p in pieces.items()},
         "tokens_per_s": {k: v["tokens"] / max(v["seconds"], 1e-9) for k, v in timing.items()},

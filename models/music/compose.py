@@ -10,6 +10,7 @@ left where the network put it for "auto"), arranged and given its tempo.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pretty_midi
@@ -60,16 +61,18 @@ class Composer:
         # valence contrast c: each quadrant's bias row also gets c * (its row - the other valence's row), which
         # pushes away from the quadrant the judge confuses it with (measured: more control, busier textures)
         self.valence_contrast = float(net.sampling.get("valence_contrast", 0.0))
+
+        def table(key: str) -> dict[str, Any] | None:
+            value = net.sampling.get(key)
+            return dict(value) if isinstance(value, dict) else None
+
         # per-quadrant texture knobs (models.music.texture), calibrated with the bias to EMOPIA train's note counts,
         # durations and register; added to the logits beside the bias (None: off)
-        texture = net.sampling.get("texture")
-        self.texture: dict[str, dict[str, float]] | None = dict(texture) if isinstance(texture, dict) else None
+        self.texture: dict[str, dict[str, float]] | None = table("texture")
         # mean note velocity per quadrant in EMOPIA train: each run of bars is scaled to its quadrant's (None: off)
-        targets = net.sampling.get("velocity_targets")
-        self.velocity_targets: dict[str, float] | None = dict(targets) if isinstance(targets, dict) else None
+        self.velocity_targets: dict[str, float] | None = table("velocity_targets")
         # mean polyphony per quadrant in EMOPIA train: each run's note lengths are scaled to reach it (None: off)
-        poly = net.sampling.get("polyphony_targets")
-        self.polyphony_targets: dict[str, float] | None = dict(poly) if isinstance(poly, dict) else None
+        self.polyphony_targets: dict[str, float] | None = table("polyphony_targets")
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -226,11 +229,9 @@ def match_dynamics(
     The network with its emotion bias plays high-arousal music louder and low-arousal music softer than
     EMOPIA does (its mean velocities were up to 20% off); this keeps the shape of the dynamics inside a run
     (a multiplication) and puts their level where the data has it. Velocities stay in 1..127."""
-    bar_s = tokens.BEATS_PER_BAR * 60.0 / tempo
     notes = [n for inst in pm.instruments for n in inst.notes]
-    bars = [min(int(n.start / bar_s + 1e-6), len(quadrants) - 1) for n in notes]  # past the end: the last bar
-    for first, end, q in quadrant_runs(quadrants):
-        members = [n for n, b in zip(notes, bars, strict=True) if first <= b < end]
+    for _, _, q, idx in _note_runs(notes, quadrants, tempo):
+        members = [notes[i] for i in idx]
         target = targets.get(q)
         if not members or not target:
             continue
@@ -260,9 +261,7 @@ def match_articulation(
         limit.append(later.get(n.pitch, piece_end))
         later[n.pitch] = n.start
     limit.reverse()
-    bars = [min(int(n.start / bar_s + 1e-6), len(quadrants) - 1) for n in notes]
-    for first, end, q in quadrant_runs(quadrants):
-        idx = [i for i, b in enumerate(bars) if first <= b < end]
+    for first, end, q, idx in _note_runs(notes, quadrants, tempo):
         target = targets.get(q)
         if not idx or not target:
             continue
@@ -273,6 +272,19 @@ def match_articulation(
         new_ends = _articulated_ends(start, length, cap, (first * bar_s, end * bar_s), target, shortest)
         for i, e in zip(idx, new_ends, strict=True):
             notes[i].end = float(e)
+
+
+def _note_runs(
+    notes: list[pretty_midi.Note], quadrants: tuple[str, ...], tempo: float
+) -> list[tuple[int, int, str, list[int]]]:
+    """Each run of bars of one quadrant (first bar, end bar, quadrant) with the indices of the notes that start in
+    it (a note past the last bar counts in the last bar)."""
+    bar_s = tokens.BEATS_PER_BAR * 60.0 / tempo
+    bars = [min(int(n.start / bar_s + 1e-6), len(quadrants) - 1) for n in notes]
+    return [
+        (first, end, q, [i for i, b in enumerate(bars) if first <= b < end])
+        for first, end, q in quadrant_runs(quadrants)
+    ]
 
 
 def _articulated_ends(

@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     p_partner = probs(partner) if partner is not None else None
     landmarks = np.where(found[test][:, None, None], c["landmarks"][test], np.nan)
     has = found[test]
+    p_geo = expert.predict(landmarks[has])  # each network once; the weights only change how they combine
     results: dict[str, Any] = {
         "cnn": float((p_cnn.argmax(1) == y).mean()),
-        "landmarks_on_found": float((expert.predict(landmarks[has]).argmax(1) == y[has]).mean()),
+        "landmarks_on_found": float((p_geo.argmax(1) == y[has]).mean()),
         "found_fraction": float(has.mean()),
     }
-    p_geo = expert.predict(landmarks[has])  # each network once; the weights only change how they combine
     log_p_main = np.log(np.clip(p_cnn, 1e-30, 1.0))
     partner_weights = [0.0]
     if p_partner is not None:

@@ -19,6 +19,7 @@ from models.music import tokens
 from models.music.arrange import arrange
 from models.music.features import polyphony
 from models.music.generator import FastDecoder, MusicTransformer, sample
+from models.music.harmony import HarmonyGuide
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
 from models.music.texture import texture_row
@@ -61,6 +62,9 @@ class Composer:
         # valence contrast c: each quadrant's bias row also gets c * (its row - the other valence's row), which
         # pushes away from the quadrant the judge confuses it with (measured: more control, busier textures)
         self.valence_contrast = float(net.sampling.get("valence_contrast", 0.0))
+        # harmonic steering (models.music.harmony): later notes of each half bar tilted towards one triad whose
+        # quality follows the bar's valence (0 = off)
+        self.harmony_weight = float(net.sampling.get("harmony_weight", 0.0))
 
         def table(key: str) -> dict[str, Any] | None:
             value = net.sampling.get(key)
@@ -93,12 +97,14 @@ class Composer:
         tonic: int | None = None,
         valence_contrast: float | None = None,
         texture: dict[str, dict[str, float]] | None = None,
+        harmony_weight: float | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
         With a mode weight > 0 the bars are steered into the scale on ``tonic`` (default: ``seed % 12``), major
         or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
-        ``texture`` replaces the checkpoint's texture knobs (``{}``: none)."""
+        ``texture`` replaces the checkpoint's texture knobs (``{}``: none); ``harmony_weight`` its harmonic
+        steering."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -140,6 +146,11 @@ class Composer:
             row: np.ndarray = table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
             return row
 
+        harmony = HarmonyGuide(self.harmony_weight if harmony_weight is None else harmony_weight)
+
+        def adjust(seq: list[int], scores: np.ndarray) -> np.ndarray:
+            return harmony.tilt(seq, scores, quadrants[min(state["bars"] - 1, n - 1)])
+
         seq = sample(
             self.net,
             prompt,
@@ -153,6 +164,7 @@ class Composer:
             guidance=self.guidance if guidance is None else guidance,
             uncond=lambda i: self._uncond.get(i, i),
             logit_bias=logit_bias,
+            adjust=adjust if harmony.weight > 0 else None,
             decoder=self.decoder,
         )
         if seq[-1] == bar:

@@ -314,6 +314,7 @@ def sample(
     guidance: float = 0.0,
     uncond: Callable[[int], int] | None = None,
     logit_bias: Callable[[list[int]], np.ndarray | torch.Tensor | None] | None = None,
+    adjust: Callable[[list[int], np.ndarray], np.ndarray] | None = None,
     decoder: FastDecoder | None = None,
 ) -> list[int]:
     """Sample up to ``max_new`` tokens after ``prompt`` with a KV cache.
@@ -327,7 +328,8 @@ def sample(
     the logits become ``cond + g * (cond - uncond)``, which sharpens what the condition changes.
 
     ``logit_bias(seq)`` may return a vector added to the next token's logits (a product of experts with a
-    simple per-emotion model, e.g. the emotion's token log-ratios), or None.
+    simple per-emotion model, e.g. the emotion's token log-ratios), or None. ``adjust(seq, scores)`` may then
+    return new scores that depend on the scores themselves (e.g. :class:`models.music.harmony.HarmonyGuide`).
 
     Tokens after the prompt go through ``decoder`` (a :class:`FastDecoder` of ``model``; one is made if not
     given: pass one to reuse it). Draws come from a NumPy generator seeded with ``seed``.
@@ -371,7 +373,10 @@ def sample(
         nxt = force(seq)
         if nxt is None:
             bias = logit_bias(seq) if logit_bias is not None else None
-            scores = (last if bias is None else last + np.asarray(bias, dtype=np.float32)) / temperature
+            scores = last if bias is None else last + np.asarray(bias, dtype=np.float32)
+            if adjust is not None:
+                scores = adjust(seq, scores)
+            scores = scores / temperature
             if len(ban):
                 scores[ban] = -np.inf
             nxt = int(rng.choice(len(scores), p=top_p_probs(scores.astype(np.float64), top_p)))

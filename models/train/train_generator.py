@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> None:
         help="only store C as the sampling default valence contrast (Composer) in the checkpoint --out",
     )
     ap.add_argument(
+        "--set-harmony-weight",
+        type=float,
+        metavar="W",
+        help="only store W as the sampling default harmonic steering (models.music.harmony) in --out",
+    )
+    ap.add_argument(
         "--set-polyphony-targets",
         action="store_true",
         help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
@@ -305,13 +311,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.set_texture:
         set_texture(args)
         return
-    sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast)
+    sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast, args.set_harmony_weight)
     if any(v is not None for v in sets) or args.set_velocity_targets or args.set_polyphony_targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
         if args.set_valence_contrast is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "valence_contrast": args.set_valence_contrast}
+        if args.set_harmony_weight is not None:
+            if args.set_harmony_weight < 0:
+                ap.error("--set-harmony-weight must be >= 0")
+            ck["sampling"] = {**ck.get("sampling", {}), "harmony_weight": args.set_harmony_weight}
         if args.set_emotion_bias is not None or args.set_velocity_targets or args.set_polyphony_targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:

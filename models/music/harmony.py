@@ -1,0 +1,134 @@
+"""Harmonic steering: notes within a half bar are drawn towards one triad, major or minor by the bar's valence.
+
+Measured on the evaluation pieces (session 6), the generator's harmony was vaguer than EMOPIA's: the judge's
+1/4 s frames held a clear major or minor triad in 27% of frames against 43% in EMOPIA train, and the
+negative-valence quadrants were in a major key twice as often as EMOPIA's (Q2 68% against 32%). The network
+writes the first note of each half bar freely; every later note of that half bar is tilted towards the triad
+that best explains the notes written so far in it, the key heard so far, and the quadrant's chord quality
+(major for Q1/Q4, minor for Q2/Q3)::
+
+    guide = HarmonyGuide(weight=1.5)
+    scores = guide.tilt(seq, scores, quadrant="Q2")   # before temperature and top-p
+
+The tilt moves probability only among Pitch tokens (their total is kept), so the number of notes per onset,
+which the texture knobs calibrate, stays where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from models.music import tokens
+
+HALF_BAR = tokens.POSITIONS_PER_BEAT * tokens.BEATS_PER_BAR // 2  # positions per harmonic window
+POSITIVE_VALENCE = ("Q1", "Q4")
+KEY_DECAY = 0.8  # per half bar: the running pitch-class histogram that stands for the key heard so far
+KEY_WEIGHT = 1.0  # weight of the key fit (the histogram's mass on the triad's tones, 0..1) in choosing the triad
+ROOT_FIFTH = 0.3  # tilt on a triad's root and fifth relative to its third
+QUALITY_WEIGHT = 0.5  # bonus of the quadrant's chord quality: wins ties, not a note already written against it
+# (24, 12) triad membership: 12 major triads (roots C..B) then 12 minor triads
+TRIADS = np.stack([np.roll(np.eye(12)[[0, third, 7]].sum(0), root) for third in (4, 3) for root in range(12)])
+
+
+@lru_cache(maxsize=1)
+def _vocab_kinds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token id: pitch class of a Pitch token (-1 otherwise), position of a Position token (-1), is-Bar."""
+    v = tokens.vocab_size()
+    pitch_class, position, is_bar = np.full(v, -1), np.full(v, -1), np.zeros(v, bool)
+    for name, i in tokens.tokenizer().vocab.items():
+        kind, _, value = name.partition("_")
+        if kind == "Pitch":
+            pitch_class[i] = int(value) % 12
+        elif kind == "Position":
+            position[i] = int(value)
+        elif kind == "Bar":
+            is_bar[i] = True
+    return pitch_class, position, is_bar
+
+
+class HarmonyGuide:
+    """Follows a token sequence as it grows and tilts the next token's scores towards a triad (see module doc).
+
+    One guide per sequence; :meth:`tilt` reads only the tokens added since its last call."""
+
+    def __init__(self, weight: float) -> None:
+        if weight < 0:
+            raise ValueError("harmony weight must be >= 0")
+        self.weight = float(weight)
+        self.seen = 0
+        self.window = -1  # index of the current half bar within the piece
+        self.bar = 0
+        self.in_window: set[int] = set()  # pitch classes of the notes written in the current half bar
+        self.key = np.zeros(12)  # decayed pitch-class counts of the notes written so far
+        self._chosen: tuple[tuple[int, ...], str, int] | None = None  # (window notes, quadrant) -> triad
+
+    def _read(self, seq: Sequence[int]) -> None:
+        pitch_class, position, is_bar = _vocab_kinds()
+        for t in seq[self.seen :]:
+            if is_bar[t]:
+                self.bar += 1
+                self._enter(2 * self.bar)
+            elif position[t] >= 0:
+                self._enter(2 * self.bar + position[t] // HALF_BAR)
+            elif pitch_class[t] >= 0:
+                self.in_window.add(int(pitch_class[t]))
+                self.key[pitch_class[t]] += 1.0
+        self.seen = len(seq)
+
+    def _enter(self, window: int) -> None:
+        if window != self.window:
+            self.window = window
+            self.in_window = set()
+            self.key *= KEY_DECAY
+
+    def triad(self, quadrant: str) -> int:
+        """Index into :data:`TRIADS` of the triad the current half bar is drawn towards."""
+        notes = tuple(sorted(self.in_window))
+        if self._chosen is not None and self._chosen[:2] == (notes, quadrant):
+            return self._chosen[2]
+        fit = TRIADS[:, list(notes)].sum(axis=1) if notes else np.zeros(len(TRIADS))
+        total = self.key.sum()
+        key_fit = TRIADS @ (self.key / total) if total > 0 else np.zeros(len(TRIADS))
+        major = np.arange(len(TRIADS)) < 12
+        quality = np.where(major == (quadrant in POSITIVE_VALENCE), QUALITY_WEIGHT, 0.0)
+        best = int(np.argmax(fit + KEY_WEIGHT * key_fit + quality))
+        self._chosen = (notes, quadrant, best)
+        return best
+
+    def tilt(self, seq: Sequence[int], scores: np.ndarray, quadrant: str) -> np.ndarray:
+        """``scores`` (logits for the next token after ``seq``) with the chord tones of the current half bar's
+        triad raised by ``weight`` among the Pitch tokens, their total probability unchanged. The first note of
+        a half bar is left alone."""
+        self._read(seq)
+        if self.weight == 0 or not self.in_window:
+            return scores
+        pitch_class, _, _ = _vocab_kinds()
+        pitch = (pitch_class >= 0) & np.isfinite(scores)
+        if not pitch.any():
+            return scores
+        offsets = self.weight * self.profile(self.triad(quadrant))
+        before = _logsumexp(scores[pitch])
+        out = scores.copy()
+        out[pitch] += offsets[pitch_class[pitch]]
+        out[pitch] -= _logsumexp(out[pitch]) - before
+        return out
+
+    @staticmethod
+    def profile(triad: int) -> np.ndarray:
+        """(12,) offsets per pitch class for a triad, in units of the weight: +1 on its third, ROOT_FIFTH on its
+        root and fifth, -1 on the third of the other quality (which would turn it major <-> minor)."""
+        root, minor = triad % 12, triad >= 12
+        third = (root + (3 if minor else 4)) % 12
+        other = (root + (4 if minor else 3)) % 12
+        out = np.zeros(12)
+        out[[root, (root + 7) % 12]] = ROOT_FIFTH
+        out[third], out[other] = 1.0, -1.0
+        return out
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    m = float(x.max())
+    return m + float(np.log(np.exp(x - m).sum()))

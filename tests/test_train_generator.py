@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pretty_midi
+import pytest
 
 from models.music import tokens
 from models.train.train_generator import Batcher, _transpose_table
@@ -85,6 +86,9 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     out = tmp_path / "gen.pt"
     save(out, load_generator(debug=True), {"sampling": {"bias_weight": 1.0}})
     main(["--out", str(out), "--set-valence-contrast", "0.5"])
+    main(["--out", str(out), "--set-harmony-weight", "1.25"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--set-harmony-weight", "-1"])
     main(["--out", str(out), "--cache", str(cache), "--set-texture", "--texture-seeds", "2", "--texture-bars", "2",
           "--texture-iterations", "2", "--threads", "1"])  # fmt: skip
     ck = torch.load(out, weights_only=True)
@@ -94,7 +98,7 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     assert any(v != 0 for k in knobs.values() for v in k.values())
     assert ck["texture_calibration"]["iterations"] == 2
     composer = Composer(load_generator(out))
-    assert composer.texture == knobs and composer.valence_contrast == 0.5
+    assert composer.texture == knobs and composer.valence_contrast == 0.5 and composer.harmony_weight == 1.25
     main(["--out", str(out), "--cache", str(cache), "--set-polyphony-targets"])
     poly = Composer(load_generator(out)).polyphony_targets
     assert poly is not None and set(poly) == set(tokens.QUADRANTS) and all(v > 0 for v in poly.values())

@@ -36,9 +36,6 @@ def test_each_knob_moves_only_its_tokens_in_its_direction() -> None:
     assert row[tokens.token_id("Position_4")] == -2.0 and row[pitch["Pitch_60"]] == 0
     row = texture_row({"register": 1.0})
     assert row[pitch["Pitch_36"]] < row[pitch["Pitch_60"]] == 0 < row[pitch["Pitch_96"]]
-    row = texture_row({"spread": -1.0})  # narrower: both extremes down, the centre untouched
-    assert row[pitch["Pitch_36"]] == row[tokens.token_id("Pitch_84")] < row[pitch["Pitch_60"]] == 0
-    assert abs(row[pitch["Pitch_36"]] + 4.0) < 1e-6  # (36 - 60) / 12 = -2 octaves, squared
     row = texture_row({"duration": 1.0})
     assert row[tokens.token_id("Duration_0.4.8")] < row[tokens.token_id("Duration_1.0.8")] == 0
     assert row[tokens.token_id("Duration_4.0.4")] == 2.0  # log2 of 4 beats
@@ -69,10 +66,6 @@ def test_a_step_moves_each_knob_towards_its_target_by_a_bounded_amount() -> None
     assert new["pitch"] < 0 < new["position"] and new["duration"] < 0 and new["register"] < 0
     assert all(abs(v) <= 0.4 for v in new.values())  # MAX_STEP x rate
     assert step(zero, {**got, **target}, target, rate=0.5) == zero  # on target: no move
-    assert new["spread"] == 0  # the target has no pitch variance: the spread stays
-    wide = step(zero, got, {**target, "pitch_var": 36.0}, rate=0.5)  # 10 semitones got, 6 wanted: narrower
-    assert -0.1 <= wide["spread"] < 0 and wide["register"] == new["register"]
-    assert "spread" not in step({k: 0.0 for k in KNOBS if k != "spread"}, got, {**target, "pitch_var": 36.0}, 0.5)
 
 
 def test_calibration_reaches_the_targets_of_a_responsive_sampler() -> None:

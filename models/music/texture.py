@@ -9,10 +9,7 @@ the bias, correct the texture without touching which pitch classes, positions or
 - ``pitch``: added to every Pitch token: more or fewer notes per onset (chords vs single notes);
 - ``position``: added to every Position token: more or fewer onsets per bar;
 - ``duration``: times log2(duration in beats) on Duration tokens: longer or shorter notes;
-- ``register``: times (pitch - 60) / 12 on Pitch tokens: higher or lower;
-- ``spread`` (optional, ``calibrate(spread=True)``): times ((pitch - 60) / 12)^2 on Pitch tokens: a wider or
-  narrower range of pitches (measured in session 6: Q3 pieces spread over 17 semitones of standard deviation
-  against EMOPIA's 10, with 43% of the notes below C3 against 11%).
+- ``register``: times (pitch - 60) / 12 on Pitch tokens: higher or lower.
 
 :func:`calibrate` finds them by stochastic approximation (common random numbers: the same seeds at every
 step) so that pieces sampled for each quadrant match that quadrant's :func:`token_stats` in EMOPIA train.
@@ -27,16 +24,10 @@ import numpy as np
 
 from models.music import tokens
 
-KNOBS = ("pitch", "position", "duration", "register", "spread")
+KNOBS = ("pitch", "position", "duration", "register")
 STATS = ("notes_per_onset", "onsets_per_bar", "log2_duration", "pitch_mean")  # log2 of the mean duration
 MAX_OFFSET = 4.0
-MAX_STEP = {
-    "pitch": 0.8,
-    "position": 0.8,
-    "duration": 0.6,
-    "register": 0.3,
-    "spread": 0.2,
-}  # at rate 1; the knobs interact
+MAX_STEP = {"pitch": 0.8, "position": 0.8, "duration": 0.6, "register": 0.3}  # at rate 1; the knobs interact
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +54,7 @@ def texture_row(offsets: dict[str, float] | None) -> np.ndarray:
     row = np.zeros(len(is_pitch), dtype=np.float32)
     if not offsets:
         return row
-    x = (pitch[is_pitch] - 60) / 12
-    row[is_pitch] += offsets.get("pitch", 0.0) + offsets.get("register", 0.0) * x + offsets.get("spread", 0.0) * x**2
+    row[is_pitch] += offsets.get("pitch", 0.0) + offsets.get("register", 0.0) * (pitch[is_pitch] - 60) / 12
     row[is_pos] += offsets.get("position", 0.0)
     dur = ~np.isnan(log_dur)
     row[dur] += offsets.get("duration", 0.0) * log_dur[dur]
@@ -96,23 +86,14 @@ def step(offsets: dict[str, float], got: dict[str, float], target: dict[str, flo
     """One stochastic-approximation step of the four knobs towards ``target``.
 
     Counts move on a log scale (an offset of x multiplies the odds of a Pitch or Position token by e^x); the two
-    tilts move by the mean they should shift divided by the variance they act on (exponential tilting); the
-    spread, when the target has a ``pitch_var``, by half the change of precision it needs (in octaves^-2),
-    as a quadratic term does to a normal distribution."""
+    tilts move by the mean they should shift divided by the variance they act on (exponential tilting)."""
     delta = {
         "pitch": np.log(target["notes_per_onset"] / max(got["notes_per_onset"], 1e-3)),
         "position": np.log(target["onsets_per_bar"] / max(got["onsets_per_bar"], 1e-3)),
         "duration": (target["log2_duration"] - got["log2_duration"]) / max(got["log2_duration_var"], 0.25),
         "register": 12 * (target["pitch_mean"] - got["pitch_mean"]) / max(got["pitch_var"], 9.0),
-        "spread": 72 * (1 / max(got["pitch_var"], 9.0) - 1 / max(target["pitch_var"], 9.0))
-        if "pitch_var" in target and "spread" in offsets
-        else 0.0,
     }
-    moved = {
-        k: offsets[k] + np.clip(rate * d, -rate * MAX_STEP[k], rate * MAX_STEP[k])
-        for k, d in delta.items()
-        if k in offsets
-    }
+    moved = {k: offsets[k] + np.clip(rate * d, -rate * MAX_STEP[k], rate * MAX_STEP[k]) for k, d in delta.items()}
     return {k: float(np.clip(v, -MAX_OFFSET, MAX_OFFSET)) for k, v in moved.items()}
 
 
@@ -124,20 +105,17 @@ def calibrate(
     iterations: int = 8,
     rate: float = 0.5,
     log: Callable[[str], None] | None = None,
-    spread: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Knobs per quadrant such that ``sample(quadrant, knobs, seed)`` matches ``targets[quadrant]`` (with
-    ``spread``, also the variance of the pitches).
+    """Knobs per quadrant such that ``sample(quadrant, knobs, seed)`` matches ``targets[quadrant]``.
 
     All quadrants are calibrated together (each quadrant's pieces only depend on its own knobs)."""
-    names = KNOBS if spread else tuple(k for k in KNOBS if k != "spread")
-    knobs = {q: dict.fromkeys(names, 0.0) for q in targets}
+    knobs = {q: dict.fromkeys(KNOBS, 0.0) for q in targets}
     for it in range(iterations):
         gain = rate / (1 + it) ** 0.6  # decreasing steps (Robbins-Monro): the sampled statistics are noisy
         for q, target in targets.items():
             got = token_stats(sample(q, knobs, s) for s in seeds)
             if log:
-                shown = "  ".join(f"{k} {got[k]:.2f}/{target[k]:.2f}" for k in (*STATS, "pitch_var")[: 4 + spread])
+                shown = "  ".join(f"{k} {got[k]:.2f}/{target[k]:.2f}" for k in STATS)
                 log(f"iteration {it + 1}/{iterations} {q}: {shown}")
             knobs[q] = step(knobs[q], got, target, gain)
     return knobs

@@ -223,21 +223,18 @@ def set_texture(args: argparse.Namespace) -> None:
         seeds=range(args.texture_seeds),
         iterations=args.texture_iterations,
         log=lambda m: print(f"{time.time() - t0:5.0f} s  {m}", flush=True),
-        spread=args.texture_spread,
     )
     ck = torch.load(args.out, map_location="cpu", weights_only=True)
     ck["sampling"] = {**ck.get("sampling", {}), "texture": knobs}
     ck["texture_calibration"] = {
-        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, log2 of the mean duration, mean pitch"
-        + (", pitch variance" if args.texture_spread else ""),
+        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, log2 of the mean duration, mean pitch",
         "seeds": args.texture_seeds,
         "bars": args.texture_bars,
         "iterations": args.texture_iterations,
         "temperature": 1.0,
         "top_p": 0.95,
         "command": f"python -m models.train.train_generator --out {args.out} --set-texture --texture-bars "
-        f"{args.texture_bars} --texture-seeds {args.texture_seeds} --texture-iterations {args.texture_iterations}"
-        + (" --texture-spread" if args.texture_spread else ""),
+        f"{args.texture_bars} --texture-seeds {args.texture_seeds} --texture-iterations {args.texture_iterations}",
         "date": time.strftime("%Y-%m-%d"),
     }
     write_checkpoint(ck, args.out)
@@ -293,7 +290,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--texture-seeds", type=int, default=8, help="pieces per quadrant per calibration step")
     ap.add_argument("--texture-bars", type=int, default=12, help="bars per calibration piece")
     ap.add_argument("--texture-iterations", type=int, default=12)
-    ap.add_argument("--texture-spread", action="store_true", help="also calibrate the spread of pitches")
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)

@@ -1,7 +1,7 @@
 """Harmonic steering: notes within a half bar are drawn towards one triad, major or minor by the bar's valence.
 
-Measured on the evaluation pieces (session 6), the generator's harmony was vaguer than EMOPIA's: the judge's
-1/4 s frames held a clear major or minor triad in 27% of frames against 43% in EMOPIA train, and the
+Measured in session 6 on session 5's evaluation pieces, the generator's harmony was vaguer than EMOPIA's: the judge's
+1/4 s frames of Q1 pieces held a clear major or minor triad in 27% of frames against 43% in EMOPIA train's, and the
 negative-valence quadrants were in a major key twice as often as EMOPIA's (Q2 68% against 32%). The network
 writes the first note of each half bar freely; every later note of that half bar is tilted towards the triad
 that best explains the notes written so far in it, the key heard so far, and the quadrant's chord quality

@@ -8,7 +8,7 @@ import numpy as np
 from models.music import tokens
 from models.music.compose import Composer
 from models.music.generator import load_generator
-from models.music.texture import KNOBS, calibrate, step, texture_row, token_stats
+from models.music.texture import KNOBS, DensityBrake, calibrate, step, texture_row, token_stats
 
 
 def _ids(*names: str) -> list[int]:
@@ -99,3 +99,44 @@ def test_calibration_reaches_the_targets_of_a_responsive_sampler() -> None:
         assert abs(got["onsets_per_bar"] - 9.0) < 1.5, (q, got)
         assert abs(got["log2_duration"] - 1.0) < 0.4 and abs(got["pitch_mean"] - 70) < 5, (q, got)
     assert knobs["Q2"]["pitch"] < knobs["Q1"]["pitch"]  # the chordal quadrant needed the larger cut
+
+
+def _bar(n_notes: int) -> list[int]:
+    """A bar line, its emotion, and n one-note onsets at successive positions."""
+    out = _ids("Bar_None", "Emotion_Q3")
+    for k in range(n_notes):
+        out += _ids(f"Position_{k % 32}", "Pitch_60", "Velocity_63", "Duration_0.4.8")
+    return out
+
+
+def test_the_density_brake_leaves_ordinary_bars_alone_and_thins_after_a_runaway_bar() -> None:
+    scores = np.random.default_rng(0).normal(size=tokens.vocab_size())
+    brake = DensityBrake({"Q3": 10.0})
+    seq = _ids("BOS_None") + _bar(18) + _bar(19)  # below twice the target: no brake
+    assert brake.tilt(seq, scores, "Q3") is scores
+    seq += _bar(30) + _ids("Bar_None", "Emotion_Q3", "Position_8", "Pitch_60", "Velocity_63", "Duration_0.4.8")
+    out = brake.tilt(seq, scores, "Q3")  # 30 notes = 1.5 x (2 x 10): engaged by log 1.5
+    assert abs(brake.g - np.log(1.5)) < 1e-9
+    d = out - scores
+    pos = {k: tokens.token_id(f"Position_{k}") for k in (4, 8, 16, 24)}
+    assert d[pos[4]] == d[pos[8]] == 0 < d[pos[16]] < d[pos[24]]  # later onsets favoured, in beats
+    assert abs(d[pos[16]] - brake.g) < 1e-6  # one beat after position 8
+    assert d[tokens.token_id("Pitch_64")] < 0  # a second note on the same onset: less likely
+    assert d[tokens.token_id("Bar_None")] == 0 and d[tokens.token_id("Duration_0.4.8")] == 0
+    brake.tilt(seq + _bar(5)[:2], scores, "Q3")  # a thin bar ended: the brake lets go by half
+    assert abs(brake.g - np.log(1.5) / 2) < 1e-9
+
+
+def test_the_composer_with_a_density_brake_writes_fewer_notes() -> None:
+    composer = Composer(load_generator(debug=True))
+    pitch = {i for n, i in tokens.tokenizer().vocab.items() if n.startswith("Pitch_")}
+
+    def notes(targets: dict[str, float]) -> int:
+        return sum(
+            sum(t in pitch for t in composer.generate_ids(("Q1",) * 6, seed=s, temperature=1.0, top_p=1.0,
+                                                          density_targets=targets))
+            for s in range(3)
+        )  # fmt: skip
+
+    free, braked = notes({}), notes({"Q1": 1.0})  # a target of one note per bar: every bar is a runaway
+    assert braked < 0.8 * free, (free, braked)  # measured 784 -> 568

@@ -22,7 +22,7 @@ from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.harmony import HarmonyGuide
 from models.music.judge import Judge, judge_runs
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
-from models.music.texture import texture_row
+from models.music.texture import DensityBrake, texture_row
 from models.types import ComposeRequest, Score, quadrant_runs
 
 Progress = Callable[[float, str], None]
@@ -77,6 +77,8 @@ class Composer:
         self.velocity_targets: dict[str, float] | None = table("velocity_targets")
         # mean polyphony per quadrant in EMOPIA train: each run's note lengths are scaled to reach it (None: off)
         self.polyphony_targets: dict[str, float] | None = table("polyphony_targets")
+        # notes per bar per quadrant in EMOPIA train: a bar far above it engages the DensityBrake (None: off)
+        self.density_targets: dict[str, float] | None = table("density_targets")
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -98,13 +100,14 @@ class Composer:
         valence_contrast: float | None = None,
         texture: dict[str, dict[str, float]] | None = None,
         harmony_weight: float | None = None,
+        density_targets: dict[str, float] | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
         With a mode weight > 0 the bars are steered into the scale on ``tonic`` (default: ``seed % 12``), major
         or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
         ``texture`` replaces the checkpoint's texture knobs (``{}``: none); ``harmony_weight`` its harmonic
-        steering."""
+        steering; ``density_targets`` its density brake's targets (``{}``: no brake)."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -147,9 +150,14 @@ class Composer:
             return row
 
         harmony = HarmonyGuide(self.harmony_weight if harmony_weight is None else harmony_weight)
+        brake_targets = self.density_targets if density_targets is None else density_targets
+        brake = DensityBrake(brake_targets) if brake_targets else None
 
         def adjust(seq: list[int], scores: np.ndarray) -> np.ndarray:
-            return harmony.tilt(seq, scores, quadrants[min(state["bars"] - 1, n - 1)])
+            quadrant = quadrants[min(state["bars"] - 1, n - 1)]
+            if brake is not None:
+                scores = brake.tilt(seq, scores, quadrant)
+            return harmony.tilt(seq, scores, quadrant)
 
         seq = sample(
             self.net,
@@ -164,7 +172,7 @@ class Composer:
             guidance=self.guidance if guidance is None else guidance,
             uncond=lambda i: self._uncond.get(i, i),
             logit_bias=logit_bias,
-            adjust=adjust if harmony.weight > 0 else None,
+            adjust=adjust if harmony.weight > 0 or brake is not None else None,
             decoder=self.decoder,
         )
         if seq[-1] == bar:

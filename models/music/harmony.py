@@ -34,7 +34,7 @@ TRIADS = np.stack([np.roll(np.eye(12)[[0, third, 7]].sum(0), root) for third in 
 
 
 @lru_cache(maxsize=1)
-def _vocab_kinds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def vocab_kinds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per token id: pitch class of a Pitch token (-1 otherwise), position of a Position token (-1), is-Bar."""
     v = tokens.vocab_size()
     pitch_class, position, is_bar = np.full(v, -1), np.full(v, -1), np.zeros(v, bool)
@@ -66,7 +66,7 @@ class HarmonyGuide:
         self._chosen: tuple[tuple[int, ...], str, int] | None = None  # (window notes, quadrant) -> triad
 
     def _read(self, seq: Sequence[int]) -> None:
-        pitch_class, position, is_bar = _vocab_kinds()
+        pitch_class, position, is_bar = vocab_kinds()
         for t in seq[self.seen :]:
             if is_bar[t]:
                 self.bar += 1
@@ -105,7 +105,7 @@ class HarmonyGuide:
         self._read(seq)
         if self.weight == 0 or not self.in_window:
             return scores
-        pitch_class, _, _ = _vocab_kinds()
+        pitch_class, _, _ = vocab_kinds()
         pitch = (pitch_class >= 0) & np.isfinite(scores)
         if not pitch.any():
             return scores

@@ -200,6 +200,17 @@ def polyphony_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
     return out
 
 
+def density_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
+    """Notes per bar per quadrant over the clips (the targets of the Composer's density brake)."""
+    from models.music.texture import token_stats
+
+    out = {}
+    for q in tokens.QUADRANTS:
+        s = token_stats(ids for ids, qq in items if qq == q)
+        out[q] = round(s["notes_per_onset"] * s["onsets_per_bar"], 3)
+    return out
+
+
 def set_texture(args: argparse.Namespace) -> None:
     """Calibrate the texture knobs of the checkpoint ``--out`` (with its own bias and sampling settings) so that
     its pieces for each quadrant have that quadrant's note counts, durations and register in EMOPIA train."""
@@ -278,6 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
     )
     ap.add_argument(
+        "--set-density-targets",
+        action="store_true",
+        help="only store each quadrant's notes per bar in EMOPIA train in --out (the Composer's density brake)",
+    )
+    ap.add_argument(
         "--set-velocity-targets",
         action="store_true",
         help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
@@ -312,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
         set_texture(args)
         return
     sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast, args.set_harmony_weight)
-    if any(v is not None for v in sets) or args.set_velocity_targets or args.set_polyphony_targets:
+    targets = args.set_velocity_targets or args.set_polyphony_targets or args.set_density_targets
+    if any(v is not None for v in sets) or targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
@@ -322,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.set_harmony_weight < 0:
                 ap.error("--set-harmony-weight must be >= 0")
             ck["sampling"] = {**ck.get("sampling", {}), "harmony_weight": args.set_harmony_weight}
-        if args.set_emotion_bias is not None or args.set_velocity_targets or args.set_polyphony_targets:
+        if args.set_emotion_bias is not None or targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:
                 ck["emotion_bias"] = emotion_log_ratios(train_items)
@@ -331,6 +348,8 @@ def main(argv: list[str] | None = None) -> None:
                 ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": velocity_targets(train_items)}
             if args.set_polyphony_targets:
                 ck["sampling"] = {**ck.get("sampling", {}), "polyphony_targets": polyphony_targets(train_items)}
+            if args.set_density_targets:
+                ck["sampling"] = {**ck.get("sampling", {}), "density_targets": density_targets(train_items)}
         write_checkpoint(ck, args.out)
         return
     if args.stage is None:

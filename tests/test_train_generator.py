@@ -102,5 +102,8 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     main(["--out", str(out), "--cache", str(cache), "--set-polyphony-targets"])
     poly = Composer(load_generator(out)).polyphony_targets
     assert poly is not None and set(poly) == set(tokens.QUADRANTS) and all(v > 0 for v in poly.values())
+    main(["--out", str(out), "--cache", str(cache), "--set-density-targets"])
+    dens = Composer(load_generator(out)).density_targets
+    assert dens is not None and set(dens) == set(tokens.QUADRANTS) and all(v > 0 for v in dens.values())
     ids = composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95)
     assert ids != composer.generate_ids(("Q2",) * 2, seed=1, temperature=1.0, top_p=0.95, texture={})

@@ -101,9 +101,9 @@ def test_calibration_reaches_the_targets_of_a_responsive_sampler() -> None:
     assert knobs["Q2"]["pitch"] < knobs["Q1"]["pitch"]  # the chordal quadrant needed the larger cut
 
 
-def _bar(n_notes: int) -> list[int]:
+def _bar(n_notes: int, quadrant: str = "Q3") -> list[int]:
     """A bar line, its emotion, and n one-note onsets at successive positions."""
-    out = _ids("Bar_None", "Emotion_Q3")
+    out = _ids("Bar_None", f"Emotion_{quadrant}")
     for k in range(n_notes):
         out += _ids(f"Position_{k % 32}", "Pitch_60", "Velocity_63", "Duration_0.4.8")
     return out
@@ -140,3 +140,26 @@ def test_the_composer_with_a_density_brake_writes_fewer_notes() -> None:
 
     free, braked = notes({}), notes({"Q1": 1.0})  # a target of one note per bar: every bar is a runaway
     assert braked < 0.8 * free, (free, braked)  # measured 784 -> 568
+
+
+def test_after_an_emotion_change_the_brake_measures_against_the_new_target_and_is_tighter() -> None:
+    targets = {"Q1": 18.0, "Q3": 10.0}
+
+    def brake_after(*quadrants: str) -> DensityBrake:
+        """A brake that has followed bars of 16 notes with these emotions, called at every bar as in sampling."""
+        brake, seq = DensityBrake(targets), _ids("BOS_None")
+        for q in quadrants:
+            seq += _bar(16, q)[:2]  # the bar line and its emotion: the guide learns the bar's quadrant
+            brake.tilt(seq, np.zeros(tokens.vocab_size()), q)
+            seq += _bar(16, q)[2:]
+        return brake
+
+    assert brake_after("Q3", "Q3").g == 0  # 16 notes in a Q3 piece: under twice the target
+    change = brake_after("Q1", "Q3")  # the Q1 bar is too busy for the Q3 bar after it, at the tighter slack
+    assert abs(change.g - np.log(16 / (1.25 * 10.0))) < 1e-9
+    assert brake_after("Q1", "Q1").g == 0
+    n = DensityBrake.CHANGE_BARS
+    tight = brake_after("Q1", *["Q3"] * n)  # 16-note bars keep tightening it while the change is recent
+    assert abs(tight.g - n * change.g) < 1e-9
+    later = brake_after("Q1", *["Q3"] * (n + 1))  # then the ordinary slack again: it lets go by half
+    assert later.since_change == n and abs(later.g - tight.g / 2) < 1e-9

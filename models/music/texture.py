@@ -131,7 +131,7 @@ class DensityBrake:
     quadrant's ``targets`` (notes per bar); above ``SLACK`` times the target it tightens (by the log of the
     excess), otherwise it lets go by half. While tight (``g > 0``) it tilts Position tokens towards later onsets
     (``+g`` per beat of distance from the current position) and lowers a further note at the same onset by
-    ``g / 2``: fewer onsets and thinner chords, the bar line left alone. Ordinary pieces never engage it.
+    ``g / 2``: fewer onsets and thinner chords, the bar line left alone. Ordinary bars rarely engage it.
 
     Where the emotion changes, the music carries its texture across the bar line (measured in session 6: Q3 runs
     after Q1 at 17.6 notes per bar); so each bar is measured against the target of the bar that follows it, with

@@ -63,7 +63,9 @@ class HarmonyGuide:
         self.bar = 0
         self.in_window: set[int] = set()  # pitch classes of the notes written in the current half bar
         self.key = np.zeros(12)  # decayed pitch-class counts of the notes written so far
-        self._chosen: tuple[tuple[int, ...], str, int] | None = None  # (window notes, quadrant) -> triad
+        # the triad is chosen again only when the half bar's set of pitch classes (or the quadrant) changes: a
+        # repeated pitch class keeps it (the key histogram it saw then is what it was chosen with)
+        self._chosen: tuple[tuple[int, ...], str, int] | None = None
 
     def _read(self, seq: Sequence[int]) -> None:
         pitch_class, position, is_bar = vocab_kinds()
@@ -99,9 +101,9 @@ class HarmonyGuide:
         return best
 
     def tilt(self, seq: Sequence[int], scores: np.ndarray, quadrant: str) -> np.ndarray:
-        """``scores`` (logits for the next token after ``seq``) with the chord tones of the current half bar's
-        triad raised by ``weight`` among the Pitch tokens, their total probability unchanged. The first note of
-        a half bar is left alone."""
+        """``scores`` (logits for the next token after ``seq``) with the Pitch tokens tilted by ``weight`` times
+        :meth:`profile` of the current half bar's triad, their total probability unchanged. The first note of a
+        half bar is left alone."""
         self._read(seq)
         if self.weight == 0 or not self.in_window:
             return scores

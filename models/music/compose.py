@@ -37,11 +37,9 @@ OTHER_VALENCE = (1, 0, 3, 2)  # index of the quadrant with the same arousal and 
 def mode_bias(tonic: int, minor: bool, weight: float) -> np.ndarray:
     """(vocab,) logit bias: ``-weight`` on every Pitch token outside the major / minor scale on ``tonic``."""
     scale = {(tonic + step) % 12 for step in (MINOR_SCALE if minor else MAJOR_SCALE)}
-    out = np.zeros(tokens.vocab_size(), dtype=np.float32)
-    for name, i in tokens.tokenizer().vocab.items():
-        kind, _, value = name.partition("_")
-        if kind == "Pitch" and int(value) % 12 not in scale:
-            out[i] = -weight
+    pc = tokens.vocab_table().pitch_class
+    out = np.zeros(len(pc), dtype=np.float32)
+    out[(pc >= 0) & ~np.isin(pc, sorted(scale))] = -weight
     return out
 
 
@@ -149,7 +147,8 @@ class Composer:
             row: np.ndarray = table[tokens.QUADRANTS.index(quadrants[min(state["bars"] - 1, n - 1)])]
             return row
 
-        harmony = HarmonyGuide(self.harmony_weight if harmony_weight is None else harmony_weight)
+        harmony_w = self.harmony_weight if harmony_weight is None else harmony_weight
+        harmony = HarmonyGuide(harmony_w) if harmony_w != 0 else None  # a negative weight is refused there
         brake_targets = self.density_targets if density_targets is None else density_targets
         brake = DensityBrake(brake_targets) if brake_targets else None
 
@@ -157,7 +156,7 @@ class Composer:
             quadrant = quadrants[min(state["bars"] - 1, n - 1)]
             if brake is not None:
                 scores = brake.tilt(seq, scores, quadrant)
-            return harmony.tilt(seq, scores, quadrant)
+            return harmony.tilt(seq, scores, quadrant) if harmony is not None else scores
 
         seq = sample(
             self.net,
@@ -172,7 +171,7 @@ class Composer:
             guidance=self.guidance if guidance is None else guidance,
             uncond=lambda i: self._uncond.get(i, i),
             logit_bias=logit_bias,
-            adjust=adjust if harmony.weight > 0 or brake is not None else None,
+            adjust=adjust if harmony is not None or brake is not None else None,
             decoder=self.decoder,
         )
         if seq[-1] == bar:

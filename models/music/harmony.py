@@ -17,7 +17,6 @@ which the texture knobs calibrate, stays where it was.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 
@@ -31,22 +30,6 @@ ROOT_FIFTH = 0.3  # tilt on a triad's root and fifth relative to its third
 QUALITY_WEIGHT = 0.5  # bonus of the quadrant's chord quality: wins ties, not a note already written against it
 # (24, 12) triad membership: 12 major triads (roots C..B) then 12 minor triads
 TRIADS = np.stack([np.roll(np.eye(12)[[0, third, 7]].sum(0), root) for third in (4, 3) for root in range(12)])
-
-
-@lru_cache(maxsize=1)
-def vocab_kinds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per token id: pitch class of a Pitch token (-1 otherwise), position of a Position token (-1), is-Bar."""
-    v = tokens.vocab_size()
-    pitch_class, position, is_bar = np.full(v, -1), np.full(v, -1), np.zeros(v, bool)
-    for name, i in tokens.tokenizer().vocab.items():
-        kind, _, value = name.partition("_")
-        if kind == "Pitch":
-            pitch_class[i] = int(value) % 12
-        elif kind == "Position":
-            position[i] = int(value)
-        elif kind == "Bar":
-            is_bar[i] = True
-    return pitch_class, position, is_bar
 
 
 class HarmonyGuide:
@@ -68,16 +51,16 @@ class HarmonyGuide:
         self._chosen: tuple[tuple[int, ...], str, int] | None = None
 
     def _read(self, seq: Sequence[int]) -> None:
-        pitch_class, position, is_bar = vocab_kinds()
+        v = tokens.vocab_table()
         for t in seq[self.seen :]:
-            if is_bar[t]:
+            if v.is_bar[t]:
                 self.bar += 1
                 self._enter(2 * self.bar)
-            elif position[t] >= 0:
-                self._enter(2 * self.bar + position[t] // HALF_BAR)
-            elif pitch_class[t] >= 0:
-                self.in_window.add(int(pitch_class[t]))
-                self.key[pitch_class[t]] += 1.0
+            elif v.is_position[t]:
+                self._enter(2 * self.bar + v.position[t] // HALF_BAR)
+            elif v.is_pitch[t]:
+                self.in_window.add(int(v.pitch_class[t]))
+                self.key[v.pitch_class[t]] += 1.0
         self.seen = len(seq)
 
     def _enter(self, window: int) -> None:
@@ -107,7 +90,7 @@ class HarmonyGuide:
         self._read(seq)
         if self.weight == 0 or not self.in_window:
             return scores
-        pitch_class, _, _ = vocab_kinds()
+        pitch_class = tokens.vocab_table().pitch_class
         pitch = (pitch_class >= 0) & np.isfinite(scores)
         if not pitch.any():
             return scores

@@ -18,12 +18,10 @@ step) so that pieces sampled for each quadrant match that quadrant's :func:`toke
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
 
 import numpy as np
 
 from models.music import tokens
-from models.music.harmony import vocab_kinds
 
 KNOBS = ("pitch", "position", "duration", "register")
 STATS = ("notes_per_onset", "onsets_per_bar", "log2_duration", "pitch_mean")  # log2 of the mean duration
@@ -31,27 +29,10 @@ MAX_OFFSET = 4.0
 MAX_STEP = {"pitch": 0.8, "position": 0.8, "duration": 0.6, "register": 0.3}  # at rate 1; the knobs interact
 
 
-@lru_cache(maxsize=1)
-def _token_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per token id: is-Pitch, is-Position, log2 duration in beats (NaN if not Duration), pitch (NaN if not)."""
-    v = tokens.vocab_size()
-    is_pitch, is_pos = np.zeros(v, bool), np.zeros(v, bool)
-    log_dur, pitch = np.full(v, np.nan), np.full(v, np.nan)
-    for name, i in tokens.tokenizer().vocab.items():
-        kind, _, value = name.partition("_")
-        if kind == "Pitch":
-            is_pitch[i], pitch[i] = True, int(value)
-        elif kind == "Position":
-            is_pos[i] = True
-        elif kind == "Duration":
-            beat, pos, res = (int(x) for x in value.split("."))
-            log_dur[i] = np.log2(beat + pos / res)
-    return is_pitch, is_pos, log_dur, pitch
-
-
 def texture_row(offsets: dict[str, float] | None) -> np.ndarray:
     """(vocab,) logit offsets for one quadrant's knobs (zeros for None)."""
-    is_pitch, is_pos, log_dur, pitch = _token_tables()
+    t = tokens.vocab_table()
+    is_pitch, is_pos, log_dur, pitch = t.is_pitch, t.is_position, t.log2_duration, t.pitch
     row = np.zeros(len(is_pitch), dtype=np.float32)
     if not offsets:
         return row
@@ -66,7 +47,8 @@ def token_stats(pieces: Iterable[Sequence[int] | np.ndarray]) -> dict[str, float
     """Pooled texture statistics of token sequences: notes per onset, onsets per bar (an onset is a Position
     token followed by a note), log2 of the mean duration in beats, mean pitch; and the variances of log2
     duration and pitch (which set the step sizes of :func:`calibrate`)."""
-    is_pitch, is_pos, log_dur, pitch = _token_tables()
+    t = tokens.vocab_table()
+    is_pitch, is_pos, log_dur, pitch = t.is_pitch, t.is_position, t.log2_duration, t.pitch
     bar = tokens.token_id("Bar_None")
     ids = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces])
     onset = is_pos[ids[:-1]] & is_pitch[ids[1:]]  # an empty Position (one followed by another) is no onset
@@ -154,10 +136,9 @@ class DensityBrake:
         self.since_change = self.CHANGE_BARS  # bars since the emotion last changed (the start is no change)
 
     def _read(self, seq: Sequence[int], quadrant: str) -> None:
-        pitch_class, position, is_bar = vocab_kinds()
-        _, is_pos, log_dur, _ = _token_tables()
+        v = tokens.vocab_table()
         for t in seq[self.seen :]:
-            if is_bar[t]:
+            if v.is_bar[t]:
                 if self.quadrant is not None:
                     changed = quadrant != self.quadrant
                     self.since_change = 0 if changed else self.since_change + 1
@@ -166,11 +147,11 @@ class DensityBrake:
                     excess = self.notes / (slack * target) if target > 0 else 0.0
                     self.g = min(self.g + self.GAIN * np.log(excess), self.MAX) if excess > 1 else self.g / 2
                 self.notes, self.position, self.quadrant = 0, 0, quadrant
-            elif is_pos[t]:
-                self.position = int(position[t])
-            elif pitch_class[t] >= 0:
+            elif v.is_position[t]:
+                self.position = int(v.position[t])
+            elif v.is_pitch[t]:
                 self.notes += 1
-            self.after_note = not np.isnan(log_dur[t])
+            self.after_note = not np.isnan(v.log2_duration[t])
         self.seen = len(seq)
 
     def tilt(self, seq: Sequence[int], scores: np.ndarray, quadrant: str) -> np.ndarray:
@@ -178,11 +159,10 @@ class DensityBrake:
         self._read(seq, quadrant)
         if self.g <= 0.01:
             return scores
-        _, position, _ = vocab_kinds()
-        is_pitch, is_pos, _, _ = _token_tables()
+        v = tokens.vocab_table()
         out = scores.copy()
-        later = is_pos & (position > self.position)
-        out[later] += self.g * (position[later] - self.position) / tokens.POSITIONS_PER_BEAT
+        later = v.position > self.position  # Position tokens only: the others have -1
+        out[later] += self.g * (v.position[later] - self.position) / tokens.POSITIONS_PER_BEAT
         if self.after_note:
-            out[is_pitch] -= self.g / 2
+            out[v.is_pitch] -= self.g / 2
         return out

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pretty_midi
 import symusic
 from miditok import REMI, TokenizerConfig, TokSequence
@@ -59,6 +61,41 @@ def token_id(name: str) -> int:
     if name not in vocab:
         raise ValueError(f"unknown token {name!r}")
     return int(vocab[name])
+
+
+@dataclass(frozen=True)
+class VocabTable:
+    """What each token id is, as arrays of the vocabulary's length (for sampling-time steering)."""
+
+    is_pitch: np.ndarray
+    is_position: np.ndarray
+    is_bar: np.ndarray
+    pitch: np.ndarray  # MIDI pitch of a Pitch token (NaN otherwise)
+    pitch_class: np.ndarray  # its pitch class (-1 otherwise)
+    position: np.ndarray  # a Position token's position in the bar (-1 otherwise)
+    log2_duration: np.ndarray  # log2 of a Duration token's length in beats (NaN otherwise)
+
+
+@lru_cache(maxsize=1)
+def vocab_table() -> VocabTable:
+    """The :class:`VocabTable` of the project's vocabulary (built once)."""
+    v = vocab_size()
+    pitch, log_dur = np.full(v, np.nan), np.full(v, np.nan)
+    position, is_bar = np.full(v, -1), np.zeros(v, bool)
+    for name, i in tokenizer().vocab.items():
+        kind, _, value = name.partition("_")
+        if kind == "Pitch":
+            pitch[i] = int(value)
+        elif kind == "Position":
+            position[i] = int(value)
+        elif kind == "Duration":
+            beat, pos, res = (int(x) for x in value.split("."))
+            log_dur[i] = np.log2(beat + pos / res)
+        elif kind == "Bar":
+            is_bar[i] = True
+    is_pitch = ~np.isnan(pitch)
+    pitch_class = np.where(is_pitch, np.nan_to_num(pitch, nan=0.0) % 12, -1).astype(int)
+    return VocabTable(is_pitch, position >= 0, is_bar, pitch, pitch_class, position, log_dur)
 
 
 def emotion_id(emotion: str) -> int:

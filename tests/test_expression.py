@@ -174,3 +174,14 @@ def test_a_warm_restart_starts_from_the_other_runs_weights(tmp_path: Path) -> No
     convs = [k for k, v in first.items() if v.ndim == 4]
     assert convs and all(torch.equal(first[k], restarted[k]) for k in convs)
     assert not any(torch.equal(first[k], fresh[k]) for k in convs)
+
+
+def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() -> None:
+    from models.train.train_expression_geometry import _partner_grid
+
+    assert _partner_grid("0.4:0.3,0.5:0.2", 2) == [(0.4, 0.3), (0.5, 0.2)]
+    assert _partner_grid("0.7", 1) == [(0.7,)]
+    assert _partner_grid("0.7", 0) == [()]
+    for bad in ("0.4", "0.6:0.6", "-0.1:0.2"):
+        with pytest.raises(SystemExit):
+            _partner_grid(bad, 2)

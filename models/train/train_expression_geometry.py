@@ -10,9 +10,10 @@ analysed frame has anyway. Their errors differ, so a product of experts,
 in this project) for each w in ``--weights``: faces without landmarks keep the CNN's answer. ``--write`` stores
 the landmark network (fp16) and the best w in the ``--expression`` checkpoint.
 
-With ``--partner``, a second CNN (another architecture, trained by ``models.train.train_expression``) joins
-first: ``(1 - a) * log p_cnn + a * log p_partner``, then the landmark expert as above; (a, w) are chosen together
-and ``--write`` stores the partner inside the checkpoint too.
+With ``--partner`` (repeatable), other CNNs (trained by ``models.train.train_expression``) join first:
+``(1 - sum a_i) * log p_cnn + sum a_i * log p_partner_i``, then the landmark expert as above; the partner weights
+and w are chosen together and ``--write`` stores the partners inside the checkpoint too. With two or more
+partners, each entry of ``--partner-weights`` gives one weight per partner, joined by ``:`` (``0.4:0.3``).
 """
 
 from __future__ import annotations
@@ -48,9 +49,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--partner",
         type=Path,
-        help="another expression CNN checkpoint to combine with --expression (product of experts, weight a)",
+        action="append",
+        default=[],
+        help="another expression CNN checkpoint to combine with --expression (product of experts, weight a); "
+        "repeat for more than one",
     )
-    ap.add_argument("--partner-weights", default="0.3,0.4,0.5,0.6,0.7", help="partner weights a to measure")
+    ap.add_argument(
+        "--partner-weights",
+        default="0.3,0.4,0.5,0.6,0.7",
+        help="partner weights a to measure, comma-separated; with several partners one a per partner joined by ':'",
+    )
     ap.add_argument("--write", action="store_true", help="store the expert and the best w in --expression")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -62,9 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     y = labels[test]
     cnn = load_expression_model(args.expression)
     cnn.geometry, cnn.partners = None, []
-    partner = load_expression_model(args.partner) if args.partner else None
-    if partner is not None:
+    partners = [load_expression_model(path) for path in args.partner]
+    for partner in partners:
         partner.geometry, partner.partners = None, []
+    partner_grid = _partner_grid(args.partner_weights, len(partners))
     expert = load_landmark_baseline(args.baseline)
     images = np.load(args.data)["images"][test]
 
@@ -72,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         return np.concatenate([model.predict(images[i : i + 256]) for i in range(0, len(test), 256)])
 
     p_cnn = probs(cnn)
-    p_partner = probs(partner) if partner is not None else None
+    log_p_partners = [np.log(np.clip(probs(partner), 1e-30, 1.0)) for partner in partners]
     landmarks = np.where(found[test][:, None, None], c["landmarks"][test], np.nan)
     has = found[test]
     p_geo = expert.predict(landmarks[has])  # each network once; the weights only change how they combine
@@ -82,20 +91,18 @@ def main(argv: list[str] | None = None) -> None:
         "found_fraction": float(has.mean()),
     }
     log_p_main = np.log(np.clip(p_cnn, 1e-30, 1.0))
-    partner_weights = [0.0]
-    if p_partner is not None:
-        results["partner"] = float((p_partner.argmax(1) == y).mean())
-        partner_weights = [float(s) for s in args.partner_weights.split(",")]
+    for i, log_p in enumerate(log_p_partners):
+        results["partner" if len(partners) == 1 else f"partner{i + 1}"] = float((log_p.argmax(1) == y).mean())
     grid = []
-    for a in partner_weights:
-        log_p_cnn = log_p_main
-        if p_partner is not None:
-            log_p_cnn = (1 - a) * log_p_main + a * np.log(np.clip(p_partner, 1e-30, 1.0))
-            results[f"cnns_a{a:g}"] = float((log_p_cnn.argmax(1) == y).mean())
+    for a in partner_grid:
+        log_p_cnn = (1 - sum(a)) * log_p_main + sum(ai * lp for ai, lp in zip(a, log_p_partners, strict=True))
+        tag = ":".join(f"{ai:g}" for ai in a)
+        if partners:
+            results[f"cnns_a{tag}"] = float((log_p_cnn.argmax(1) == y).mean())
         for w in (float(s) for s in args.weights.split(",")):
             pred = log_p_cnn.copy()
             pred[has] = product_of_experts(log_p_cnn[has], p_geo, w)
-            name = f"product_w{w:g}" if p_partner is None else f"product_a{a:g}_w{w:g}"
+            name = f"product_w{w:g}" if not partners else f"product_a{tag}_w{w:g}"
             results[name] = float((pred.argmax(1) == y).mean())
             grid.append((results[name], a, w, pred.argmax(1)))
     print(json.dumps(results, indent=1))
@@ -107,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     print(confusion)
     if args.write:
         cnn.geometry, cnn.geometry_weight = expert, best
-        if partner is not None:
-            cnn.partners = [(partner, best_a)]
+        cnn.partners = list(zip(partners, best_a, strict=True))
         cnn.meta = {
             **cnn.meta,
             "geometry": {
@@ -118,12 +124,27 @@ def main(argv: list[str] | None = None) -> None:
                 + " ".join(sys.argv[1:] if argv is None else argv),
                 "publictest": results,
                 "chosen_weight": best,
-                "chosen_partner_weight": best_a if partner is not None else None,
+                "chosen_partner_weight": (best_a[0] if len(best_a) == 1 else list(best_a)) if partners else None,
                 "date": time.strftime("%Y-%m-%d"),
             },
         }
         save_checkpoint(cnn, args.expression)
-        print(f"wrote {args.expression} (landmark expert weight {best:g}, partner weight {best_a:g})")
+        print(f"wrote {args.expression} (landmark expert weight {best:g}, partner weights {list(best_a)})")
+
+
+def _partner_grid(spec: str, n_partners: int) -> list[tuple[float, ...]]:
+    """The partner-weight tuples to measure: ``[()]`` without partners, else one tuple per comma-separated entry."""
+    if n_partners == 0:
+        return [()]
+    grid = []
+    for entry in spec.split(","):
+        a = tuple(float(x) for x in entry.split(":"))
+        if len(a) != n_partners:
+            raise SystemExit(f"--partner-weights entry {entry!r}: expected {n_partners} weight(s) joined by ':'")
+        if any(x < 0 for x in a) or sum(a) > 1 + 1e-9:
+            raise SystemExit(f"--partner-weights entry {entry!r}: weights must be >= 0 and sum to at most 1")
+        grid.append(a)
+    return grid
 
 
 if __name__ == "__main__":

@@ -102,3 +102,60 @@ def test_the_composer_with_harmony_writes_chord_tones_deterministically() -> Non
     assert steered == pieces(3.0)  # seeded: the same pieces again
     share = [np.mean([_chord_tone_share(p, "Q2") for p in ps]) for ps in (plain, steered)]
     assert share[1] > share[0] + 0.15, share  # measured 0.30 -> 0.71
+
+
+def _key_of(*pitches: int) -> list[int]:
+    """A bar of the given pitches, one per quarter beat, ending at the start of the next bar."""
+    seq = _ids("BOS_None", "Bar_None", "Emotion_Q1")
+    for k, pitch in enumerate(pitches):
+        seq += _ids(f"Position_{4 * k % 32}", *_note(pitch))
+    return [*seq, *_ids("Bar_None", "Emotion_Q1")]
+
+
+def test_the_key_heard_so_far_is_estimated_by_mode() -> None:
+    c_major = _key_of(60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 67)
+    a_minor = _key_of(57, 59, 60, 62, 64, 65, 68, 69, 64, 60, 57, 64)
+    for seq, major, want in ((c_major, True, 0), (a_minor, False, 9)):
+        guide = HarmonyGuide(1.0, {"Q1": 1.0})
+        guide.tilt(seq, np.zeros(tokens.vocab_size()), "Q1")
+        assert guide.tonic(major) == want
+    assert HarmonyGuide(1.0).tonic(True) is None  # nothing heard yet
+
+
+def test_function_steering_draws_the_first_note_of_a_half_bar_to_the_primary_roots() -> None:
+    scores = np.random.default_rng(2).normal(size=tokens.vocab_size())
+    seq = _key_of(60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 67)  # C major heard; a new bar begins
+    assert HarmonyGuide(1.0).tilt(seq, scores, "Q1") is scores  # without it the first note is free
+    assert HarmonyGuide(1.0, {"Q4": 1.0}).tilt(seq, scores, "Q1") is scores  # only the quadrants named
+    out = HarmonyGuide(1.0, {"Q1": 1.0}).tilt(seq, scores, "Q1")
+    p, q = _softmax(scores), _softmax(out)
+    pitches = _pitch_ids()
+    assert abs(p[pitches].sum() - q[pitches].sum()) < 1e-9
+    ratio = {n: q[tokens.token_id(f"Pitch_{n}")] / p[tokens.token_id(f"Pitch_{n}")] for n in (48, 53, 55, 57, 52)}
+    assert ratio[48] == pytest.approx(ratio[53]) == pytest.approx(ratio[55])  # C, F, G: tonic, IV, V
+    assert ratio[48] > 2 * ratio[57] and ratio[57] == pytest.approx(ratio[52])  # A (vi) and E get less
+    with pytest.raises(ValueError, match="function weights"):
+        HarmonyGuide(1.0, {"Q1": -0.5})
+
+
+def test_function_steering_prefers_the_keys_primary_triads() -> None:
+    # in C major, a half bar holding only A (the root of vi, the third of IV): plain steering picks A minor or
+    # F major by quality; with functions in Q1, F major (IV) wins, and in Q2 (minor key: A) A minor (i)
+    seq = [*_key_of(60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 67), *_ids("Position_0", *_note(57))]
+    guide = HarmonyGuide(1.0, {"Q1": 1.0, "Q2": 1.0})
+    guide.tilt(seq, np.zeros(tokens.vocab_size()), "Q1")
+    assert guide.triad("Q1") == 5  # F major
+    assert guide.triad("Q2") == A_MINOR
+
+
+def test_the_composer_reads_function_weights_from_the_checkpoint() -> None:
+    net = load_generator(debug=True)
+    net.sampling = {**net.sampling, "harmony_weight": 1.0, "function_weights": {"Q1": 2.0}}
+    composer = Composer(net)
+    assert composer.function_weights == {"Q1": 2.0}
+    kw = {"seed": 3, "temperature": 1.0, "top_p": 1.0}
+    steered = composer.generate_ids(("Q1",) * 2, **kw)
+    assert steered == composer.generate_ids(("Q1",) * 2, **kw)
+    assert steered != composer.generate_ids(("Q1",) * 2, function_weights={}, **kw)
+    # other quadrants are untouched
+    assert composer.generate_ids(("Q3",) * 2, **kw) == composer.generate_ids(("Q3",) * 2, function_weights={}, **kw)

@@ -89,12 +89,17 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     main(["--out", str(out), "--set-harmony-weight", "1.25"])
     with pytest.raises(SystemExit):
         main(["--out", str(out), "--set-harmony-weight", "-1"])
+    main(["--out", str(out), "--set-function-weights", "Q1=1.0,Q4=0.5"])
+    for bad in ("Q5=1", "Q1=x", "Q1=-1", "Q1"):
+        with pytest.raises(SystemExit):
+            main(["--out", str(out), "--set-function-weights", bad])
     main(["--out", str(out), "--cache", str(cache), "--set-texture", "--texture-seeds", "2", "--texture-bars", "2",
           "--texture-iterations", "2", "--threads", "1"])  # fmt: skip
     ck = torch.load(out, weights_only=True)
     knobs = ck["sampling"]["texture"]
     assert set(knobs) == set(tokens.QUADRANTS)
     assert ck["sampling"]["bias_weight"] == 1.0 and ck["sampling"]["valence_contrast"] == 0.5  # kept
+    assert ck["sampling"]["function_weights"] == {"Q1": 1.0, "Q4": 0.5}
     assert any(v != 0 for k in knobs.values() for v in k.values())
     assert ck["texture_calibration"]["iterations"] == 2
     composer = Composer(load_generator(out))

@@ -77,6 +77,8 @@ class Composer:
         self.polyphony_targets: dict[str, float] | None = table("polyphony_targets")
         # notes per bar per quadrant in EMOPIA train: a bar far above it engages the DensityBrake (None: off)
         self.density_targets: dict[str, float] | None = table("density_targets")
+        # function steering per quadrant (models.music.harmony): the harmony also drawn to the key's primary chords
+        self.function_weights: dict[str, float] | None = table("function_weights")
         none = tokens.emotion_id("NONE")
         self._uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
         self._bar = tokens.token_id("Bar_None")
@@ -99,13 +101,15 @@ class Composer:
         texture: dict[str, dict[str, float]] | None = None,
         harmony_weight: float | None = None,
         density_targets: dict[str, float] | None = None,
+        function_weights: dict[str, float] | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
         With a mode weight > 0 the bars are steered into the scale on ``tonic`` (default: ``seed % 12``), major
         or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
         ``texture`` replaces the checkpoint's texture knobs (``{}``: none); ``harmony_weight`` its harmonic
-        steering; ``density_targets`` its density brake's targets (``{}``: no brake)."""
+        steering; ``density_targets`` its density brake's targets (``{}``: no brake); ``function_weights`` its
+        function steering (``{}``: none)."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -148,7 +152,10 @@ class Composer:
             return row
 
         harmony_w = self.harmony_weight if harmony_weight is None else harmony_weight
-        harmony = HarmonyGuide(harmony_w) if harmony_w != 0 else None  # a negative weight is refused there
+        functions = self.function_weights if function_weights is None else function_weights
+        harmony = (  # negative weights are refused there
+            HarmonyGuide(harmony_w, functions) if harmony_w != 0 or any((functions or {}).values()) else None
+        )
         brake_targets = self.density_targets if density_targets is None else density_targets
         brake = DensityBrake(brake_targets) if brake_targets else None
 

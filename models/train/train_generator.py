@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only store W as the sampling default harmonic steering (models.music.harmony) in --out",
     )
     ap.add_argument(
+        "--set-function-weights",
+        metavar="Q=W,...",
+        help="only store per-quadrant function steering weights (models.music.harmony), e.g. Q1=1.0, in --out",
+    )
+    ap.add_argument(
         "--set-polyphony-targets",
         action="store_true",
         help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
@@ -327,7 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.set_texture:
         set_texture(args)
         return
-    sets = (args.set_guidance, args.set_emotion_bias, args.set_valence_contrast, args.set_harmony_weight)
+    sets = (
+        args.set_guidance,
+        args.set_emotion_bias,
+        args.set_valence_contrast,
+        args.set_harmony_weight,
+        args.set_function_weights,
+    )
     targets = args.set_velocity_targets or args.set_polyphony_targets or args.set_density_targets
     if any(v is not None for v in sets) or targets:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
@@ -339,6 +350,8 @@ def main(argv: list[str] | None = None) -> None:
             if args.set_harmony_weight < 0:
                 ap.error("--set-harmony-weight must be >= 0")
             ck["sampling"] = {**ck.get("sampling", {}), "harmony_weight": args.set_harmony_weight}
+        if args.set_function_weights is not None:
+            ck["sampling"] = {**ck.get("sampling", {}), "function_weights": _function_weights(ap, args)}
         if args.set_emotion_bias is not None or targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:
@@ -426,6 +439,21 @@ def main(argv: list[str] | None = None) -> None:
                 best = v
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 save(args.out, model, extra)
+
+
+def _function_weights(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, float]:
+    """``Q1=1.0,Q4=0.5`` -> {"Q1": 1.0, "Q4": 0.5}; a bad entry stops with a usage error ("" -> none)."""
+    out: dict[str, float] = {}
+    for entry in filter(None, args.set_function_weights.split(",")):
+        quadrant, _, value = entry.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            ap.error(f"--set-function-weights: {entry!r} is not Q=W")
+        if quadrant not in tokens.QUADRANTS or weight < 0:
+            ap.error(f"--set-function-weights: {entry!r} needs a quadrant Q1..Q4 and a weight >= 0")
+        out[quadrant] = weight
+    return out
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from models.music import tokens
+from models.music.features import KS_MAJOR, KS_MINOR
 
 HALF_BAR = tokens.POSITIONS_PER_BEAT * tokens.BEATS_PER_BAR // 2  # positions per harmonic window
 POSITIVE_VALENCE = ("Q1", "Q4")
@@ -41,16 +42,10 @@ FUNCTION_CHORD = 0.6  # per unit of a quadrant's function weight: bonus of the k
 FUNCTION_FIRST = 1.0  # per unit of a quadrant's function weight: tilt of a half bar's first note to those roots
 # (24, 12) triad membership: 12 major triads (roots C..B) then 12 minor triads
 TRIADS = np.stack([np.roll(np.eye(12)[[0, third, 7]].sum(0), root) for third in (4, 3) for root in range(12)])
-# Krumhansl-Kessler key profiles (C major, C minor), centred and scaled so that a dot product is a correlation
-_KK = np.array(
-    [
-        [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],
-        [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17],
-    ]
-)
-_KK = (_KK - _KK.mean(axis=1, keepdims=True)) / _KK.std(axis=1, keepdims=True)
-# (2, 12 tonics, 12 pitch classes): each profile on each tonic
-KEY_PROFILES = np.stack([np.stack([np.roll(profile, k) for k in range(12)]) for profile in _KK])
+# Krumhansl-Kessler key profiles (the judge's features use the same), z-scored so that a dot product with a z-scored
+# histogram is 12 times their correlation: (2 modes (major, minor), 12 tonics, 12 pitch classes)
+_KEY_Z = np.stack([(profile - profile.mean()) / profile.std() for profile in (KS_MAJOR, KS_MINOR)])
+KEY_PROFILES = np.stack([np.stack([np.roll(profile, k) for k in range(12)]) for profile in _KEY_Z])
 PRIMARY_DEGREES = (0, 5, 7)  # tonic, subdominant, dominant
 
 

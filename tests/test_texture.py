@@ -4,6 +4,7 @@ statistics they are calibrated on, and the calibration loop itself."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.music import tokens
 from models.music.compose import Composer
@@ -163,3 +164,22 @@ def test_after_an_emotion_change_the_brake_measures_against_the_new_target_and_i
     assert abs(tight.g - n * change.g) < 1e-9
     later = brake_after("Q1", *["Q3"] * (n + 1))  # then the ordinary slack again: it lets go by half
     assert later.since_change == n and abs(later.g - tight.g / 2) < 1e-9
+
+
+def test_a_quadrants_own_slack_replaces_the_default_and_is_stored_by_the_composer() -> None:
+    scores = np.zeros(tokens.vocab_size())
+    seq = _ids("BOS_None") + _bar(15) + _ids("Bar_None", "Emotion_Q3")  # 15 notes: 1.5 x the target of 10
+    assert DensityBrake({"Q3": 10.0}).tilt(seq, scores, "Q3") is scores  # under the default slack of 2
+    own = DensityBrake({"Q3": 10.0}, {"Q3": 1.25})
+    own.tilt(seq, scores, "Q3")
+    assert abs(own.g - np.log(15 / 12.5)) < 1e-9
+    other = DensityBrake({"Q3": 10.0}, {"Q1": 1.25})  # another quadrant's slack does not apply
+    assert other.tilt(seq, scores, "Q3") is scores
+    with pytest.raises(ValueError, match="slack"):
+        DensityBrake({"Q3": 10.0}, {"Q3": 0.0})
+    net = load_generator(debug=True)
+    net.sampling = {**net.sampling, "density_targets": {"Q1": 1.0}, "density_slack": {"Q1": 1.5}}
+    composer = Composer(net)
+    assert composer.density_slack == {"Q1": 1.5}
+    kw = {"seed": 0, "temperature": 1.0, "top_p": 1.0}
+    assert composer.generate_ids(("Q1",) * 4, **kw) != composer.generate_ids(("Q1",) * 4, density_slack={}, **kw)

@@ -93,6 +93,9 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     for bad in ("Q5=1", "Q1=x", "Q1=-1", "Q1"):
         with pytest.raises(SystemExit):
             main(["--out", str(out), "--set-function-weights", bad])
+    main(["--out", str(out), "--set-density-slack", "Q3=1.25"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--set-density-slack", "Q3=0.5"])  # a slack under 1 would brake ordinary bars
     main(["--out", str(out), "--cache", str(cache), "--set-texture", "--texture-seeds", "2", "--texture-bars", "2",
           "--texture-iterations", "2", "--threads", "1"])  # fmt: skip
     ck = torch.load(out, weights_only=True)
@@ -100,6 +103,7 @@ def test_set_texture_stores_calibrated_knobs_that_the_composer_uses(tmp_path) ->
     assert set(knobs) == set(tokens.QUADRANTS)
     assert ck["sampling"]["bias_weight"] == 1.0 and ck["sampling"]["valence_contrast"] == 0.5  # kept
     assert ck["sampling"]["function_weights"] == {"Q1": 1.0, "Q4": 0.5}
+    assert ck["sampling"]["density_slack"] == {"Q3": 1.25}
     assert any(v != 0 for k in knobs.values() for v in k.values())
     assert ck["texture_calibration"]["iterations"] == 2
     composer = Composer(load_generator(out))

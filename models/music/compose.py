@@ -77,6 +77,8 @@ class Composer:
         self.polyphony_targets: dict[str, float] | None = table("polyphony_targets")
         # notes per bar per quadrant in EMOPIA train: a bar far above it engages the DensityBrake (None: off)
         self.density_targets: dict[str, float] | None = table("density_targets")
+        # the brake's slack per quadrant where it differs from DensityBrake.SLACK (None: the default everywhere)
+        self.density_slack: dict[str, float] | None = table("density_slack")
         # function steering per quadrant (models.music.harmony): the harmony also drawn to the key's primary chords
         self.function_weights: dict[str, float] | None = table("function_weights")
         none = tokens.emotion_id("NONE")
@@ -102,6 +104,7 @@ class Composer:
         harmony_weight: float | None = None,
         density_targets: dict[str, float] | None = None,
         function_weights: dict[str, float] | None = None,
+        density_slack: dict[str, float] | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
@@ -109,7 +112,7 @@ class Composer:
         or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
         ``texture`` replaces the checkpoint's texture knobs (``{}``: none); ``harmony_weight`` its harmonic
         steering; ``density_targets`` its density brake's targets (``{}``: no brake); ``function_weights`` its
-        function steering (``{}``: none)."""
+        function steering (``{}``: none); ``density_slack`` the brake's slack per quadrant (``{}``: the default)."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
@@ -157,7 +160,8 @@ class Composer:
             HarmonyGuide(harmony_w, functions) if harmony_w != 0 or any((functions or {}).values()) else None
         )
         brake_targets = self.density_targets if density_targets is None else density_targets
-        brake = DensityBrake(brake_targets) if brake_targets else None
+        slack = self.density_slack if density_slack is None else density_slack
+        brake = DensityBrake(brake_targets, slack) if brake_targets else None
 
         def adjust(seq: list[int], scores: np.ndarray) -> np.ndarray:
             quadrant = quadrants[min(state["bars"] - 1, n - 1)]

@@ -17,7 +17,7 @@ step) so that pieces sampled for each quadrant match that quadrant's :func:`toke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -117,7 +117,8 @@ class DensityBrake:
 
     Where the emotion changes, the music carries its texture across the bar line (measured in session 6: Q3 runs
     after Q1 at 17.6 notes per bar); so each bar is measured against the target of the bar that follows it, with
-    the tighter ``SLACK_AFTER_CHANGE`` for the ``CHANGE_BARS`` bars after a change."""
+    the tighter ``SLACK_AFTER_CHANGE`` for the ``CHANGE_BARS`` bars after a change. ``slack`` replaces ``SLACK``
+    for the quadrants it names (the after-change slack still applies where it is tighter)."""
 
     SLACK = 2.0
     SLACK_AFTER_CHANGE = 1.25
@@ -125,8 +126,11 @@ class DensityBrake:
     GAIN = 1.0
     MAX = 3.0
 
-    def __init__(self, targets: dict[str, float]) -> None:
+    def __init__(self, targets: dict[str, float], slack: Mapping[str, float] | None = None) -> None:
+        if any(v <= 0 for v in (slack or {}).values()):
+            raise ValueError("density slack must be > 0")
         self.targets = targets
+        self.slack = dict(slack or {})
         self.g = 0.0
         self.seen = 0
         self.notes = 0  # notes in the current bar
@@ -142,7 +146,9 @@ class DensityBrake:
                 if self.quadrant is not None:
                     changed = quadrant != self.quadrant
                     self.since_change = 0 if changed else self.since_change + 1
-                    slack = self.SLACK_AFTER_CHANGE if self.since_change < self.CHANGE_BARS else self.SLACK
+                    slack = self.slack.get(quadrant, self.SLACK)
+                    if self.since_change < self.CHANGE_BARS:
+                        slack = min(slack, self.SLACK_AFTER_CHANGE)
                     target = self.targets.get(quadrant, 0.0)  # what the next bar should have
                     excess = self.notes / (slack * target) if target > 0 else 0.0
                     self.g = min(self.g + self.GAIN * np.log(excess), self.MAX) if excess > 1 else self.g / 2

@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only store per-quadrant function steering weights (models.music.harmony), e.g. Q1=1.0, in --out",
     )
     ap.add_argument(
+        "--set-density-slack",
+        metavar="Q=S,...",
+        help="only store the density brake's slack for these quadrants (default 2), e.g. Q3=1.25, in --out",
+    )
+    ap.add_argument(
         "--set-polyphony-targets",
         action="store_true",
         help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
@@ -338,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         args.set_valence_contrast,
         args.set_harmony_weight,
         args.set_function_weights,
+        args.set_density_slack,
     )
     targets = args.set_velocity_targets or args.set_polyphony_targets or args.set_density_targets
     if any(v is not None for v in sets) or targets:
@@ -351,7 +357,11 @@ def main(argv: list[str] | None = None) -> None:
                 ap.error("--set-harmony-weight must be >= 0")
             ck["sampling"] = {**ck.get("sampling", {}), "harmony_weight": args.set_harmony_weight}
         if args.set_function_weights is not None:
-            ck["sampling"] = {**ck.get("sampling", {}), "function_weights": _function_weights(ap, args)}
+            weights = _per_quadrant(ap, "--set-function-weights", args.set_function_weights, minimum=0.0)
+            ck["sampling"] = {**ck.get("sampling", {}), "function_weights": weights}
+        if args.set_density_slack is not None:
+            slack = _per_quadrant(ap, "--set-density-slack", args.set_density_slack, minimum=1.0)
+            ck["sampling"] = {**ck.get("sampling", {}), "density_slack": slack}
         if args.set_emotion_bias is not None or targets:
             train_items = tokenize_corpus(args, args.cache)["train"]
             if args.set_emotion_bias is not None:
@@ -441,18 +451,18 @@ def main(argv: list[str] | None = None) -> None:
                 save(args.out, model, extra)
 
 
-def _function_weights(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, float]:
+def _per_quadrant(ap: argparse.ArgumentParser, flag: str, spec: str, *, minimum: float) -> dict[str, float]:
     """``Q1=1.0,Q4=0.5`` -> {"Q1": 1.0, "Q4": 0.5}; a bad entry stops with a usage error ("" -> none)."""
     out: dict[str, float] = {}
-    for entry in filter(None, args.set_function_weights.split(",")):
+    for entry in filter(None, spec.split(",")):
         quadrant, _, value = entry.partition("=")
         try:
-            weight = float(value)
+            number = float(value)
         except ValueError:
-            ap.error(f"--set-function-weights: {entry!r} is not Q=W")
-        if quadrant not in tokens.QUADRANTS or weight < 0:
-            ap.error(f"--set-function-weights: {entry!r} needs a quadrant Q1..Q4 and a weight >= 0")
-        out[quadrant] = weight
+            ap.error(f"{flag}: {entry!r} is not Q=VALUE")
+        if quadrant not in tokens.QUADRANTS or not number >= minimum:
+            ap.error(f"{flag}: {entry!r} needs a quadrant Q1..Q4 and a value >= {minimum:g}")
+        out[quadrant] = number
     return out
 
 

@@ -94,6 +94,14 @@ def test_shipped_judge_hears_arousal_and_valence() -> None:
     assert p_pos[0] > p_pos[1]
 
 
+def test_the_evaluation_judge_is_fitted_on_train_only_and_hears_the_same_axes() -> None:
+    judge = load_judge(Path(__file__).resolve().parents[1] / "benchmarks" / "judge_train_only.pt")
+    assert "train only" in judge.meta["trained_on"] and "non-commercial" in judge.meta["licence"]
+    hi, lo = judge.predict_many([bright(), gloomy()])
+    assert hi.arousal == "high" and lo.arousal == "low"
+    assert hi.probs["Q1"] + hi.probs["Q4"] > lo.probs["Q1"] + lo.probs["Q4"]
+
+
 def test_runs_are_judged_in_beats_whatever_the_tempo() -> None:
     from models.music.judge import judge_runs
     from models.types import Score

@@ -28,7 +28,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _pitch_ids() -> np.ndarray:
-    return np.array([i for n, i in tokens.tokenizer().vocab.items() if n.startswith("Pitch_")])
+    return np.flatnonzero(tokens.vocab_table().is_pitch)
 
 
 def test_the_quadrants_quality_decides_between_triads_the_notes_fit_equally() -> None:
@@ -80,12 +80,12 @@ def test_a_negative_weight_is_refused() -> None:
 def _chord_tone_share(piece: list[int], quadrant: str) -> float:
     """Of the notes a guide would tilt (all but the first of each half bar), the share on its triad's tones."""
     guide, hits, tilted = HarmonyGuide(1.0), 0, 0
-    pitch_of = {i: int(n.split("_")[1]) for n, i in tokens.tokenizer().vocab.items() if n.startswith("Pitch_")}
+    pitch_class = tokens.vocab_table().pitch_class
     for k, t in enumerate(piece):
         guide.tilt(piece[:k], np.zeros(tokens.vocab_size()), quadrant)
-        if t in pitch_of and guide.in_window:
+        if pitch_class[t] >= 0 and guide.in_window:
             tilted += 1
-            hits += bool(TRIADS[guide.triad(quadrant)][pitch_of[t] % 12])
+            hits += bool(TRIADS[guide.triad(quadrant)][pitch_class[t]])
     return hits / max(tilted, 1)
 
 

@@ -100,10 +100,9 @@ class HarmonyGuide:
         major = np.arange(len(TRIADS)) < 12
         positive = quadrant in POSITIVE_VALENCE
         quality = np.where(major == positive, QUALITY_WEIGHT, 0.0)
-        tonic = self.tonic(positive) if quadrant in self.functions else None
-        if tonic is not None:
-            primary = [(tonic + d) % 12 + (0 if positive else 12) for d in PRIMARY_DEGREES]
-            quality[primary] += FUNCTION_CHORD * self.functions[quadrant]
+        roots = self._primary_roots(quadrant)
+        if roots is not None:  # the key's I, IV, V (major triads) or i, iv, v (minor triads)
+            quality[[r + (0 if positive else 12) for r in roots]] += FUNCTION_CHORD * self.functions[quadrant]
         best = int(np.argmax(fit + KEY_WEIGHT * key_fit + quality))
         self._chosen = (notes, quadrant, best)
         return best
@@ -114,11 +113,11 @@ class HarmonyGuide:
         half bar is left alone, unless the quadrant has a function weight (see the module doc)."""
         self._read(seq)
         if not self.in_window:  # the half bar's first note: free, or drawn to the key's primary roots
-            tonic = self.tonic(quadrant in POSITIVE_VALENCE) if quadrant in self.functions else None
-            if tonic is None:
+            roots = self._primary_roots(quadrant)
+            if roots is None:
                 return scores
             offsets = np.zeros(12)
-            offsets[[(tonic + d) % 12 for d in PRIMARY_DEGREES]] = FUNCTION_FIRST * self.functions[quadrant]
+            offsets[roots] = FUNCTION_FIRST * self.functions[quadrant]
         elif self.weight == 0:
             return scores
         else:
@@ -132,6 +131,12 @@ class HarmonyGuide:
         out[pitch] += offsets[pitch_class[pitch]]
         out[pitch] -= _logsumexp(out[pitch]) - before
         return out
+
+    def _primary_roots(self, quadrant: str) -> list[int] | None:
+        """Pitch classes of the tonic, subdominant and dominant of the key heard so far, in the quadrant's mode;
+        None where the quadrant has no function weight or no key is heard yet."""
+        tonic = self.tonic(quadrant in POSITIVE_VALENCE) if quadrant in self.functions else None
+        return None if tonic is None else [(tonic + d) % 12 for d in PRIMARY_DEGREES]
 
     def tonic(self, major: bool) -> int | None:
         """Tonic (0-11) of the best-fitting major (or minor) key of the notes heard so far; None before there is

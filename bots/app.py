@@ -48,6 +48,7 @@ class BotSettings:
     window_s: float = 15 * 60 - 45  # Discord's interaction window is 15 minutes; keep a margin
     progress_every_s: float = 2.0
     guild_id: int | None = None
+    job_time_limit_s: float = 10 * 60  # a job still running after this long is stopped (its worker is replaced)
     work_dir: Path | None = None  # where per-job temporary folders go (default: the system's)
 
 
@@ -82,7 +83,7 @@ class MoodscoreBot(discord.Client):
         self.settings = settings or BotSettings()
         s = self.settings
         self._owns_processes = processes is None
-        self.processes = processes or EngineProcesses(Engine, workers=s.workers)
+        self.processes = processes or EngineProcesses(Engine, workers=s.workers, time_limit=s.job_time_limit_s)
         self.runner = runner or JobRunner(workers=s.workers, max_queue=max(0, s.max_jobs - s.workers))
         self.cooldowns = Cooldowns(s.cooldown_s)
         self.preparing = 0  # accepted jobs still downloading or being probed

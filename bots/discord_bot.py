@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-jobs", type=int, default=4, metavar="N", help="jobs in flight, running or waiting (4)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="jobs running at once (1)")
     p.add_argument(
+        "--job-time-limit",
+        type=float,
+        default=10.0,
+        metavar="MIN",
+        help="stop a job still running after this many minutes (10)",
+    )
+    p.add_argument(
         "--upload-mb", type=float, default=10.0, metavar="MB", help="upload limit when Discord does not say (10)"
     )
     p.add_argument("--warm", action="store_true", help="load the models before connecting")
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             print(f"{PROG}: error: {name} must be at least 1", file=sys.stderr)
             return 2
+    if not args.job_time_limit > 0:
+        print(f"{PROG}: error: --job-time-limit must be more than 0 minutes", file=sys.stderr)
+        return 2
     try:
         token = read_token(args)
     except SystemExit as exc:
@@ -114,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         workers=min(args.workers, args.max_jobs),
         upload_limit=round(args.upload_mb * MIB),
         guild_id=args.guild,
+        job_time_limit_s=args.job_time_limit * 60,
     )
     processes = EngineProcesses(
-        functools.partial(Engine, debug=args.debug_engine), workers=settings.workers, warm=args.warm
+        functools.partial(Engine, debug=args.debug_engine),
+        workers=settings.workers,
+        warm=args.warm,
+        time_limit=settings.job_time_limit_s,
     )
     if args.warm:
         log.info("starting %d worker process(es) and loading the models", settings.workers)

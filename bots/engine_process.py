@@ -54,22 +54,50 @@ class EngineProcesses:
     ``factory`` builds each child's Engine (it must pickle: e.g. ``functools.partial(Engine, debug=True)``);
     ``fn`` must be a module-level function and its result picklable. Progress comes back through a queue and
     is passed to ``cb`` on a reader thread. A crashed child (killed, out of memory) fails only its own job.
+    With ``time_limit`` (seconds), a job still running after that long is stopped: its worker processes are
+    killed and replaced, and the job fails with a one-line message (so do jobs that were running beside it).
     """
 
-    def __init__(self, factory: Callable[[], Engine], *, workers: int = 1, warm: bool = False) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Engine],
+        *,
+        workers: int = 1,
+        warm: bool = False,
+        time_limit: float | None = None,
+    ) -> None:
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be positive seconds or None, got {time_limit!r}")
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
-        self._queue = self._ctx.SimpleQueue()
-        self._init = (factory, self._queue, warm)
+        self._factory, self._warm = factory, warm
         self._workers = workers
+        self.time_limit = time_limit
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
         self._callbacks: dict[int, Callable[[float, str], None]] = {}
         self._ids = itertools.count(1)
-        self._reader = threading.Thread(target=self._read, name="moodscore-progress", daemon=True)
-        self._reader.start()
+        self._pool, self._queue = self._new_pool()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._workers, mp_context=self._ctx, initializer=_start_child, initargs=self._init)
+    def _new_pool(self) -> tuple[ProcessPoolExecutor, Any]:
+        # each generation of workers reports progress through its own queue: a worker killed while writing
+        # could leave a shared queue's lock held and block every later writer
+        queue = self._ctx.SimpleQueue()
+        pool = ProcessPoolExecutor(
+            self._workers, mp_context=self._ctx, initializer=_start_child, initargs=(self._factory, queue, self._warm)
+        )
+        threading.Thread(target=self._read, args=(queue,), name="moodscore-progress", daemon=True).start()
+        return pool, queue
+
+    def _replace(self, pool: ProcessPoolExecutor, *, kill: bool) -> None:
+        """New workers instead of ``pool``'s (unless another job already replaced them); ``kill`` stops the old."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool, self._queue = self._new_pool()
+        if kill:
+            # ProcessPoolExecutor has no public kill before Python 3.14; its jobs then fail with BrokenProcessPool
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, ValueError):
+                    process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> EngineProcesses:
         """Start the children now (they import and, with ``warm``, load the models) instead of at the first job."""
@@ -85,18 +113,20 @@ class EngineProcesses:
             self._callbacks[key] = progress
         pool = self._pool
         try:
-            return pool.submit(_run_in_child, fn, key, args, kw).result()
+            return pool.submit(_run_in_child, fn, key, args, kw).result(timeout=self.time_limit)
         except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = self._new_pool()
+            self._replace(pool, kill=False)
             raise MoodscoreError("the worker process stopped unexpectedly; please try again") from None
+        except TimeoutError:
+            log.warning("a job ran past the time limit of %.0f s; its worker was stopped", self.time_limit)
+            self._replace(pool, kill=True)
+            raise MoodscoreError(f"the job took longer than {_duration(self.time_limit)} and was stopped") from None
         finally:
             self._callbacks.pop(key, None)
 
-    def _read(self) -> None:
+    def _read(self, queue: Any) -> None:
         while True:
-            item = self._queue.get()
+            item = queue.get()
             if item is None:
                 return
             key, fraction, message = item
@@ -107,3 +137,8 @@ class EngineProcesses:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._queue.put(None)
+
+
+def _duration(seconds: float | None) -> str:
+    s = round(seconds or 0)
+    return f"{s // 60} min {s % 60} s" if s >= 60 and s % 60 else f"{s // 60} min" if s >= 60 else f"{s} s"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import os
+import time
 from typing import Any
 
 import discord
@@ -30,6 +32,13 @@ _tokens = itertools.count(1)
 def debug_processes() -> EngineProcesses:
     """One worker process with a tiny-network engine for every Discord test (started and warmed once)."""
     return EngineProcesses(functools.partial(Engine, debug=True), warm=True).start()
+
+
+def sleepy_job(engine: Engine, seconds: float, *, progress: Any) -> int:
+    """A job for the worker processes that reports its process id, sleeps, and returns the id."""
+    progress(0.5, f"pid {os.getpid()}")
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def user(uid: int) -> dict[str, Any]:

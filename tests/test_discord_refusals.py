@@ -5,17 +5,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import pretty_midi
 import pytest
-from discord_payloads import MIB, answered, attachment, dispatch, interaction_payload, invoke, logged_in_bot, settle
+from discord_payloads import (
+    MIB,
+    answered,
+    attachment,
+    dispatch,
+    interaction_payload,
+    invoke,
+    logged_in_bot,
+    settle,
+    sleepy_job,
+)
 from discord_standin import Recorded, StandIn
 
-from bots.app import BotSettings
+from bots.app import BotSettings, MoodscoreBot
 from bots.engine_process import EngineProcesses
-from models import Engine
+from models import Engine, MoodscoreError
 
 
 def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:
@@ -190,3 +201,50 @@ def test_help_explains_both_commands_privately(api: StandIn) -> None:
     (embed,) = call.json["data"]["embeds"]
     assert "**/score**" in embed["description"] and "**/compose**" in embed["description"]
     assert "50.0 MiB" in embed["description"] and "2:00" in embed["description"] and "45 s" in embed["description"]
+
+
+def test_a_job_past_the_time_limit_is_stopped_and_its_worker_replaced() -> None:
+    processes = EngineProcesses(functools.partial(Engine, debug=True), time_limit=2.0).start()
+    assert processes.time_limit == 2.0
+    seen: list[str] = []
+    try:
+        processes.time_limit = None  # a first job imports this test module in the worker, which takes a while
+        first = processes.run(sleepy_job, 0)
+        processes.time_limit = 2.0
+        t = time.monotonic()
+        with pytest.raises(MoodscoreError, match=r"^the job took longer than 2 s and was stopped$"):
+            processes.run(sleepy_job, 60, progress=lambda f, m: seen.append(m))
+        assert time.monotonic() - t < 10  # not the 60 s the job wanted
+        (line,) = seen  # its progress arrived before the stop
+        pid = int(line.split()[1])
+        assert pid == first  # the same worker, stopped
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid), "the stopped job's worker process is gone"
+        processes.time_limit = None  # nor may the new worker's start-up count against a tiny limit
+        assert processes.run(sleepy_job, 0) not in (pid, None)  # the next job runs, in a new worker
+    finally:
+        processes.shutdown()
+    with pytest.raises(ValueError, match="time_limit"):
+        EngineProcesses(functools.partial(Engine, debug=True), time_limit=0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has stopped; only its exit status is left
+
+
+def test_the_bot_passes_its_job_time_limit_to_the_workers() -> None:
+    from bots.discord_bot import build_parser, main
+
+    assert build_parser().parse_args([]).job_time_limit == 10.0
+    assert main(["--job-time-limit", "0"]) == 2  # refused before any token is read
+    bot = MoodscoreBot(BotSettings(job_time_limit_s=90.0))
+    try:
+        assert bot.processes.time_limit == 90.0
+    finally:
+        bot.processes.shutdown()

@@ -176,6 +176,48 @@ def test_a_warm_restart_starts_from_the_other_runs_weights(tmp_path: Path) -> No
     assert not any(torch.equal(first[k], fresh[k]) for k in convs)
 
 
+def test_distillation_pulls_the_student_towards_the_teacher(tmp_path: Path) -> None:
+    """``train_expression --teacher``: with the teacher term alone (``--distill 1``) the student learns what the
+    teacher says (here: always 'happy'), not the labels; a teacher that takes other input is refused."""
+    import torch
+
+    from models.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
+    from models.train import train_expression
+
+    rng = np.random.default_rng(0)
+    n_train, n_val = 128, 32
+    images = rng.integers(0, 256, (n_train + n_val, 48, 48), dtype=np.uint8)
+    np.savez(
+        tmp_path / train_expression.NPZ_NAME,
+        images=images,
+        labels=np.zeros(n_train + n_val, dtype=np.int64),  # every label says 'angry'
+        usage=np.array(["Training"] * n_train + ["PublicTest"] * n_val),
+    )
+    xtr = torch.from_numpy(images[:n_train]).float().div(255)
+    dims = ExpressionDims(widths=(8, 8, 8, 8), blocks=(0, 1, 1, 1), stem=8)
+    teacher = build_model(dims, input_size=40, mean=float(xtr.mean()), std=float(xtr.std()))
+    with torch.no_grad():
+        teacher.net.head.weight.zero_()
+        teacher.net.head.bias.copy_(torch.tensor([0.0, 0, 0, 6, 0, 0, 0]))  # 'happy', whatever the face
+    save_checkpoint(teacher, tmp_path / "teacher.pt")
+    common = ["--data", str(tmp_path), "--epochs", "4", "--batch", "32", "--widths", "8,8,8,8", "--stem", "8",
+              "--threads", "1", "--lr", "0.01", "--teacher", str(tmp_path / "teacher.pt")]  # fmt: skip
+
+    def happy_share(name: str, *extra: str) -> float:
+        out = tmp_path / name / "out.pt"
+        train_expression.main([*common, "--out", str(out), "--cache", str(tmp_path / name), *extra])
+        student = load_expression_model(out)  # the description; the weights of the last epoch:
+        student.net.load_state_dict(torch.load(tmp_path / name / "last.pt", weights_only=False)["net"])
+        return float((student.predict(images[n_train:]).argmax(1) == 3).mean())
+
+    assert happy_share("distilled", "--distill", "1") > 0.9
+    assert happy_share("labels", "--distill", "0") < 0.1  # the same run on the labels alone learns 'angry'
+    other = build_model(dims, input_size=44, mean=0.5, std=0.25)
+    save_checkpoint(other, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="other input"):
+        train_expression.main([*common[:-1], str(tmp_path / "other.pt"), "--out", str(tmp_path / "x.pt")])
+
+
 def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() -> None:
     from models.train.train_expression_geometry import _partner_grid
 

@@ -49,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init",
         help="a training state (another run's last.pt) whose network weights start a new schedule (a warm restart)",
     )
+    p.add_argument(
+        "--teacher",
+        help="an expression checkpoint (with its partner CNNs) to distil from: the student matches the teacher's "
+        "product of experts on the same augmented view (consistent teaching)",
+    )
+    p.add_argument("--distill", type=float, default=0.7, help="weight of the teacher term (the rest: cross-entropy)")
+    p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the teacher term")
     p.add_argument("--eval-only", action="store_true")
     return p.parse_args(argv)
 
@@ -100,6 +107,17 @@ def evaluate(
     cm = np.zeros((7, 7), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
     return float((pred == y).mean()), cm
+
+
+def teacher_log_probs(teacher: Any, xb: Any, temperature: float) -> Any:
+    """The teacher's combined log-probabilities (its CNN and partners, as in ``cnn_log_probs``) on normalised
+    crops ``xb`` that are already the networks' input, at ``temperature``."""
+    import torch
+
+    members = [(teacher, 1 - sum(w for _, w in teacher.partners))] + list(teacher.partners)
+    with torch.inference_mode():
+        out = sum(w * torch.log_softmax(m.net(xb).float() / temperature, dim=1) for m, w in members)
+        return torch.log_softmax(out, dim=1)
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
@@ -160,6 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     state_path = cache / "last.pt"
     start_epoch, best, history = 0, -1.0, []
+    teacher = None
+    if args.teacher:
+        teacher = load_expression_model(args.teacher)
+        for m in [teacher] + [m for m, _ in teacher.partners]:
+            if m.input_size != args.input_size or abs(m.mean - mean) > 1e-4 or abs(m.std - std) > 1e-4:
+                raise SystemExit(f"teacher network in {args.teacher} takes other input than the student")
+            m.net.eval()
+        print(f"distilling from {args.teacher} ({1 + len(teacher.partners)} CNNs), weight {args.distill}", flush=True)
     if args.init:  # a warm restart: the weights only; optimiser state and schedule start afresh
         init_state = torch.load(args.init, map_location="cpu", weights_only=False)
         net.load_state_dict(init_state["net"])
@@ -183,7 +209,17 @@ def main(argv: list[str] | None = None) -> None:
             xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + i, total, args.lr, args.warmup)
-            loss = F.cross_entropy(net(xb), ytr[idx], label_smoothing=args.smoothing)
+            out = net(xb)
+            loss = F.cross_entropy(out, ytr[idx], label_smoothing=args.smoothing)
+            if teacher is not None:
+                t = args.temperature
+                kl = F.kl_div(
+                    F.log_softmax(out / t, dim=1),
+                    teacher_log_probs(teacher, xb, t),
+                    log_target=True,
+                    reduction="batchmean",
+                )
+                loss = (1 - args.distill) * loss + args.distill * t * t * kl
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

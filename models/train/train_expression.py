@@ -114,7 +114,7 @@ def teacher_log_probs(teacher: Any, xb: Any, temperature: float) -> Any:
     crops ``xb`` that are already the networks' input, at ``temperature``."""
     import torch
 
-    members = [(teacher, 1 - sum(w for _, w in teacher.partners))] + list(teacher.partners)
+    members = [(teacher, 1 - sum(w for _, w in teacher.partners)), *teacher.partners]
     with torch.inference_mode():
         out = sum(w * torch.log_softmax(m.net(xb).float() / temperature, dim=1) for m, w in members)
         return torch.log_softmax(out, dim=1)
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     teacher = None
     if args.teacher:
         teacher = load_expression_model(args.teacher)
-        for m in [teacher] + [m for m, _ in teacher.partners]:
+        for m in [teacher, *(m for m, _ in teacher.partners)]:
             if m.input_size != args.input_size or abs(m.mean - mean) > 1e-4 or abs(m.std - std) > 1e-4:
                 raise SystemExit(f"teacher network in {args.teacher} takes other input than the student")
             m.net.eval()

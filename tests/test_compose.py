@@ -92,38 +92,70 @@ def test_key_estimate_and_transposition() -> None:
     assert transposition_to(Key(0, False), Key(9, True)) == 0  # A minor shares C major's notes
 
 
-def test_best_of_k_keeps_the_take_the_judge_rates_closest(composer: Composer) -> None:
-    from models.music.compose import CANDIDATE_SEED_STEP, _fit
+def test_best_of_k_chooses_each_run_of_bars_by_the_judge(composer: Composer) -> None:
+    from models.music.compose import CANDIDATE_SEED_STEP, RUN_SEED_STEP, _run_fit
     from models.music.judge import load_judge
+    from models.types import Emotion, Segment, Timeline
 
     judge = load_judge()  # the shipped judge (6 KB): the choice must follow its real verdicts
     quads = ("Q3", "Q3", "Q1")
-    takes = []
-    for j in range(3):
-        ids = composer.generate_ids(quads, seed=4 + CANDIDATE_SEED_STEP * j, temperature=1.0, top_p=0.95)
-        pm = tokens.decode(ids, tempo=100)
-        takes.append(([(n.pitch, n.start) for n in pm.instruments[0].notes], _fit(judge, pm, 100, quads)))
-    assert len({round(f, 6) for _, f in takes}) > 1  # the takes differ, so the choice means something
-    best = max(takes, key=lambda t: t[1])[0]
 
-    def notes(req: ComposeRequest) -> list[tuple[int, float]]:
-        (score,) = composer.compose(req, judge=judge)
-        return [(n.pitch, n.start) for n in score.midi.instruments[0].notes]
+    def notes(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, float]]:
+        return [(n.pitch, round(n.start, 6)) for n in pm.instruments[0].notes]
 
-    # the bar plan Q3 Q3 Q1 comes from a timeline: 4.8 s of sad, then happy, at 100 BPM (2.4 s bars)
-    from models.types import Emotion, Segment, Timeline
+    # by hand: three takes of the two Q3 bars, the judge keeps one; three takes of the Q1 bar continue it
+    ids: list[int] = []
+    fits = []
+    for r, end in enumerate((2, 3)):
+        takes = []
+        for j in range(3):
+            take = composer.generate_ids(
+                quads[:end],
+                seed=4 + CANDIDATE_SEED_STEP * j + RUN_SEED_STEP * r,
+                temperature=1.0,
+                top_p=0.95,
+                tonic=4,
+                prefix=ids or None,
+            )
+            assert take[: len(ids)] == ids  # every take continues the bars already chosen
+            midi = composer.decode(take, quads[:end], 100)
+            takes.append((_run_fit(judge, midi, 100, quads[:end]), take, midi))
+        fits += [f for f, _, _ in takes]
+        _, ids, chosen = max(takes, key=lambda t: t[0])  # the first best wins ties, as in compose
+    assert len({round(f, 6) for f in fits}) > 2  # the takes differ, so the choices mean something
 
     def emo(cls: int) -> Emotion:
         return Emotion.from_probs([1.0 if i == cls else 0.0 for i in range(8)])
 
+    # the bar plan Q3 Q3 Q1 comes from a timeline: 4.8 s of sad, then happy, at 100 BPM (2.4 s bars)
     tl = Timeline(duration_s=7.2, segments=(Segment(0.0, 4.8, emo(3)), Segment(4.8, 7.2, emo(2))))
     req = ComposeRequest(emotion=tl, tempo=100, seed=4, candidates=3)
     assert req.bar_quadrants() == quads
-    assert notes(req) == best
-    plain = ComposeRequest(emotion=tl, tempo=100, seed=4)
-    assert notes(plain) == takes[0][0]  # one candidate: the plain seed, as before
+    (score,) = composer.compose(req, judge=judge)
+    assert notes(score.midi) == notes(chosen)
+    assert score.midi.instruments[0].notes  # not an empty take
+
+    plain = ComposeRequest(emotion=tl, tempo=100, seed=4, candidates=1)
+    (one,) = composer.compose(plain, judge=judge)
+    ids1 = composer.generate_ids(quads, seed=4, temperature=1.0, top_p=0.95)
+    assert notes(one.midi) == notes(composer.decode(ids1, quads, 100))  # one candidate: the plain seed, as before
     with pytest.raises(ValueError, match="candidates"):
         ComposeRequest(emotion="Q1", candidates=0)
+
+
+def test_generation_continues_a_prefix(composer: Composer) -> None:
+    bar = tokens.token_id("Bar_None")
+    quads = ("Q1", "Q1", "Q4", "Q4")
+    first = composer.generate_ids(quads[:2], seed=7, temperature=1.0, top_p=0.95)
+    assert first.count(bar) == 2
+    whole = composer.generate_ids(quads, seed=8, temperature=1.0, top_p=0.95, prefix=first)
+    assert whole[: len(first)] == first and whole.count(bar) == 4
+    # the new bars start with a bar line and the emotion of bar 3
+    assert whole[len(first) : len(first) + 2] == [bar, tokens.emotion_id("Q4")]
+    again = composer.generate_ids(quads, seed=8, temperature=1.0, top_p=0.95, prefix=first)
+    assert again == whole  # seeded: the same continuation
+    with pytest.raises(ValueError, match="prefix holds 4 bars"):
+        composer.generate_ids(quads, seed=8, temperature=1.0, top_p=0.95, prefix=whole)
 
 
 def _pitch_classes_per_bar(ids: list[int]) -> list[set[int]]:

@@ -28,6 +28,7 @@ from models.types import ComposeRequest, Score, quadrant_runs
 Progress = Callable[[float, str], None]
 MAX_TOKENS_PER_BAR = 160  # far above EMOPIA's ~52 on average
 CANDIDATE_SEED_STEP = 100_003  # take j of a variation samples with seed + j * this (take 0 = the plain seed)
+RUN_SEED_STEP = 1_000_003  # ... plus r * this for its r-th run of bars (composed run by run when K > 1)
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the raised leading tone of harmonic minor
 NEGATIVE_VALENCE = ("Q2", "Q3")  # quadrants written in minor when the mode follows the emotion
@@ -105,6 +106,7 @@ class Composer:
         density_targets: dict[str, float] | None = None,
         function_weights: dict[str, float] | None = None,
         density_slack: dict[str, float] | None = None,
+        prefix: list[int] | None = None,
     ) -> list[int]:
         """Token ids for ``len(quadrants)`` bars, the emotion token of bar i being ``quadrants[i]``.
 
@@ -112,11 +114,22 @@ class Composer:
         or minor by each bar's valence, so a change of emotion is also a change between parallel keys.
         ``texture`` replaces the checkpoint's texture knobs (``{}``: none); ``harmony_weight`` its harmonic
         steering; ``density_targets`` its density brake's targets (``{}``: no brake); ``function_weights`` its
-        function steering (``{}``: none); ``density_slack`` the brake's slack per quadrant (``{}``: the default)."""
+        function steering (``{}``: none); ``density_slack`` the brake's slack per quadrant (``{}``: the default).
+
+        ``prefix``: the tokens of the first bars, as an earlier call returned them; sampling goes on from there
+        with the next bar line (the network, the harmony guide and the brake read the prefix as context), and
+        the result holds the prefix followed by the new bars. Sampling the bars in one call or in pieces draws
+        from the same distribution, not the same tokens."""
         n = len(quadrants)
         bar = self._bar
         prompt = [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])]
         state = {"bars": 1, "since_bar": 0}
+        if prefix:
+            done = sum(1 for t in prefix if t == bar)  # each bar starts with its bar line
+            if not 0 < done < n:
+                raise ValueError(f"the prefix holds {done} bars; expected 1 to {n - 1}")
+            prompt = [*prefix, bar, tokens.emotion_id(quadrants[done])]
+            state["bars"] = done + 1
 
         def force(seq: list[int]) -> int | None:
             if seq[-1] == bar:
@@ -172,7 +185,7 @@ class Composer:
         seq = sample(
             self.net,
             prompt,
-            max_new=n * (MAX_TOKENS_PER_BAR + 4),
+            max_new=(n - state["bars"] + 1) * (MAX_TOKENS_PER_BAR + 4),
             force=force,
             stop=stop,
             temperature=temperature,
@@ -210,25 +223,25 @@ class Composer:
         scores = []
         for v in range(request.variations):
             seed = request.seed + v
-            best: tuple[float, pretty_midi.PrettyMIDI] | None = None
-            for j in range(k):
-                if progress:
-                    done = (v * k + j) / (request.variations * k)
-                    take = f", take {j + 1}/{k}" if k > 1 else ""
-                    progress(done, f"composing variation {v + 1}/{request.variations}{take}")
+            if progress:
+                progress(v / request.variations, f"composing variation {v + 1}/{request.variations}")
+            if k == 1:
                 ids = self.generate_ids(
                     quadrants,
-                    seed=seed + CANDIDATE_SEED_STEP * j,
+                    seed=seed,
                     temperature=request.temperature,
                     top_p=request.top_p,
                     tonic=None if wanted is None else wanted.tonic,
                 )
-                take_midi = self.decode(ids, quadrants, request.tempo)
-                fit = _fit(judge, take_midi, request.tempo, quadrants) if judge is not None and k > 1 else 0.0
-                if best is None or fit > best[0]:
-                    best = (fit, take_midi)
-            assert best is not None
-            piano = best[1]
+                piano = self.decode(ids, quadrants, request.tempo)
+            else:
+                assert judge is not None
+
+                def report(done: float, message: str, v: int = v) -> None:
+                    if progress:
+                        progress((v + done) / request.variations, f"variation {v + 1}/{request.variations}: {message}")
+
+                piano = self._best_takes(request, quadrants, seed, k, judge, wanted, report)
             found = estimate_key(piano)
             key = found
             if wanted is not None:
@@ -242,6 +255,50 @@ class Composer:
         if progress:
             progress(1.0, "composed")
         return scores
+
+    def _best_takes(
+        self,
+        request: ComposeRequest,
+        quadrants: tuple[str, ...],
+        seed: int,
+        k: int,
+        judge: Judge,
+        wanted: Key | None,
+        report: Callable[[float, str], None],
+    ) -> pretty_midi.PrettyMIDI:
+        """The piano of one variation, composed run by run (a run: consecutive bars of one quadrant): ``k`` takes
+        of each run, all continuing the bars chosen so far, and the one the judge hears most surely as the run's
+        quadrant is kept. Take 0 of run 0 uses the plain seed, so its bars are those of a one-take piece."""
+        runs = quadrant_runs(quadrants)
+        tonic = wanted.tonic if wanted is not None else seed % 12  # one home key for every run and take
+        ids: list[int] = []
+        chosen: pretty_midi.PrettyMIDI | None = None
+        for r, (_, end, quadrant) in enumerate(runs):
+            best: tuple[float, list[int], pretty_midi.PrettyMIDI] | None = None
+            for j in range(k):
+                report((r * k + j) / (len(runs) * k), f"bars of {quadrant} ({r + 1}/{len(runs)}), take {j + 1}/{k}")
+                take = self.generate_ids(
+                    quadrants[:end],
+                    seed=seed + CANDIDATE_SEED_STEP * j + RUN_SEED_STEP * r,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    tonic=tonic,
+                    prefix=ids or None,
+                )
+                midi = self.decode(take, quadrants[:end], request.tempo)
+                fit = _run_fit(judge, midi, request.tempo, quadrants[:end])
+                if best is None or fit > best[0]:
+                    best = (fit, take, midi)
+            assert best is not None
+            _, ids, chosen = best
+        assert chosen is not None
+        return chosen
+
+
+def _run_fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
+    """Log-probability the judge gives the last run of bars for the quadrant it asked for."""
+    runs = judge_runs(judge, Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))
+    return float(np.log(max(runs[-1]["p_asked"], 1e-6)))
 
 
 def _fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:

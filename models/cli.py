@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-CANDIDATES_HELP = "compose K takes and keep the one the emotion judge rates closest (K times slower; default 1)"
+from .types import DEFAULT_CANDIDATES, SCORE_CANDIDATES
+
+CANDIDATES_HELP = (
+    "compose K takes of each run of bars of one emotion and keep the one the emotion judge rates closest "
+    "(K times slower; default %(default)s; 1: the first take)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
-    p.add_argument("--candidates", type=int, default=1, metavar="K", help=CANDIDATES_HELP)
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
@@ -80,7 +85,7 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--candidates", type=int, default=1, metavar="K", help=CANDIDATES_HELP)
+    p.add_argument("--candidates", type=int, default=SCORE_CANDIDATES, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import OutputError
+from .types import SCORE_CANDIDATES
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -170,7 +171,7 @@ def score_job(
     key: str = "auto",
     seed: int = 0,
     temperature: float = 1.0,
-    candidates: int = 1,
+    candidates: int = SCORE_CANDIDATES,
     name: str | None = None,
     limits: MediaLimits | None = None,
     progress: Progress | None = None,

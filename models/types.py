@@ -202,6 +202,11 @@ INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
 MAX_BARS = 512
 MAX_TEMPO = 400.0
 MAX_VARIATIONS = 8
+# takes per run of bars, the judge keeping the best (1: the network's first take; measured in generator.md): two when
+# composing (8 bars stay under a second), three when scoring a clip, whose timeline has short runs that one take
+# often misses
+DEFAULT_CANDIDATES = 2
+SCORE_CANDIDATES = 3
 BEATS_PER_BAR = 4
 
 
@@ -224,7 +229,7 @@ class ComposeRequest:
     temperature: float = 1.0
     top_p: float = 0.95
     variations: int = 1
-    candidates: int = 1  # > 1: compose this many takes per variation and keep the one the judge rates best
+    candidates: int = DEFAULT_CANDIDATES  # > 1: this many takes of each run of bars; the judge keeps the best
 
     def __post_init__(self) -> None:
         from .errors import InvalidOptionError

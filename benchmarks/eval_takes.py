@@ -29,8 +29,8 @@ from models.music.compose import CANDIDATE_SEED_STEP, Composer, _run_fit
 from models.music.data import emopia_split
 from models.music.features import midi_features
 from models.music.generator import load_generator
-from models.music.judge import JUDGE_TEMPO, load_judge
-from models.types import ComposeRequest, quadrant_runs
+from models.music.judge import load_judge, run_excerpts
+from models.types import ComposeRequest, Score
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
 TEMPO = 120.0
@@ -49,20 +49,9 @@ def forest(emopia: Path):  # type: ignore[no-untyped-def]
 
 
 def runs_of(pm: pretty_midi.PrettyMIDI, quads: tuple[str, ...]) -> list[tuple[str, pretty_midi.PrettyMIDI]]:
-    """Each run of bars cut out and moved to time 0 (at 120 BPM already, as the judge hears it)."""
-    bar_s = 4 * 60 / TEMPO
-    out = []
-    for a, b, q in quadrant_runs(quads):
-        part = pretty_midi.Instrument(0)
-        for n in pm.instruments[0].notes:
-            if a * bar_s <= n.start < b * bar_s:
-                part.notes.append(
-                    pretty_midi.Note(n.velocity, n.pitch, n.start - a * bar_s, min(n.end, b * bar_s) - a * bar_s)
-                )
-        x = pretty_midi.PrettyMIDI(initial_tempo=JUDGE_TEMPO)
-        x.instruments.append(part)
-        out.append((q, x))
-    return out
+    """Each run of bars cut out as the judge hears it (``run_excerpts``)."""
+    score = Score(midi=pm, tempo=TEMPO, bar_quadrants=quads, key="", seed=0)
+    return [(q, excerpt) for _, _, q, excerpt in run_excerpts(score)]
 
 
 def main() -> None:

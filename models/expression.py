@@ -115,13 +115,18 @@ class ExpressionModel:
     # (this network keeps 1 - their sum): a product of experts of CNNs, before the geometry expert
     partners: list[tuple[ExpressionModel, float]] = field(default_factory=list)
 
+    def members(self) -> list[tuple[ExpressionModel, float]]:
+        """This CNN and its partners, each with its weight in the product (this one keeps 1 - the partners')."""
+        return [(self, 1 - sum(w for _, w in self.partners)), *self.partners]
+
     def cnn_log_probs(self, crops: np.ndarray) -> np.ndarray:
         """(N, 7) log-probabilities of this CNN and its partners combined (no geometry)."""
         x = self.preprocess(crops)
         log_p: np.ndarray = torch.log_softmax(self.logits(x).float(), dim=1).numpy()
         if self.partners:
-            log_p = (1 - sum(w for _, w in self.partners)) * log_p
-            for partner, w in self.partners:
+            (_, own), *partners = self.members()
+            log_p = own * log_p
+            for partner, w in partners:
                 log_p = log_p + w * partner.cnn_log_probs(crops)
         return log_p
 

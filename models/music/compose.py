@@ -20,7 +20,7 @@ from models.music.arrange import arrange
 from models.music.features import polyphony
 from models.music.generator import FastDecoder, MusicTransformer, sample
 from models.music.harmony import HarmonyGuide
-from models.music.judge import Judge, judge_runs
+from models.music.judge import Judge, run_excerpts, run_verdict
 from models.music.keys import Key, estimate_key, parse_key, transposition_to
 from models.music.texture import DensityBrake, texture_row
 from models.types import ComposeRequest, Score, quadrant_runs
@@ -272,9 +272,9 @@ class Composer:
         runs = quadrant_runs(quadrants)
         tonic = wanted.tonic if wanted is not None else seed % 12  # one home key for every run and take
         ids: list[int] = []
-        chosen: pretty_midi.PrettyMIDI | None = None
+        best: tuple[float, list[int], pretty_midi.PrettyMIDI] | None = None
         for r, (_, end, quadrant) in enumerate(runs):
-            best: tuple[float, list[int], pretty_midi.PrettyMIDI] | None = None
+            best = None
             for j in range(k):
                 report((r * k + j) / (len(runs) * k), f"bars of {quadrant} ({r + 1}/{len(runs)}), take {j + 1}/{k}")
                 take = self.generate_ids(
@@ -290,22 +290,16 @@ class Composer:
                 if best is None or fit > best[0]:
                     best = (fit, take, midi)
             assert best is not None
-            _, ids, chosen = best
-        assert chosen is not None
-        return chosen
+            ids = best[1]
+        assert best is not None
+        return best[2]  # the last run's best take holds every chosen bar
 
 
 def _run_fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
-    """Log-probability the judge gives the last run of bars for the quadrant it asked for."""
-    runs = judge_runs(judge, Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))
-    return float(np.log(max(runs[-1]["p_asked"], 1e-6)))
-
-
-def _fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
-    """Bar-weighted mean log-probability the judge gives each run of bars for the quadrant it asked for."""
-    runs = judge_runs(judge, Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))
-    bars = [r["bars"][1] - r["bars"][0] + 1 for r in runs]
-    return float(sum(n * np.log(max(r["p_asked"], 1e-6)) for n, r in zip(bars, runs, strict=True)) / sum(bars))
+    """Log-probability the judge gives the last run of bars for the quadrant it asked for (that run alone is
+    judged)."""
+    last = run_excerpts(Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))[-1]
+    return float(np.log(max(run_verdict(judge, *last)["p_asked"], 1e-6)))
 
 
 def match_dynamics(

@@ -163,21 +163,15 @@ def load_judge(path: str | Path | None = None, *, debug: bool = False) -> Judge:
         raise ModelLoadError(f"judge checkpoint {where} does not match the network: {e}") from e
 
 
-def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
-    """Rate each run of bars of a :class:`models.types.Score` that asked for one quadrant.
-
-    Only the first track (the generated piano) is judged; each run's notes are cut out, moved to time 0 and
-    re-timed to 120 BPM, the tempo of EMOPIA's transcriptions: the judge learnt the music in beats, and the MIDI
-    tempo of its training clips was a near-constant 120, so a user's tempo would otherwise reach it as an
-    out-of-range feature (at 160 BPM the shipped judge heard less arousal, not more). Returns one dict per run:
-    first and last bar (1-based), the quadrant asked for, the one heard, and the judge's probability of the
-    asked one.
-    """
+def run_excerpts(score: Any) -> list[tuple[int, int, str, pretty_midi.PrettyMIDI]]:
+    """Each run of bars of a :class:`models.types.Score` that asked for one quadrant, as the judge hears it:
+    (first bar, bar after the last (0-based), quadrant, the run's piano notes moved to time 0 and re-timed to
+    ``JUDGE_TEMPO``). Only the first track (the generated piano) is taken."""
     import pretty_midi
 
     piano = score.midi.instruments[0] if score.midi.instruments else None
-    out = []
     stretch = float(score.tempo) / JUDGE_TEMPO  # seconds at the score's tempo -> seconds at 120 BPM
+    out = []
     for a, b, q in score.runs:
         t0, t1 = a * score.bar_s, b * score.bar_s
         pm = pretty_midi.PrettyMIDI(initial_tempo=JUDGE_TEMPO)
@@ -188,14 +182,29 @@ def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
                     pretty_midi.Note(n.velocity, n.pitch, (n.start - t0) * stretch, (min(n.end, t1) - t0) * stretch)
                 )
         pm.instruments.append(part)
-        verdict = judge.predict(pm)
-        out.append(
-            {
-                "bars": [a + 1, b],
-                "asked": q,
-                "heard": verdict.quadrant,
-                "p_asked": round(verdict.probs[q], 4),
-                "probs": {k: round(v, 4) for k, v in verdict.probs.items()},
-            }
-        )
+        out.append((a, b, q, pm))
     return out
+
+
+def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
+    """Rate each run of bars of a :class:`models.types.Score` that asked for one quadrant.
+
+    Each run is cut out by :func:`run_excerpts`, moved to time 0 and re-timed to 120 BPM, the tempo of EMOPIA's
+    transcriptions: the judge learnt the music in beats, and the MIDI tempo of its training clips was a
+    near-constant 120, so a user's tempo would otherwise reach it as an out-of-range feature (at 160 BPM the
+    shipped judge heard less arousal, not more). Returns one dict per run: first and last bar (1-based), the
+    quadrant asked for, the one heard, and the judge's probability of the asked one.
+    """
+    return [run_verdict(judge, *excerpt) for excerpt in run_excerpts(score)]
+
+
+def run_verdict(judge: Judge, a: int, b: int, q: str, pm: pretty_midi.PrettyMIDI) -> dict[str, Any]:
+    """The judge's verdict on one of :func:`run_excerpts`' runs (the dict :func:`judge_runs` lists)."""
+    verdict = judge.predict(pm)
+    return {
+        "bars": [a + 1, b],
+        "asked": q,
+        "heard": verdict.quadrant,
+        "p_asked": round(verdict.probs[q], 4),
+        "probs": {k: round(v, 4) for k, v in verdict.probs.items()},
+    }

@@ -110,13 +110,12 @@ def evaluate(
 
 
 def teacher_log_probs(teacher: Any, xb: Any, temperature: float) -> Any:
-    """The teacher's combined log-probabilities (its CNN and partners, as in ``cnn_log_probs``) on normalised
-    crops ``xb`` that are already the networks' input, at ``temperature``."""
+    """The teacher's combined log-probabilities (its CNN and partners, weighted as in ``cnn_log_probs``) on
+    normalised crops ``xb`` that are already the networks' input, at ``temperature``."""
     import torch
 
-    members = [(teacher, 1 - sum(w for _, w in teacher.partners)), *teacher.partners]
     with torch.inference_mode():
-        out = sum(w * torch.log_softmax(m.net(xb).float() / temperature, dim=1) for m, w in members)
+        out = sum(w * torch.log_softmax(m.net(xb).float() / temperature, dim=1) for m, w in teacher.members())
         return torch.log_softmax(out, dim=1)
 
 
@@ -181,11 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     teacher = None
     if args.teacher:
         teacher = load_expression_model(args.teacher)
-        for m in [teacher, *(m for m, _ in teacher.partners)]:
+        for m, _ in teacher.members():
             if m.input_size != args.input_size or abs(m.mean - mean) > 1e-4 or abs(m.std - std) > 1e-4:
                 raise SystemExit(f"teacher network in {args.teacher} takes other input than the student")
             m.net.eval()
-        print(f"distilling from {args.teacher} ({1 + len(teacher.partners)} CNNs), weight {args.distill}", flush=True)
+        print(f"distilling from {args.teacher} ({len(teacher.members())} CNNs), weight {args.distill}", flush=True)
     if args.init:  # a warm restart: the weights only; optimiser state and schedule start afresh
         init_state = torch.load(args.init, map_location="cpu", weights_only=False)
         net.load_state_dict(init_state["net"])

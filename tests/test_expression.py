@@ -227,3 +227,32 @@ def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() ->
     for bad in ("0.4", "0.6:0.6", "-0.1:0.2"):
         with pytest.raises(SystemExit):
             _partner_grid(bad, 2)
+
+
+def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> None:
+    """``train_expression --bf16``: the forward pass runs under bfloat16 autocast; the network still learns an easy
+    rule (bright faces 'happy', dark ones 'sad') and its stored weights stay float32."""
+    import torch
+
+    from models.expression import load_expression_model
+    from models.train import train_expression
+
+    rng = np.random.default_rng(1)
+    n_train, n_val = 192, 64
+    bright = rng.random(n_train + n_val) < 0.5
+    images = np.where(bright[:, None, None], 170, 60) + rng.integers(-40, 40, (n_train + n_val, 48, 48))
+    np.savez(
+        tmp_path / train_expression.NPZ_NAME,
+        images=images.clip(0, 255).astype(np.uint8),
+        labels=np.where(bright, 3, 4).astype(np.int64),
+        usage=np.array(["Training"] * n_train + ["PublicTest"] * n_val),
+    )
+    out = tmp_path / "out.pt"
+    args = ["--data", str(tmp_path), "--epochs", "3", "--batch", "32", "--widths", "8,8,8,8", "--stem", "8",
+            "--threads", "1", "--lr", "0.01", "--bf16", "--out", str(out), "--cache", str(tmp_path / "c")]  # fmt: skip
+    train_expression.main(args)
+    model = load_expression_model(out)
+    assert all(p.dtype == torch.float32 for p in model.net.parameters())
+    pred = model.predict(images[n_train:].clip(0, 255).astype(np.uint8)).argmax(1)
+    assert (pred == np.where(bright[n_train:], 3, 4)).mean() > 0.9
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=False)["config"]["bf16"] is True

@@ -76,11 +76,16 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_shipped_model_sees_a_smile() -> None:
+def _astronaut_face() -> np.ndarray:
     from skimage import color, data, transform
 
     grey = color.rgb2gray(data.astronaut())[ASTRONAUT_FACE_BOX]
-    face = (transform.resize(grey, (FER_SIZE, FER_SIZE), anti_aliasing=True) * 255).round().astype(np.uint8)
+    face: np.ndarray = (transform.resize(grey, (FER_SIZE, FER_SIZE), anti_aliasing=True) * 255).round()
+    return face.astype(np.uint8)
+
+
+def test_shipped_model_sees_a_smile() -> None:
+    face = _astronaut_face()
     model = load_expression_model()
     probs = model.predict(face[None])
     assert FER_CLASSES[int(probs[0].argmax())] == "happy", dict(zip(FER_CLASSES, probs[0].round(3), strict=True))
@@ -256,3 +261,33 @@ def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> N
     pred = model.predict(images[n_train:].clip(0, 255).astype(np.uint8)).argmax(1)
     assert (pred == np.where(bright[n_train:], 3, 4)).mean() > 0.9
     assert torch.load(tmp_path / "c" / "last.pt", weights_only=False)["config"]["bf16"] is True
+
+
+def test_bf16_follows_the_environment_and_reaches_every_partner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from models.expression import BF16_ENV, ExpressionDims, bf16_default, build_model
+
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert bf16_default() is False
+    monkeypatch.setenv(BF16_ENV, "1")
+    assert bf16_default() is True
+    main = load_expression_model(debug=True)
+    main.partners = [(build_model(ExpressionDims(widths=(8, 8), blocks=(1, 1), stem=8), input_size=40), 0.5)]
+    save_checkpoint(main, tmp_path / "pair.pt")
+    assert [m.bf16 for m, _ in load_expression_model(tmp_path / "pair.pt").members()] == [True, True]
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert [m.bf16 for m, _ in load_expression_model(tmp_path / "pair.pt").members()] == [False, False]
+
+
+def test_bf16_inference_stays_close_to_float32() -> None:
+    """The shipped CNNs under bfloat16 autocast: really another computation, but the same answers within 0.03."""
+    faces = np.concatenate([_astronaut_face()[None], _faces(7, seed=3)])
+    model = load_expression_model()
+    model.set_bf16(False)
+    p32 = model.predict(faces)
+    model.set_bf16(True)
+    p16 = model.predict(faces)
+    assert not np.array_equal(p32, p16)
+    assert np.abs(p32 - p16).max() < 0.03
+    assert FER_CLASSES[int(p16[0].argmax())] == "happy"

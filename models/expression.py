@@ -130,6 +130,7 @@ class ExpressionModel:
     # (this network keeps 1 - their sum): a product of experts of CNNs, before the geometry expert
     partners: list[tuple[ExpressionModel, float]] = field(default_factory=list)
     bf16: bool = False  # run this CNN under bfloat16 autocast (logits back in float32); see bf16_default()
+    store_int8: bool = False  # the checkpoint stores this CNN's conv/linear weights as int8 (per output channel)
 
     def set_bf16(self, on: bool) -> None:
         """bfloat16 autocast on or off for this CNN and its partners."""
@@ -218,8 +219,27 @@ def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str
     write_checkpoint(_checkpoint(model, extra), path)
 
 
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output channel (dim 0): ``w ~ q * scale``; returns (q int8, scale float32 (C_out,))."""
+    flat = w.detach().float().reshape(w.shape[0], -1)
+    scale = (flat.abs().amax(dim=1) / 127).clamp_min(1e-12)
+    q = torch.round(flat / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(w.shape), scale
+
+
+def _stored_state(model: ExpressionModel) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The state dict as stored: float16, or int8 + per-channel scales for weights of 2+ dimensions."""
+    state, scales = {}, {}
+    for k, v in model.net.state_dict().items():
+        if model.store_int8 and v.is_floating_point() and v.ndim >= 2:
+            state[k], scales[k] = quantize_int8(v)
+        else:
+            state[k] = v.half() if v.is_floating_point() else v
+    return state, scales
+
+
 def _checkpoint(model: ExpressionModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.net.state_dict().items()}
+    state, scales = _stored_state(model)
     ckpt = {
         "format": FORMAT,
         "dims": asdict(model.net.dims),
@@ -232,6 +252,8 @@ def _checkpoint(model: ExpressionModel, extra: dict[str, Any] | None = None) -> 
         "state_dict": state,
         "meta": {**model.meta, **(extra or {})},
     }
+    if scales:
+        ckpt["int8_scales"] = scales
     if model.geometry is not None:
         ckpt["geometry"] = {**model.geometry.checkpoint(half=True), "weight": model.geometry_weight}
     if model.partners:
@@ -254,8 +276,15 @@ def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
         tta_shift=int(ckpt.get("tta_shift", 0)),
         meta=dict(ckpt.get("meta", {})),
     )
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    scales = ckpt.get("int8_scales") or {}
+    state = {}
+    for k, v in ckpt["state_dict"].items():
+        if k in scales:
+            state[k] = v.float() * scales[k].float().view(-1, *([1] * (v.ndim - 1)))
+        else:
+            state[k] = v.float() if v.is_floating_point() else v
     model.net.load_state_dict(state)
+    model.store_int8 = bool(scales)
     if isinstance(ckpt.get("geometry"), dict):
         model.geometry = baseline_from_checkpoint(ckpt["geometry"], "the expression checkpoint's geometry expert")
         model.geometry_weight = float(ckpt["geometry"]["weight"])

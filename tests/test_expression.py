@@ -291,3 +291,28 @@ def test_bf16_inference_stays_close_to_float32() -> None:
     assert not np.array_equal(p32, p16)
     assert np.abs(p32 - p16).max() < 0.03
     assert FER_CLASSES[int(p16[0].argmax())] == "happy"
+
+
+def test_int8_storage_shrinks_the_file_and_keeps_the_answers(tmp_path: Path) -> None:
+    from models.expression import ExpressionDims, build_model, quantize_int8
+
+    torch.manual_seed(4)
+    model = build_model(ExpressionDims(widths=(16, 32, 64, 128), blocks=(0, 1, 1, 1), stem=16), input_size=40)
+    for m in model.net.modules():  # non-trivial batch-norm statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d) and m.running_var is not None:
+            m.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(model, tmp_path / "f16.pt")
+    model.store_int8 = True
+    save_checkpoint(model, tmp_path / "i8.pt")
+    assert (tmp_path / "i8.pt").stat().st_size < 0.6 * (tmp_path / "f16.pt").stat().st_size
+    loaded = load_expression_model(tmp_path / "i8.pt")
+    assert loaded.store_int8  # a re-save keeps the int8 form
+    w, w8 = model.net.head.weight, loaded.net.head.weight
+    q, scale = quantize_int8(w)
+    assert q.dtype == torch.int8 and scale.shape == (w.shape[0],)
+    assert torch.all((w - w8).abs() <= scale[:, None] / 2 + 1e-6)  # within half a step of each channel's grid
+    f16 = load_expression_model(tmp_path / "f16.pt")
+    loaded.set_bf16(False)
+    f16.set_bf16(False)
+    faces = _faces(6, seed=5)
+    np.testing.assert_allclose(loaded.predict(faces), f16.predict(faces), atol=0.02)

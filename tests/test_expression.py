@@ -75,7 +75,6 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict(faces), model.predict(faces), atol=2e-3)  # fp16 storage
 
 
-@pytest.mark.e2e
 def _astronaut_face() -> np.ndarray:
     from skimage import color, data, transform
 
@@ -84,6 +83,7 @@ def _astronaut_face() -> np.ndarray:
     return face.astype(np.uint8)
 
 
+@pytest.mark.e2e
 def test_shipped_model_sees_a_smile() -> None:
     face = _astronaut_face()
     model = load_expression_model()
@@ -237,9 +237,6 @@ def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() ->
 def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> None:
     """``train_expression --bf16``: the forward pass runs under bfloat16 autocast; the network still learns an easy
     rule (bright faces 'happy', dark ones 'sad') and its stored weights stay float32."""
-    import torch
-
-    from models.expression import load_expression_model
     from models.train import train_expression
 
     rng = np.random.default_rng(1)
@@ -280,6 +277,7 @@ def test_bf16_follows_the_environment_and_reaches_every_partner(
     assert [m.bf16 for m, _ in load_expression_model(tmp_path / "pair.pt").members()] == [False, False]
 
 
+@pytest.mark.e2e
 def test_bf16_inference_stays_close_to_float32() -> None:
     """The shipped CNNs under bfloat16 autocast: really another computation, but the same answers within 0.03."""
     faces = np.concatenate([_astronaut_face()[None], _faces(7, seed=3)])

@@ -50,6 +50,19 @@ LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 CORNERS = (61, 291, 78, 308)
 INNER_BROWS = ((55, 107, 65, 66), (285, 336, 295, 296))
 OUTER_BROWS = (46, 70, 53, 63, 276, 300, 283, 293)
+# (upper, lower) eyelid pairs of both eyes (FACEMESH_LEFT_EYE / _RIGHT_EYE).
+EYELIDS = (
+    (161, 163),
+    (160, 144),
+    (159, 145),
+    (158, 153),
+    (157, 154),
+    (388, 390),
+    (387, 373),
+    (386, 374),
+    (385, 380),
+    (384, 381),
+)
 
 
 def speak(text: str, *, voice: str, speed: int, pitch: int, amplitude: int) -> np.ndarray:
@@ -110,7 +123,7 @@ def landmarks(img: np.ndarray) -> np.ndarray:
 
 
 def sad_offsets(pts: np.ndarray) -> np.ndarray:
-    """Where each landmark moves to make the smile sad: frowning mouth, closed lips, raised inner brows."""
+    """Where each landmark moves to make the smile sad: frowning mouth, closed lips, raised inner brows, heavy lids."""
     offsets = np.zeros_like(pts)
     mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
     face_h = float(np.linalg.norm(pts[152] - pts[10]))
@@ -128,8 +141,8 @@ def sad_offsets(pts: np.ndarray) -> np.ndarray:
     u = np.clip((pts[:, 0] - centre[0]) / (0.5 * mouth_w), -1.15, 1.15)
     e = np.hypot((pts[:, 0] - centre[0]) / (0.6 * mouth_w), (pts[:, 1] - centre[1]) / (0.3 * mouth_w))
     fade = np.where(e <= 1.0, 1.0, np.exp(-0.5 * ((e - 1.0) / 0.45) ** 2))
-    offsets[:, 1] += (0.26 * mouth_w * u**2 - 0.04 * mouth_w) * fade
-    offsets[:, 0] -= 0.05 * mouth_w * u * np.abs(u) * fade
+    offsets[:, 1] += (0.34 * mouth_w * u**2 - 0.052 * mouth_w) * fade
+    offsets[:, 0] -= 0.065 * mouth_w * u * np.abs(u) * fade
     # Sad brows: inner ends up and towards each other, outer ends slightly down.
     mid_x = pts[168, 0]
     for group in INNER_BROWS:
@@ -138,7 +151,10 @@ def sad_offsets(pts: np.ndarray) -> np.ndarray:
         weight = np.exp(-0.5 * (d_b / (0.07 * face_h)) ** 2)
         offsets[:, 1] -= 0.05 * face_h * weight
         offsets[:, 0] += np.sign(mid_x - centre[0]) * 0.012 * face_h * weight
-    offsets[list(OUTER_BROWS), 1] += 0.008 * face_h
+    offsets[list(OUTER_BROWS), 1] += 0.010 * face_h
+    # Heavy lids: the upper eyelids come a fifth of the way down.
+    for up, lo in EYELIDS:
+        offsets[up, 1] += 0.2 * (pts[lo, 1] - pts[up, 1])
     return offsets
 
 

@@ -77,7 +77,9 @@ class Engine:
     def expression(self) -> ExpressionModel:
         from .expression import load_expression_model
 
-        return self._get("expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug))
+        return self._get(
+            "expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug, fuse=True)
+        )
 
     @property
     def voice(self) -> VoiceModel:

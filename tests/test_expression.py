@@ -314,3 +314,33 @@ def test_int8_storage_shrinks_the_file_and_keeps_the_answers(tmp_path: Path) -> 
     f16.set_bf16(False)
     faces = _faces(6, seed=5)
     np.testing.assert_allclose(loaded.predict(faces), f16.predict(faces), atol=0.02)
+
+
+def test_fusing_batchnorm_keeps_the_answers_and_the_fused_model_is_not_saved(tmp_path: Path) -> None:
+    """``fuse_for_inference`` folds every BatchNorm (with non-trivial statistics) into its convolution, in the
+    partners too; the probabilities stay the same, and saving such a model is refused rather than written wrong."""
+    from models.engine import Engine
+    from models.expression import ExpressionDims, build_model
+
+    main = load_expression_model(debug=True)
+    torch.manual_seed(1)
+    main.partners = [
+        (build_model(ExpressionDims(widths=(8, 8), blocks=(1, 1), stem=8, dropout=0.0), input_size=40), 0.3)
+    ]
+    gen = torch.Generator().manual_seed(3)
+    for m, _ in main.members():
+        for bn in (mod for mod in m.net.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
+            bn.running_mean.copy_(torch.randn(bn.num_features, generator=gen) * 0.5)
+            bn.running_var.copy_(torch.rand(bn.num_features, generator=gen) * 2 + 0.1)
+            bn.weight.data.copy_(torch.randn(bn.num_features, generator=gen))
+            bn.bias.data.copy_(torch.randn(bn.num_features, generator=gen))
+    faces = _faces(6, seed=4)
+    before = main.predict(faces)
+    main.fuse_for_inference()
+    assert all(m.fused for m, _ in main.members())
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for m, _ in main.members() for mod in m.net.modules())
+    np.testing.assert_allclose(main.predict(faces), before, atol=1e-5)
+    with pytest.raises(ValueError, match="fused"):
+        save_checkpoint(main, tmp_path / "fused.pt")
+    assert not (tmp_path / "fused.pt").exists()
+    assert Engine(debug=True).expression.fused  # what the product runs

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.music.compose import CANDIDATE_SEED_STEP, Composer, _run_fit
+from models.music.compose import CANDIDATE_SEED_STEP, Composer, run_fit
 from models.music.data import emopia_split
 from models.music.features import midi_features
 from models.music.generator import load_generator
@@ -83,7 +83,7 @@ def main() -> None:
                     quads, seed=seed + CANDIDATE_SEED_STEP * j, temperature=1.0, top_p=0.95, tonic=seed % 12
                 )
                 pm = composer.decode(ids, quads, TEMPO)
-                takes.append((_run_fit(chooser, pm, TEMPO, quads), verdicts(pm)))
+                takes.append((run_fit(chooser, pm, TEMPO, quads), verdicts(pm)))
             for k in single:
                 best = max(takes[:k], key=lambda t: t[0])[1]  # the first best wins ties, as in compose
                 single[k].update(name for name, heard in best.items() if heard == q)
@@ -96,7 +96,7 @@ def main() -> None:
             if k == 1:
                 pm = composer.decode(composer.generate_ids(quads, seed=seed, temperature=1.0, top_p=0.95), quads, TEMPO)
             else:
-                pm = composer._best_takes(request, quads, seed, k, chooser, None, lambda f, m: None)
+                pm = composer.best_takes(request, quads, seed, k, chooser)
             for q, run in runs_of(pm, quads):
                 plans[k].update(name for name, heard in verdicts(run).items() if heard == q)
     n_single, n_runs = 4 * args.n, 4 * args.n

@@ -93,7 +93,7 @@ def test_key_estimate_and_transposition() -> None:
 
 
 def test_best_of_k_chooses_each_run_of_bars_by_the_judge(composer: Composer) -> None:
-    from models.music.compose import CANDIDATE_SEED_STEP, RUN_SEED_STEP, _run_fit
+    from models.music.compose import CANDIDATE_SEED_STEP, RUN_SEED_STEP, run_fit
     from models.music.judge import load_judge
     from models.types import Emotion, Segment, Timeline
 
@@ -119,7 +119,7 @@ def test_best_of_k_chooses_each_run_of_bars_by_the_judge(composer: Composer) -> 
             )
             assert take[: len(ids)] == ids  # every take continues the bars already chosen
             midi = composer.decode(take, quads[:end], 100)
-            takes.append((_run_fit(judge, midi, 100, quads[:end]), take, midi))
+            takes.append((run_fit(judge, midi, 100, quads[:end]), take, midi))
         fits += [f for f, _, _ in takes]
         _, ids, chosen = max(takes, key=lambda t: t[0])  # the first best wins ties, as in compose
     assert len({round(f, 6) for f in fits}) > 2  # the takes differ, so the choices mean something

@@ -241,7 +241,7 @@ class Composer:
                     if progress:
                         progress((v + done) / request.variations, f"variation {v + 1}/{request.variations}: {message}")
 
-                piano = self._best_takes(request, quadrants, seed, k, judge, wanted, report)
+                piano = self.best_takes(request, quadrants, seed, k, judge, wanted, report)
             found = estimate_key(piano)
             key = found
             if wanted is not None:
@@ -256,15 +256,15 @@ class Composer:
             progress(1.0, "composed")
         return scores
 
-    def _best_takes(
+    def best_takes(
         self,
         request: ComposeRequest,
         quadrants: tuple[str, ...],
         seed: int,
         k: int,
         judge: Judge,
-        wanted: Key | None,
-        report: Callable[[float, str], None],
+        wanted: Key | None = None,
+        report: Callable[[float, str], None] | None = None,
     ) -> pretty_midi.PrettyMIDI:
         """The piano of one variation, composed run by run (a run: consecutive bars of one quadrant): ``k`` takes
         of each run, all continuing the bars chosen so far, and the one the judge hears most surely as the run's
@@ -276,7 +276,8 @@ class Composer:
         for r, (_, end, quadrant) in enumerate(runs):
             best = None
             for j in range(k):
-                report((r * k + j) / (len(runs) * k), f"bars of {quadrant} ({r + 1}/{len(runs)}), take {j + 1}/{k}")
+                if report is not None:
+                    report((r * k + j) / (len(runs) * k), f"bars of {quadrant} ({r + 1}/{len(runs)}), take {j + 1}/{k}")
                 take = self.generate_ids(
                     quadrants[:end],
                     seed=seed + CANDIDATE_SEED_STEP * j + RUN_SEED_STEP * r,
@@ -286,7 +287,7 @@ class Composer:
                     prefix=ids or None,
                 )
                 midi = self.decode(take, quadrants[:end], request.tempo)
-                fit = _run_fit(judge, midi, request.tempo, quadrants[:end])
+                fit = run_fit(judge, midi, request.tempo, quadrants[:end])
                 if best is None or fit > best[0]:
                     best = (fit, take, midi)
             assert best is not None
@@ -295,7 +296,7 @@ class Composer:
         return best[2]  # the last run's best take holds every chosen bar
 
 
-def _run_fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
+def run_fit(judge: Judge, piano: pretty_midi.PrettyMIDI, tempo: float, quadrants: tuple[str, ...]) -> float:
     """Log-probability the judge gives the last run of bars for the quadrant it asked for (that run alone is
     judged)."""
     last = run_excerpts(Score(midi=piano, tempo=float(tempo), bar_quadrants=quadrants, key="", seed=0))[-1]

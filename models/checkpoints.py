@@ -13,6 +13,32 @@ import torch
 
 from .errors import ModelLoadError
 
+# What each kind of shipped weights may be used for (inherited from the data it was trained on) and its model card.
+# Writers put the entry under the checkpoint's top-level key "provenance" (write_checkpoint(..., provenance=kind)).
+PROVENANCE: dict[str, dict[str, str]] = {
+    "expression": {
+        "licence": "research / non-commercial use only, inherited from FER2013 (Kaggle challenge data, research use)",
+        "data": "FER2013 Training (training); PublicTest (epochs, members, weights, and the accuracy reported)",
+        "card": "models/weights/expression.md",
+    },
+    "voice": {
+        "licence": "CC BY-NC-SA 4.0 (non-commercial), inherited from RAVDESS; the Whisper base encoder it reads "
+        "(MIT, OpenAI) is not in this file",
+        "data": "RAVDESS speech, actors 01-20; accuracy from cross-validation with folds by actor",
+        "card": "models/weights/voice.md",
+    },
+    "generator": {
+        "licence": "CC BY-NC-SA 4.0 (non-commercial), inherited from EMOPIA (fine-tuning); POP909 (pre-training): MIT",
+        "data": "POP909 (pre-training, no labels); EMOPIA 1.0 train split (fine-tuning with emotion tokens)",
+        "card": "models/weights/generator.md",
+    },
+    "judge": {
+        "licence": "CC BY-NC-SA 4.0 (non-commercial), inherited from EMOPIA",
+        "data": "EMOPIA 1.0 official song-disjoint split; accuracy on its test split",
+        "card": "models/weights/judge.md",
+    },
+}
+
 
 def load_checkpoint(path: str | os.PathLike[str] | None, *, default: str, what: str) -> dict[str, Any]:
     """Load a checkpoint dict with ``weights_only=True`` (no code is unpickled).
@@ -34,9 +60,14 @@ def load_checkpoint(path: str | os.PathLike[str] | None, *, default: str, what: 
     return ckpt
 
 
-def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success)."""
+def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str], *, provenance: str | None = None) -> Path:
+    """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success).
+
+    ``provenance``: a key of :data:`PROVENANCE`; its licence, data and model card go into the file."""
     from .atomic import atomic_output
+
+    if provenance is not None:
+        ckpt = {**ckpt, "provenance": dict(PROVENANCE[provenance])}
 
     with atomic_output(path, suffix=".tmp") as tmp:
         torch.save(ckpt, tmp)

@@ -240,8 +240,10 @@ def build_model(dims: ExpressionDims, **kwargs: Any) -> ExpressionModel:
 
 
 def save_checkpoint(model: ExpressionModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
-    """Write a self-describing checkpoint (fp16 weights, BN statistics included) via a temp file and rename."""
-    write_checkpoint(_checkpoint(model, extra), path)
+    """Write a self-describing checkpoint (fp16 weights, BN statistics included) via a temp file and rename.
+
+    Its ``provenance`` names the licence (FER2013's: research / non-commercial), the data and the model card."""
+    write_checkpoint(_checkpoint(model, extra), path, provenance="expression")
 
 
 def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

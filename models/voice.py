@@ -149,7 +149,7 @@ def save_checkpoint(path: str | Path, net: nn.Module, *, arch: str, dims: dict[s
         fnet, fdims, weight = func
         state = {k: v.detach().to(torch.float32).clone() for k, v in fnet.state_dict().items()}
         ckpt["func"] = {"dims": dict(fdims), "weight": float(weight), "hop": FUNC_HOP, "state_dict": state}
-    write_checkpoint(ckpt, path)
+    write_checkpoint(ckpt, path, provenance="voice")
 
 
 @dataclass(frozen=True)
@@ -351,4 +351,4 @@ def add_whisper_head(base: str | Path, out: str | Path, *, layer: int, mean: np.
                     "pool": WHISPER_POOL}, "dims": dims, "weight": float(share), "meta": meta,
         "state_dict": {k: v.detach().clone() for k, v in head.state_dict().items()},
     }  # fmt: skip
-    write_checkpoint(ckpt, out)
+    write_checkpoint(ckpt, out, provenance="voice")

@@ -38,3 +38,30 @@ def test_bad_checkpoints_raise_model_load_error(tmp_path: Path, name: str) -> No
     torch.save({"format": "something/else"}, other)
     with pytest.raises(ModelLoadError):
         load(other)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("expression.pt", "expression"), ("voice.pt", "voice"), ("generator.pt", "generator"), ("judge.pt", "judge")],
+)
+def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kind: str) -> None:
+    """The files carry what may be done with them: all four are trained on non-commercial or research-only data."""
+    from models.checkpoints import PROVENANCE
+
+    root = Path(__file__).resolve().parents[1]
+    ckpt = torch.load(root / "models" / "weights" / name, map_location="cpu", weights_only=True)
+    assert ckpt["provenance"] == PROVENANCE[kind]
+    assert "non-commercial" in ckpt["provenance"]["licence"]
+    assert (root / ckpt["provenance"]["card"]).is_file()
+
+
+def test_write_checkpoint_adds_the_provenance_it_is_given(tmp_path: Path) -> None:
+    from models.checkpoints import PROVENANCE, write_checkpoint
+
+    write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "a.pt", provenance="judge")
+    write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "b.pt")
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["provenance"] == PROVENANCE["judge"]
+    assert "provenance" not in torch.load(tmp_path / "b.pt", weights_only=True)
+    with pytest.raises(KeyError):
+        write_checkpoint({"format": "x"}, tmp_path / "c.pt", provenance="nothing")
+    assert not (tmp_path / "c.pt").exists()

@@ -186,7 +186,7 @@ def evaluate(
 def save(path: Path, model: MusicTransformer, extra: dict[str, Any]) -> None:
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     ckpt = {"format": FORMAT, "dims": model.dims.to_dict(), "vocab_size": tokens.vocab_size(), "state_dict": state}
-    write_checkpoint({**ckpt, **extra}, path)
+    write_checkpoint({**ckpt, **extra}, path, provenance="generator")
 
 
 def polyphony_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
@@ -248,7 +248,7 @@ def set_texture(args: argparse.Namespace) -> None:
         f"{args.texture_bars} --texture-seeds {args.texture_seeds} --texture-iterations {args.texture_iterations}",
         "date": time.strftime("%Y-%m-%d"),
     }
-    write_checkpoint(ck, args.out)
+    write_checkpoint(ck, args.out, provenance="generator")
     print(json.dumps(knobs, indent=1))
 
 
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                 ck["sampling"] = {**ck.get("sampling", {}), "polyphony_targets": polyphony_targets(train_items)}
             if args.set_density_targets:
                 ck["sampling"] = {**ck.get("sampling", {}), "density_targets": density_targets(train_items)}
-        write_checkpoint(ck, args.out)
+        write_checkpoint(ck, args.out, provenance="generator")
         return
     if args.stage is None:
         ap.error("--stage is required")

@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
+    from models.checkpoints import write_checkpoint
     from models.music.data import emopia_split
     from models.music.features import FEATURE_NAMES
     from models.music.judge import judge_checkpoint
@@ -339,12 +340,12 @@ def main(argv: list[str] | None = None) -> None:
         "date": "2026-11-22",
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(judge_checkpoint(net, dims=dims, meta=meta), args.out)
+    write_checkpoint(judge_checkpoint(net, dims=dims, meta=meta), args.out, provenance="judge")
     if args.train_only_out:
         only = {**meta, "trained_on": "EMOPIA 1.0 official split: train only (876 clips)"}
         only |= {f"test_{k}": train_only_scores[k] for k in ("acc4", "arousal", "valence")}
         args.train_only_out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(judge_checkpoint(train_only, dims=dims, meta=only), args.train_only_out)
+        write_checkpoint(judge_checkpoint(train_only, dims=dims, meta=only), args.train_only_out, provenance="judge")
     for name, s in results.items():
         print(f"{name}: 4Q {s['acc4']:.3f} arousal {s['arousal']:.3f} valence {s['valence']:.3f}\n{s['confusion']}")
     print(f"wrote {args.out} and {args.results} in {time.time() - t0:.0f} s")

@@ -329,12 +329,12 @@ def load_expression_model(
     ``fuse=True``: ready for inference only (:meth:`ExpressionModel.fuse_for_inference`), as the Engine loads it."""
     if debug:
         torch.manual_seed(0)
-        tiny = build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
-        return tiny.fuse_for_inference() if fuse else tiny
-    ckpt = load_checkpoint(path, default="expression.pt", what="expression network")
-    try:
-        model = _from_checkpoint(ckpt)
+        model = build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
+    else:
+        ckpt = load_checkpoint(path, default="expression.pt", what="expression network")
+        try:
+            model = _from_checkpoint(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"expression checkpoint does not match the network: {e}") from e
         model.set_bf16(bf16_default())
-        return model.fuse_for_inference() if fuse else model
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"expression checkpoint does not match the network: {e}") from e
+    return model.fuse_for_inference() if fuse else model

@@ -124,3 +124,24 @@ def test_runs_are_judged_in_beats_whatever_the_tempo() -> None:
     for a, b in zip(slow, fast, strict=True):
         assert a["probs"] == pytest.approx(b["probs"], abs=2e-3)
     assert slow[0]["probs"] != pytest.approx(slow[1]["probs"], abs=1e-3)  # the two runs do differ
+
+
+def test_cross_validation_keeps_each_song_in_one_fold() -> None:
+    """benchmarks/judge_cv.py deals songs, not clips, to folds: a song's clips are never on both sides."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "judge_cv.py"
+    spec = importlib.util.spec_from_file_location("judge_cv", path)
+    assert spec is not None and spec.loader is not None
+    judge_cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(judge_cv)
+    rng = np.random.default_rng(3)
+    songs = np.array([f"song{int(i)}" for i in rng.integers(0, 37, 400)])
+    for seed in (0, 1):
+        fold = judge_cv.song_folds(songs, 10, seed)
+        assert set(fold) == set(range(10))
+        for s in np.unique(songs):
+            assert len(set(fold[songs == s])) == 1
+        per_fold = np.bincount([fold[songs == s][0] for s in np.unique(songs)])
+        assert per_fold.max() - per_fold.min() <= 1  # the songs are dealt evenly
+    assert not np.array_equal(judge_cv.song_folds(songs, 10, 0), judge_cv.song_folds(songs, 10, 1))

@@ -1,0 +1,109 @@
+"""How accurate is the judge on songs it has not heard? Song-grouped cross-validation over all of EMOPIA.
+
+The official test split is 88 clips from 32 songs: one clip is 1.1 points and its 95% interval is about +-10
+points. This re-fits the shipped judge configuration (the one ``models.train.train_judge`` chose and
+``models/weights/judge.pt`` holds) ``--folds`` times per repeat on all 1,078 clips but one fold of songs, scores the
+held-out fold, and repeats with the songs dealt to folds afresh. With 10 folds each fit sees about 970 clips, as
+many as the shipped train + val fit (990). The random-forest baseline (all features, 300 trees) can run beside it.
+
+    python benchmarks/judge_cv.py --data ../shared/data/emopia --folds 10 --repeats 5 --rf --out benchmarks/judge_cv.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.music.data import emopia_split
+from models.train.train_judge import Config, clip_features, fit, predict, scores
+
+SHIPPED = Config("factorised", 0, 0.003, True)  # judge.md: factorised logistic, C = 0.003, augmented
+
+
+def song_folds(songs: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold index of each clip: the songs, shuffled by ``seed``, dealt round-robin to ``folds`` folds."""
+    uniq = np.unique(songs)
+    order = np.random.default_rng(seed).permutation(uniq)
+    fold_of = {s: i % folds for i, s in enumerate(order)}
+    return np.array([fold_of[s] for s in songs])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/emopia"), help="EMOPIA root folder")
+    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rf", action="store_true", help="also the random-forest baseline (all features)")
+    ap.add_argument("--out", type=Path, help="write the results as Markdown here")
+    args = ap.parse_args(argv)
+    if args.folds < 2 or args.repeats < 1:
+        ap.error("--folds must be at least 2 and --repeats at least 1")
+
+    t0 = time.time()
+    clips = [c for split in ("train", "val", "test") for c in emopia_split(args.data, split)]
+    y = np.array([int(c.quadrant[1]) - 1 for c in clips])
+    songs = np.array([c.song_id for c in clips])
+    Xa, src = clip_features(clips, augment=True)  # each clip, then its augmented copies
+    X = Xa[np.r_[True, src[1:] != src[:-1]]]  # the clips as they are
+    models = ["shipped configuration", *(["random forest, 300 trees, all features"] if args.rf else [])]
+    acc: dict[str, list[float]] = {m: [] for m in models}
+    conf = {m: np.zeros((4, 4), int) for m in models}
+    for r in range(args.repeats):
+        fold = song_folds(songs, args.folds, seed=r)
+        pred = {m: np.zeros(len(y), int) for m in models}
+        for k in range(args.folds):
+            held = fold == k
+            rows = ~held[src]  # augmented copies of the clips of the other folds' songs
+            pred[models[0]][held] = predict(fit(Xa[rows], y[src[rows]], SHIPPED), X[held]).argmax(1)
+            if args.rf:
+                from sklearn.ensemble import RandomForestClassifier
+
+                rf = RandomForestClassifier(300, random_state=0, n_jobs=1).fit(X[~held], y[~held])
+                pred[models[1]][held] = rf.predict(X[held])
+        for m in models:
+            s = scores(y, pred[m])
+            acc[m].append(s["acc4"])
+            conf[m] += s["confusion"]
+        print(f"repeat {r + 1}/{args.repeats}: " + ", ".join(f"{m} {acc[m][-1]:.1%}" for m in models), flush=True)
+
+    n_songs = len(np.unique(songs))
+    lines = [
+        "# The judge in song-grouped cross-validation over all of EMOPIA",
+        "",
+        f"`python benchmarks/judge_cv.py --data {args.data} --folds {args.folds} --repeats {args.repeats}"
+        + (" --rf" if args.rf else "")
+        + "`",
+        "",
+        f"{len(y)} clips from {n_songs} songs; {args.folds} folds of songs, {args.repeats} repeats with the songs "
+        f"dealt afresh; {time.time() - t0:.0f} s.",
+        "",
+        "| model | 4-quadrant, mean | repeats, range | arousal | valence |",
+        "|---|---|---|---|---|",
+    ]
+    for m in models:
+        c = conf[m]
+        arousal = (c[:2, :2].sum() + c[2:, 2:].sum()) / c.sum()
+        pos, neg = [0, 3], [1, 2]
+        valence = (c[np.ix_(pos, pos)].sum() + c[np.ix_(neg, neg)].sum()) / c.sum()
+        a = np.array(acc[m])
+        lines.append(f"| {m} | {a.mean():.1%} | {a.min():.1%}-{a.max():.1%} | {arousal:.1%} | {valence:.1%} |")
+    for m in models:
+        lines += ["", f"{m}, confusion summed over the repeats (rows true Q1-Q4, columns predicted):", ""]
+        lines += ["| | Q1 | Q2 | Q3 | Q4 |", "|---|---|---|---|---|"]
+        lines += [f"| Q{i + 1} | " + " | ".join(str(v) for v in conf[m][i]) + " |" for i in range(4)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -58,6 +58,23 @@ def safe_stem(name: str, *, default: str = "clip", limit: int = 60) -> str:
     return clean or default
 
 
+def check_output_dir(out_dir: str | os.PathLike[str]) -> None:
+    """Refuse at once, before any long work and writing nothing, an ``out_dir`` that could not be created or
+    written into. It probes for real (a folder made and removed again in ``out_dir``, or in the nearest folder
+    above it that exists), so root, who ignores permission bits, and read-only or immutable folders are judged
+    as the later writes will be."""
+    out = Path(out_dir)
+    base = out
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    if not base.is_dir():
+        raise OutputError(f"cannot write to {out}: {base} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".moodscore-probe-", dir=base))
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+
+
 @contextmanager
 def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary folder inside ``out_dir`` whose files move into ``out_dir`` when the block succeeds."""
@@ -102,6 +119,7 @@ def compose_job(
         raise InvalidOptionError(f"unknown extra outputs {unknown}; choose from {', '.join(COMPOSE_EXTRAS)}")
 
     report = progress or (lambda f, m: None)
+    check_output_dir(out_dir)
     scores = engine.compose(request, progress=lambda f, m: report(0.6 * f, m))
     names = []
     with staged_output(out_dir) as stage:
@@ -201,6 +219,7 @@ def score_job(
         temperature=temperature,
         candidates=candidates,
     )
+    check_output_dir(out_dir)  # and so is the output folder: an unwritable one must not cost a whole analysis
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t

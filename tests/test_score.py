@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -98,13 +101,42 @@ def test_bad_options_fail_before_analysis_and_write_nothing(engine: Engine, tmp_
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+@contextmanager
+def unwritable_folder(path: Path) -> Iterator[Path]:
+    """A folder nobody may write into, root included: without write permission for an ordinary user; with the
+    immutable attribute (``chattr +i``, ext4 and most Linux file systems) for root, who ignores permissions."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        try:
+            yield path
+        finally:
+            path.chmod(0o700)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False).returncode:
+        pytest.skip("root ignores permissions and this file system has no immutable attribute")
+    try:
+        yield path
+    finally:
+        subprocess.run([chattr, "-i", str(path)], capture_output=True, check=False)
+
+
 def test_unwritable_output_folder(engine: Engine, tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    with pytest.raises(OutputError):
-        score_job(engine, default_example_clip(), ro)
+    with unwritable_folder(tmp_path / "ro") as ro:
+        with pytest.raises(OSError):  # the folder really refuses a file
+            (ro / "probe").write_text("x")
+        with pytest.raises(OutputError, match="cannot write"):
+            score_job(engine, default_example_clip(), ro)
+        r = _cli("score", str(default_example_clip()), "--out", str(ro), "--debug-models", "--quiet")
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot write" in lines[0] and "Traceback" not in r.stderr
+        r = _cli("score", str(default_example_clip()), "--out", str(ro / "sub" / "dir"), "--debug-models")
+        assert r.returncode == 2 and "faces" not in r.stderr  # refused before the analysis, not after it
+        r = _cli("compose", "--quadrant", "Q1", "--bars", "2", "--out", str(ro / "sub"), "--quiet", "--debug-models")
+        assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+        assert list(ro.iterdir()) == []  # nothing half-written
 
 
 def test_output_path_that_is_a_file(engine: Engine, tmp_path: Path) -> None:
@@ -167,3 +199,15 @@ def test_score_example_with_the_shipped_weights(tmp_path: Path) -> None:
     t_change = change * 2.0
     assert any(n.start < t_change for n in piano) and any(n.start >= t_change for n in piano)
     assert video_packets(result.files["video"]) == video_packets(default_example_clip())
+
+
+def test_the_output_check_probes_and_leaves_nothing(tmp_path: Path) -> None:
+    from models.jobs import check_output_dir
+
+    check_output_dir(tmp_path / "a" / "b")  # a folder to be made later: its nearest existing parent is probed
+    assert list(tmp_path.iterdir()) == []  # nothing made, no probe left
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputError, match="is not a folder"):
+        check_output_dir(tmp_path / "f" / "out")
+    with unwritable_folder(tmp_path / "ro") as ro, pytest.raises(OutputError, match="cannot write"):
+        check_output_dir(ro / "new")

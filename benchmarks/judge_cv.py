@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.music.data import emopia_split
-from models.train.train_judge import Config, clip_features, fit, predict, scores
+from models.music.judge import load_judge
+from models.train.train_judge import CANDIDATES, Config, clip_features, fit, predict, scores
 
-SHIPPED = Config("factorised", 0, 0.003, True)  # judge.md: factorised logistic, C = 0.003, augmented
+
+def shipped_config() -> Config:
+    """The configuration ``models/weights/judge.pt`` was trained with, read from the file's ``meta``."""
+    meta = load_judge().meta
+    for cfg in CANDIDATES:
+        if str(cfg) == meta.get("config"):
+            return replace(cfg, exclude=tuple(meta.get("excluded_features", ())))
+    raise SystemExit(f"judge.pt names a configuration train_judge does not offer: {meta.get('config')!r}")
 
 
 def song_folds(songs: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -53,8 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     songs = np.array([c.song_id for c in clips])
     Xa, src = clip_features(clips, augment=True)  # each clip, then its augmented copies
     X = Xa[np.r_[True, src[1:] != src[:-1]]]  # the clips as they are
+    shipped = shipped_config()
     models = ["shipped configuration", *(["random forest, 300 trees, all features"] if args.rf else [])]
     acc: dict[str, list[float]] = {m: [] for m in models}
+    axes: dict[str, list[tuple[float, float]]] = {m: [] for m in models}  # (arousal, valence) per repeat
     acc_split: dict[tuple[str, str], list[float]] = {(m, sp): [] for m in models for sp in by_split}
     conf = {m: np.zeros((4, 4), int) for m in models}
     for r in range(args.repeats):
@@ -63,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         for k in range(args.folds):
             held = fold == k
             rows = ~held[src]  # augmented copies of the clips of the other folds' songs
-            pred[models[0]][held] = predict(fit(Xa[rows], y[src[rows]], SHIPPED), X[held]).argmax(1)
+            pred[models[0]][held] = predict(fit(Xa[rows], y[src[rows]], shipped), X[held]).argmax(1)
             if args.rf:
                 from sklearn.ensemble import RandomForestClassifier
 
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         for m in models:
             s = scores(y, pred[m])
             acc[m].append(s["acc4"])
+            axes[m].append((s["arousal"], s["valence"]))
             for sp in by_split:
                 acc_split[m, sp].append(float((pred[m] == y)[split_of == sp].mean()))
             conf[m] += s["confusion"]
@@ -80,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     n_songs = len(np.unique(songs))
     lines = [
         "# The judge in song-grouped cross-validation over all of EMOPIA",
+        "",
+        f"Shipped configuration (from judge.pt): {shipped}.",
         "",
         f"`python benchmarks/judge_cv.py --data {args.data} --folds {args.folds} --repeats {args.repeats}"
         + (" --rf" if args.rf else "")
@@ -92,10 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|---|",
     ]
     for m in models:
-        c = conf[m]
-        arousal = (c[:2, :2].sum() + c[2:, 2:].sum()) / c.sum()
-        pos, neg = [0, 3], [1, 2]
-        valence = (c[np.ix_(pos, pos)].sum() + c[np.ix_(neg, neg)].sum()) / c.sum()
+        arousal, valence = np.mean(axes[m], axis=0)
         a = np.array(acc[m])
         lines.append(f"| {m} | {a.mean():.1%} | {a.min():.1%}-{a.max():.1%} | {arousal:.1%} | {valence:.1%} |")
     lines += [

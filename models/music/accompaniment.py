@@ -1,0 +1,210 @@
+"""The accompaniment a pianist's left hand (and the right hand under the melody) would play, and the bass and
+pad parts drawn from the same harmony.
+
+Patterns are of two kinds. Written ones, named as a pianist would name them: block chords (whole and half
+notes), a tonic pedal under changing chords, broken chords, a rolling eighth-note arpeggio, Alberti bass, a pop
+left hand (root-fifth-octave eighths under off-beat chords), a sixteenth-note arpeggio, an ostinato over a pedal
+tone and driving octaves. And accompaniment bars of POP909's piano tracks (``patterns.json``), stored over a
+chord on C and moved onto each chord here. A section draws one pattern for its arousal (each pattern has the
+arousal it suits and a density in notes per bar; the draw favours the density the bar's controls ask for) and
+keeps it, changing it for its contrasting B phrases, so the texture is steady where the music is and varies with
+the form.
+
+Every chord is voiced close and led smoothly from the one before (:func:`models.music.theory.voice_chord`), below
+the melody, above the bass; the bass takes the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.music.controls import Controls
+from models.music.melody import STEPS, Note
+from models.music.theory import Chord, nearest_pitch, voice_chord
+
+B, B5, B8, V0, V1, V2, V3, ALL = "B", "B5", "B8", "V0", "V1", "V2", "V3", "ALL"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    arousal: float  # 0..1: the arousal it suits
+    valence: float  # -1..1: the valence it leans to (0: either)
+    notes: tuple[tuple[int, int, str | int], ...]  # (onset, duration) in sixteenths, role or absolute pitch over C
+
+    @property
+    def density(self) -> float:
+        return float(sum(3 if r == ALL else 1 for _, _, r in self.notes))
+
+
+def _p(name: str, arousal: float, valence: float, notes: Sequence[tuple[int, int, str]]) -> Pattern:
+    return Pattern(name, arousal, valence, tuple(notes))
+
+
+WRITTEN: tuple[Pattern, ...] = (
+    _p("block chords, whole", 0.02, 0.0, [(0, 16, B), (0, 16, ALL)]),
+    _p("tonic pedal", 0.1, 0.0, [(0, 16, "P"), (0, 8, ALL), (8, 8, ALL)]),
+    _p("broken chords", 0.22, 0.0, [(0, 16, B), (4, 12, V0), (8, 8, V1), (12, 4, V2)]),
+    _p("block chords, halves", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (8, 8, ALL)]),
+    _p("rolling arpeggio", 0.4, 0.0, [(i * 2, 2, r) for i, r in enumerate([B, B5, V1, V2, V3, V2, V1, B5])]),
+    _p("Alberti bass", 0.55, 0.4, [(0, 8, B), (8, 8, B)] + [(i * 2, 2, r) for i, r in enumerate([V0, V2, V1, V2] * 2)]),
+    _p(
+        "pop left hand",
+        0.68,
+        0.5,
+        [(i * 2, 2, r) for i, r in enumerate([B, B5, B8, B5] * 2)] + [(4, 2, ALL), (10, 2, ALL), (12, 4, ALL)],
+    ),
+    _p("sixteenth arpeggio", 0.75, 0.3, [(i, 1, r) for i, r in enumerate([B, B5, B8, V1, V2, V3, V2, V1] * 2)]),
+    _p("ostinato over a pedal", 0.8, -0.6, [(0, 16, "P")] + [(i, 1, r) for i, r in enumerate([V0, V1, V2, V1] * 4)]),
+    _p(
+        "driving octaves",
+        0.9,
+        -0.5,
+        [(i * 2, 2, r) for i in range(8) for r in (B, B8)] + [(0, 3, ALL), (6, 2, ALL), (10, 2, ALL), (14, 2, ALL)],
+    ),
+)
+
+
+def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: int = 200) -> list[Pattern]:
+    """POP909 accompaniment bars as patterns (absolute pitches over a C chord); their arousal from their density
+    (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones)."""
+    out = []
+    for quality, items in raw.items():
+        for item in items[:per_quality]:
+            notes = tuple((int(o), int(d), int(p)) for o, d, p in item["notes"])  # type: ignore[attr-defined]
+            if not notes:
+                continue
+            density = len(notes)
+            arousal = float(np.clip(0.05 + 0.9 * (density - 4) / 18, 0.02, 0.98))
+            out.append(Pattern(f"POP909 {quality} bar", arousal, 0.0, notes))
+    return out
+
+
+def choose_pattern(
+    patterns: Sequence[Pattern], c: Controls, density: float, rng: np.random.Generator, avoid: str | None = None
+) -> Pattern:
+    """One pattern for a section: suited to its arousal and valence, near the density it asks for."""
+    ta = (c.arousal + 1) / 2
+    w = np.array(
+        [
+            np.exp(-(((ta - p.arousal) / 0.16) ** 2))
+            * np.exp(-abs(p.density - density) / 5.0)
+            * np.exp(0.8 * p.valence * c.valence)
+            * (0.15 if p.name == avoid else 1.0)
+            for p in patterns
+        ]
+    )
+    if w.sum() <= 0:
+        w = np.ones(len(patterns))
+    return patterns[int(rng.choice(len(patterns), p=w / w.sum()))]
+
+
+class Voicer:
+    """Close voicings led from chord to chord; the register follows the melody above and the bass below."""
+
+    def __init__(self) -> None:
+        self.previous: list[int] | None = None
+
+    def voicing(self, chord: Chord, high: int) -> list[int]:
+        pcs = list(chord.pitch_classes)[:4]
+        low = high - 15
+        v = voice_chord(pcs, self.previous, low, high)
+        self.previous = v
+        return v
+
+
+def realise(
+    pattern: Pattern,
+    *,
+    bar: int,
+    chords: Sequence[Chord],
+    tonic: int,
+    bass_low: int,
+    melody_low: int,
+    voicer: Voicer,
+) -> list[Note]:
+    """One bar of ``pattern`` over ``chords`` (the chord under each of the bar's sixteenths)."""
+    high = max(bass_low + 18, min(70, melody_low - 2))
+    voicings: dict[int, list[int]] = {}
+    out: list[Note] = []
+
+    def voices(o: int) -> list[int]:
+        ch = chords[o]
+        key = id(ch)
+        if key not in voicings:
+            voicings[key] = voicer.voicing(ch, high)
+        return voicings[key]
+
+    def bass(ch: Chord) -> int:
+        return bass_low + (ch.root - bass_low) % 12
+
+    changes = [o for o in range(1, STEPS) if chords[o] is not chords[o - 1]]
+    for onset, dur, role in pattern.notes:
+        ch = chords[onset]
+        end = min(STEPS, onset + dur)
+        nxt = [c for c in changes if onset < c < end]
+        if nxt and role != "P":  # a note does not sound through a chord change
+            end = nxt[0]
+        length = max(1, end - onset)
+        if isinstance(role, int):  # a POP909 bar over C: moved onto this chord
+            pitches = [_move(role, ch)]
+        elif role == ALL:
+            pitches = voices(onset)
+        elif role == "P":
+            pitches = [bass_low + (tonic - bass_low) % 12]
+        elif role.startswith("B"):
+            root = bass(ch)
+            pitches = [root + {"B": 0, "B5": 7, "B8": 12}[role]]
+        else:
+            v = voices(onset)
+            pitches = [v[min(int(role[1]), len(v) - 1)]]
+        for p in pitches:
+            while p >= melody_low - 1 and p - 12 >= bass_low:
+                p -= 12
+            while p < bass_low:
+                p += 12
+            out.append(Note(bar * STEPS + onset, length, p))
+    for o in changes:  # a chord that changes where the pattern has no bass note still gets its root
+        if not any(n.start == bar * STEPS + o and n.pitch < high - 12 for n in out):
+            out.append(Note(bar * STEPS + o, STEPS - o, bass(chords[o])))
+    return out
+
+
+def _move(pitch: int, chord: Chord) -> int:
+    """A note of a bar written over a C chord, moved onto ``chord``: by the root (-6..+5 semitones, keeping the
+    register), its third and fifth bent to the chord's quality."""
+    rel = pitch % 12
+    iv = chord.intervals
+    if rel == 4 and iv[1] != 4:
+        pitch += iv[1] - 4  # third: minor, suspended
+    elif rel == 7 and iv[2] != 7:
+        pitch += iv[2] - 7  # fifth: diminished, augmented
+    elif rel in (10, 11) and len(iv) > 3:
+        pitch += iv[3] - rel  # seventh of the chord's kind
+    return pitch + ((chord.root + 6) % 12 - 6)
+
+
+def bass_part(slots: Sequence[tuple[int, int, Chord]], c_of: Sequence[Controls]) -> list[Note]:
+    """The bass: the root of each chord in the second octave, held (calm) or on beats 1 and 3 (more arousal),
+    with a fifth on beat 3 where the chord lasts a whole bar and the music moves."""
+    out = []
+    for start, length, ch in slots:
+        bar = start // STEPS
+        ta = (c_of[min(bar, len(c_of) - 1)].arousal + 1) / 2
+        root = nearest_pitch(ch.root, 38)
+        if ta < 0.45 or length < 8:
+            out.append(Note(start, length, root))
+            continue
+        for t in range(start, start + length, 8):
+            fifth = (t - start) % 16 == 8 and ta > 0.6
+            out.append(Note(t, min(8, start + length - t), root + 7 if fifth else root))
+    return out
+
+
+def pad_part(slots: Sequence[tuple[int, int, Chord]]) -> list[Note]:
+    """The pad: each chord held as a close voicing around middle C, led smoothly."""
+    voicer = Voicer()
+    return [Note(start, length, p) for start, length, ch in slots for p in voicer.voicing(ch, 72)]

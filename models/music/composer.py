@@ -1,0 +1,284 @@
+"""The composer: a ComposeRequest -> Scores, written the way a songwriter and a pianist would write them.
+
+1. Every bar gets its (valence, arousal) and from it its controls (:mod:`models.music.controls`).
+2. The form (:mod:`models.music.form`): a section per run of bars of one emotion, phrases of four bars with roles
+   (A A' B A') and cadences; a key per section (the one asked for, or one drawn from the seed; the mode follows
+   valence, changing to the parallel mode where the emotion changes sign).
+3. Harmony (:mod:`models.music.progression`): each phrase's chords from the POP909 chord model under the cadences,
+   coloured by the emotion; A' takes up A's chords, a returning emotion its themes.
+4. Melody (:mod:`models.music.melody`) over the chords, with motifs that repeat and develop.
+5. Accompaniment (:mod:`models.music.accompaniment`): a pattern per section and role, voiced under the melody;
+   bass and pad parts from the same chords.
+6. Performance (:mod:`models.music.performance`): phrase-shaped dynamics, sustain pedal, tidy notes; the last
+   chord rings to the end.
+
+Nothing here rates or chooses among takes: the seed decides everything, so a seed is one piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pretty_midi
+
+from models.music.accompaniment import (
+    WRITTEN,
+    Pattern,
+    Voicer,
+    bass_part,
+    choose_pattern,
+    learned_patterns,
+    pad_part,
+    realise,
+)
+from models.music.controls import Controls, bar_points, controls
+from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
+from models.music.keys import Key, parse_key
+from models.music.melody import STEPS, Material, MelodyWriter, Note
+from models.music.performance import levels, pedal, tidy, to_instrument, velocities
+from models.music.progression import ChordModel, load_chord_model, load_patterns
+from models.music.theory import Chord, chord
+from models.types import ComposeRequest, Score
+
+Progress = Callable[[float, str], None]
+PROGRAMS = {"piano": 0, "bass": 33, "pad": 89}  # GM: Acoustic Grand, Electric Bass (finger), Pad 2 (warm)
+TRACK_NAMES = {"piano": "Piano", "bass": "Bass", "pad": "Pad"}
+AUTO_MAJOR = (0, 7, 2, 5, 10, 3, 9, 4)  # C G D F Bb Eb A E: the keys pop piano is mostly written in
+AUTO_MINOR = (9, 4, 2, 0, 7, 11, 5, 1)  # A E D C G B F C#
+SEED_STEP = 7919  # variation v of a request is composed with seed + v; the generator streams are spread apart
+
+
+@dataclass
+class _Theme:
+    chords: dict[str, list[str]]
+    melody: dict[str, Material]
+    pattern: dict[str, Pattern]
+
+
+class Composer:
+    """Writes pieces; thread-safe (each call draws from its own random generator)."""
+
+    def __init__(self, patterns_path: str | None = None) -> None:
+        data = load_patterns(patterns_path)
+        self.chords: ChordModel = load_chord_model(patterns_path)
+        self.rhythms: list[dict[str, Any]] = list(data.get("melody_rhythms", []))
+        self.patterns: list[Pattern] = [*WRITTEN, *learned_patterns(data.get("accompaniment", {}))]
+
+    def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
+        """``request.variations`` pieces (seeds ``request.seed``, ``+1``, ...)."""
+        out = []
+        for v in range(request.variations):
+            if progress:
+                progress(v / request.variations, f"composing variation {v + 1}/{request.variations}")
+            out.append(self.write(request, seed=request.seed + v))
+        if progress:
+            progress(1.0, "composed")
+        return out
+
+    def write(self, request: ComposeRequest, *, seed: int) -> Score:
+        """One piece for ``request`` with ``seed``."""
+        rng = np.random.default_rng([seed, SEED_STEP])
+        quadrants = request.bar_quadrants()
+        points = bar_points(request)
+        ctl = [controls(v, a) for v, a in points]
+        tempo = float(request.tempo)
+        keys, home = self._keys(request, quadrants, ctl, rng)
+        plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys)
+        temperature = float(request.temperature)
+        melody = MelodyWriter(self.rhythms, rng, temperature)
+        themes: dict[int, _Theme] = {}
+        n16 = len(quadrants) * STEPS
+        grid: list[Chord | None] = [None] * n16
+        slots: list[tuple[int, int, Chord]] = []
+        mel: list[Note] = []
+        acc: list[Note] = []
+        voicer = Voicer()
+        history: list[str] = []
+        prev_pitch: int | None = None
+        sixteenth_s = 60.0 / tempo / 4
+        bar_s = BEATS_PER_BAR * 60.0 / tempo
+        for k, ph in enumerate(plan.phrases):
+            sec = plan.sections[ph.section]
+            c = _mean_controls(ctl[ph.start : ph.end])
+            theme = themes.setdefault(sec.theme, _Theme({}, {}, {}))
+            symbols = self._progression(plan, k, ph, c, theme, history, rng, temperature)
+            history += symbols
+            chords_here = [chord(s, sec.tonic) for s in symbols]
+            for (t0, length), ch in zip(ph.slots, chords_here, strict=True):
+                a = ph.start * STEPS + int(round(t0 * 4))
+                b = a + int(round(length * 4))
+                grid[a:b] = [ch] * (b - a)
+                slots.append((a, b - a, ch))
+            under = [g for g in grid[ph.start * STEPS : ph.end * STEPS] if g is not None]
+            total = [ctl[b].notes_per_second * bar_s for b in range(ph.start, ph.end)]
+            mel_per_bar = [float(np.clip(0.3 * t, 2.0, 7.0)) for t in total]
+            letter = "B" if ph.role == "B" else "A"
+            material = theme.melody.get(letter)
+            notes, made = melody.phrase(
+                start_bar=ph.start,
+                chords=under,
+                tonic=sec.tonic,
+                minor=sec.minor,
+                center=c.melody_center,
+                notes_per_bar=mel_per_bar,
+                cadence=ph.cadence,
+                previous=prev_pitch,
+                material=material,
+                lift=3.0 if letter == "B" else 0.0,
+            )
+            theme.melody.setdefault(letter, made)
+            mel += notes
+            if notes:
+                prev_pitch = notes[-1].pitch
+            density = float(np.mean(total)) - float(np.mean(mel_per_bar))
+            pattern = theme.pattern.get(letter)
+            if pattern is None:
+                avoid = theme.pattern["A"].name if letter == "B" and "A" in theme.pattern else None
+                pattern = choose_pattern(self.patterns, c, density, rng, avoid=avoid)
+                theme.pattern[letter] = pattern
+            for bar in range(ph.start, ph.end):
+                in_bar = [n.pitch for n in notes if bar * STEPS <= n.start < (bar + 1) * STEPS]
+                low = min(in_bar) if in_bar else int(c.melody_center) - 4
+                bar_chords = grid[bar * STEPS : (bar + 1) * STEPS]
+                if ph.cadence == "final" and bar == ph.end - 1:
+                    acc += _final_chord(bar, bar_chords[-1], ctl[bar], low, voicer)  # type: ignore[arg-type]
+                    continue
+                acc += realise(
+                    pattern,
+                    bar=bar,
+                    chords=bar_chords,  # type: ignore[arg-type]
+                    tonic=sec.tonic,
+                    bass_low=ctl[bar].bass_low,
+                    melody_low=low,
+                    voicer=voicer,
+                )
+        midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16)
+        return Score(midi=midi, tempo=tempo, bar_quadrants=quadrants, key=home.name, seed=seed)
+
+    # -- pieces of write() -------------------------------------------------------------------------------
+    @staticmethod
+    def _keys(
+        request: ComposeRequest, quadrants: Sequence[str], ctl: Sequence[Controls], rng: np.random.Generator
+    ) -> tuple[dict[str, tuple[int, bool]], Key]:
+        """(tonic, minor) per quadrant and the home key. A key asked for is the key of the piece; where the piece
+        has both valences, the sections of the other valence go to its parallel mode."""
+        asked = parse_key(request.key)
+        minor_of = {q: c.minor for q, c in zip(quadrants, ctl, strict=True)}
+        if asked is None:
+            first = minor_of[quadrants[0]]
+            tonic = int(rng.choice(AUTO_MINOR if first else AUTO_MAJOR))
+            asked = Key(tonic, first)
+        both = len(set(minor_of.values())) > 1
+        keys = {q: (asked.tonic, m if both else asked.minor) for q, m in minor_of.items()}
+        return keys, asked
+
+    def _progression(
+        self,
+        plan: Plan,
+        k: int,
+        ph: Phrase,
+        c: Controls,
+        theme: _Theme,
+        history: list[str],
+        rng: np.random.Generator,
+        temperature: float,
+    ) -> list[str]:
+        sec = plan.sections[ph.section]
+        n = len(ph.slots)
+        tonic = "0:min" if sec.minor else "0:maj"
+        dominant = "7:7" if c.tension > 0.55 else "7:maj"
+        fixed: dict[int, str] = {}
+        if ph.cadence == "half":
+            fixed[n - 1] = dominant
+        elif ph.cadence in ("authentic", "final"):
+            fixed[n - 1] = tonic
+            if n >= 2:
+                fixed[n - 2] = dominant
+        else:  # transition: the dominant of the next section's key, seen from this one
+            nxt = plan.sections[ph.section + 1]
+            fixed[n - 1] = f"{(nxt.tonic + 7 - sec.tonic) % 12}:{'7' if c.tension > 0.4 else 'maj'}"
+        letter = ("B" if ph.role == "B" else "A") + ("m" if sec.minor else "")
+        earlier = theme.chords.get(letter)
+        if earlier is not None and len(earlier) == n:
+            out = list(earlier)
+            for i, s in fixed.items():
+                out[i] = s
+            for i in range(1, n):  # a pinned cadence chord must not repeat the chord before it
+                if out[i] == out[i - 1] and i - 1 not in fixed:
+                    out[i - 1] = "5:min" if sec.minor else "5:maj"
+            return out
+        first_of_section = k == 0 or plan.phrases[k - 1].section != ph.section
+        if first_of_section and letter[0] == "A" and 0 not in fixed and rng.random() < 0.8:
+            fixed[0] = tonic
+        out = self.chords.phrase(
+            n,
+            minor=sec.minor,
+            controls=c,
+            fixed=fixed,
+            previous=history if not first_of_section else [],
+            rng=rng,
+            temperature=temperature,
+            avoid_first=tonic if letter[0] == "B" else None,
+        )
+        theme.chords.setdefault(letter, out)
+        return out
+
+    def _perform(
+        self,
+        request: ComposeRequest,
+        plan: Plan,
+        ctl: Sequence[Controls],
+        mel: list[Note],
+        acc: list[Note],
+        slots: list[tuple[int, int, Chord]],
+        rng: np.random.Generator,
+        tempo: float,
+        sixteenth_s: float,
+        n16: int,
+    ) -> pretty_midi.PrettyMIDI:
+        end_s = n16 * sixteenth_s
+        level = levels(ctl)
+        out = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+        out.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+        piano_notes = mel + acc
+        vel = velocities(mel, part="melody", plan=plan, level=level, rng=rng) + velocities(
+            acc, part="accompaniment", plan=plan, level=level, rng=rng
+        )
+        piano = to_instrument(
+            tidy(piano_notes, vel), program=PROGRAMS["piano"], name=TRACK_NAMES["piano"], sixteenth_s=sixteenth_s,
+            end_s=end_s,
+        )  # fmt: skip
+        pedal(piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s)
+        out.instruments.append(piano)
+        if "bass" in request.instruments:
+            notes = bass_part(slots, ctl)
+            played = tidy(notes, velocities(notes, part="bass", plan=plan, level=level, rng=rng))
+            out.instruments.append(
+                to_instrument(played, program=PROGRAMS["bass"], name=TRACK_NAMES["bass"], sixteenth_s=sixteenth_s,
+                              end_s=end_s)  # fmt: skip
+            )
+        if "pad" in request.instruments:
+            notes = pad_part(slots)
+            played = tidy(notes, velocities(notes, part="pad", plan=plan, level=level, rng=rng))
+            out.instruments.append(
+                to_instrument(played, program=PROGRAMS["pad"], name=TRACK_NAMES["pad"], sixteenth_s=sixteenth_s,
+                              end_s=end_s)  # fmt: skip
+            )
+        return out
+
+
+def _mean_controls(cs: Sequence[Controls]) -> Controls:
+    v = float(np.mean([c.valence for c in cs]))
+    a = float(np.mean([c.arousal for c in cs]))
+    return controls(v, a)
+
+
+def _final_chord(bar: int, ch: Chord, c: Controls, melody_low: int, voicer: Voicer) -> list[Note]:
+    """The last bar: the tonic chord with its root below, held to the end of the piece (it rings with the pedal)."""
+    start = bar * STEPS
+    voicing = voicer.voicing(ch, max(c.bass_low + 18, min(70, melody_low - 2)))
+    root = c.bass_low + (ch.root - c.bass_low) % 12
+    return [Note(start, STEPS, root), Note(start, STEPS, root + 12)] + [Note(start, STEPS, p) for p in voicing]

@@ -1,0 +1,120 @@
+"""From an emotion on the valence-arousal plane to the decisions a composer makes, as continuous numbers.
+
+Valence moves the mode and the harmonic colour (major or minor, borrowed chords, how bright the minor is);
+arousal moves the tempo suggestion, harmonic rhythm, density, accompaniment pattern, register and dynamics.
+Every control is a smooth function of (valence, arousal) in [-1, 1]^2 except the mode, which flips where valence
+changes sign (as the quadrants do), so ``--va 0.1,0.1`` and ``--va 0.9,0.9`` differ in every other control.
+
+Anchors (EMOPIA 1.0 train, 876 clips, per quadrant, medians): notes per second Q1 8.1, Q2 10.3, Q3 4.5, Q4 4.3;
+mean velocity 76, 81, 54, 51; mean pitch 61-63 in every quadrant, the lowest note higher in Q3/Q4 (39, 38) than
+in Q1/Q2 (31, 27). The representative quadrant point is (+-0.49, +-0.49), so the slopes below put a quadrant's
+point at its EMOPIA median.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import affect
+from models.types import ComposeRequest, Timeline
+
+MIN_AXIS = 0.15  # a timeline bar's point is kept at least this far inside its quadrant on both axes
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The composer's settings for one bar, derived from its (valence, arousal) by :func:`controls`."""
+
+    valence: float
+    arousal: float
+    minor: bool  # the mode: minor where valence < 0
+    tempo: float  # the suggested tempo in BPM (used when the request leaves the tempo to the emotion)
+    notes_per_second: float  # the target texture density, melody and accompaniment together
+    beats_per_chord: float  # harmonic rhythm: 8 (a chord per two bars) .. 2 (two chords a bar)
+    melody_center: float  # MIDI pitch the melody moves around
+    bass_low: int  # the lowest note the accompaniment reaches for
+    velocity: float  # the mean loudness of the bar before phrase shaping (1..127)
+    borrowed: float  # 0..1: weight of chords borrowed from the other mode (colour; darker in major, brighter in minor)
+    tension: float  # 0..1: dominant sevenths, secondary dominants, suspensions
+    legato: float  # 0..1: how long notes are held and how long the pedal stays down
+    syncopation: float  # 0..1: off-beat accents in the accompaniment
+
+    @property
+    def quadrant(self) -> str:
+        return affect.quadrant_of_va(self.valence, self.arousal)
+
+
+def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
+    return max(lo, min(hi, x))
+
+
+def controls(valence: float, arousal: float) -> Controls:
+    """The composer's controls for a point of the valence-arousal plane (both clipped to [-1, 1])."""
+    v, a = _clip(valence), _clip(arousal)
+    ta = (a + 1) / 2  # arousal in 0..1
+    return Controls(
+        valence=v,
+        arousal=a,
+        minor=v < 0,
+        tempo=round(92 + 30 * a + 5 * v),
+        notes_per_second=max(2.5, 6.5 + 4.6 * a - 1.2 * v * a),
+        beats_per_chord=8.0 if a < -0.75 else 4.0 if a < 0.55 else 2.0,
+        melody_center=72 + 3 * a + 2 * v,
+        bass_low=int(round(38 - 6 * ta)),
+        velocity=_clip(65 + 26 * a - 4 * v, 30, 110),
+        borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
+        tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),
+        legato=_clip(0.9 - 0.6 * ta, 0.2, 1.0),
+        syncopation=_clip(0.8 * ta - 0.25, 0.0, 0.6),
+    )
+
+
+def suggested_tempo(points: list[tuple[float, float]]) -> float:
+    """One tempo for a piece: the suggestion at the mean (valence, arousal) of its bars."""
+    v = sum(p[0] for p in points) / len(points)
+    a = sum(p[1] for p in points) / len(points)
+    return controls(v, a).tempo
+
+
+def _inside(point: tuple[float, float], quadrant: str) -> tuple[float, float]:
+    """``point`` moved at least MIN_AXIS inside ``quadrant`` (a timeline's mean point may sit across an axis
+    from the quadrant that won the vote; the quadrant decides the side, the point the distance)."""
+    sv, sa = affect.quadrant_va(quadrant)
+    v, a = point
+    v = sv / abs(sv) * max(MIN_AXIS, abs(v) if (v >= 0) == (sv > 0) else MIN_AXIS)
+    a = sa / abs(sa) * max(MIN_AXIS, abs(a) if (a >= 0) == (sa > 0) else MIN_AXIS)
+    return (_clip(v), _clip(a))
+
+
+def bar_points(request: ComposeRequest) -> list[tuple[float, float]]:
+    """The (valence, arousal) of every bar of a request: the quadrant's representative point, the point asked
+    for, or a Timeline's curve over each bar (its segments' points where it has no curve), kept inside the
+    quadrant the bar asks for."""
+    e = request.emotion
+    n = request.n_bars
+    if isinstance(e, str):
+        return [affect.quadrant_va(e)] * n
+    if isinstance(e, tuple):
+        return [(float(e[0]), float(e[1]))] * n
+    quadrants = request.bar_quadrants()
+    return [_inside(_timeline_point(e, b, request.bar_s), quadrants[b]) for b in range(n)]
+
+
+def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, float]:
+    t0, t1 = bar * bar_s, (bar + 1) * bar_s
+    end = timeline.duration_s - 1e-9
+    curve = timeline.meta.get("curve") if isinstance(timeline.meta, dict) else None
+    if curve and curve.get("t"):
+        picked = [
+            (float(v), float(a))
+            for t, v, a in zip(curve["t"], curve["valence"], curve["arousal"], strict=False)
+            if t0 <= float(t) < t1
+        ]
+        if picked:
+            seg = timeline.at(min((t0 + t1) / 2, end)).emotion
+            # the curve's mean over the bar, pulled half-way to its segment's point (the smoothed decision)
+            mv = sum(p[0] for p in picked) / len(picked)
+            ma = sum(p[1] for p in picked) / len(picked)
+            return ((mv + seg.valence) / 2, (ma + seg.arousal) / 2)
+    seg = timeline.at(min((t0 + t1) / 2, end)).emotion
+    return (seg.valence, seg.arousal)

@@ -1,0 +1,116 @@
+"""The performance: how the written notes are played. Dynamics follow the emotion bar by bar (changing gradually
+across a change of emotion), swell towards each phrase's peak and ease at its cadence, accent the strong beats,
+bring the melody out over the accompaniment, and vary a little from note to note as a player's do. The sustain
+pedal (CC64) is changed with every chord, held longer where the music is calm. Notes are tidied on the way out: no
+two notes of one pitch start together, a note of a pitch ends where that pitch sounds again, and the piano stays
+inside A1-C7.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pretty_midi
+
+from models.music.controls import Controls
+from models.music.form import Plan
+from models.music.melody import STEPS, Note
+
+LOWEST, HIGHEST = 33, 96  # A1 .. C7
+PEDAL = 64
+
+
+def levels(controls: Sequence[Controls]) -> np.ndarray:
+    """The loudness of every sixteenth: each bar's ``velocity`` at its middle, interpolated in between, so a new
+    emotion's dynamics arrive over the bar before it rather than being switched."""
+    n = len(controls)
+    centres = (np.arange(n) + 0.5) * STEPS
+    t = np.arange(n * STEPS)
+    return np.interp(t, centres, [c.velocity for c in controls])
+
+
+def velocities(
+    notes: Sequence[Note], *, part: str, plan: Plan, level: np.ndarray, rng: np.random.Generator
+) -> list[int]:
+    """A velocity per note: the level, shaped by its phrase and beat, its part's balance and a player's spread."""
+    out = []
+    balance = {"melody": 9.0, "accompaniment": -5.0, "bass": -2.0, "pad": -14.0}[part]
+    shapes = np.zeros(len(level))
+    for ph in plan.phrases:
+        a, b = ph.start * STEPS, ph.end * STEPS
+        x = (np.arange(a, b) - a) / max(1, b - a)
+        swell = 0.11 * np.sin(np.pi * np.clip(x / 0.7, 0, 1)) * np.where(x < 0.7, 1.0, 1 - (x - 0.7) / 0.3)
+        lift = 0.05 if ph.role == "B" else 0.0
+        ease = np.where(x > 1 - 1 / ph.bars, -0.06, 0.0) if ph.cadence != "half" else 0.0
+        if ph.cadence == "final":
+            ease = np.where(x > 1 - 1 / ph.bars, -0.12, 0.0)
+        shapes[a:b] = swell + lift + ease
+    for n in notes:
+        i = min(n.start, len(level) - 1)
+        pos = n.start % STEPS
+        accent = 5.0 if pos == 0 else 3.0 if pos == 8 else 1.0 if pos % 4 == 0 else -2.0 if pos % 2 == 0 else -3.5
+        v = level[i] * (1 + shapes[i]) + balance + (accent if part != "pad" else 0.0) + rng.normal(0, 3.5)
+        out.append(int(np.clip(round(v), 20, 122)))
+    return out
+
+
+def tidy(notes: Sequence[Note], velocities_: Sequence[int]) -> list[tuple[Note, int]]:
+    """One note per (pitch, onset) (the longer, the louder kept), pitches folded into A1-C7, and a note cut where
+    its own pitch starts again."""
+    best: dict[tuple[int, int], tuple[Note, int]] = {}
+    for n, v in zip(notes, velocities_, strict=True):
+        p = n.pitch
+        while p < LOWEST:
+            p += 12
+        while p > HIGHEST:
+            p -= 12
+        n = Note(n.start, n.dur, p)
+        k = (p, n.start)
+        if k in best:
+            old, ov = best[k]
+            n = Note(n.start, max(n.dur, old.dur), p)
+            v = max(v, ov)
+        best[k] = (n, v)
+    kept = sorted(best.values(), key=lambda nv: (nv[0].pitch, nv[0].start))
+    out = []
+    for i, (n, v) in enumerate(kept):
+        if i + 1 < len(kept) and kept[i + 1][0].pitch == n.pitch and kept[i + 1][0].start < n.start + n.dur:
+            n = Note(n.start, kept[i + 1][0].start - n.start, n.pitch)
+        out.append((n, v))
+    return sorted(out, key=lambda nv: (nv[0].start, nv[0].pitch))
+
+
+def to_instrument(
+    played: Sequence[tuple[Note, int]], *, program: int, name: str, sixteenth_s: float, end_s: float
+) -> pretty_midi.Instrument:
+    inst = pretty_midi.Instrument(program=program, name=name)
+    for n, v in played:
+        start = n.start * sixteenth_s
+        inst.notes.append(pretty_midi.Note(velocity=v, pitch=n.pitch, start=start, end=min(end_s, start + n.dur * sixteenth_s)))
+    return inst
+
+
+def pedal(
+    inst: pretty_midi.Instrument,
+    slots: Sequence[tuple[int, int]],
+    controls: Sequence[Controls],
+    *,
+    sixteenth_s: float,
+    end_s: float,
+) -> None:
+    """Sustain pedal per chord: down just after the chord sounds (legato pedalling), up just before the next,
+    held for part of the chord where the music is brisk; the last chord keeps it to the end."""
+    for i, (start, length) in enumerate(slots):
+        bar = min(start // STEPS, len(controls) - 1)
+        down = (start + 0.25) * sixteenth_s
+        last = i == len(slots) - 1
+        held = length if last else max(2.0, length * controls[bar].legato) - 0.25
+        up = end_s if last else min((start + held) * sixteenth_s, (start + length - 0.15) * sixteenth_s)
+        if up <= down:
+            continue
+        inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 127, down))
+        if not last:
+            inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 0, up))
+    if slots:
+        inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 0, end_s))

@@ -1,0 +1,116 @@
+"""Music theory the composer writes with: scales, functional chord symbols, chord tones and voicings.
+
+A chord symbol is functional, relative to the tonic of its key: ``"<root semitones above the tonic>:<quality>"``
+(``"7:7"`` is V7 in any key, ``"8:maj"`` bVI), the vocabulary of the POP909 chord model
+(``models/train/train_patterns.py``). A :class:`Chord` is such a symbol placed in a key: absolute root pitch class,
+quality, and the pitch classes it sounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # natural minor; the raised seventh comes with the dominant chord
+QUALITY_INTERVALS: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "dim": (0, 3, 6),
+    "aug": (0, 4, 8),
+    "sus4": (0, 5, 7),
+    "sus2": (0, 2, 7),
+    "7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10),
+    "hdim7": (0, 3, 6, 10),
+    "dim7": (0, 3, 6, 9),
+}
+QUALITIES = tuple(QUALITY_INTERVALS)
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def scale(tonic: int, minor: bool) -> tuple[int, ...]:
+    """The seven pitch classes of the key (natural minor for a minor key)."""
+    return tuple((tonic + s) % 12 for s in (MINOR_SCALE if minor else MAJOR_SCALE))
+
+
+def parse_symbol(symbol: str) -> tuple[int, str]:
+    """``"7:maj"`` -> (7, "maj"); ValueError for anything else."""
+    root, _, quality = symbol.partition(":")
+    if not root.isdigit() or not 0 <= int(root) < 12 or quality not in QUALITY_INTERVALS:
+        raise ValueError(f"not a functional chord symbol: {symbol!r}")
+    return int(root), quality
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A chord in a key: ``root`` pitch class (absolute, C = 0), ``quality``, and the symbol it was made from."""
+
+    root: int
+    quality: str
+    symbol: str
+
+    @property
+    def intervals(self) -> tuple[int, ...]:
+        return QUALITY_INTERVALS[self.quality]
+
+    @property
+    def pitch_classes(self) -> tuple[int, ...]:
+        return tuple((self.root + i) % 12 for i in self.intervals)
+
+    @property
+    def triad_pcs(self) -> tuple[int, ...]:
+        """Root, third (or suspension) and fifth: the tones a melody may land on at a strong beat."""
+        return self.pitch_classes[:3]
+
+    @property
+    def is_minor(self) -> bool:
+        return self.quality in ("min", "min7", "dim", "hdim7", "dim7")
+
+    @property
+    def name(self) -> str:
+        suffix = {"maj": "", "min": "m", "7": "7", "maj7": "maj7", "min7": "m7", "dim": "dim", "aug": "aug"}
+        return PITCH_CLASS_NAMES[self.root] + suffix.get(self.quality, self.quality)
+
+
+def chord(symbol: str, tonic: int) -> Chord:
+    """The functional ``symbol`` placed in the key whose tonic pitch class is ``tonic``."""
+    degree, quality = parse_symbol(symbol)
+    return Chord(root=(tonic + degree) % 12, quality=quality, symbol=symbol)
+
+
+def nearest_pitch(pc: int, target: float) -> int:
+    """The MIDI pitch of pitch class ``pc`` closest to ``target``."""
+    base = int(round(target)) - 6
+    return base + (pc - base) % 12
+
+
+def voice_chord(pcs: Sequence[int], previous: Sequence[int] | None, low: int, high: int) -> list[int]:
+    """A close voicing of ``pcs`` inside [low, high] that moves as little as possible from ``previous``.
+
+    Every inversion of the chord that fits the range is tried; the one with the least total motion from the
+    previous voicing (or, without one, the one centred nearest the middle of the range) wins."""
+    n = len(pcs)
+    options: list[list[int]] = []
+    for inv in range(n):
+        order = list(pcs[inv:]) + list(pcs[:inv])
+        for start in range(low, high + 1):
+            if start % 12 != order[0]:
+                continue
+            notes = [start]
+            for pc in order[1:]:
+                notes.append(notes[-1] + (pc - notes[-1]) % 12 or 12)
+            if notes[-1] <= high:
+                options.append(notes)
+    if not options:  # range too narrow for the whole chord: root position from the bottom
+        return [low + (pc - low) % 12 for pc in pcs]
+    if previous:
+        prev = sorted(previous)
+
+        def motion(v: list[int]) -> float:
+            return sum(min(abs(p - q) for q in prev) for p in v) + sum(min(abs(p - q) for q in v) for p in prev)
+
+        return min(options, key=motion)
+    middle = (low + high) / 2
+    return min(options, key=lambda v: abs(sum(v) / len(v) - middle))

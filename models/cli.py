@@ -8,12 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .types import DEFAULT_CANDIDATES, SCORE_CANDIDATES
+TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 
-CANDIDATES_HELP = (
-    "compose K takes of each run of bars of one emotion and keep the one the emotion judge rates closest "
-    "(K times slower; default %(default)s; 1: the first take)"
-)
+
+def _tempo(text: str) -> float | None:
+    """``--tempo``: a number of BPM or 'auto' (None: the emotion's suggestion)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of BPM or 'auto', got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--bars", type=int, help="length in 4/4 bars (default 16, or the timeline's length; max 512)")
     length.add_argument("--seconds", type=float, help="length in seconds, rounded up to whole bars")
-    p.add_argument("--tempo", type=float, default=100.0, metavar="BPM", help="default 100")
+    p.add_argument("--tempo", type=_tempo, default=None, metavar="BPM", help=TEMPO_HELP)
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
-    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="variety of the composer's choices (default 1)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)  # tiny random nets (tests)
@@ -81,11 +85,10 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
         metavar="DIR",
         help="output folder (created if missing)",
     )
-    p.add_argument("--tempo", type=float, default=100.0, metavar="BPM", help="default 100")
+    p.add_argument("--tempo", type=_tempo, default=None, metavar="BPM", help=TEMPO_HELP)
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--candidates", type=int, default=SCORE_CANDIDATES, metavar="K", help=CANDIDATES_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 
@@ -208,7 +211,6 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         key=args.key,
         seed=args.seed,
         variations=args.variations,
-        candidates=args.candidates,
         instruments=tuple(x.strip() for x in args.instruments.split(",") if x.strip()),
         temperature=args.temperature,
     )
@@ -243,8 +245,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             instruments=_instruments(args.instruments),
             key=args.key,
             seed=args.seed,
-            candidates=args.candidates,
-            progress=progress,
+                progress=progress,
         )
     finally:
         if bar is not None:

@@ -20,7 +20,7 @@ from .types import Timeline
 if TYPE_CHECKING:
     from .expression import ExpressionModel
     from .media import MediaLimits
-    from .music.compose import Composer
+    from .music.composer import Composer
     from .music.judge import Judge
     from .types import ComposeRequest, Score
     from .voice import VoiceModel
@@ -48,7 +48,7 @@ class Engine:
         expression_path: str | os.PathLike[str] | None = None,
         voice_path: str | os.PathLike[str] | None = None,
         landmarker_path: str | os.PathLike[str] | None = None,
-        generator_path: str | os.PathLike[str] | None = None,
+        patterns_path: str | os.PathLike[str] | None = None,
         judge_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.debug = debug
@@ -56,11 +56,11 @@ class Engine:
             "expression": expression_path,
             "voice": voice_path,
             "landmarker": landmarker_path,
-            "generator": generator_path,
+            "patterns": patterns_path,
             "judge": judge_path,
         }
         self._models: dict[str, Any] = {}
-        self._locks = {name: threading.Lock() for name in ("expression", "voice", "generator", "judge")}
+        self._locks = {name: threading.Lock() for name in ("expression", "voice", "composer", "judge")}
 
     # -- lazy model access -------------------------------------------------------------------------
     def _get(self, name: str, loader: Callable[[], Any]) -> Any:
@@ -89,10 +89,10 @@ class Engine:
 
     @property
     def composer(self) -> Composer:
-        from .music.compose import Composer
-        from .music.generator import load_generator
+        from .music.composer import Composer
 
-        return self._get("generator", lambda: Composer(load_generator(self._paths["generator"], debug=self.debug)))
+        path = self._paths["patterns"]
+        return self._get("composer", lambda: Composer(None if path is None else str(path)))
 
     @property
     def judge(self) -> Judge:
@@ -108,8 +108,7 @@ class Engine:
 
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """Compose ``request.variations`` pieces following the request's emotion bar by bar."""
-        judge = self.judge if request.candidates > 1 else None
-        return self.composer.compose(request, judge=judge, progress=progress)
+        return self.composer.compose(request, progress=progress)
 
     def warm_up(self) -> Engine:
         """Load every model now instead of at first use."""

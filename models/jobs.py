@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import OutputError
-from .types import SCORE_CANDIDATES
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -184,12 +183,11 @@ def score_job(
     clip: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    tempo: float = 100.0,
+    tempo: float | None = None,
     instruments: tuple[str, ...] = ("piano",),
     key: str = "auto",
     seed: int = 0,
     temperature: float = 1.0,
-    candidates: int = SCORE_CANDIDATES,
     name: str | None = None,
     limits: MediaLimits | None = None,
     progress: Progress | None = None,
@@ -217,7 +215,6 @@ def score_job(
         key=key,
         seed=seed,
         temperature=temperature,
-        candidates=candidates,
     )
     check_output_dir(out_dir)  # and so is the output folder: an unwritable one must not cost a whole analysis
     t = time.perf_counter()
@@ -226,7 +223,8 @@ def score_job(
     source = timeline.meta["source"]  # what analyze's probe found: no second probe of the clip
 
     t = time.perf_counter()
-    request = replace(checked, emotion=timeline)  # validated again, its length from the timeline
+    # validated again, its length (and with tempo None its tempo) from the timeline
+    request = replace(checked, emotion=timeline, tempo=tempo)
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     timings["compose_s"] = time.perf_counter() - t
 

@@ -202,11 +202,6 @@ INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
 MAX_BARS = 512
 MAX_TEMPO = 400.0
 MAX_VARIATIONS = 8
-# takes per run of bars, the judge keeping the best (1: the network's first take; measured in generator.md): two when
-# composing (8 bars stay under a second), three when scoring a clip, whose timeline has short runs that one take
-# often misses
-DEFAULT_CANDIDATES = 2
-SCORE_CANDIDATES = 3
 BEATS_PER_BAR = 4
 
 
@@ -215,21 +210,21 @@ class ComposeRequest:
     """What to compose. The emotion is a quadrant ("Q1".."Q4"), a (valence, arousal) point, or a Timeline.
 
     Length: ``bars``, or ``seconds`` (rounded up to whole bars), or for a Timeline its duration; default 16
-    bars. Only 4/4 is supported so far. Invalid values raise InvalidOptionError with a one-line message.
+    bars. ``tempo=None`` leaves the tempo to the emotion (the composer's suggestion for its mean valence and
+    arousal). ``temperature`` scales the variety of the composer's choices (chords, melody). Only 4/4 is
+    supported so far. Invalid values raise InvalidOptionError with a one-line message.
     """
 
     emotion: str | tuple[float, float] | Timeline
     bars: int | None = None
     seconds: float | None = None
-    tempo: float = 100.0
+    tempo: float | None = None
     time_signature: tuple[int, int] = (4, 4)
     key: str = "auto"
     instruments: tuple[str, ...] = ("piano",)
     seed: int = 0
     temperature: float = 1.0
-    top_p: float = 0.95
     variations: int = 1
-    candidates: int = DEFAULT_CANDIDATES  # > 1: this many takes of each run of bars; the judge keeps the best
 
     def __post_init__(self) -> None:
         from .errors import InvalidOptionError
@@ -254,6 +249,8 @@ class ComposeRequest:
             raise bad(f"bars must be a whole number from 1 to {MAX_BARS}, got {self.bars!r}")
         if self.seconds is not None and not (self.seconds > 0 and math.isfinite(self.seconds)):
             raise bad(f"seconds must be positive, got {self.seconds!r}")
+        if self.tempo is None:
+            object.__setattr__(self, "tempo", self.suggested_tempo())
         if not (isinstance(self.tempo, int | float) and 0 < self.tempo <= MAX_TEMPO):
             raise bad(f"tempo must be above 0 and at most {MAX_TEMPO:g} BPM, got {self.tempo!r}")
         if tuple(self.time_signature) != (4, 4):
@@ -264,18 +261,28 @@ class ComposeRequest:
             raise bad(f"instruments must include piano and be among {', '.join(INSTRUMENTS)}, got {self.instruments!r}")
         if not (0 < self.temperature <= 2):
             raise bad(f"temperature must be in (0, 2], got {self.temperature!r}")
-        if not (0 < self.top_p <= 1):
-            raise bad(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not (isinstance(self.variations, int) and 1 <= self.variations <= MAX_VARIATIONS):
             raise bad(f"variations must be from 1 to {MAX_VARIATIONS}, got {self.variations!r}")
-        if not (isinstance(self.candidates, int) and 1 <= self.candidates <= MAX_VARIATIONS):
-            raise bad(f"candidates must be from 1 to {MAX_VARIATIONS}, got {self.candidates!r}")
         if self.n_bars > MAX_BARS:
             raise bad(f"{self.n_bars} bars at {self.tempo:g} BPM is more than the limit of {MAX_BARS} bars")
 
+    def suggested_tempo(self) -> float:
+        """The tempo the emotion suggests: for a Timeline, at its duration-weighted mean valence and arousal."""
+        from .music.controls import controls
+
+        e = self.emotion
+        if isinstance(e, str):
+            return controls(*affect.quadrant_va(e)).tempo
+        if isinstance(e, tuple):
+            return controls(float(e[0]), float(e[1])).tempo
+        w = [s.duration_s for s in e.segments]
+        v = sum(s.emotion.valence * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
+        a = sum(s.emotion.arousal * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
+        return controls(v, a).tempo
+
     @property
     def bar_s(self) -> float:
-        return BEATS_PER_BAR * 60.0 / float(self.tempo)
+        return BEATS_PER_BAR * 60.0 / float(self.tempo)  # type: ignore[arg-type]  # set in __post_init__
 
     @property
     def n_bars(self) -> int:

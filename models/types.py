@@ -315,6 +315,7 @@ class Score:
     bar_quadrants: tuple[str, ...]
     key: str
     seed: int
+    sections: tuple[tuple[int, int, str, str], ...] = ()  # (first bar, end bar, quadrant, key name) per section
 
     @property
     def n_bars(self) -> int:

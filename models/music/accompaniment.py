@@ -68,6 +68,9 @@ WRITTEN: tuple[Pattern, ...] = (
 )
 
 
+HELD = _p("held cadence chord", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (8, 8, ALL)])
+
+
 def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: int = 200) -> list[Pattern]:
     """POP909 accompaniment bars as patterns (absolute pitches over a C chord); their arousal from their density
     (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones)."""
@@ -102,16 +105,26 @@ def choose_pattern(
     return patterns[int(rng.choice(len(patterns), p=w / w.sum()))]
 
 
-class Voicer:
-    """Close voicings led from chord to chord; the register follows the melody above and the bass below."""
+COLOURS = {"maj": (2, 9, 11), "min": (2, 10)}  # added ninth, sixth, major seventh; ninth, minor seventh
 
-    def __init__(self) -> None:
+
+class Voicer:
+    """Voicings led from chord to chord, open (spread over a tenth) or close, some with an added colour tone;
+    the register follows the melody above and the bass below."""
+
+    def __init__(self, rng: np.random.Generator | None = None, *, colour: float = 0.0, spread: float = 0.0) -> None:
         self.previous: list[int] | None = None
+        self.rng = rng or np.random.default_rng(0)
+        self.colour = colour
+        self.spread = spread
 
     def voicing(self, chord: Chord, high: int) -> list[int]:
         pcs = list(chord.pitch_classes)[:4]
-        low = high - 15
-        v = voice_chord(pcs, self.previous, low, high)
+        extra = COLOURS.get(chord.quality)
+        if extra and self.rng.random() < self.colour:
+            pcs.append((chord.root + int(self.rng.choice(extra))) % 12)
+        spread = self.rng.random() < self.spread
+        v = voice_chord(pcs, self.previous, high - (20 if spread else 15), high, spread=spread)
         self.previous = v
         return v
 

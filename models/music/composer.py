@@ -25,6 +25,7 @@ import numpy as np
 import pretty_midi
 
 from models.music.accompaniment import (
+    HELD,
     WRITTEN,
     Pattern,
     Voicer,
@@ -95,7 +96,7 @@ class Composer:
         slots: list[tuple[int, int, Chord]] = []
         mel: list[Note] = []
         acc: list[Note] = []
-        voicer = Voicer()
+        voicer = Voicer(rng, spread=0.6)
         history: list[str] = []
         prev_pitch: int | None = None
         sixteenth_s = 60.0 / tempo / 4
@@ -134,11 +135,16 @@ class Composer:
             if notes:
                 prev_pitch = notes[-1].pitch
             density = float(np.mean(total)) - float(np.mean(mel_per_bar))
-            pattern = theme.pattern.get(letter)
+            pattern = theme.pattern.get(ph.role)
             if pattern is None:
-                avoid = theme.pattern["A"].name if letter == "B" and "A" in theme.pattern else None
-                pattern = choose_pattern(self.patterns, c, density, rng, avoid=avoid)
-                theme.pattern[letter] = pattern
+                first = theme.pattern.get("A")
+                if ph.role == "A'" and first is not None and rng.random() < 0.5:
+                    pattern = first  # the answer keeps the statement's accompaniment half the time
+                else:
+                    pattern = choose_pattern(self.patterns, c, density, rng, avoid=first.name if first else None)
+                theme.pattern[ph.role] = pattern
+            voicer.colour = c.colour
+            held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)
             for bar in range(ph.start, ph.end):
                 in_bar = [n.pitch for n in notes if bar * STEPS <= n.start < (bar + 1) * STEPS]
                 low = min(in_bar) if in_bar else int(c.melody_center) - 4
@@ -146,8 +152,9 @@ class Composer:
                 if ph.cadence == "final" and bar == ph.end - 1:
                     acc += _final_chord(bar, bar_chords[-1], ctl[bar], low, voicer)  # type: ignore[arg-type]
                     continue
+                cadence_bar = bar == ph.end - 1 and ph.bars > 1 and held and ph.cadence != "final"
                 acc += realise(
-                    pattern,
+                    HELD if cadence_bar else pattern,
                     bar=bar,
                     chords=bar_chords,  # type: ignore[arg-type]
                     tonic=sec.tonic,
@@ -156,20 +163,27 @@ class Composer:
                     voicer=voicer,
                 )
         midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16)
-        return Score(midi=midi, tempo=tempo, bar_quadrants=quadrants, key=home.name, seed=seed)
+        sections = tuple((s.start, s.end, s.quadrant, Key(s.tonic, s.minor).name) for s in plan.sections)
+        return Score(midi=midi, tempo=tempo, bar_quadrants=quadrants, key=home.name, seed=seed, sections=sections)
 
     # -- pieces of write() -------------------------------------------------------------------------------
     @staticmethod
     def _keys(
         request: ComposeRequest, quadrants: Sequence[str], ctl: Sequence[Controls], rng: np.random.Generator
     ) -> tuple[dict[str, tuple[int, bool]], Key]:
-        """(tonic, minor) per quadrant and the home key. A key asked for is the key of the piece; where the piece
-        has both valences, the sections of the other valence go to its parallel mode."""
+        """(tonic, minor) per quadrant and the home key. The piece draws one number u; a quadrant's sections are
+        in minor where u is below their probability of minor, so a sadder section is never in major where a
+        happier one is in minor. A key asked for is the key of the piece; where the piece has sections in both
+        modes, those of the other mode go to its parallel key."""
         asked = parse_key(request.key)
-        minor_of = {q: c.minor for q, c in zip(quadrants, ctl, strict=True)}
+        u = rng.random()
+        p_minor: dict[str, list[float]] = {}
+        for q, c in zip(quadrants, ctl, strict=True):
+            p_minor.setdefault(q, []).append(c.minor_probability)
+        minor_of = {q: u < float(np.mean(p)) for q, p in p_minor.items()}
+        first = minor_of[quadrants[0]]
+        tonic = int(rng.choice(AUTO_MINOR if first else AUTO_MAJOR))
         if asked is None:
-            first = minor_of[quadrants[0]]
-            tonic = int(rng.choice(AUTO_MINOR if first else AUTO_MAJOR))
             asked = Key(tonic, first)
         both = len(set(minor_of.values())) > 1
         keys = {q: (asked.tonic, m if both else asked.minor) for q, m in minor_of.items()}
@@ -279,6 +293,7 @@ def _mean_controls(cs: Sequence[Controls]) -> Controls:
 def _final_chord(bar: int, ch: Chord, c: Controls, melody_low: int, voicer: Voicer) -> list[Note]:
     """The last bar: the tonic chord with its root below, held to the end of the piece (it rings with the pedal)."""
     start = bar * STEPS
+    voicer.colour = 0.0  # the last chord is the plain tonic triad
     voicing = voicer.voicing(ch, max(c.bass_low + 18, min(70, melody_low - 2)))
     root = c.bass_low + (ch.root - c.bass_low) % 12
     return [Note(start, STEPS, root), Note(start, STEPS, root + 12)] + [Note(start, STEPS, p) for p in voicing]

@@ -13,6 +13,7 @@ point at its EMOPIA median.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from models import affect
@@ -27,7 +28,7 @@ class Controls:
 
     valence: float
     arousal: float
-    minor: bool  # the mode: minor where valence < 0
+    minor_probability: float  # how likely the piece is in minor (a piece draws its mode once, see composer)
     tempo: float  # the suggested tempo in BPM (used when the request leaves the tempo to the emotion)
     notes_per_second: float  # the target texture density, melody and accompaniment together
     beats_per_chord: float  # harmonic rhythm: 8 (a chord per two bars) .. 2 (two chords a bar)
@@ -37,7 +38,13 @@ class Controls:
     borrowed: float  # 0..1: weight of chords borrowed from the other mode (colour; darker in major, brighter in minor)
     tension: float  # 0..1: dominant sevenths, secondary dominants, suspensions
     legato: float  # 0..1: how long notes are held and how long the pedal stays down
+    colour: float  # 0..1: how often chords are voiced with an added ninth, sixth or seventh
     syncopation: float  # 0..1: off-beat accents in the accompaniment
+
+    @property
+    def minor(self) -> bool:
+        """The more likely mode."""
+        return self.minor_probability > 0.5
 
     @property
     def quadrant(self) -> str:
@@ -55,18 +62,33 @@ def controls(valence: float, arousal: float) -> Controls:
     return Controls(
         valence=v,
         arousal=a,
-        minor=v < 0,
+        minor_probability=minor_probability(v, a),
         tempo=round(92 + 30 * a + 5 * v),
         notes_per_second=max(2.5, 6.5 + 4.6 * a - 1.2 * v * a),
-        beats_per_chord=8.0 if a < -0.75 else 4.0 if a < 0.55 else 2.0,
+        beats_per_chord=8.0 if a < -0.7 else 4.0 if a < 0.1 else 2.0,
         melody_center=72 + 3 * a + 2 * v,
-        bass_low=int(round(38 - 6 * ta)),
+        bass_low=int(round(37 - 8 * ta)),
         velocity=_clip(65 + 26 * a - 4 * v, 30, 110),
         borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
         tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),
-        legato=_clip(0.9 - 0.6 * ta, 0.2, 1.0),
+        legato=_clip(1.0 - 0.35 * ta, 0.5, 1.0),
         syncopation=_clip(0.8 * ta - 0.25, 0.0, 0.6),
+        colour=_clip(0.35 + 0.25 * v - 0.2 * a, 0.1, 0.7),
     )
+
+
+# share of pieces in minor at each quadrant's point: EMOPIA's own shares (test + val, Krumhansl-Schmuckler: Q1 24%,
+# Q2 82%, Q3 46%, Q4 32%) pulled towards the valence (sad music written in major is EMOPIA's, not a rule to copy
+# at full strength); further from the centre the mode follows valence more surely (3 logits per unit of valence)
+MINOR_SHARE = {"Q1": 0.18, "Q2": 0.85, "Q3": 0.7, "Q4": 0.22}
+
+
+def minor_probability(valence: float, arousal: float) -> float:
+    """The probability that music of this emotion is in a minor key."""
+    q = affect.quadrant_of_va(valence, arousal)
+    p = MINOR_SHARE[q]
+    logit = math.log(p / (1 - p)) - 3.0 * (valence - math.copysign(0.49, valence))
+    return 1 / (1 + math.exp(-logit))
 
 
 def suggested_tempo(points: list[tuple[float, float]]) -> float:

@@ -4,6 +4,9 @@ One network for all emotions. The emotion is a token written after every bar lin
 so sampling can switch emotion on any bar line while the music continues from its own context. Sampling
 uses a key/value cache, temperature and nucleus (top-p) filtering, and a seeded ``torch.Generator``, so a
 seed gives the same piece every time. The checkpoint stores :class:`GeneratorDims` and rebuilds the net.
+
+The product's music comes from :mod:`models.music.composer`; this network is kept as a measured baseline
+(:func:`sample_bars`, ``benchmarks/baseline_pieces.py``).
 """
 
 from __future__ import annotations
@@ -314,7 +317,6 @@ def sample(
     guidance: float = 0.0,
     uncond: Callable[[int], int] | None = None,
     logit_bias: Callable[[list[int]], np.ndarray | torch.Tensor | None] | None = None,
-    adjust: Callable[[list[int], np.ndarray], np.ndarray] | None = None,
     decoder: FastDecoder | None = None,
 ) -> list[int]:
     """Sample up to ``max_new`` tokens after ``prompt`` with a KV cache.
@@ -328,8 +330,7 @@ def sample(
     the logits become ``cond + g * (cond - uncond)``, which sharpens what the condition changes.
 
     ``logit_bias(seq)`` may return a vector added to the next token's logits (a product of experts with a
-    simple per-emotion model, e.g. the emotion's token log-ratios), or None. ``adjust(seq, scores)`` may then
-    return new scores that depend on the scores themselves (e.g. :class:`models.music.harmony.HarmonyGuide`).
+    simple per-emotion model, e.g. the emotion's token log-ratios), or None.
 
     Tokens after the prompt go through ``decoder`` (a :class:`FastDecoder` of ``model``; one is made if not
     given: pass one to reuse it). Draws come from a NumPy generator seeded with ``seed``.
@@ -374,8 +375,6 @@ def sample(
         if nxt is None:
             bias = logit_bias(seq) if logit_bias is not None else None
             scores = last if bias is None else last + np.asarray(bias, dtype=np.float32)
-            if adjust is not None:
-                scores = adjust(seq, scores)
             scores = scores / temperature
             if len(ban):
                 scores[ban] = -np.inf
@@ -388,6 +387,79 @@ def sample(
         else:
             last = mixed(fast.step([r[-1] for r in rows([nxt])], cache))
     return seq
+
+
+MAX_TOKENS_PER_BAR = 160  # a bar line is forced after this many tokens without one (EMOPIA averages ~52 a bar)
+
+
+def sample_bars(
+    model: MusicTransformer,
+    quadrants: Sequence[str],
+    *,
+    seed: int,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    bias_weight: float | None = None,
+    guidance: float | None = None,
+    decoder: FastDecoder | None = None,
+) -> list[int]:
+    """Token ids of ``len(quadrants)`` bars, bar i led by the emotion token ``quadrants[i]`` (one take: how the
+    network is sampled as a baseline). Prompt ``BOS Bar Emotion_<bar 1>``; after each bar line the next bar's
+    emotion token is forced; sampling stops at the bar line after the last bar (not returned). The checkpoint's
+    per-quadrant token log-ratios (``model.emotion_bias``), if stored, are added to the logits of each bar's
+    quadrant at ``bias_weight``; it and ``guidance`` default to the checkpoint's ``sampling`` values (else 0)."""
+    from models.music import tokens
+
+    n = len(quadrants)
+    if n < 1:
+        raise ValueError("sample_bars needs at least one bar")
+    bar = tokens.token_id("Bar_None")
+    state = {"bars": 1, "since_bar": 0}  # the bar being written (1-based), tokens since its bar line
+
+    def current() -> str:
+        return quadrants[min(state["bars"] - 1, n - 1)]
+
+    def force(seq: list[int]) -> int | None:
+        if seq[-1] == bar:
+            state["since_bar"] = 0
+            return tokens.emotion_id(current())
+        state["since_bar"] += 1
+        return bar if state["since_bar"] > MAX_TOKENS_PER_BAR else None
+
+    def stop(seq: list[int]) -> bool:
+        if seq[-1] == bar:
+            state["bars"] += 1
+            return state["bars"] > n
+        return False
+
+    weight = float(model.sampling.get("bias_weight", 0.0)) if bias_weight is None else bias_weight
+    table = None
+    if model.emotion_bias is not None and weight != 0:
+        table = weight * model.emotion_bias.float().numpy()
+
+    def logit_bias(seq: list[int]) -> np.ndarray | None:
+        return None if table is None else table[tokens.QUADRANTS.index(current())]
+
+    none = tokens.emotion_id("NONE")
+    uncond = {tokens.emotion_id(e): none for e in tokens.EMOTIONS}
+    banned = [tokens.token_id(t) for t in ("PAD_None", "BOS_None", "EOS_None")]
+    banned += [tokens.emotion_id(e) for e in tokens.EMOTIONS]
+    seq = sample(
+        model,
+        [tokens.token_id("BOS_None"), bar, tokens.emotion_id(quadrants[0])],
+        max_new=n * (MAX_TOKENS_PER_BAR + 4),
+        force=force,
+        stop=stop,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        banned=banned,
+        guidance=float(model.sampling.get("guidance", 0.0)) if guidance is None else guidance,
+        uncond=lambda i: uncond.get(i, i),
+        logit_bias=logit_bias if table is not None else None,
+        decoder=decoder,
+    )
+    return seq[:-1] if seq[-1] == bar else seq
 
 
 FORMAT = "moodscore.generator/1"

@@ -112,7 +112,7 @@ class MelodyWriter:
         for b, rhythm in enumerate(rhythms):
             onsets, durs = rhythm
             cadence_bar = b == bars - 1
-            if material is not None and not cadence_bar and b < len(material.bars) and self.rng.random() > 0.2:
+            if material is not None and not cadence_bar and b < len(material.bars) and self.rng.random() > 0.35:
                 pitches = [self._fit(p + shift, chords[b * STEPS + o], keys, strong=o % 8 == 0)
                            for p, o in zip(material.bars[b], onsets, strict=False)]  # fmt: skip
                 pitches += [pitches[-1] if pitches else prev] * (len(onsets) - len(pitches))
@@ -130,7 +130,7 @@ class MelodyWriter:
                 pitches = []
                 for i, o in enumerate(onsets):
                     x = (b * STEPS + o) / (bars * STEPS)
-                    target = center - 3.0 + (6.0 + lift) * np.sin(np.pi * min(1.0, x / 0.68) ** 1.3) * (
+                    target = center - 3.0 + (7.0 + lift) * np.sin(np.pi * min(1.0, x / 0.68) ** 1.3) * (
                         1.0 if x < 0.68 else 1.0 - 0.8 * (x - 0.68) / 0.32
                     )
                     goal = None
@@ -143,8 +143,10 @@ class MelodyWriter:
             if rhythm not in first_of:
                 first_of[rhythm] = (b, pitches)
             made.append(pitches)
-            for o, d, p in zip(onsets, durs, pitches, strict=True):
-                end = STEPS - o if cadence_bar and o == onsets[-1] else d
+            nexts = [*onsets[1:], STEPS]
+            for o, d, p, nxt in zip(onsets, durs, pitches, nexts, strict=True):
+                gap = nxt - o - d
+                end = STEPS - o if cadence_bar and o == onsets[-1] else d + gap if 0 < gap <= 3 else d
                 out.append(Note((start_bar + b) * STEPS + o, max(1, min(end, STEPS * 2)), int(p)))
             if pitches:
                 prev = pitches[-1]
@@ -164,7 +166,7 @@ class MelodyWriter:
         cost = []
         for p in cands:
             step = abs(p - prev)
-            c = {0: 1.4, 1: 0.0, 2: 0.0, 3: 0.8, 4: 0.9, 5: 1.6, 7: 1.8}.get(step, 2.6 if step < 9 else 4.0)
+            c = {0: 0.7, 1: 0.0, 2: 0.0, 3: 0.8, 4: 0.9, 5: 1.6, 7: 1.8}.get(step, 2.6 if step < 9 else 4.0)
             if last_leap and step <= 2 and (p - prev) * last_leap < 0:
                 c -= 0.8  # a leap is followed by a step back
             elif last_leap and (p - prev) * last_leap > 0 and step >= 3:

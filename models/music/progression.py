@@ -113,7 +113,7 @@ class ChordModel:
         chromatic = (1 - diatonic) * (1 - borrowed)
         logw = (
             borrowed * (3.0 * c.borrowed - 1.0)
-            + chromatic * (2.0 * c.tension - 2.0)
+            + chromatic * (1.5 * c.tension - 2.5)
             + colour * 1.5 * (c.tension - 0.45)
             - (minor_q - 0.5) * 1.2 * c.valence
         )

@@ -86,11 +86,28 @@ def nearest_pitch(pc: int, target: float) -> int:
     return base + (pc - base) % 12
 
 
-def voice_chord(pcs: Sequence[int], previous: Sequence[int] | None, low: int, high: int) -> list[int]:
-    """A close voicing of ``pcs`` inside [low, high] that moves as little as possible from ``previous``.
+def voice_chord(
+    pcs: Sequence[int], previous: Sequence[int] | None, low: int, high: int, *, spread: bool = False
+) -> list[int]:
+    """A voicing of ``pcs`` inside [low, high] that moves as little as possible from ``previous``.
 
-    Every inversion of the chord that fits the range is tried; the one with the least total motion from the
-    previous voicing (or, without one, the one centred nearest the middle of the range) wins."""
+    Every inversion of the chord that fits the range is tried, in close position, or with ``spread`` in open
+    position (the second voice from the bottom an octave up, as pianists spread a chord over a tenth); the one with
+    the least total motion from the previous voicing (or, without one, the one centred nearest the middle of the
+    range) wins."""
+    if spread and len(pcs) >= 3:
+        close = _close_options(pcs, low, high - 12)
+        opened = [sorted([v[0], *v[2:], v[1] + 12]) for v in close]
+        options = [v for v in opened if v[-1] <= high]
+        if options:
+            return _least_motion(options, previous, low, high)
+    options = _close_options(pcs, low, high)
+    if not options:  # range too narrow for the whole chord: root position from the bottom
+        return [low + (pc - low) % 12 for pc in pcs]
+    return _least_motion(options, previous, low, high)
+
+
+def _close_options(pcs: Sequence[int], low: int, high: int) -> list[list[int]]:
     n = len(pcs)
     options: list[list[int]] = []
     for inv in range(n):
@@ -103,8 +120,10 @@ def voice_chord(pcs: Sequence[int], previous: Sequence[int] | None, low: int, hi
                 notes.append(notes[-1] + (pc - notes[-1]) % 12 or 12)
             if notes[-1] <= high:
                 options.append(notes)
-    if not options:  # range too narrow for the whole chord: root position from the bottom
-        return [low + (pc - low) % 12 for pc in pcs]
+    return options
+
+
+def _least_motion(options: list[list[int]], previous: Sequence[int] | None, low: int, high: int) -> list[int]:
     if previous:
         prev = sorted(previous)
 

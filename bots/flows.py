@@ -251,7 +251,8 @@ async def compose(
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "piano_roll.png" if any(u.name == "piano_roll.png" for u in kept) else None
-        embed = replies.compose_embed(str(request.emotion), piece, request.tempo, image)
+        tempo_bpm = float(result.summary["request"]["tempo"])  # the request's, or the emotion's suggestion
+        embed = replies.compose_embed(str(request.emotion), piece, tempo_bpm, image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 
     await run(interaction, "compose", compose_job, prepare, finish)

@@ -152,6 +152,7 @@ def compose_job(
                     "seed": s.seed,
                     "key": s.key,
                     "bar_quadrants": list(s.bar_quadrants),
+                    "sections": section_list(s),
                     "duration_s": s.duration_s,
                     "judge": engine.judge_score(s),
                 }
@@ -164,6 +165,11 @@ def compose_job(
     kinds = ("mid", "wav", *extras)
     files = (*(out / f"{n}.{k}" for n in names for k in kinds), out / "compose.json")
     return ComposeJobResult(files=files, summary=summary)
+
+
+def section_list(score: Any) -> list[dict[str, Any]]:
+    """The score's sections for the JSON summaries: bars (1-based, inclusive), quadrant, key."""
+    return [{"bars": [a + 1, b], "quadrant": q, "key": k} for a, b, q, k in score.sections]
 
 
 def render_score(score: Any) -> np.ndarray:
@@ -272,6 +278,7 @@ def score_job(
             "instruments": list(instruments),
             "bars": score.n_bars,
             "bar_quadrants": list(score.bar_quadrants),
+            "sections": section_list(score),
             "judge": engine.judge_score(score),
             "segments": [
                 {

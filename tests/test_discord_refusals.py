@@ -98,8 +98,10 @@ def test_clips_refused_after_download_and_probe(api: StandIn, clip: bytes, data:
 
 
 def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) -> None:
-    # the state of a fresh install until the generator weights land: the model file is missing
-    factory = functools.partial(Engine, generator_path=tmp_path / "generator.pt")
+    # a broken install: the composer's statistics file is unreadable (here: truncated JSON)
+    patterns = tmp_path / "patterns.json"
+    patterns.write_text('{"chords": {', encoding="utf-8")
+    factory = functools.partial(Engine, patterns_path=patterns)
     processes = EngineProcesses(factory)
 
     async def scenario(window_s: float) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) 
     finally:
         processes.shutdown()
     reply = last_edit(for_token(api, payload))
-    assert reply.startswith("❌ ") and "generator.pt" in reply and "\n" not in reply and "Traceback" not in reply
+    assert reply.startswith("❌ ") and "patterns.json" in reply and "\n" not in reply and "Traceback" not in reply
     assert not any(r.method == "POST" and "/webhooks/" in r.path for r in api.snapshot())
     assert [r.method for r in for_token(api, late)] == ["POST"]  # the deferral, then nothing through the webhook
     (post,) = [r for r in api.snapshot() if r.path.endswith("/messages") and r.method == "POST"]

@@ -1,4 +1,5 @@
-"""The generator network: KV-cache equivalence, seeded determinism, nucleus filtering, long sequences."""
+"""The generator network: KV-cache equivalence, seeded determinism, nucleus filtering, long sequences, and the
+bar-by-bar sampling of the baseline (``sample_bars``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from models.music.generator import (
     GeneratorDims,
     KVCache,
     MusicTransformer,
+    load_generator,
     sample,
+    sample_bars,
     top_p_probs,
 )
 
@@ -211,3 +214,49 @@ def test_sampling_past_the_window_with_a_condition_is_seeded(cond_net: MusicTran
         )
 
     assert run(1) == run(1) and len(run(1)) == 2 + 3 * COND_DIMS.max_len
+
+
+def _bars(ids: list[int]) -> list[list[int]]:
+    """The tokens of each bar (from its bar line up to the next)."""
+    from models.music import tokens
+
+    bar = tokens.token_id("Bar_None")
+    starts = [i for i, t in enumerate(ids) if t == bar]
+    return [ids[a:b] for a, b in zip(starts, [*starts[1:], len(ids)], strict=True)]
+
+
+def test_sample_bars_writes_each_bar_with_its_emotion_token_and_is_seeded() -> None:
+    from models.music import tokens
+
+    gen = load_generator(debug=True)
+    quadrants = ("Q1", "Q1", "Q3", "Q2")
+    ids = sample_bars(gen, quadrants, seed=4)
+    assert ids[0] == tokens.token_id("BOS_None")
+    bars = _bars(ids)
+    assert len(bars) == 4  # the bar line after the last bar is dropped
+    assert [b[1] for b in bars] == [tokens.emotion_id(q) for q in quadrants]
+    emotions = {tokens.emotion_id(e) for e in tokens.EMOTIONS}
+    assert all(t not in emotions for b in bars for t in b[2:])  # emotion tokens only where forced
+    assert sample_bars(gen, quadrants, seed=4) == ids
+    assert sample_bars(gen, quadrants, seed=5) != ids
+    assert len(_bars(sample_bars(gen, ("Q4",) * 12, seed=1))) == 12  # past the debug net's 128-token window
+    with pytest.raises(ValueError):
+        sample_bars(gen, (), seed=0)
+
+
+def test_sample_bars_adds_the_checkpoints_emotion_bias_at_its_weight() -> None:
+    from models.music import tokens
+
+    gen = load_generator(debug=True)
+    plain = sample_bars(gen, ("Q2",) * 2, seed=3)
+    pitch = tokens.token_id("Pitch_40")
+    bias = torch.zeros(len(tokens.QUADRANTS), tokens.vocab_size())
+    bias[tokens.QUADRANTS.index("Q2"), pitch] = 1e4  # overwhelms the network: every free pitch choice is 40
+    gen.emotion_bias, gen.sampling = bias, {"bias_weight": 1.0}
+    try:
+        biased = sample_bars(gen, ("Q2",) * 2, seed=3)
+        assert biased.count(pitch) > plain.count(pitch) and biased != plain
+        assert sample_bars(gen, ("Q2",) * 2, seed=3, bias_weight=0.0) == plain
+        assert sample_bars(gen, ("Q1",) * 2, seed=3) == sample_bars(gen, ("Q1",) * 2, seed=3, bias_weight=0.0)
+    finally:
+        gen.emotion_bias, gen.sampling = None, {}

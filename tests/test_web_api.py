@@ -139,8 +139,9 @@ def test_two_jobs_at_once_finish_and_the_queue_refuses_past_its_size(client: Cli
         values = job.result(timeout=60)
         assert values[0] is not None and q in values[17]
 
-    # one running (max_jobs=1) and two waiting (max_queue=2) fill the line; the fourth is refused
-    running = client.submit(*_compose_args("Q4", 4), api_name="/compose")
+    # one running (max_jobs=1) and two waiting (max_queue=2) fill the line; the fourth is refused. The running job
+    # is long (32 bars: seconds of rendering) so that it is still running while the others queue up
+    running = client.submit(*_compose_args("Q4", 32), api_name="/compose")
     _wait_for(running, {Status.PROCESSING, Status.PROGRESS, Status.ITERATING})
     waiting = [client.submit(*_compose_args("Q1", 1), api_name="/compose") for _ in range(2)]
     for job in waiting:

@@ -11,6 +11,10 @@ fine-tuning, half of the sequences join the end of one clip to the start of a cl
 bar line, so the network sees the emotion token change inside a sequence. Pitches are transposed by a
 random -5..+6 semitones (token-level). Runs are time-budgeted, checkpoint every ``--save-every`` steps and
 resume with ``--resume``; the best checkpoint on the EMOPIA val split goes to ``--out``.
+
+The product no longer uses this network (the composer in ``models.music.composer`` writes the music); it is kept
+as a measured baseline, sampled by ``benchmarks/baseline_pieces.py --model transformer``. ``--set-emotion-bias W``
+and ``--set-guidance G`` store the two sampling defaults that sampling reads (``generator.sample_bars``).
 """
 
 from __future__ import annotations
@@ -73,19 +77,6 @@ def emotion_log_ratios(items: list[tuple[np.ndarray, str]], *, clip: float = 2.0
 
 
 NOTE_TOKEN_TYPES = ("Pitch", "Velocity", "Duration", "Position")
-
-
-def velocity_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
-    """Mean note velocity per quadrant over the clips' velocity tokens (one per note)."""
-    value = np.full(tokens.vocab_size(), np.nan)  # a velocity token's value, NaN for other tokens
-    for name, i in tokens.tokenizer().vocab.items():
-        if name.startswith("Velocity_"):
-            value[i] = int(name.split("_")[1])
-    out = {}
-    for q in tokens.QUADRANTS:
-        v = value[np.concatenate([ids.astype(np.int64) for ids, qq in items if qq == q])]
-        out[q] = round(float(v[~np.isnan(v)].mean()), 2)
-    return out
 
 
 def _transpose_table(shift: int) -> np.ndarray:
@@ -189,69 +180,6 @@ def save(path: Path, model: MusicTransformer, extra: dict[str, Any]) -> None:
     write_checkpoint({**ckpt, **extra}, path, provenance="generator")
 
 
-def polyphony_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
-    """Mean polyphony per quadrant over the clips, read as the statistics are (decoded at 120 BPM)."""
-    from models.music.features import music_stats
-
-    out = {}
-    for q in tokens.QUADRANTS:
-        values = [music_stats(tokens.decode(ids.tolist(), tempo=120.0))["polyphony"] for ids, qq in items if qq == q]
-        out[q] = round(float(np.mean(values)), 3)
-    return out
-
-
-def density_targets(items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
-    """Notes per bar per quadrant over the clips (the targets of the Composer's density brake)."""
-    from models.music.texture import token_stats
-
-    out = {}
-    for q in tokens.QUADRANTS:
-        s = token_stats(ids for ids, qq in items if qq == q)
-        out[q] = round(s["notes_per_onset"] * s["onsets_per_bar"], 3)
-    return out
-
-
-def set_texture(args: argparse.Namespace) -> None:
-    """Calibrate the texture knobs of the checkpoint ``--out`` (with its own bias and sampling settings) so that
-    its pieces for each quadrant have that quadrant's note counts, durations and register in EMOPIA train."""
-    from models.music.compose import Composer
-    from models.music.generator import load_generator
-    from models.music.texture import calibrate, token_stats
-
-    torch.set_num_threads(args.threads)
-    train_items = tokenize_corpus(args, args.cache)["train"]
-    targets = {q: token_stats(ids for ids, qq in train_items if qq == q) for q in tokens.QUADRANTS}
-    composer = Composer(load_generator(args.out))
-    t0 = time.time()
-
-    def sample(q: str, knobs: dict[str, dict[str, float]], seed: int) -> list[int]:
-        bars = (q,) * args.texture_bars
-        return composer.generate_ids(bars, seed=seed, temperature=1.0, top_p=0.95, texture=knobs)
-
-    knobs = calibrate(
-        sample,
-        targets,
-        seeds=range(args.texture_seeds),
-        iterations=args.texture_iterations,
-        log=lambda m: print(f"{time.time() - t0:5.0f} s  {m}", flush=True),
-    )
-    ck = torch.load(args.out, map_location="cpu", weights_only=True)
-    ck["sampling"] = {**ck.get("sampling", {}), "texture": knobs}
-    ck["texture_calibration"] = {
-        "targets": "EMOPIA train, per quadrant: notes per onset, onsets per bar, log2 of the mean duration, mean pitch",
-        "seeds": args.texture_seeds,
-        "bars": args.texture_bars,
-        "iterations": args.texture_iterations,
-        "temperature": 1.0,
-        "top_p": 0.95,
-        "command": f"python -m models.train.train_generator --out {args.out} --set-texture --texture-bars "
-        f"{args.texture_bars} --texture-seeds {args.texture_seeds} --texture-iterations {args.texture_iterations}",
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    write_checkpoint(ck, args.out, provenance="generator")
-    print(json.dumps(knobs, indent=1))
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia"))
@@ -271,51 +199,6 @@ def main(argv: list[str] | None = None) -> None:
         metavar="G",
         help="only store G as the sampling default (classifier-free guidance) in the checkpoint --out",
     )
-    ap.add_argument(
-        "--set-valence-contrast",
-        type=float,
-        metavar="C",
-        help="only store C as the sampling default valence contrast (Composer) in the checkpoint --out",
-    )
-    ap.add_argument(
-        "--set-harmony-weight",
-        type=float,
-        metavar="W",
-        help="only store W as the sampling default harmonic steering (models.music.harmony) in --out",
-    )
-    ap.add_argument(
-        "--set-function-weights",
-        metavar="Q=W,...",
-        help="only store per-quadrant function steering weights (models.music.harmony), e.g. Q1=1.0, in --out",
-    )
-    ap.add_argument(
-        "--set-density-slack",
-        metavar="Q=S,...",
-        help="only store the density brake's slack for these quadrants (default 2), e.g. Q3=1.25, in --out",
-    )
-    ap.add_argument(
-        "--set-polyphony-targets",
-        action="store_true",
-        help="only store each quadrant's mean polyphony in EMOPIA train in --out (the Composer matches it)",
-    )
-    ap.add_argument(
-        "--set-density-targets",
-        action="store_true",
-        help="only store each quadrant's notes per bar in EMOPIA train in --out (the Composer's density brake)",
-    )
-    ap.add_argument(
-        "--set-velocity-targets",
-        action="store_true",
-        help="only store each quadrant's mean note velocity in EMOPIA train in --out (the Composer matches it)",
-    )
-    ap.add_argument(
-        "--set-texture",
-        action="store_true",
-        help="only calibrate the per-quadrant texture knobs (models.music.texture) of --out to EMOPIA train",
-    )
-    ap.add_argument("--texture-seeds", type=int, default=8, help="pieces per quadrant per calibration step")
-    ap.add_argument("--texture-bars", type=int, default=12, help="bars per calibration piece")
-    ap.add_argument("--texture-iterations", type=int, default=12)
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning after pre-training)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -334,45 +217,13 @@ def main(argv: list[str] | None = None) -> None:
         help="add a learned emotion vector at every position (GeneratorDims.cond_ids); from --init it starts at 0",
     )
     args = ap.parse_args(argv)
-    if args.set_texture:
-        set_texture(args)
-        return
-    sets = (
-        args.set_guidance,
-        args.set_emotion_bias,
-        args.set_valence_contrast,
-        args.set_harmony_weight,
-        args.set_function_weights,
-        args.set_density_slack,
-    )
-    targets = args.set_velocity_targets or args.set_polyphony_targets or args.set_density_targets
-    if any(v is not None for v in sets) or targets:
+    if args.set_guidance is not None or args.set_emotion_bias is not None:
         ck = torch.load(args.out, map_location="cpu", weights_only=True)
         if args.set_guidance is not None:
             ck["sampling"] = {**ck.get("sampling", {}), "guidance": args.set_guidance}
-        if args.set_valence_contrast is not None:
-            ck["sampling"] = {**ck.get("sampling", {}), "valence_contrast": args.set_valence_contrast}
-        if args.set_harmony_weight is not None:
-            if args.set_harmony_weight < 0:
-                ap.error("--set-harmony-weight must be >= 0")
-            ck["sampling"] = {**ck.get("sampling", {}), "harmony_weight": args.set_harmony_weight}
-        if args.set_function_weights is not None:
-            weights = _per_quadrant(ap, "--set-function-weights", args.set_function_weights, minimum=0.0)
-            ck["sampling"] = {**ck.get("sampling", {}), "function_weights": weights}
-        if args.set_density_slack is not None:
-            slack = _per_quadrant(ap, "--set-density-slack", args.set_density_slack, minimum=1.0)
-            ck["sampling"] = {**ck.get("sampling", {}), "density_slack": slack}
-        if args.set_emotion_bias is not None or targets:
-            train_items = tokenize_corpus(args, args.cache)["train"]
-            if args.set_emotion_bias is not None:
-                ck["emotion_bias"] = emotion_log_ratios(train_items)
-                ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
-            if args.set_velocity_targets:
-                ck["sampling"] = {**ck.get("sampling", {}), "velocity_targets": velocity_targets(train_items)}
-            if args.set_polyphony_targets:
-                ck["sampling"] = {**ck.get("sampling", {}), "polyphony_targets": polyphony_targets(train_items)}
-            if args.set_density_targets:
-                ck["sampling"] = {**ck.get("sampling", {}), "density_targets": density_targets(train_items)}
+        if args.set_emotion_bias is not None:
+            ck["emotion_bias"] = emotion_log_ratios(tokenize_corpus(args, args.cache)["train"])
+            ck["sampling"] = {**ck.get("sampling", {}), "bias_weight": args.set_emotion_bias}
         write_checkpoint(ck, args.out, provenance="generator")
         return
     if args.stage is None:
@@ -449,21 +300,6 @@ def main(argv: list[str] | None = None) -> None:
                 best = v
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 save(args.out, model, extra)
-
-
-def _per_quadrant(ap: argparse.ArgumentParser, flag: str, spec: str, *, minimum: float) -> dict[str, float]:
-    """``Q1=1.0,Q4=0.5`` -> {"Q1": 1.0, "Q4": 0.5}; a bad entry stops with a usage error ("" -> none)."""
-    out: dict[str, float] = {}
-    for entry in filter(None, spec.split(",")):
-        quadrant, _, value = entry.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            ap.error(f"{flag}: {entry!r} is not Q=VALUE")
-        if quadrant not in tokens.QUADRANTS or not number >= minimum:
-            ap.error(f"{flag}: {entry!r} needs a quadrant Q1..Q4 and a value >= {minimum:g}")
-        out[quadrant] = number
-    return out
 
 
 if __name__ == "__main__":

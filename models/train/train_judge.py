@@ -45,8 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--train-only-out",
         type=Path,
-        help="also write the chosen configuration fitted on the train split only (for judging the generator, "
-        "which is fine-tuned on train: benchmarks/eval_control.py --judge)",
+        help="also write the chosen configuration fitted on the train split only (for judging music from models "
+        "fitted on EMOPIA train, such as the Transformer baseline, without a judge that saw the same clips)",
     )
     ap.add_argument(
         "--exclude",

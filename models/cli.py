@@ -245,7 +245,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             instruments=_instruments(args.instruments),
             key=args.key,
             seed=args.seed,
-                progress=progress,
+            progress=progress,
         )
     finally:
         if bar is not None:

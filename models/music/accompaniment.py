@@ -68,7 +68,7 @@ WRITTEN: tuple[Pattern, ...] = (
 )
 
 
-HELD = _p("held cadence chord", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (8, 8, ALL)])
+HELD = _p("held cadence chord", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (4, 4, V2), (8, 8, ALL), (12, 4, V1)])
 
 
 def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: int = 200) -> list[Pattern]:
@@ -138,9 +138,11 @@ def realise(
     bass_low: int,
     melody_low: int,
     voicer: Voicer,
+    octave_bass: bool = False,
 ) -> list[Note]:
-    """One bar of ``pattern`` over ``chords`` (the chord under each of the bar's sixteenths)."""
-    high = max(bass_low + 18, min(70, melody_low - 2))
+    """One bar of ``pattern`` over ``chords`` (the chord under each of the bar's sixteenths); ``octave_bass``
+    doubles the bass an octave down on the downbeat."""
+    high = max(bass_low + 18, min(72, melody_low - 2))
     voicings: dict[int, list[int]] = {}
     out: list[Note] = []
 
@@ -180,6 +182,8 @@ def realise(
             while p < bass_low:
                 p += 12
             out.append(Note(bar * STEPS + onset, length, p))
+            if octave_bass and onset == 0 and role in (B, "P") and p - 12 >= 33:
+                out.append(Note(bar * STEPS + onset, length, p - 12))
     for o in changes:  # a chord that changes where the pattern has no bass note still gets its root
         if not any(n.start == bar * STEPS + o and n.pitch < high - 12 for n in out):
             out.append(Note(bar * STEPS + o, STEPS - o, bass(chords[o])))

@@ -39,9 +39,10 @@ from models.music.controls import Controls, bar_points, controls
 from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
 from models.music.keys import Key, parse_key
 from models.music.melody import STEPS, Material, MelodyWriter, Note
+from models.music.performance import graces as add_graces
 from models.music.performance import levels, pedal, tidy, to_instrument, velocities
 from models.music.progression import ChordModel, load_chord_model, load_patterns
-from models.music.theory import Chord, chord
+from models.music.theory import Chord, chord, scale
 from models.types import ComposeRequest, Score
 
 Progress = Callable[[float, str], None]
@@ -85,6 +86,7 @@ class Composer:
         quadrants = request.bar_quadrants()
         points = bar_points(request)
         ctl = [controls(v, a) for v, a in points]
+        assert request.tempo is not None  # ComposeRequest sets it (the emotion's suggestion when left to it)
         tempo = float(request.tempo)
         keys, home = self._keys(request, quadrants, ctl, rng)
         plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys)
@@ -98,6 +100,8 @@ class Composer:
         acc: list[Note] = []
         voicer = Voicer(rng, spread=0.6)
         history: list[str] = []
+        breaths: set[int] = set()
+        graces: list[tuple[int, int]] = []
         prev_pitch: int | None = None
         sixteenth_s = 60.0 / tempo / 4
         bar_s = BEATS_PER_BAR * 60.0 / tempo
@@ -109,8 +113,8 @@ class Composer:
             history += symbols
             chords_here = [chord(s, sec.tonic) for s in symbols]
             for (t0, length), ch in zip(ph.slots, chords_here, strict=True):
-                a = ph.start * STEPS + int(round(t0 * 4))
-                b = a + int(round(length * 4))
+                a = ph.start * STEPS + round(t0 * 4)
+                b = a + round(length * 4)
                 grid[a:b] = [ch] * (b - a)
                 slots.append((a, b - a, ch))
             under = [g for g in grid[ph.start * STEPS : ph.end * STEPS] if g is not None]
@@ -129,9 +133,14 @@ class Composer:
                 previous=prev_pitch,
                 material=material,
                 lift=3.0 if letter == "B" else 0.0,
+                peak=0.68 - 0.35 * max(0.0, -c.valence),
             )
             theme.melody.setdefault(letter, made)
             mel += notes
+            acc += _under_melody(notes, grid, c.doubling, rng)
+            graces += _graces(notes, scale(sec.tonic, sec.minor), rng, 0.08 * (1 - c.legato) + 0.03)
+            if ph.cadence in ("half", "authentic") and rng.random() < 0.35:
+                breaths.add(ph.end * STEPS)  # a breath before the next phrase
             if notes:
                 prev_pitch = notes[-1].pitch
             density = float(np.mean(total)) - float(np.mean(mel_per_bar))
@@ -145,6 +154,7 @@ class Composer:
                 theme.pattern[ph.role] = pattern
             voicer.colour = c.colour
             held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)
+            octaves = rng.random() < c.doubling  # the bass in octaves on the downbeats
             for bar in range(ph.start, ph.end):
                 in_bar = [n.pitch for n in notes if bar * STEPS <= n.start < (bar + 1) * STEPS]
                 low = min(in_bar) if in_bar else int(c.melody_center) - 4
@@ -161,8 +171,11 @@ class Composer:
                     bass_low=ctl[bar].bass_low,
                     melody_low=low,
                     voicer=voicer,
+                    octave_bass=octaves,
                 )
-        midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16)
+        mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
+        midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths)
+        add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
         sections = tuple((s.start, s.end, s.quadrant, Key(s.tonic, s.minor).name) for s in plan.sections)
         return Score(midi=midi, tempo=tempo, bar_quadrants=quadrants, key=home.name, seed=seed, sections=sections)
 
@@ -252,6 +265,7 @@ class Composer:
         tempo: float,
         sixteenth_s: float,
         n16: int,
+        breaths: set[int],
     ) -> pretty_midi.PrettyMIDI:
         end_s = n16 * sixteenth_s
         level = levels(ctl)
@@ -265,23 +279,68 @@ class Composer:
             tidy(piano_notes, vel), program=PROGRAMS["piano"], name=TRACK_NAMES["piano"], sixteenth_s=sixteenth_s,
             end_s=end_s,
         )  # fmt: skip
-        pedal(piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s)
+        pedal(piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s, breaths=breaths)
         out.instruments.append(piano)
         if "bass" in request.instruments:
             notes = bass_part(slots, ctl)
             played = tidy(notes, velocities(notes, part="bass", plan=plan, level=level, rng=rng))
             out.instruments.append(
-                to_instrument(played, program=PROGRAMS["bass"], name=TRACK_NAMES["bass"], sixteenth_s=sixteenth_s,
-                              end_s=end_s)  # fmt: skip
+                to_instrument(
+                    played, program=PROGRAMS["bass"], name=TRACK_NAMES["bass"], sixteenth_s=sixteenth_s, end_s=end_s
+                )
             )
         if "pad" in request.instruments:
             notes = pad_part(slots)
             played = tidy(notes, velocities(notes, part="pad", plan=plan, level=level, rng=rng))
             out.instruments.append(
-                to_instrument(played, program=PROGRAMS["pad"], name=TRACK_NAMES["pad"], sixteenth_s=sixteenth_s,
-                              end_s=end_s)  # fmt: skip
+                to_instrument(
+                    played, program=PROGRAMS["pad"], name=TRACK_NAMES["pad"], sixteenth_s=sixteenth_s, end_s=end_s
+                )
             )
         return out
+
+
+BREATH = 2  # sixteenths of silence before a phrase that takes a breath
+
+
+def _breathe(notes: list[Note], breaths: set[int]) -> list[Note]:
+    """Notes sounding into a breath end where it begins."""
+    out = []
+    for n in notes:
+        for b in breaths:
+            if n.start < b - BREATH < n.start + n.dur:
+                n = Note(n.start, max(1, b - BREATH - n.start), n.pitch)
+        out.append(n)
+    return out
+
+
+def _under_melody(
+    notes: Sequence[Note], grid: Sequence[Chord | None], doubling: float, rng: np.random.Generator
+) -> list[Note]:
+    """The right hand fills out some melody notes on the beat: a chord tone a sixth below (else the octave, else
+    a third), as a pianist's right hand plays the tune over its own harmony."""
+    out = []
+    for n in notes:
+        ch = grid[min(n.start, len(grid) - 1)]
+        if ch is None or n.start % 4 or rng.random() >= 0.6 * doubling:
+            continue
+        for d in (8, 9, 12, 3, 4):
+            if (n.pitch - d) % 12 in ch.pitch_classes:
+                out.append(Note(n.start, n.dur, n.pitch - d))
+                break
+    return out
+
+
+def _graces(notes: Sequence[Note], keys: Sequence[int], rng: np.random.Generator, rate: float) -> list[tuple[int, int]]:
+    """Grace notes before some melody notes on the beat: (onset in sixteenths, pitch) of the note a scale step
+    above or below."""
+    out = []
+    for n in notes:
+        if n.start % 4 == 0 and rng.random() < rate:
+            step = [p for p in (n.pitch + 1, n.pitch + 2, n.pitch - 1, n.pitch - 2) if p % 12 in keys]
+            if step:
+                out.append((n.start, int(rng.choice(step[:2]))))
+    return out
 
 
 def _mean_controls(cs: Sequence[Controls]) -> Controls:

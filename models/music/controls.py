@@ -38,6 +38,7 @@ class Controls:
     borrowed: float  # 0..1: weight of chords borrowed from the other mode (colour; darker in major, brighter in minor)
     tension: float  # 0..1: dominant sevenths, secondary dominants, suspensions
     legato: float  # 0..1: how long notes are held and how long the pedal stays down
+    doubling: float  # 0..1: how often the bass is played in octaves and the melody gets a chord tone under it
     colour: float  # 0..1: how often chords are voiced with an added ninth, sixth or seventh
     syncopation: float  # 0..1: off-beat accents in the accompaniment
 
@@ -64,23 +65,25 @@ def controls(valence: float, arousal: float) -> Controls:
         arousal=a,
         minor_probability=minor_probability(v, a),
         tempo=round(92 + 30 * a + 5 * v),
-        notes_per_second=max(2.5, 6.5 + 4.6 * a - 1.2 * v * a),
-        beats_per_chord=8.0 if a < -0.7 else 4.0 if a < 0.1 else 2.0,
-        melody_center=72 + 3 * a + 2 * v,
-        bass_low=int(round(37 - 8 * ta)),
+        notes_per_second=max(2.5, 6.5 + 4.6 * a - 2.5 * v * a),
+        beats_per_chord=8.0 if a < -0.7 else 4.0 if a < 0.6 else 2.0,
+        melody_center=72.5 + 1.5 * a + 5 * v * a,
+        bass_low=round(37 - 8 * ta),
         velocity=_clip(65 + 26 * a - 4 * v, 30, 110),
         borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
         tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),
         legato=_clip(1.0 - 0.35 * ta, 0.5, 1.0),
         syncopation=_clip(0.8 * ta - 0.25, 0.0, 0.6),
+        doubling=_clip(0.25 + 0.45 * ta - 0.1 * v, 0.1, 0.8),
         colour=_clip(0.35 + 0.25 * v - 0.2 * a, 0.1, 0.7),
     )
 
 
 # share of pieces in minor at each quadrant's point: EMOPIA's own shares (test + val, Krumhansl-Schmuckler: Q1 24%,
-# Q2 82%, Q3 46%, Q4 32%) pulled towards the valence (sad music written in major is EMOPIA's, not a rule to copy
-# at full strength); further from the centre the mode follows valence more surely (3 logits per unit of valence)
-MINOR_SHARE = {"Q1": 0.18, "Q2": 0.85, "Q3": 0.7, "Q4": 0.22}
+# Q2 82%, Q3 46%, Q4 32%) pulled towards the valence (EMOPIA's sad clips in major and happy ones in minor are real
+# music, but a listener asking for sad music expects minor more often than not); further from the centre the mode
+# follows valence more surely (3 logits per unit of valence)
+MINOR_SHARE = {"Q1": 0.12, "Q2": 0.9, "Q3": 0.8, "Q4": 0.15}
 
 
 def minor_probability(valence: float, arousal: float) -> float:

@@ -90,9 +90,7 @@ def chord_slots(bars: int, beats_per_chord: float, cadence: str) -> tuple[tuple[
         slots.append((t, length))
         t += length
     closing = cadence in ("authentic", "final")
-    if bars == 1 and closing:
-        slots += [(t, 2.0), (t + 2.0, 2.0)]
-    elif step <= 2.0 and cadence != "final":
+    if (bars == 1 and closing) or (step <= 2.0 and cadence != "final"):
         slots += [(t, 2.0), (t + 2.0, 2.0)]
     else:
         slots.append((t, float(BEATS_PER_BAR)))

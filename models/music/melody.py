@@ -91,10 +91,12 @@ class MelodyWriter:
         previous: int | None,
         material: Material | None = None,
         lift: float = 0.0,
+        peak: float = 0.68,
     ) -> tuple[list[Note], Material]:
         """The notes of a phrase of ``len(chords) // 16`` bars (``chords``: the chord under every sixteenth).
         With ``material`` (a theme's earlier phrase) its rhythms and pitches return, fitted to the chords; the
-        cadence bar is always written anew. ``lift`` raises the arch's peak (a contrasting B phrase)."""
+        cadence bar is always written anew. ``lift`` raises the arch's peak (a contrasting B phrase); ``peak`` is
+        where in the phrase it comes (0..1: sad music peaks early and falls for longer)."""
         bars = len(chords) // STEPS
         keys = scale(tonic, minor)
         if material is not None and len(material.rhythms) >= 2:
@@ -118,7 +120,7 @@ class MelodyWriter:
                 pitches += [pitches[-1] if pitches else prev] * (len(onsets) - len(pitches))
             elif rhythm in first_of and not cadence_bar:
                 # the motif again: the same steps along the scale from a chord tone of the new chord
-                b0, earlier = first_of[rhythm]
+                _b0, earlier = first_of[rhythm]
                 anchor = self._fit(earlier[0], chords[b * STEPS + onsets[0]], keys, strong=True)
                 offset = _scale_index(anchor, keys) - _scale_index(earlier[0], keys)
                 pitches = [
@@ -130,8 +132,12 @@ class MelodyWriter:
                 pitches = []
                 for i, o in enumerate(onsets):
                     x = (b * STEPS + o) / (bars * STEPS)
-                    target = center - 3.0 + (7.0 + lift) * np.sin(np.pi * min(1.0, x / 0.68) ** 1.3) * (
-                        1.0 if x < 0.68 else 1.0 - 0.8 * (x - 0.68) / 0.32
+                    target = (
+                        center
+                        - 3.0
+                        + (7.0 + lift)
+                        * np.sin(np.pi * min(1.0, x / peak) ** 1.3)
+                        * (1.0 if x < peak else 1.0 - 0.8 * (x - peak) / (1 - peak))
                     )
                     goal = None
                     if cadence_bar and i == len(onsets) - 1:
@@ -172,6 +178,8 @@ class MelodyWriter:
             elif last_leap and (p - prev) * last_leap > 0 and step >= 3:
                 c += 1.5  # no two leaps in one direction
             if p % 12 not in tones:
+                # a non-chord tone: free off the beat, an accented passing tone or suspension on beats 2 and 4,
+                # rare on 1 and 3
                 c += 2.6 if strong else 1.0 if medium else 0.3
             if p % 12 not in keys:
                 c += 1.5  # a chromatic chord tone (borrowed or secondary chords) only where the chord has it

@@ -1,6 +1,7 @@
 """The performance: how the written notes are played. Dynamics follow the emotion bar by bar (changing gradually
 across a change of emotion), swell towards each phrase's peak and ease at its cadence, accent the strong beats,
-bring the melody out over the accompaniment, and vary a little from note to note as a player's do. The sustain
+bring the melody out over the accompaniment, and vary a little from note to note as a player's do; a few melody
+notes get a grace note. The sustain
 pedal (CC64) is changed with every chord, held longer where the music is calm. Notes are tidied on the way out: no
 two notes of one pitch start together, a note of a pitch ends where that pitch sounds again, and the piano stays
 inside A1-C7.
@@ -87,7 +88,9 @@ def to_instrument(
     inst = pretty_midi.Instrument(program=program, name=name)
     for n, v in played:
         start = n.start * sixteenth_s
-        inst.notes.append(pretty_midi.Note(velocity=v, pitch=n.pitch, start=start, end=min(end_s, start + n.dur * sixteenth_s)))
+        inst.notes.append(
+            pretty_midi.Note(velocity=v, pitch=n.pitch, start=start, end=min(end_s, start + n.dur * sixteenth_s))
+        )
     return inst
 
 
@@ -98,15 +101,19 @@ def pedal(
     *,
     sixteenth_s: float,
     end_s: float,
+    breaths: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     """Sustain pedal per chord: down just after the chord sounds (legato pedalling), up just before the next,
-    held for part of the chord where the music is brisk; the last chord keeps it to the end."""
+    held for part of the chord where the music is brisk, lifted early where a phrase takes a breath; the last chord
+    keeps it to the end."""
     for i, (start, length) in enumerate(slots):
         bar = min(start // STEPS, len(controls) - 1)
         down = (start + 0.25) * sixteenth_s
         last = i == len(slots) - 1
         held = length if last else max(2.0, length * controls[bar].legato) - 0.25
         up = end_s if last else min((start + held) * sixteenth_s, (start + length - 0.15) * sixteenth_s)
+        if start + length in breaths:
+            up = min(up, (start + length - 2) * sixteenth_s)  # lifted for the breath before the next phrase
         if up <= down:
             continue
         inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 127, down))
@@ -114,3 +121,22 @@ def pedal(
             inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 0, up))
     if slots:
         inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 0, end_s))
+
+
+def graces(inst: pretty_midi.Instrument, graces: Sequence[tuple[int, int]], *, sixteenth_s: float) -> None:
+    """Grace notes, as a pianist adds them: a short note a step away, just before a melody note on the beat
+    (``graces``: its onset in sixteenths and the grace note's pitch)."""
+    by_start: dict[float, list[pretty_midi.Note]] = {}
+    for n in inst.notes:
+        by_start.setdefault(round(n.start, 6), []).append(n)
+    for start16, pitch in graces:
+        t = start16 * sixteenth_s
+        main = by_start.get(round(t, 6))
+        if not main or t < 0.1:
+            continue
+        top = max(main, key=lambda n: n.pitch)
+        if abs(top.pitch - pitch) > 2:
+            continue
+        length = min(0.07, sixteenth_s / 2)
+        inst.notes.append(pretty_midi.Note(velocity=max(1, top.velocity - 12), pitch=pitch, start=t - length, end=t))
+    inst.notes.sort(key=lambda n: (n.start, n.pitch))

@@ -93,8 +93,8 @@ def _mode_model(raw: dict[str, Any], minor: bool) -> ModeModel:
                 row[where[int(k)]] = float(c)
         if row.sum() > 0:
             trigram[(where[int(a)], where[int(b)])] = row
-    s = start[keep] + 1e-6
-    return ModeModel(vocab, s / s.sum(), bigram, trigram, _kinds(vocab, minor))
+    first = start[keep] + 1e-6
+    return ModeModel(vocab, first / first.sum(), bigram, trigram, _kinds(vocab, minor))
 
 
 class ChordModel:

@@ -82,7 +82,7 @@ def chord(symbol: str, tonic: int) -> Chord:
 
 def nearest_pitch(pc: int, target: float) -> int:
     """The MIDI pitch of pitch class ``pc`` closest to ``target``."""
-    base = int(round(target)) - 6
+    base = round(target) - 6
     return base + (pc - base) % 12
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models: threads only add overhead (100x on a busy machine)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +41,7 @@ from models.music.data import parse_clip_id  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "cache"
 SUMMARY_KEYS = ("register", "density", "velocity", "polyphony")
+EMOTION_VERSION = 2  # bump when the emotion classifier's recipe changes (its cache file is keyed by it)
 GOALS = {"realism_max": 0.70, "emotion_min": 0.75, "structure_rel": 0.25}
 
 
@@ -70,20 +73,23 @@ def load_folder(folder: Path) -> list[dict[str, Any]]:
     return pieces
 
 
-def emotion_classifier(whole: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """The outside quadrant classifier (EMOPIA train clips only), from the cache or fitted now."""
-    path = CACHE / f"music_eval_emotion_v{refdata.NOTES_VERSION}_{F.FEATURE_VERSION}.pkl"
+def emotion_classifier(ref: dict, whole: list[dict[str, Any]], names: list[str], cache: Path = CACHE) -> dict[str, Any]:
+    """The outside quadrant classifier, from the cache or fitted now on EMOPIA train only: whole clips plus their
+    first and last 30 s (folds by song)."""
+    path = cache / f"music_eval_emotion_v{refdata.NOTES_VERSION}_{F.FEATURE_VERSION}_{EMOTION_VERSION}.pkl"
     if path.is_file():
         with path.open("rb") as f:
             return pickle.load(f)
     train = [c for c in whole if c["split"] == "train" and c["features"]]
+    n_clips = len(train)
+    train += refdata.emopia_train_windows(ref, cache)
     x = stats.matrix([c["features"] for c in train], names)
     model, info = stats.fit_emotion_classifier(x, [c["quadrant"] for c in train], [c["song"] for c in train])
     for split in ("val", "test"):
         clips = [c for c in whole if c["split"] == split and c["features"]]
         pred = model.predict(stats.matrix([c["features"] for c in clips], names))
         info[f"{split}_whole_clips"] = stats.agreement([c["quadrant"] for c in clips], list(pred))
-    out = {"model": model, "names": names, "info": info, "n_train": len(train)}
+    out = {"model": model, "names": names, "info": info, "n_train": len(train), "n_train_clips": n_clips}
     with path.open("wb") as f:
         pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
     return out
@@ -100,10 +106,18 @@ def realism(
     out: dict[str, Any] = {"n_generated_with_features": len(ok), "excluded_emopia_songs": len(exclude)}
     for key, real in (("vs_emopia_testval", emo), ("vs_pop909", pop)):
         xr = stats.matrix([e["features"] for e in real], names)
-        out[key] = stats.two_sample_test(xr, [e["song"] for e in real], xg, gg, names, repeats=repeats)
+        t = stats.two_sample_test(xr, [e["song"] for e in real], xg, gg, names, repeats=repeats)
+        rates = t.pop("generated_flag_rate", [])
+        by_q = {q: [r for i, r in zip(ok, rates, strict=True) if pieces[i]["quadrant"] == q] for q in stats.QUADS}
+        t["generated_flagged_share_per_quadrant"] = {
+            q: float(np.nanmean(v)) if np.isfinite(v).any() else None for q, v in by_q.items() if v
+        }
+        for i, rate in zip(ok, rates, strict=True):
+            pieces[i][f"flagged_{key}"] = None if np.isnan(rate) else round(rate, 3)
+        out[key] = t
     train = [e for e in win["emopia"] if e["split"] == "train"]
     tv = [e for e in win["emopia"] if e["split"] in ("val", "test")]
-    out["sanity_emopia_train_vs_testval"] = stats.two_sample_test(
+    out["sanity_emopia_train_vs_testval"] = sanity = stats.two_sample_test(
         stats.matrix([e["features"] for e in train], names),
         [e["song"] for e in train],
         stats.matrix([e["features"] for e in tv], names),
@@ -112,6 +126,7 @@ def realism(
         repeats=repeats,
         importance=False,
     )
+    sanity.pop("generated_flag_rate", None)
     # the same test on real music at the generated side's size: whole EMOPIA train songs drawn until they hold
     # as many clips as there are generated pieces, against the same EMOPIA reference. Small, song-clustered
     # samples bias grouped CV below 50% when there is no signal; this is the number to read the main one against.
@@ -119,7 +134,7 @@ def realism(
     songs = sorted({e["song"] for e in train})
     xr = stats.matrix([e["features"] for e in emo], names)
     accs = []
-    for r in range(repeats):
+    for r in range(repeats if len(emo) >= 10 and len(ok) >= 10 else 0):
         picked: list[dict] = []
         for s in rng.permutation(songs):
             if len(picked) >= len(ok):
@@ -136,9 +151,9 @@ def realism(
             seed=r,
             importance=False,
         )
-        accs.append(t.get("accuracy", np.nan))
+        accs.append(t.get("accuracy", np.nan))  # (per-piece flag rates of the null are not kept)
     out["null_size_matched_emopia_train_vs_emopia_ref"] = {
-        "accuracy": float(np.nanmean(accs)),
+        "accuracy": float(np.nanmean(accs)) if np.isfinite(accs).any() else None,
         "accuracy_per_draw": [round(float(a), 4) for a in accs],
         "n_per_side": min(len(ok), len(emo)),
     }
@@ -191,7 +206,8 @@ def emotion(pieces: list[dict[str, Any]], gen_feats: list[dict], whole: list, cl
     return {
         "classifier": {
             **clf["info"],
-            "n_train_clips": clf["n_train"],
+            "n_train_clips": clf["n_train_clips"],
+            "n_train_rows": clf["n_train"],
             "test_clips_cut_to_window": stats.agreement([e["quadrant"] for e in test_cut], list(cut_pred)),
         },
         "agreement": stats.agreement([pieces[i]["quadrant"] for i in ok], [str(p) for p in pred]),
@@ -252,7 +268,7 @@ def hygiene_section(pieces: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def grade(folder: Path, ref: dict, whole: list, clf: dict, repeats: int) -> dict[str, Any]:
+def grade(folder: Path, ref: dict, whole: list, clf: dict, repeats: int, cache: Path = CACHE) -> dict[str, Any]:
     t0 = time.time()
     pieces = load_folder(folder)
     if not pieces:
@@ -260,7 +276,7 @@ def grade(folder: Path, ref: dict, whole: list, clf: dict, repeats: int) -> dict
     dur = float(np.median([p["dur"] for p in pieces]))
     times = {"load": time.time() - t0}
     t = time.time()
-    win = refdata.window_features(ref, dur, CACHE)
+    win = refdata.window_features(ref, dur, cache)
     times["reference_windows"] = time.time() - t
     t = time.time()
     names = clf["names"]
@@ -297,6 +313,8 @@ def grade(folder: Path, ref: dict, whole: list, clf: dict, repeats: int) -> dict
             "predicted": p.get("predicted"),
             "key": F.key_name(p["tonic"], p["minor"]),
             "duration_s": round(p["dur"], 2),
+            "flagged_vs_emopia": p.get("flagged_vs_emopia_testval"),
+            "flagged_vs_pop909": p.get("flagged_vs_pop909"),
             **{k: round(v, 3) for k, v in p["summary"].items()},
             "hygiene": p["hygiene"],
         }
@@ -306,40 +324,17 @@ def grade(folder: Path, ref: dict, whole: list, clf: dict, repeats: int) -> dict
     return res
 
 
-def make_real_folder(out: Path, data: Path, bars: int = 16, tempo: float = 100.0) -> None:
-    """EMOPIA test clips cut to ``bars`` bars at ``tempo`` (38.4 s for 16 at 100), with a manifest; shorter clips
-    are left out."""
-    from models.music.data import emopia_split
-
-    dur = bars * 4 * 60.0 / tempo
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for c in emopia_split(data / "emopia", "test"):
-        pm = midi.load_pm(c.path)
-        insts = [i for i in pm.instruments if midi.is_piano_track(i)]
-        raw = midi.sort_notes(np.concatenate([midi.instrument_notes(i) for i in insts]))
-        pedal = sorted(ev for i in insts for ev in midi.pedal_events(i))
-        t0 = float(raw[:, midi.START].min())
-        if float(raw[:, midi.END].max()) - t0 < dur:
-            continue
-        notes = midi.cut(raw, t0, dur)
-        before = [v for t, v in pedal if t <= t0]
-        ped = ([(0.0, before[-1])] if before else []) + [(t - t0, v) for t, v in pedal if t0 < t < t0 + dur]
-        midi.write_piano_midi(out / f"{c.clip_id}.mid", notes, ped, tempo)
-        entries.append(
-            {
-                "file": f"{c.clip_id}.mid",
-                "quadrant": c.quadrant,
-                "valence": None,
-                "arousal": None,
-                "tempo": tempo,
-                "bars": bars,
-                "group": c.song_id,
-                "source": f"emopia:{c.clip_id}",
-            }
-        )
-    (out / "manifest.json").write_text(json.dumps({"pieces": entries}, indent=1))
-    print(f"wrote {len(entries)} EMOPIA test clips of {dur:.1f} s to {out}")
+def _finite(v: Any) -> Any:
+    """NaN and infinities as null, so that the JSON is strict."""
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    if isinstance(v, float | np.floating):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.integer | np.bool_):
+        return v.item()
+    return v
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,23 +345,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path, help="Markdown report")
     ap.add_argument("--compare", action="store_true", help="print one table with a row per folder")
     ap.add_argument("--make-real-folder", type=Path, help="write EMOPIA test clips (16 bars at 100 BPM) here")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="cache folder for real-data features")
     ap.add_argument("--repeats", type=int, default=5, help="balanced subsamples per two-sample test")
     args = ap.parse_args(argv)
+    import sklearn.ensemble  # noqa: F401  (OpenMP must be loaded for threadpoolctl to limit it)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # small models: threads only add overhead, badly so on a busy 2-core machine
     if args.make_real_folder:
-        make_real_folder(args.make_real_folder, args.data)
+        refdata.make_real_folder(args.make_real_folder, args.data)
     if not args.pieces:
         return 0 if args.make_real_folder else ap.error("give --pieces DIR (or --make-real-folder DIR)")
     t = time.time()
     results: list[dict[str, Any]] = []
     to_grade = [p for p in args.pieces if p.suffix != ".json"]
     if to_grade:
-        ref = refdata.load_reference_notes(args.data, CACHE)
-        whole = refdata.emopia_whole_features(ref, CACHE)
+        ref = refdata.load_reference_notes(args.data, args.cache)
+        whole = refdata.emopia_whole_features(ref, args.cache)
         names = sorted(set().union(*(c["features"] for c in whole)))
-        clf = emotion_classifier(whole, names)
+        clf = emotion_classifier(ref, whole, names, args.cache)
         print(f"references ready in {time.time() - t:.1f} s", file=sys.stderr)
     for p in args.pieces:
         if p.suffix == ".json":
@@ -374,13 +371,14 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(loaded.get("folders", [loaded]))
             continue
         t1 = time.time()
-        r = grade(p, ref, whole, clf, args.repeats)
+        r = grade(p, ref, whole, clf, args.repeats, args.cache)
         r["runtime_s"]["total_with_references"] = round(time.time() - (t if len(results) == 0 else t1), 2)
         results.append(r)
         print(report.short(r))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results[0] if len(results) == 1 else {"folders": results}, indent=1))
+        out = results[0] if len(results) == 1 else {"folders": results}
+        args.out.write_text(json.dumps(_finite(out), indent=1))
     md = "\n\n".join(report.markdown(r) for r in results)
     if args.compare or len(results) > 1:
         table = report.compare_table(results)

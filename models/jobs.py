@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -261,12 +262,15 @@ def score_job(
         (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
         score.midi.write(str(stage / files["midi"]))
         write_wav(stage / files["audio"], music, SR)
-        export_mp3(stage / files["mp3"], music, SR)
-        if source["has_video"]:
-            t = time.perf_counter()
-            report(0.9, "muxing the video")
-            mux_audio_into_video(src, mixed, SR, stage / files["video"])
-            timings["mux_s"] = time.perf_counter() - t
+        # the MP3 is encoded on a second thread while the video is muxed (both encoders release the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            mp3 = pool.submit(export_mp3, stage / files["mp3"], music, SR)
+            if source["has_video"]:
+                t = time.perf_counter()
+                report(0.9, "muxing the video")
+                mux_audio_into_video(src, mixed, SR, stage / files["video"])
+                timings["mux_s"] = time.perf_counter() - t
+            mp3.result()
         report(0.96, "drawing the timeline")
         timeline_png(timeline, stage / files["plot"], midi=score.midi, bar_s=score.bar_s, title=src.name[:80])
         summary = {

@@ -1,9 +1,10 @@
 """Beat-free composition features of a window of notes (seconds only; no velocity, no micro-timing).
 
 EMOPIA clips are transcriptions of performances without a beat grid, so every feature here is in seconds or
-relative to the piece's own median inter-onset interval. Onsets closer than ``ONSET_TOL`` form one onset group
-(a chord: transcribed chords are spread by a few tens of ms). Relative timing is binned in octaves (ratios
-around 1/4, 1/2, 1, 2, 4...), so expressive timing versus a quantised grid does not show.
+relative to the piece's own median inter-onset interval. Onsets closer than ``ONSET_TOL`` to a group's first
+onset join that onset group (a chord: performed chords are spread by tens of ms, rolled ones more). Relative
+timing is binned in octaves (ratios around 1/4, 1/2, 1, 2, 4...), so expressive timing versus a quantised grid
+does not show.
 
 Groups: ``pitch_`` register, ``pcrel_`` pitch-class histogram relative to the estimated tonic, ``key_`` key
 clarity, ``mel_`` top-voice (skyline) intervals, ``vert_`` chords, ``ioi_`` / ``dur_`` / ``dens_`` / ``poly_``
@@ -16,8 +17,8 @@ import numpy as np
 
 from .midi import END, PITCH, START
 
-FEATURE_VERSION = 3
-ONSET_TOL = 0.05  # s
+FEATURE_VERSION = 4
+ONSET_TOL = 0.07  # s: performed chords are spread (asynchrony, rolled chords); wider merges fast runs
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Krumhansl & Kessler (1982) key profiles, tonic first
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -190,7 +191,7 @@ def _rhythm_features(notes: np.ndarray, gid: np.ndarray, dur_s: float, f: dict[s
         f[f"dur_rel_log2_p{q}"] = float(np.percentile(ld - np.log2(med), q))
     f["dens_notes_per_s"] = len(notes) / dur_s
     f["dens_groups_per_s"] = len(g_on) / dur_s
-    times = np.arange(0.0, dur_s, 0.05)
+    times = np.arange(float(notes[0, START]), dur_s, 0.05)  # from the first onset (POP909 starts at a downbeat)
     poly = _sounding_count(notes, times)
     f["poly_mean"] = float(poly.mean())
     f["poly_p90"] = float(np.percentile(poly, 90))

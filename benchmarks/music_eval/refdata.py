@@ -6,10 +6,12 @@
 
 Features of these references are cached per feature version (whole EMOPIA clips) and per window length
 (EMOPIA clips cut to the generated pieces' median duration, POP909 excerpts of that duration).
+``make_real_folder`` writes EMOPIA test clips as a folder of "generated" pieces, to check the benchmark itself.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 from collections.abc import Callable, Sequence
@@ -158,6 +160,34 @@ def emopia_whole_features(ref: dict[str, Any], cache_dir: Path) -> list[dict[str
     return out
 
 
+def _feats_two_windows(args: tuple[np.ndarray, float]) -> list[dict[str, float]]:
+    notes, length = args
+    notes = midi.cut_from_first_onset(notes, np.inf)
+    end = float(notes[:, midi.END].max()) if len(notes) else 0.0
+    starts = (0.0, max(0.0, end - length)) if end > length else (0.0,)
+    return [F.composition_features(midi.cut(notes, s, length), length) for s in starts]
+
+
+def emopia_train_windows(ref: dict[str, Any], cache_dir: Path, length: float = 30.0) -> list[dict[str, Any]]:
+    """The first and the last ``length`` seconds of every EMOPIA train clip (extra training rows for the emotion
+    classifier, so that it also knows excerpts as short as the generated pieces)."""
+    path = cache_dir / f"music_eval_emopia_trainwin_v{NOTES_VERSION}_{F.FEATURE_VERSION}_{length:.0f}s.pkl"
+    if path.is_file():
+        with path.open("rb") as f:
+            return pickle.load(f)
+    clips = [c for c in ref["emopia"] if c["split"] == "train" and len(c["notes"])]
+    res = parallel_map(_feats_two_windows, [(c["notes"], length) for c in clips])
+    out = [
+        {"clip_id": c["clip_id"], "song": c["song"], "quadrant": c["quadrant"], "features": f}
+        for c, fs in zip(clips, res, strict=True)
+        for f in fs
+        if f
+    ]
+    with path.open("wb") as f:
+        pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return out
+
+
 def window_features(ref: dict[str, Any], dur: float, cache_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """EMOPIA clips at least ``dur`` long cut to ``dur`` from their first onset, and POP909 excerpts of ``dur``."""
     dur = round(dur, 1)
@@ -178,3 +208,39 @@ def window_features(ref: dict[str, Any], dur: float, cache_dir: Path) -> dict[st
     with path.open("wb") as f:
         pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
     return out
+
+
+def make_real_folder(out: Path, data: Path, bars: int = 16, tempo: float = 100.0) -> None:
+    """EMOPIA test clips cut to ``bars`` bars at ``tempo`` (38.4 s for 16 at 100), with a manifest; shorter clips
+    are left out."""
+    from models.music.data import emopia_split
+
+    dur = bars * 4 * 60.0 / tempo
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for c in emopia_split(data / "emopia", "test"):
+        pm = midi.load_pm(c.path)
+        insts = [i for i in pm.instruments if midi.is_piano_track(i)]
+        raw = midi.sort_notes(np.concatenate([midi.instrument_notes(i) for i in insts]))
+        pedal = sorted(ev for i in insts for ev in midi.pedal_events(i))
+        t0 = float(raw[:, midi.START].min())
+        if float(raw[:, midi.END].max()) - t0 < dur:
+            continue
+        notes = midi.cut(raw, t0, dur)
+        before = [v for t, v in pedal if t <= t0]
+        ped = ([(0.0, before[-1])] if before else []) + [(t - t0, v) for t, v in pedal if t0 < t < t0 + dur]
+        midi.write_piano_midi(out / f"{c.clip_id}.mid", notes, ped, tempo)
+        entries.append(
+            {
+                "file": f"{c.clip_id}.mid",
+                "quadrant": c.quadrant,
+                "valence": None,
+                "arousal": None,
+                "tempo": tempo,
+                "bars": bars,
+                "group": c.song_id,
+                "source": f"emopia:{c.clip_id}",
+            }
+        )
+    (out / "manifest.json").write_text(json.dumps({"pieces": entries}, indent=1))
+    print(f"wrote {len(entries)} EMOPIA test clips of {dur:.1f} s to {out}")

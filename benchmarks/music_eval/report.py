@@ -62,7 +62,7 @@ def _realism(r: dict[str, Any]) -> list[str]:
         )
     null = re.get("null_size_matched_emopia_train_vs_emopia_ref")
     if null:
-        draws = ", ".join(_pct(a) for a in null["accuracy_per_draw"])
+        draws = ", ".join(_pct(a) for a in null["accuracy_per_draw"]) or "not run (too few pieces)"
         rows.append(
             [
                 "null: EMOPIA train songs (as many clips as generated) vs the EMOPIA reference",
@@ -75,6 +75,15 @@ def _realism(r: dict[str, Any]) -> list[str]:
         )
     out.append(_table(["test", "n real (side 0)", "n gen (side 1)", "n per side", "accuracy", "fold sd"], rows))
     out.append(f"Window: {r['window_s']} s from the first onset; {re['excluded_emopia_songs']} EMOPIA songs excluded.")
+    small = min(re[k].get("n_per_side", 0) for k in ("vs_emopia_testval", "vs_pop909"))
+    if small < 30:
+        out.append(f"**Only {small} pieces per side: these accuracies are noisy (and biased below 50% when small).**")
+    rows = []
+    for key, label in (("vs_emopia_testval", "vs EMOPIA"), ("vs_pop909", "vs POP909")):
+        per_q = re[key].get("generated_flagged_share_per_quadrant", {})
+        rows.append([label, *(_pct(per_q.get(q)) for q in QUADS)])
+    out += ["", "Generated pieces called generated on held-out folds, per quadrant:", ""]
+    out.append(_table(["test", *QUADS], rows))
     for key, label in (("vs_emopia_testval", "EMOPIA"), ("vs_pop909", "POP909")):
         top = re[key].get("top_features")
         if top:
@@ -93,7 +102,8 @@ def _emotion(r: dict[str, Any]) -> list[str]:
     test, cut, ag = c["test_whole_clips"], c["test_clips_cut_to_window"], em["agreement"]
     out = [
         "### 2. Emotion",
-        f"Outside classifier ({c['chosen']}, EMOPIA train only, {c['n_train_clips']} clips; train CV "
+        f"Outside classifier ({c['chosen']}, EMOPIA train only: {c['n_train_clips']} clips + their first/last 30 s; "
+        f"train CV by song "
         f"{c['cv_accuracy_train']}): EMOPIA test accuracy **{_pct(test['quadrant'])}** whole clips "
         f"(arousal {_pct(test['arousal'])}, valence {_pct(test['valence'])}), {_pct(cut.get('quadrant'))} on test "
         f"clips cut to {r['window_s']} s (n={cut.get('n')}); val {_pct(c['val_whole_clips']['quadrant'])}.",

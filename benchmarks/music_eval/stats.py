@@ -26,6 +26,7 @@ def single_thread(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl only limits loaded libraries)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
@@ -65,9 +66,8 @@ def balanced_indices(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _hgb(seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    # balanced class weights: a fold whose training part leans to one side must not push the held-out part to
-    # the other side (with no signal that alone gives accuracies well below 50%)
-    return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, class_weight="balanced", random_state=seed)
+    # (no class_weight: the sets are balanced, and sample weights make sklearn's binning 20x slower)
+    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
 
 
 @single_thread
@@ -92,13 +92,17 @@ def two_sample_test(
         return {"error": f"too few pieces (real {len(x_real)}, generated {len(x_gen)})"}
     fold_acc, rep_acc = [], []
     imp = np.zeros(x.shape[1])
+    flagged, seen = np.zeros(len(x)), np.zeros(len(x))  # per piece: held-out calls "generated", times held out
     for r in range(repeats):
         idx = balanced_indices(y, np.random.default_rng(seed + r))
         xb, yb, gb = x[idx], y[idx], groups[idx]
         correct = 0
         for tr, te in grouped_folds(yb, gb, n_splits, seed + r):
             clf = _hgb(seed).fit(xb[tr], yb[tr])
-            hit = clf.predict(xb[te]) == yb[te]
+            pred = clf.predict(xb[te])
+            hit = pred == yb[te]
+            np.add.at(flagged, idx[te], pred == 1)
+            np.add.at(seen, idx[te], 1)
             correct += int(hit.sum())
             fold_acc.append(float(hit.mean()))
             if importance:
@@ -115,6 +119,11 @@ def two_sample_test(
         "n_groups_generated": len(set(groups_gen)),
         "folds": n_splits,
         "repeats": repeats,
+        # per generated piece: share of its held-out predictions that said "generated" (NaN: never drawn)
+        "generated_flag_rate": [
+            float(f / n) if n else float("nan")
+            for f, n in zip(flagged[len(x_real) :], seen[len(x_real) :], strict=True)
+        ],
     }
     if importance:
         imp /= repeats * min(len(x_real), len(x_gen)) * 2
@@ -158,22 +167,21 @@ def feature_directions(
 
 
 def _emotion_candidates(seed: int) -> dict[str, Any]:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    """Standardised logistic regressions. (Gradient boosting did as well in CV on whole clips but worse on clips
+    cut to 38 s: 56% against 65%; the generated pieces are such cuts.)"""
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     def logreg(c: float) -> Any:
-        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=c, max_iter=3000))
+        return make_pipeline(
+            SimpleImputer(strategy="median"),
+            StandardScaler(),
+            LogisticRegression(C=c, max_iter=3000, random_state=seed),
+        )
 
-    return {
-        "logreg_C0.03": logreg(0.03),
-        "logreg_C0.3": logreg(0.3),
-        "hgb": HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, random_state=seed
-        ),
-    }
+    return {f"logreg_C{c}": logreg(c) for c in (0.01, 0.03, 0.1)}
 
 
 @single_thread

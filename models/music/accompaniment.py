@@ -72,18 +72,37 @@ HELD = _p("held cadence chord", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (4, 4, V2), 
 
 
 def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: int = 200) -> list[Pattern]:
-    """POP909 accompaniment bars as patterns (absolute pitches over a C chord); their arousal from their density
-    (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones)."""
+    """POP909 accompaniment bars as patterns (absolute pitches over a C chord, chords spread into open position);
+    their arousal from their density (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones)."""
     out = []
     for quality, items in raw.items():
         for item in items[:per_quality]:
-            notes = tuple((int(o), int(d), int(p)) for o, d, p in item["notes"])  # type: ignore[attr-defined]
+            notes = _open_position(
+                [(int(o), int(d), int(p)) for o, d, p in item["notes"]]  # type: ignore[attr-defined]
+            )
             if not notes:
                 continue
             density = len(notes)
             arousal = float(np.clip(0.05 + 0.9 * (density - 4) / 18, 0.02, 0.98))
             out.append(Pattern(f"POP909 {quality} bar", arousal, 0.0, notes))
     return out
+
+
+def _open_position(notes: list[tuple[int, int, int]]) -> tuple[tuple[int, int, str | int], ...]:
+    """A bar's chords of three or more notes struck together spread into open position (drop-2: the second note
+    from the top an octave down, so the top stays under the melody), as a pianist's hands spread them; arpeggios
+    and single notes stay as they are."""
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    for n in notes:
+        groups.setdefault(n[0], []).append(n)
+    out: list[tuple[int, int, str | int]] = []
+    for onset in sorted(groups):
+        g = sorted(groups[onset], key=lambda n: n[2])
+        pitches = [n[2] for n in g]
+        if len(g) >= 3 and pitches[-2] - 12 not in pitches and pitches[-1] - pitches[-2] <= 4:
+            g[-2] = (g[-2][0], g[-2][1], g[-2][2] - 12)  # drop-2: the second voice from the top an octave down
+        out += g
+    return tuple(out)
 
 
 def choose_pattern(

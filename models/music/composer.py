@@ -98,10 +98,11 @@ class Composer:
         slots: list[tuple[int, int, Chord]] = []
         mel: list[Note] = []
         acc: list[Note] = []
-        voicer = Voicer(rng, spread=0.6)
+        voicer = Voicer(rng, spread=0.85)
         history: list[str] = []
         breaths: set[int] = set()
         graces: list[tuple[int, int]] = []
+        last_pattern: str | None = None
         prev_pitch: int | None = None
         sixteenth_s = 60.0 / tempo / 4
         bar_s = BEATS_PER_BAR * 60.0 / tempo
@@ -132,7 +133,7 @@ class Composer:
                 cadence=ph.cadence,
                 previous=prev_pitch,
                 material=material,
-                lift=3.0 if letter == "B" else 0.0,
+                lift=4.0 if letter == "B" else 0.0,
                 peak=0.68 - 0.35 * max(0.0, -c.valence),
             )
             theme.melody.setdefault(letter, made)
@@ -144,14 +145,16 @@ class Composer:
             if notes:
                 prev_pitch = notes[-1].pitch
             density = float(np.mean(total)) - float(np.mean(mel_per_bar))
-            pattern = theme.pattern.get(ph.role)
+            # a returning theme starts with its statement's texture; every later phrase draws a new pattern for
+            # its arousal (not the one just played), so the texture develops while the melody returns
+            first_of_section = k == 0 or plan.phrases[k - 1].section != ph.section
+            pattern = theme.pattern.get("A") if first_of_section and ph.role == "A" else None
+            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and rng.random() < 0.7:
+                pattern = theme.pattern["A"]  # the answer mostly keeps the statement's texture
             if pattern is None:
-                first = theme.pattern.get("A")
-                if ph.role == "A'" and first is not None and rng.random() < 0.5:
-                    pattern = first  # the answer keeps the statement's accompaniment half the time
-                else:
-                    pattern = choose_pattern(self.patterns, c, density, rng, avoid=first.name if first else None)
-                theme.pattern[ph.role] = pattern
+                pattern = choose_pattern(self.patterns, c, density, rng, avoid=last_pattern)
+                theme.pattern.setdefault(ph.role, pattern)
+            last_pattern = pattern.name
             voicer.colour = c.colour
             held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)
             octaves = rng.random() < c.doubling  # the bass in octaves on the downbeats

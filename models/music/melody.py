@@ -180,7 +180,7 @@ class MelodyWriter:
             if p % 12 not in tones:
                 # a non-chord tone: free off the beat, an accented passing tone or suspension on beats 2 and 4,
                 # rare on 1 and 3
-                c += 2.6 if strong else 1.0 if medium else 0.3
+                c += 2.6 if strong else 0.8 if medium else 0.15
             if p % 12 not in keys:
                 c += 1.5  # a chromatic chord tone (borrowed or secondary chords) only where the chord has it
             c += 0.12 * abs(p - target)

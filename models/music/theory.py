@@ -97,7 +97,8 @@ def voice_chord(
     range) wins."""
     if spread and len(pcs) >= 3:
         close = _close_options(pcs, low, high - 12)
-        opened = [sorted([v[0], *v[2:], v[1] + 12]) for v in close]
+        # open position: the second voice up an octave (and with four voices the top one too: C G E' B')
+        opened = [sorted([v[0], v[2], v[1] + 12, *(x + 12 for x in v[3:])]) for v in close]
         options = [v for v in opened if v[-1] <= high]
         if options:
             return _least_motion(options, previous, low, high)

@@ -176,6 +176,7 @@ def realise(
         return bass_low + (ch.root - bass_low) % 12
 
     changes = [o for o in range(1, STEPS) if chords[o] is not chords[o - 1]]
+    bass_onsets = {o for o, _, r in pattern.notes if r in (B, "P")}
     for onset, dur, role in pattern.notes:
         ch = chords[onset]
         end = min(STEPS, onset + dur)
@@ -186,7 +187,9 @@ def realise(
         if isinstance(role, int):  # a POP909 bar over C: moved onto this chord
             pitches = [_move(role, ch)]
         elif role == ALL:
-            pitches = voices(onset)
+            # a chord struck with its bass note leaves the lowest voice to the bass (thinner, wider-spaced chords)
+            v = voices(onset)
+            pitches = v[1:] if len(v) >= 3 and onset in bass_onsets else v
         elif role == "P":
             pitches = [bass_low + (tonic - bass_low) % 12]
         elif role.startswith("B"):

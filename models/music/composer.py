@@ -149,7 +149,7 @@ class Composer:
             # its arousal (not the one just played), so the texture develops while the melody returns
             first_of_section = k == 0 or plan.phrases[k - 1].section != ph.section
             pattern = theme.pattern.get("A") if first_of_section and ph.role == "A" else None
-            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and rng.random() < 0.7:
+            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and rng.random() < 0.8:
                 pattern = theme.pattern["A"]  # the answer mostly keeps the statement's texture
             if pattern is None:
                 pattern = choose_pattern(self.patterns, c, density, rng, avoid=last_pattern)
@@ -243,16 +243,28 @@ class Composer:
         first_of_section = k == 0 or plan.phrases[k - 1].section != ph.section
         if first_of_section and letter[0] == "A" and 0 not in fixed and rng.random() < 0.8:
             fixed[0] = tonic
-        out = self.chords.phrase(
-            n,
-            minor=sec.minor,
-            controls=c,
-            fixed=fixed,
-            previous=history if not first_of_section else [],
-            rng=rng,
-            temperature=temperature,
-            avoid_first=tonic if letter[0] == "B" else None,
-        )
+        statement = theme.chords.get("A" + letter[1:])
+        if letter[0] == "B" and statement is not None and len(statement) == n and rng.random() < 0.35:
+            out = list(statement)  # the contrast over the statement's chord loop (new melody and texture)
+        else:
+            out = self.chords.phrase(
+                n,
+                minor=sec.minor,
+                controls=c,
+                fixed=fixed,
+                previous=history if not first_of_section else [],
+                rng=rng,
+                temperature=temperature,
+                avoid_first=tonic if letter[0] == "B" else None,
+            )
+            half = n // 2
+            if n >= 4 and n % 2 == 0 and rng.random() < 0.5:
+                out[half:] = out[:half]  # a two-bar chord loop, played twice, as pop songs do
+        for i, sym in fixed.items():
+            out[i] = sym
+        for i in range(1, n):  # a pinned cadence chord must not repeat the chord before it
+            if out[i] == out[i - 1] and i - 1 not in fixed:
+                out[i - 1] = "5:min" if sec.minor else "5:maj"
         theme.chords.setdefault(letter, out)
         return out
 

@@ -136,12 +136,14 @@ class Voicer:
         self.rng = rng or np.random.default_rng(0)
         self.colour = colour
         self.spread = spread
+        self.keys: set[int] = set(range(12))  # the pitch classes colour tones may use (the composer sets the key's)
 
     def voicing(self, chord: Chord, high: int) -> list[int]:
         pcs = list(chord.pitch_classes)[:4]
-        extra = COLOURS.get(chord.quality)
+        # colour tones only from the key's scale (an added sixth on A major is F sharp: not in D minor)
+        extra = [(chord.root + e) % 12 for e in COLOURS.get(chord.quality, ()) if (chord.root + e) % 12 in self.keys]
         if extra and self.rng.random() < self.colour:
-            pcs.append((chord.root + int(self.rng.choice(extra))) % 12)
+            pcs.append(int(self.rng.choice(extra)))
         spread = self.rng.random() < self.spread
         v = voice_chord(pcs, self.previous, high - (20 if spread else 15), high, spread=spread)
         self.previous = v

@@ -156,6 +156,7 @@ class Composer:
                 theme.pattern.setdefault(ph.role, pattern)
             last_pattern = pattern.name
             voicer.colour = c.colour
+            voicer.keys = set(scale(sec.tonic, sec.minor))
             held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)
             octaves = rng.random() < c.doubling  # the bass in octaves on the downbeats
             for bar in range(ph.start, ph.end):

@@ -192,3 +192,21 @@ def test_theory_helpers() -> None:
     v = voice_chord([0, 4, 7], [60, 64, 67], 48, 72)
     assert sorted(v) == [60, 64, 67]
     assert voice_chord([5, 9, 0], [60, 64, 67], 48, 72) == [60, 65, 69]  # F major under C major: common tone kept
+
+
+def test_a_timelines_curve_not_only_its_quadrant_drives_the_music(composer: Composer) -> None:
+    # one Q1 segment whose arousal rises from barely aroused to excited along the meta curve
+    tl = _timeline([(0.0, 38.4, "Q1")])
+    t = np.linspace(0, 38.4, 97)
+    curve = {"t": t.tolist(), "valence": [0.6] * len(t), "arousal": np.linspace(0.05, 0.95, len(t)).tolist()}
+    rising = Timeline(duration_s=tl.duration_s, segments=tl.segments, meta={"curve": curve})
+    early, late = [], []
+    for seed in range(4):
+        s = _one(composer, emotion=rising, tempo=100, seed=seed)
+        assert set(s.bar_quadrants) == {"Q1"}  # type: ignore[attr-defined]
+        bar_s = s.bar_s  # type: ignore[attr-defined]
+        notes = _piano(s.midi).notes  # type: ignore[attr-defined]
+        early += [n for n in notes if n.start < 3 * bar_s]
+        late += [n for n in notes if 12 * bar_s <= n.start < 15 * bar_s]  # (the last bar is the final chord)
+    assert len(late) > 1.15 * len(early)  # denser as the arousal rises
+    assert np.mean([n.velocity for n in late]) > np.mean([n.velocity for n in early]) + 5  # and louder

@@ -58,6 +58,7 @@ class _Theme:
     chords: dict[str, list[str]]
     melody: dict[str, Material]
     pattern: dict[str, Pattern]
+    arousal: float = 0.0  # the arousal the statement's texture was chosen for
 
 
 class Composer:
@@ -148,12 +149,17 @@ class Composer:
             # a returning theme starts with its statement's texture; every later phrase draws a new pattern for
             # its arousal (not the one just played), so the texture develops while the melody returns
             first_of_section = k == 0 or plan.phrases[k - 1].section != ph.section
-            pattern = theme.pattern.get("A") if first_of_section and ph.role == "A" else None
-            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and rng.random() < 0.8:
+            # (only while the arousal stays near the one the statement's texture was chosen for: a timeline's
+            # curve that rises or falls inside a section changes the texture with it)
+            steady = abs(c.arousal - theme.arousal) < 0.2
+            pattern = theme.pattern.get("A") if first_of_section and ph.role == "A" and steady else None
+            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and steady and rng.random() < 0.8:
                 pattern = theme.pattern["A"]  # the answer mostly keeps the statement's texture
             if pattern is None:
                 pattern = choose_pattern(self.patterns, c, density, rng, avoid=last_pattern)
-                theme.pattern.setdefault(ph.role, pattern)
+                if ph.role not in theme.pattern:
+                    theme.pattern[ph.role] = pattern
+                    theme.arousal = c.arousal if ph.role == "A" else theme.arousal
             last_pattern = pattern.name
             voicer.colour = c.colour
             voicer.keys = set(scale(sec.tonic, sec.minor))

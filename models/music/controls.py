@@ -128,7 +128,7 @@ def bar_points(request: ComposeRequest) -> list[tuple[float, float]]:
 def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, float]:
     t0, t1 = bar * bar_s, (bar + 1) * bar_s
     end = timeline.duration_s - 1e-9
-    curve = timeline.meta.get("curve") if isinstance(timeline.meta, dict) else None
+    curve = timeline.meta.get("curve")
     if curve and curve.get("t"):
         picked = [
             (float(v), float(a))
@@ -137,9 +137,10 @@ def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, 
         ]
         if picked:
             seg = timeline.at(min((t0 + t1) / 2, end)).emotion
-            # the curve's mean over the bar, pulled half-way to its segment's point (the smoothed decision)
+            # the curve's mean over the bar, pulled a quarter of the way to its segment's point (the smoothed
+            # decision), so the music follows the curve inside a segment without its frame-to-frame jitter
             mv = sum(p[0] for p in picked) / len(picked)
             ma = sum(p[1] for p in picked) / len(picked)
-            return ((mv + seg.valence) / 2, (ma + seg.arousal) / 2)
+            return (0.75 * mv + 0.25 * seg.valence, 0.75 * ma + 0.25 * seg.arousal)
     seg = timeline.at(min((t0 + t1) / 2, end)).emotion
     return (seg.valence, seg.arousal)

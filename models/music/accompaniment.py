@@ -124,7 +124,10 @@ def choose_pattern(
     return patterns[int(rng.choice(len(patterns), p=w / w.sum()))]
 
 
-COLOURS = {"maj": (2, 11), "min": (2, 10)}  # added ninth, major seventh; ninth, minor seventh (no added sixth: C6 holds A minor)
+COLOURS = {
+    "maj": (2, 11),
+    "min": (2, 10),
+}  # added ninth, major seventh; ninth, minor seventh (no added sixth: C6 holds A minor)
 
 
 class Voicer:

@@ -135,16 +135,11 @@ def _timeline(parts: list[tuple[float, float, str]]) -> Timeline:
 
 def test_an_emotion_change_arrives_through_the_new_keys_dominant(composer: Composer) -> None:
     tl = _timeline([(0.0, 19.2, "Q1"), (19.2, 38.4, "Q3")])
-    modes = set()
-    for seed in range(12):
+    for seed in range(6):
         score = _one(composer, emotion=tl, tempo=100, key="D major", seed=seed)
         sections = score.sections  # type: ignore[attr-defined]
-        assert [s[:3] for s in sections] == [(0, 8, "Q1"), (8, 16, "Q3")] and sections[0][3] in ("D major", "D minor")
-        modes.add(tuple(s[3] for s in sections))
-        if sections[1][3] == "D minor" and sections[0][3] == "D major":
-            break
-    assert ("D major", "D minor") in modes  # the sad section goes to the parallel minor (the mode is drawn)
-    assert ("D minor", "D major") not in modes  # never the happy section in minor and the sad one in major
+        # the sad section goes to the parallel minor: a change of valence is a change of mode
+        assert sections == ((0, 8, "Q1", "D major"), (8, 16, "Q3", "D minor"))
     change = 8
     assert score.key == "D major"  # type: ignore[attr-defined]
     piano = _piano(score.midi)  # type: ignore[attr-defined]

@@ -195,8 +195,8 @@ class Composer:
         request: ComposeRequest, quadrants: Sequence[str], ctl: Sequence[Controls], rng: np.random.Generator
     ) -> tuple[dict[str, tuple[int, bool]], Key]:
         """(tonic, minor) per quadrant and the home key. The piece draws one number u; a quadrant's sections are
-        in minor where u is below their probability of minor, so a sadder section is never in major where a
-        happier one is in minor. A key asked for is the key of the piece; where the piece has sections in both
+        in minor where u is below their probability of minor. A timeline that has both valences puts its negative
+        sections in minor and its positive ones in major, so the change of valence is heard as a change of mode. A key asked for is the key of the piece; where the piece has sections in both
         modes, those of the other mode go to its parallel key."""
         asked = parse_key(request.key)
         u = rng.random()
@@ -204,6 +204,9 @@ class Composer:
         for q, c in zip(quadrants, ctl, strict=True):
             p_minor.setdefault(q, []).append(c.minor_probability)
         minor_of = {q: u < float(np.mean(p)) for q, p in p_minor.items()}
+        if any(q in ("Q1", "Q4") for q in p_minor) and any(q in ("Q2", "Q3") for q in p_minor):
+            # a timeline that crosses the valence axis: the contrast between its sections is carried by the mode
+            minor_of = {q: q in ("Q2", "Q3") for q in p_minor}
         first = minor_of[quadrants[0]]
         tonic = int(rng.choice(AUTO_MINOR if first else AUTO_MAJOR))
         if asked is None:

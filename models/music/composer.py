@@ -196,8 +196,9 @@ class Composer:
     ) -> tuple[dict[str, tuple[int, bool]], Key]:
         """(tonic, minor) per quadrant and the home key. The piece draws one number u; a quadrant's sections are
         in minor where u is below their probability of minor. A timeline that has both valences puts its negative
-        sections in minor and its positive ones in major, so the change of valence is heard as a change of mode. A key asked for is the key of the piece; where the piece has sections in both
-        modes, those of the other mode go to its parallel key."""
+        sections in minor and its positive ones in major, so the change of valence is heard as a change of mode.
+        A key asked for is the key of the piece; where the piece has sections in both modes, those of the other
+        mode go to its parallel key."""
         asked = parse_key(request.key)
         u = rng.random()
         p_minor: dict[str, list[float]] = {}

@@ -4,7 +4,7 @@ Per quadrant ``--n-per-quadrant`` pieces of ``--bars`` bars at ``--tempo``, seed
 seeds for every quadrant; a piece's group is its seed). One take each: nothing is chosen, judged or discarded.
 
 - ``transformer``: the old emotion-conditioned Transformer (``models/weights/generator.pt``, or ``--generator``)
-  sampled bar by bar with the bar's emotion token forced after each bar line (``generator.sample_bars``),
+  sampled bar by bar with the bar's emotion token forced after each bar line (``models.music.sampling.sample_bars``),
   temperature 1, top-p 0.95, the checkpoint's per-quadrant emotion bias at the weight of its ``sampling``
   defaults (if stored); decoded from its tokens at the tempo, no other processing.
 - ``lstm``: one token LSTM per quadrant continued from random seed notes (``models.music.baselines``);
@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.music import tokens
 from models.music.baselines import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
-from models.music.generator import FastDecoder, load_generator, sample_bars
+from models.music.generator import FastDecoder, load_generator
+from models.music.sampling import sample_bars
 
 MODELS = ("transformer", "lstm", "gan")
 TEMPERATURE, TOP_P = 1.0, 0.95

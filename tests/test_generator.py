@@ -6,16 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.music.generator import (
-    FastDecoder,
-    GeneratorDims,
-    KVCache,
-    MusicTransformer,
-    load_generator,
-    sample,
-    sample_bars,
-    top_p_probs,
-)
+from models.music.generator import FastDecoder, GeneratorDims, KVCache, MusicTransformer, load_generator
+from models.music.sampling import sample, sample_bars, top_p_probs
 
 DIMS = GeneratorDims(vocab=40, d_model=32, n_layers=2, n_heads=4, max_len=24, dropout=0.0)
 

@@ -14,7 +14,7 @@ resume with ``--resume``; the best checkpoint on the EMOPIA val split goes to ``
 
 The product no longer uses this network (the composer in ``models.music.composer`` writes the music); it is kept
 as a measured baseline, sampled by ``benchmarks/baseline_pieces.py --model transformer``. ``--set-emotion-bias W``
-and ``--set-guidance G`` store the two sampling defaults that sampling reads (``generator.sample_bars``).
+and ``--set-guidance G`` store the two sampling defaults that sampling reads (``models.music.sampling.sample_bars``).
 """
 
 from __future__ import annotations

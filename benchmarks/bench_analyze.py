@@ -48,7 +48,8 @@ def main() -> None:
         runs.append((wall, tl.meta["timings"], tl.meta))
     walls = [r[0] for r in runs]
     med = statistics.median(walls)
-    stages = runs[walls.index(med)][1]
+    # the stages of the run nearest the median (with an even number of runs the median is between two runs)
+    stages = runs[min(range(len(walls)), key=lambda i: abs(walls[i] - med))][1]
     meta = runs[0][2]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -172,7 +172,7 @@ class Composer:
                 if ph.cadence == "final" and bar == ph.end - 1:
                     acc += _final_chord(bar, bar_chords[-1], ctl[bar], low, voicer)  # type: ignore[arg-type]
                     continue
-                cadence_bar = bar == ph.end - 1 and ph.bars > 1 and held and ph.cadence != "final"
+                cadence_bar = bar == ph.end - 1 and ph.bars > 1 and held  # (the final bar was handled above)
                 acc += realise(
                     HELD if cadence_bar else pattern,
                     bar=bar,

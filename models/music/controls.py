@@ -39,17 +39,7 @@ class Controls:
     tension: float  # 0..1: dominant sevenths, secondary dominants, suspensions
     legato: float  # 0..1: how long notes are held and how long the pedal stays down
     doubling: float  # 0..1: how often the bass is played in octaves and the melody gets a chord tone under it
-    colour: float  # 0..1: how often chords are voiced with an added ninth, sixth or seventh
-    syncopation: float  # 0..1: off-beat accents in the accompaniment
-
-    @property
-    def minor(self) -> bool:
-        """The more likely mode."""
-        return self.minor_probability > 0.5
-
-    @property
-    def quadrant(self) -> str:
-        return affect.quadrant_of_va(self.valence, self.arousal)
+    colour: float  # 0..1: how often chords are voiced with an added ninth or seventh
 
 
 def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
@@ -73,7 +63,6 @@ def controls(valence: float, arousal: float) -> Controls:
         borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
         tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),
         legato=_clip(1.0 - 0.15 * ta, 0.85, 1.0),
-        syncopation=_clip(0.8 * ta - 0.25, 0.0, 0.6),
         doubling=_clip(0.25 + 0.45 * ta - 0.1 * v, 0.1, 0.8),
         colour=_clip(0.35 + 0.25 * v - 0.2 * a, 0.1, 0.7),
     )
@@ -92,13 +81,6 @@ def minor_probability(valence: float, arousal: float) -> float:
     p = MINOR_SHARE[q]
     logit = math.log(p / (1 - p)) - 3.0 * (valence - math.copysign(0.49, valence))
     return 1 / (1 + math.exp(-logit))
-
-
-def suggested_tempo(points: list[tuple[float, float]]) -> float:
-    """One tempo for a piece: the suggestion at the mean (valence, arousal) of its bars."""
-    v = sum(p[0] for p in points) / len(points)
-    a = sum(p[1] for p in points) / len(points)
-    return controls(v, a).tempo
 
 
 def _inside(point: tuple[float, float], quadrant: str) -> tuple[float, float]:
@@ -127,7 +109,7 @@ def bar_points(request: ComposeRequest) -> list[tuple[float, float]]:
 
 def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, float]:
     t0, t1 = bar * bar_s, (bar + 1) * bar_s
-    end = timeline.duration_s - 1e-9
+    seg = timeline.at(min((t0 + t1) / 2, timeline.duration_s - 1e-9)).emotion
     curve = timeline.meta.get("curve")
     if curve and curve.get("t"):
         picked = [
@@ -136,11 +118,9 @@ def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, 
             if t0 <= float(t) < t1
         ]
         if picked:
-            seg = timeline.at(min((t0 + t1) / 2, end)).emotion
             # the curve's mean over the bar, pulled a quarter of the way to its segment's point (the smoothed
             # decision), so the music follows the curve inside a segment without its frame-to-frame jitter
             mv = sum(p[0] for p in picked) / len(picked)
             ma = sum(p[1] for p in picked) / len(picked)
             return (0.75 * mv + 0.25 * seg.valence, 0.75 * ma + 0.25 * seg.arousal)
-    seg = timeline.at(min((t0 + t1) / 2, end)).emotion
     return (seg.valence, seg.arousal)

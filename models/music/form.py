@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models.types import quadrant_runs
+
 BEATS_PER_BAR = 4
 
 
@@ -51,12 +53,6 @@ class Section:
 class Plan:
     sections: tuple[Section, ...]
     phrases: tuple[Phrase, ...]
-
-    def section_of_bar(self, bar: int) -> Section:
-        for s in self.sections:
-            if s.start <= bar < s.end:
-                return s
-        return self.sections[-1]
 
 
 def phrase_lengths(bars: int) -> list[int]:
@@ -105,15 +101,9 @@ def plan_form(
     """Sections, phrases, roles, cadences and chord slots for a piece whose bar ``b`` asks for
     ``bar_quadrants[b]``; ``beats_per_chord[b]`` is that bar's harmonic rhythm and ``keys[q]`` the (tonic, minor)
     of the sections of quadrant ``q``."""
-    runs: list[tuple[int, int, str]] = []
-    for b, q in enumerate(bar_quadrants):
-        if runs and runs[-1][2] == q:
-            runs[-1] = (runs[-1][0], b + 1, q)
-        else:
-            runs.append((b, b + 1, q))
     themes: dict[str, int] = {}
     sections = []
-    for start, end, q in runs:
+    for start, end, q in quadrant_runs(bar_quadrants):
         tonic, minor = keys[q]
         sections.append(Section(start, end, q, tonic, minor, themes.setdefault(q, len(themes))))
     phrases: list[Phrase] = []

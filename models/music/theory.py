@@ -26,8 +26,6 @@ QUALITY_INTERVALS: dict[str, tuple[int, ...]] = {
     "hdim7": (0, 3, 6, 10),
     "dim7": (0, 3, 6, 9),
 }
-QUALITIES = tuple(QUALITY_INTERVALS)
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def scale(tonic: int, minor: bool) -> tuple[int, ...]:
@@ -63,15 +61,6 @@ class Chord:
     def triad_pcs(self) -> tuple[int, ...]:
         """Root, third (or suspension) and fifth: the tones a melody may land on at a strong beat."""
         return self.pitch_classes[:3]
-
-    @property
-    def is_minor(self) -> bool:
-        return self.quality in ("min", "min7", "dim", "hdim7", "dim7")
-
-    @property
-    def name(self) -> str:
-        suffix = {"maj": "", "min": "m", "7": "7", "maj7": "maj7", "min7": "m7", "dim": "dim", "aug": "aug"}
-        return PITCH_CLASS_NAMES[self.root] + suffix.get(self.quality, self.quality)
 
 
 def chord(symbol: str, tonic: int) -> Chord:

@@ -291,17 +291,31 @@ def _interpolators(taps: int = 12, factor: int = 4) -> list[np.ndarray]:
 def _true_peak(x: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
     """Per-sample peak over channels, including 4x-oversampled inter-sample peaks (ITU-R BS.1770 style).
 
-    Inter-sample peaks of real audio stay within a few dB of the sample peaks, so when every sample is
-    under ``floor`` / 2 the oversampling is skipped.
+    Inter-sample peaks of real audio stay within a few dB of the sample peaks, so the oversampling is done only
+    between samples of which one reaches ``floor`` / 2 (all of them with ``floor`` 0).
     """
-    from scipy.ndimage import correlate1d
-
     xt = np.ascontiguousarray(x.T, dtype=np.float32)  # channel-major: reductions over channels are fast
     peak = np.abs(xt).max(axis=0)
-    if len(x) >= 16 and peak.max() * 2 > floor:
+    n = len(peak)
+    if n < 16 or peak.max() * 2 <= floor:
+        return peak.astype(np.float64)
+    loud = peak > floor / 2
+    loud[:-1] |= loud[1:]  # m is interpolated towards m + 1: either end may be loud
+    where = np.flatnonzero(loud)
+    if len(where) > n // 8:  # loud throughout: filter the whole signal
+        from scipy.ndimage import correlate1d
+
         for w in _interpolators():  # origin -1: taps cover x[m-5 .. m+6]
             over = correlate1d(xt, w.astype(np.float32), axis=1, mode="nearest", origin=-1)
             np.maximum(peak, np.abs(over).max(axis=0), out=peak)
+        return peak.astype(np.float64)
+    taps = np.stack(_interpolators(), axis=1).astype(np.float32)  # (12, 3): x[m-5 .. m+6] -> x[m + p/4]
+    offsets = np.arange(len(taps)) - (len(taps) // 2 - 1)
+    for i in range(0, len(where), 1 << 15):
+        m = where[i : i + (1 << 15)]
+        idx = np.clip(m[:, None] + offsets, 0, n - 1)  # the ends repeat the edge sample ("nearest")
+        over = np.abs(xt[:, idx] @ taps).max(axis=(0, 2))  # (channels, k, 12) @ (12, 3)
+        np.maximum.at(peak, m, over)
     return peak.astype(np.float64)
 
 
@@ -330,6 +344,12 @@ def lufs(x: np.ndarray, sr: int) -> float:
     block = int(np.ceil(0.4 * sr)) + 1
     if len(x) < block:
         x = np.resize(x, (block, x.shape[1]))
+    # A tone at Nyquist 300 dB down keeps the K-weighting filters' state out of subnormal numbers, which
+    # silence (a quiet clip's pauses, a ring-out) otherwise decays into and which run about 10x slower; it
+    # adds nothing measurable (-300 LUFS, far under the -70 LUFS gate).
+    x = np.array(x, dtype=np.float64)
+    x[0::2] += 1e-15
+    x[1::2] -= 1e-15
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(pyloudnorm.Meter(sr).integrated_loudness(x))
 

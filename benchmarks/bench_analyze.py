@@ -1,14 +1,23 @@
-"""Time per stage and peak memory of `Engine.analyze` on a 30 s 1280x720 clip.
+"""Time per stage and peak memory of `Engine.analyze` on a 30 s 1280x720 clip, beside the decode floor.
 
-    python benchmarks/bench_analyze.py [--clip PATH] [--runs 3]
+    python benchmarks/bench_analyze.py [--clip PATH] [--runs 3] [--startup]
 
 Without --clip it makes the synthetic benchmark clip (a moving face and speech) with
-tests/data/make_example.py. Prints a Markdown table to paste into benchmarks/RESULTS.md.
+tests/data/make_example.py. In the same run it measures the floor: a bare PyAV decode of the clip with every
+5th frame converted to RGB (what the analysis samples at 5 fps), median of ``--runs``; the goal is an analysis
+within 2.5x of it. ``--startup`` also times a fresh ``moodscore analyze`` process against the warm analysis
+(the start-up it adds). The CPU's features and whether bfloat16 was used are printed with the results, so that
+a figure says what kind of machine it came from; to see a CPU without AVX-512 on one that has it, run with
+``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MOODSCORE_BF16=0`` (PyTorch's kernels then stop at AVX2;
+MediaPipe's XNNPACK and FFmpeg still use what the CPU has). Prints a Markdown table for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -24,7 +33,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", type=Path)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--startup", action="store_true", help="also time a fresh `moodscore analyze` process")
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
 
     clip = args.clip
     if clip is None:  # made in a child process so that its memory does not count as the analysis's peak
@@ -34,9 +46,11 @@ def main() -> None:
         )
 
     from models import Engine
+    from models.expression import bf16_default
     from models.media import probe
 
     info = probe(clip)
+    floor = statistics.median(decode_floor(clip) for _ in range(args.runs))
     t = time.perf_counter()
     engine = Engine().warm_up()
     load_s = time.perf_counter() - t
@@ -56,13 +70,60 @@ def main() -> None:
         f"clip: {info.width}x{info.height}, {info.duration_s:.1f} s, {info.fps:.0f} fps; "
         f"{meta['frames_with_face']}/{meta['frames_sampled']} sampled frames with a face"
     )
+    print(f"CPU: {cpu_description()}; expression networks in {'bfloat16' if bf16_default() else 'float32'}")
     print(f"engine load (all models): {load_s:.2f} s")
     print("| stage | seconds |\n|---|---|")
     for k, v in stages.items():
         print(f"| {k} | {v:.2f} |")
     print(f"| **wall, median of {args.runs}** | **{med:.2f}** ({med / info.duration_s:.3f}x real time) |")
+    print(f"| decode floor (PyAV, every 5th frame to RGB), median of {args.runs} | {floor:.2f} |")
+    print(f"| **analysis / decode floor** | **{med / floor:.2f}x** (goal <= 2.5x) |")
+    if args.startup:
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "models.cli", "analyze", str(clip)],
+            check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        fresh = time.perf_counter() - t
+        print(f"| fresh `moodscore analyze` process | {fresh:.2f} (start-up {fresh - med:+.2f} s; goal <= 3 s) |")
     print(f"peak RSS of this process (engine + {args.runs} analyses): {peak_mb:.0f} MB")
     print("note: stages overlap (video decoding, face tracking and the voice run in parallel threads)")
+
+
+def decode_floor(clip: Path) -> float:
+    """Seconds to decode every frame of ``clip`` and convert every 5th to RGB with PyAV, nothing else."""
+    import av
+
+    t = time.perf_counter()
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i % 5 == 0:
+                frame.to_ndarray(format="rgb24")
+    return time.perf_counter() - t
+
+
+def cpu_description() -> str:
+    """The CPU model, its SIMD features that matter here, torch's kernel level and the relevant overrides."""
+    import torch
+
+    flags: set[str] = set()
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("", platform.machine()):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    env = {k: v for k, v in os.environ.items() if k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MOODSCORE_BF16")}
+    return (
+        f"{model}, {os.cpu_count()} cores, flags {' '.join(simd) or 'unknown'}, "
+        f"torch kernels {torch.backends.cpu.get_cpu_capability()}" + (f", {json.dumps(env)}" if env else "")
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="../shared/data/fer2013/fer2013_train_publictest.npz")
     ap.add_argument("--out", default="/tmp/moodscore_cache/fer_landmarks.npz")
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+    ap.add_argument("--usage", choices=("Training", "PublicTest"), help="only the images of this split")
     ap.add_argument("--model", default=None, help="face_landmarker.task (default: the bundled one)")
     ap.add_argument("--template-only", action="store_true", help="print the FER template from an existing --out")
     args = ap.parse_args(argv)
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
 
     data = np.load(args.data)
     images, labels, usage = data["images"], data["labels"], data["usage"]
+    if args.usage:
+        keep = usage == args.usage
+        images, labels, usage = images[keep], labels[keep], usage[keep]
     n = len(images) if args.limit <= 0 else min(args.limit, len(images))
     out = Path(args.out)
     partial = out.with_suffix(".partial.npz")

@@ -2,6 +2,8 @@
 
     python -m models.train.train_expression_geometry --baseline /tmp/moodscore_cache/landmark_baseline.pt \
         [--expression models/weights/expression.pt] [--partner OTHER_CNN.pt] [--write]
+    python -m models.train.train_expression_geometry --expression models/weights/expression.pt --solo --no-flip \
+        --landmarks /tmp/moodscore_cache/fer_landmarks_publictest.npz --write
 
 The CNN reads pixels; the landmark network (the brief's visual baseline, ``models.landmark_baseline``, trained
 by ``models.train.train_landmark_baseline``) reads the shape of the face the Landmarker measured, which every
@@ -14,6 +16,10 @@ With ``--partner`` (repeatable), other CNNs (trained by ``models.train.train_exp
 ``(1 - sum a_i) * log p_cnn + sum a_i * log p_partner_i``, then the landmark expert as above; the partner weights
 and w are chosen together and ``--write`` stores the partners inside the checkpoint too. With two or more
 partners, each entry of ``--partner-weights`` gives one weight per partner, joined by ``:`` (``0.4:0.3``).
+
+``--solo`` keeps only the first CNN of ``--expression`` (its stored partners are dropped) and, without
+``--baseline``, takes the landmark expert stored in it; ``--no-flip`` turns the mirror view off, so the CNN runs
+once per face. Only PublicTest's landmarks are read (``extract_fer_landmarks --usage PublicTest`` makes them).
 """
 
 from __future__ import annotations
@@ -36,7 +42,12 @@ DATA = Path("../shared/data/fer2013/fer2013_train_publictest.npz")
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--baseline", type=Path, default=Path("/tmp/moodscore_cache/landmark_baseline.pt"))
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="the landmark network (default /tmp/moodscore_cache/landmark_baseline.pt; with --solo the one in "
+        "--expression)",
+    )
     ap.add_argument(
         "--landmarks",
         type=Path,
@@ -59,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         default="0.3,0.4,0.5,0.6,0.7",
         help="partner weights a to measure, comma-separated; with several partners one a per partner joined by ':'",
     )
+    ap.add_argument("--solo", action="store_true", help="drop the partner CNNs stored in --expression")
+    ap.add_argument("--no-flip", action="store_true", help="one view per face: no mirror-image test-time view")
     ap.add_argument("--write", action="store_true", help="store the expert and the best w in --expression")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -69,12 +82,22 @@ def main(argv: list[str] | None = None) -> None:
     test = np.flatnonzero(usage == "PublicTest")
     y = labels[test]
     cnn = load_expression_model(args.expression)
+    stored_expert = cnn.geometry
+    if args.solo and args.partner:
+        raise SystemExit("--solo drops the partners; do not give --partner with it")
+    if args.no_flip:
+        cnn.tta_flip = False
     cnn.geometry, cnn.partners = None, []
     partners = [load_expression_model(path) for path in args.partner]
     for partner in partners:
         partner.geometry, partner.partners = None, []
     partner_grid = _partner_grid(args.partner_weights, len(partners))
-    expert = load_landmark_baseline(args.baseline)
+    if args.baseline is None and args.solo:
+        if stored_expert is None:
+            raise SystemExit(f"{args.expression} holds no landmark expert; give --baseline")
+        expert = stored_expert
+    else:
+        expert = load_landmark_baseline(args.baseline or Path("/tmp/moodscore_cache/landmark_baseline.pt"))
     images = np.load(args.data)["images"][test]
 
     def probs(model: Any) -> np.ndarray:

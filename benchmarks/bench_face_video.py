@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     image = engine.expression.predict(faces)  # the 48x48 originals, no landmarks
     image_acc = float((image.argmax(1) == labels).mean())
     image_q = float(
-        np.mean([quadrant_of[FER_TO_NAME[p]] == quadrant_of[FER_TO_NAME[t]] for p, t in zip(image.argmax(1), labels)])
+        np.mean(
+            [
+                quadrant_of[FER_TO_NAME[p]] == quadrant_of[FER_TO_NAME[t]]
+                for p, t in zip(image.argmax(1), labels, strict=True)
+            ]
+        )
     )
     recall = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
     result = {

@@ -2,8 +2,7 @@
 
 Runs a bridge in this process on a free loopback port and a plain OSC peer against it; also times the
 ``moodscore osc`` client as a separate process (what the ReaScripts run) and the Ableton path against the
-AbletonOSC stand-in from the tests (to the clip read back). Uses the shipped generator when
-models/weights/generator.pt exists, else the debug engine (tiny random network), and says which.
+AbletonOSC stand-in from the tests (to the clip read back), with the shipped composer.
 
     python benchmarks/bench_bridge.py [--runs 20] [--threads 1] [--record benchmarks/bridge.md]
 """
@@ -35,7 +34,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--bars", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the bridge's --threads)")
-    ap.add_argument("--record", type=Path, default=None, help="append the results to this markdown file")
+    ap.add_argument("--record", type=Path, default=None, help="write the results to this markdown file (replacing it)")
     args = ap.parse_args()
 
     import torch
@@ -47,12 +46,11 @@ def main() -> int:
     from models import Engine
 
     torch.set_num_threads(args.threads)
-    real = (ROOT / "models" / "weights" / "generator.pt").exists()
-    engine = Engine(debug=not real)
+    engine = Engine()
     t = time.perf_counter()
-    engine.composer  # noqa: B018  (load the generator now, as the bridge does at start)
+    engine.composer  # noqa: B018  (load the composer now, as the bridge does at start)
     load_s = time.perf_counter() - t
-    label = "real engine (models/weights/generator.pt)" if real else "DEBUG engine (tiny random net; no weights yet)"
+    label = "the composer (models/weights/composer.md)"
 
     osc, cli, live_times = [], [], []
     with tempfile.TemporaryDirectory() as out, AbletonStandIn(tempo=120.0, clip_delay=0.1) as live:
@@ -93,7 +91,7 @@ def main() -> int:
         f"## {time.strftime('%Y-%m-%d %H:%M')} — {label}",
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}, "
-        f"load average {load[0]:.1f} (a training job shares the CPU), generator load {load_s:.2f} s",
+        f"load average {load[0]:.1f}, composer load {load_s:.2f} s",
         f"- /moodscore/compose, {args.bars} bars at 120 BPM, request to last note (OSC peer): {_stats(osc)}",
         f"- `moodscore osc compose` as a process (what REAPER runs; includes Python start-up): {_stats(cli)}",
         f"- /moodscore/ableton, {args.bars} bars, request to clip confirmed by the AbletonOSC stand-in: "
@@ -103,14 +101,9 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    if args.record:
-        if not args.record.exists():
-            args.record.write_text(
-                "# Bridge latency\n\nGoal: request to last note, 8 bars, under 1.5 s median, Engine warm.\n\n",
-                encoding="utf-8",
-            )
-        with args.record.open("a", encoding="utf-8") as f:
-            f.write(text + "\n")
+    if args.record:  # the file holds the latest measurement; earlier ones are in git
+        head = "# Bridge latency\n\nGoal: request to last note, 8 bars, at most 1 s median, Engine warm.\n\n"
+        args.record.write_text(head + text + "\n", encoding="utf-8")
     return 0
 
 

@@ -58,8 +58,10 @@ def default_model_path() -> Path:
     return Path(str(importlib.resources.files("models.weights").joinpath("face_landmarker.task")))
 
 
-def create_landmarker(model_path: str | os.PathLike[str] | None = None, *, video: bool, num_faces: int = 1) -> Any:
-    """A MediaPipe FaceLandmarker (IMAGE or VIDEO mode, blendshapes on). Close it (it is a context manager)."""
+def create_landmarker(
+    model_path: str | os.PathLike[str] | None = None, *, video: bool, num_faces: int = 1, blendshapes: bool = True
+) -> Any:
+    """A MediaPipe FaceLandmarker (IMAGE or VIDEO mode). Close it (it is a context manager)."""
     from mediapipe.tasks.python import BaseOptions, vision
 
     path = Path(model_path) if model_path is not None else default_model_path()
@@ -70,7 +72,7 @@ def create_landmarker(model_path: str | os.PathLike[str] | None = None, *, video
         base_options=BaseOptions(model_asset_path=str(path)),
         running_mode=mode,
         num_faces=num_faces,
-        output_face_blendshapes=True,
+        output_face_blendshapes=blendshapes,
     )
     try:
         return vision.FaceLandmarker.create_from_options(opts)
@@ -122,7 +124,7 @@ class FaceObservation:
 
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 (landmark extent)
     landmarks: np.ndarray  # (478, 3) float32
-    blendshapes: np.ndarray  # (52,) float32, in the order of BLENDSHAPE_NAMES
+    blendshapes: np.ndarray  # (52,) float32, in the order of BLENDSHAPE_NAMES; zeros from a tracker without them
     crop: np.ndarray  # (crop_size, crop_size) uint8 grey, aligned like FER2013
     t_s: float = 0.0
     searched: bool = False  # True when this frame ran the (tiled) search rather than pure tracking
@@ -207,6 +209,7 @@ class FaceTracker:
         strong_score: float = 0.75,
         max_candidates: int = 3,
         video_track: bool = True,
+        blendshapes: bool = False,
     ) -> None:
         if crop_size < 8 or research_every < 1:
             raise InputError(f"crop_size must be >= 8 and research_every >= 1, got {crop_size}, {research_every}")
@@ -216,7 +219,8 @@ class FaceTracker:
         with quiet_native_stderr():
             self._detector = create_detector(model_path)
             try:
-                self._track = create_landmarker(model_path, video=video_track, num_faces=1)
+                # blendshapes cost about 1.2 ms a frame and the analysis does not use them
+                self._track = create_landmarker(model_path, video=video_track, num_faces=1, blendshapes=blendshapes)
             except BaseException:
                 self._detector.close()
                 raise
@@ -356,7 +360,12 @@ class FaceTracker:
 
 
 def open_face_tracker(
-    model_path: str | os.PathLike[str] | None = None, *, crop_size: int = FER_SIZE, research_every: int = 10
+    model_path: str | os.PathLike[str] | None = None,
+    *,
+    crop_size: int = FER_SIZE,
+    research_every: int = 10,
+    blendshapes: bool = False,
 ) -> FaceTracker:
-    """A :class:`FaceTracker` over the bundled (or the given) ``face_landmarker.task``."""
-    return FaceTracker(model_path, crop_size=crop_size, research_every=research_every)
+    """A :class:`FaceTracker` over the bundled (or the given) ``face_landmarker.task``; ``blendshapes=True`` also
+    fills :attr:`FaceObservation.blendshapes`."""
+    return FaceTracker(model_path, crop_size=crop_size, research_every=research_every, blendshapes=blendshapes)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models import Engine, Timeline
-from models.engine import default_example_clip
+from models.engine import ANALYSIS_FPS, default_example_clip
 
 EXAMPLE = default_example_clip()
 
@@ -37,7 +37,7 @@ def test_debug_engine_runs_the_whole_pipeline(debug_engine: Engine) -> None:
     _covers(tl)
     fractions = [f for f, _ in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert tl.meta["frames_sampled"] >= int(tl.duration_s * 5) - 1
+    assert tl.meta["frames_sampled"] >= int(tl.duration_s * ANALYSIS_FPS) - 1
     assert set(tl.meta["timings"]) >= {"video_decode_s", "face_track_s", "expression_s", "voice_s", "fusion_s"}
     assert Timeline.from_json(tl.to_json()) == tl
 

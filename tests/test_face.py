@@ -55,7 +55,7 @@ def small_face_frames(
 
 @pytest.fixture(scope="module")
 def tracker() -> Iterator[FaceTracker]:
-    with open_face_tracker(crop_size=48) as t:
+    with open_face_tracker(crop_size=48, blendshapes=True) as t:
         yield t
 
 

@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> None:
 
     data = np.load(args.data)
     images, labels, usage = data["images"], data["labels"], data["usage"]
+    index = np.arange(len(images))  # each row's position in --data
     if args.usage:
-        keep = usage == args.usage
-        images, labels, usage = images[keep], labels[keep], usage[keep]
+        index = np.flatnonzero(usage == args.usage)
+        images, labels, usage = images[index], labels[index], usage[index]
     n = len(images) if args.limit <= 0 else min(args.limit, len(images))
     out = Path(args.out)
     partial = out.with_suffix(".partial.npz")
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{i + 1}/{n} found {found[: i + 1].mean():.3f} {rate:.1f} img/s", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, found=found, landmarks=landmarks, blendshapes=blend, labels=labels[:n], usage=usage[:n])
+    np.savez(
+        tmp, found=found, landmarks=landmarks, blendshapes=blend, labels=labels[:n], usage=usage[:n], index=index[:n]
+    )
     tmp.replace(out)
     partial.unlink(missing_ok=True)
     print(f"wrote {out}: {found.sum()}/{n} found ({found.mean():.3f})")

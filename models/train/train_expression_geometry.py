@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         expert = stored_expert
     else:
         expert = load_landmark_baseline(args.baseline or Path("/tmp/moodscore_cache/landmark_baseline.pt"))
-    images = np.load(args.data)["images"][test]
+    rows = c["index"][test] if "index" in c.files else test  # a file of one split records its rows in --data
+    images = np.load(args.data)["images"][rows]
 
     def probs(model: Any) -> np.ndarray:
         return np.concatenate([model.predict(images[i : i + 256]) for i in range(0, len(test), 256)])

@@ -221,11 +221,11 @@ class Engine:
         A failure anywhere stops the decoder too (no thread is left blocked on a full queue).
         """
         from concurrent.futures import Future, ThreadPoolExecutor
+        from contextlib import ExitStack
 
         from . import media
         from .face import FER_SIZE, open_face_tracker
 
-        expression = self.expression
         frames: queue.Queue[Any] = queue.Queue(maxsize=8)
         stop = threading.Event()
         stage_time = {"decode": 0.0, "expression": 0.0}
@@ -253,7 +253,7 @@ class Engine:
 
         def classify(idx: list[int], batch: np.ndarray, landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
             t = time.perf_counter()
-            out = affect.fer_to_classes(expression.predict(batch, landmarks=landmarks))
+            out = affect.fer_to_classes(self.expression.predict(batch, landmarks=landmarks))
             stage_time["expression"] += time.perf_counter() - t
             return idx, out
 
@@ -266,11 +266,15 @@ class Engine:
         n_found = 0
         t_face = 0.0
         try:
-            with (
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodscore-expr") as pool,
-                open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE) as tracker,
-            ):
+            with ExitStack() as stack:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodscore-expr"))
+                # a fresh process imports torch for the expression network while MediaPipe is imported here and
+                # the first frames decode; batches queue behind the load
+                loading = pool.submit(lambda: self.expression)
+                tracker = stack.enter_context(open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE))
                 while True:
+                    if loading.done() and loading.exception() is not None:
+                        loading.result()  # a broken expression file fails the job now, not after the tracking
                     item = frames.get()
                     if item is None:
                         break

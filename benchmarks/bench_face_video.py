@@ -64,13 +64,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--per-class", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fps", type=float, default=5.0, help="frames sampled per second by the analysis")
+    ap.add_argument("--fps", type=float, help="frames sampled per second (default: the analysis's own)")
     args = ap.parse_args(argv)
     if args.per_class < 1 or not args.seconds >= 1.0:
         ap.error("--per-class must be >= 1 and --seconds >= 1")
 
     from models import Engine, affect
+    from models.engine import ANALYSIS_FPS
     from models.train.train_expression import load_fer
+
+    fps = args.fps or ANALYSIS_FPS
 
     data = load_fer(args.data)
     x, y = data["xva"], data["yva"]
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     timings: dict[str, float] = {}
     duration = len(faces) * args.seconds
     t = time.perf_counter()
-    times, probs, n_frames, n_faces = engine._face_pass(clip, duration, args.fps, lambda f, m: None, timings)
+    times, probs, n_frames, n_faces = engine._face_pass(clip, duration, fps, lambda f, m: None, timings)
     wall = time.perf_counter() - t
 
     names = list(affect.CLASSES)
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "face_video",
         "faces": len(faces),
         "seconds_each": args.seconds,
+        "fps": fps,
         "frames_sampled": n_frames,
         "frames_with_face": n_faces,
         "faces_read": counted,

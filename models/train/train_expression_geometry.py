@@ -17,7 +17,7 @@ With ``--partner`` (repeatable), other CNNs (trained by ``models.train.train_exp
 and w are chosen together and ``--write`` stores the partners inside the checkpoint too. With two or more
 partners, each entry of ``--partner-weights`` gives one weight per partner, joined by ``:`` (``0.4:0.3``).
 
-``--solo`` keeps only the first CNN of ``--expression`` (its stored partners are dropped) and, without
+``--solo`` keeps only one CNN of ``--expression`` (``--member``: 0 = its own, k = its k-th stored partner) and, without
 ``--baseline``, takes the landmark expert stored in it; ``--no-flip`` turns the mirror view off, so the CNN runs
 once per face. Only PublicTest's landmarks are read (``extract_fer_landmarks --usage PublicTest`` makes them).
 """
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         default="0.3,0.4,0.5,0.6,0.7",
         help="partner weights a to measure, comma-separated; with several partners one a per partner joined by ':'",
     )
-    ap.add_argument("--solo", action="store_true", help="drop the partner CNNs stored in --expression")
+    ap.add_argument("--solo", action="store_true", help="keep one CNN of --expression, drop the others")
+    ap.add_argument("--member", type=int, default=0, help="with --solo: 0 = the main CNN, k = the k-th partner")
     ap.add_argument("--no-flip", action="store_true", help="one view per face: no mirror-image test-time view")
     ap.add_argument("--write", action="store_true", help="store the expert and the best w in --expression")
     ap.add_argument("--threads", type=int, default=1)
@@ -82,7 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     test = np.flatnonzero(usage == "PublicTest")
     y = labels[test]
     cnn = load_expression_model(args.expression)
-    stored_expert = cnn.geometry
+    stored_expert, stored_meta = cnn.geometry, cnn.meta
+    if args.solo and args.member:
+        if not 0 < args.member <= len(cnn.partners):
+            raise SystemExit(f"--member {args.member}: {args.expression} holds {len(cnn.partners)} partner CNN(s)")
+        cnn = cnn.partners[args.member - 1][0]
+        cnn.meta = {**cnn.meta, "kept_from": {"file_meta": stored_meta, "member": args.member}}
     if args.solo and args.partner:
         raise SystemExit("--solo drops the partners; do not give --partner with it")
     if args.no_flip:

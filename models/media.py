@@ -237,7 +237,8 @@ def iter_frames(path: PathLike, *, fps: float = 5.0) -> Iterator[VideoFrame]:
 
 
 def decode_audio(path: PathLike, *, sr: int = 16000) -> np.ndarray:
-    """Decode the first audio stream to float32 mono at ``sr`` Hz (channels averaged).
+    """Decode the first audio stream to float32 mono at ``sr`` Hz (channels averaged; more than two downmixed to
+    stereo first).
 
     Returns an empty array when the file has no audio stream. Audio starting after the container's
     start is padded with zeros so that sample i sits at time i / sr, like the frames of iter_frames; the
@@ -252,7 +253,11 @@ def decode_audio(path: PathLike, *, sr: int = 16000) -> np.ndarray:
             return np.zeros(0, dtype=np.float32)
         stream.thread_type = "AUTO"
         start = _container_start(container)
-        resampler = av.AudioResampler(format="fltp", layout=None, rate=sr)
+        # More than two channels are folded to stereo by FFmpeg (its downmix matrix: centre and surrounds at their
+        # standard levels) before any of it reaches Python: PyAV cannot hand over a frame of 8 or more channels
+        # (reading its planes crashes the process). Mono and stereo keep their channels, averaged below.
+        channels = len(stream.layout.channels) if stream.layout is not None else 0
+        resampler = av.AudioResampler(format="fltp", layout="stereo" if channels > 2 else None, rate=sr)
         chunks: list[np.ndarray] = []
         offset: float | None = None
         try:

@@ -208,3 +208,57 @@ def build_all(folder: Path) -> dict[str, Path]:
     """Build every fixture into ``folder``; returns name -> path."""
     folder.mkdir(parents=True, exist_ok=True)
     return {name: build(folder) for name, build in BUILDERS.items()}
+
+
+# Every channel layout FFmpeg names (7.1(top) aside, which this FFmpeg does not know). Custom orders ("FR+FL")
+# abort PyAV's muxing, so none is made here. PyAV cannot take frames of 8 or more channels from Python, so the
+# samples go in packed (one plane) and are stored as 16-bit PCM in Matroska.
+CHANNEL_LAYOUTS = (
+    "mono", "stereo", "2.1", "3.0", "3.0(back)", "4.0", "quad", "quad(side)", "3.1", "3.1.2", "5.0", "5.0(side)",
+    "4.1", "5.1", "5.1(side)", "6.0", "6.0(front)", "hexagonal", "6.1", "6.1(back)", "6.1(front)", "7.0",
+    "7.0(front)", "7.1", "7.1(wide)", "7.1(wide-side)", "5.1.2", "5.1.4", "7.1.2", "7.1.4", "7.2.3", "9.1.4", "9.1.6",
+    "octagonal", "cube", "hexadecagonal", "binaural", "downmix", "22.2",
+)  # fmt: skip
+
+
+def layout_clip(folder: Path, layout: str, *, seconds: float = 0.5, rate: int = 48000) -> Path:
+    """``seconds`` of audio in ``layout`` (a 440 Hz tone in every channel), 16-bit PCM in Matroska, no video."""
+    import av
+
+    path = folder / f"layout_{layout.replace('(', '_').replace(')', '').replace('+', '_')}.mkv"
+    channels = len(av.AudioLayout(layout).channels)
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        n = round(seconds * rate)
+        tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.int16)
+        for start in range(0, n, 1024):
+            block = tone[start : start + 1024]
+            frame = av.AudioFrame.from_ndarray(np.repeat(block, channels)[None, :], format="s16", layout=layout)
+            frame.sample_rate, frame.pts = rate, start
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def surround_clip(folder: Path, layout: str = "7.1", seconds: float = 2.0) -> Path:
+    """A small clip of video with AAC audio in ``layout`` at 48 kHz (the kind of upload that crashed PyAV)."""
+    import av
+
+    path = folder / f"surround_{layout.replace('.', '_')}.mp4"
+    rate = 48000
+    channels = len(av.AudioLayout(layout).channels)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = out.add_stream("aac", rate=rate, layout=layout)
+        for frame in noise_frames(seconds, (160, 120)):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        rng = np.random.default_rng(0)
+        for start in range(0, round(seconds * rate), 1024):
+            block = (rng.standard_normal((1, 1024 * channels)) * 3000).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout=layout)
+            frame.sample_rate, frame.pts = rate, start
+            out.mux(audio.encode(frame))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    return path

@@ -205,3 +205,19 @@ def test_a_timelines_curve_not_only_its_quadrant_drives_the_music(composer: Comp
         late += [n for n in notes if 12 * bar_s <= n.start < 15 * bar_s]  # (the last bar is the final chord)
     assert len(late) > 1.15 * len(early)  # denser as the arousal rises
     assert np.mean([n.velocity for n in late]) > np.mean([n.velocity for n in early]) + 5  # and louder
+
+
+def test_a_curve_with_gaps_is_followed_where_it_has_points(composer: Composer) -> None:
+    """Where a clip has no face and no voice its curve holds None (timeline.json's null): such bars take their
+    segment's point, the others follow the curve; nothing raises."""
+    tl = _timeline([(0.0, 19.2, "Q3")])
+    t = np.linspace(0, 19.2, 49)
+    valence = [None if i < 24 else -0.7 for i in range(len(t))]
+    arousal = [None if i < 24 else -0.8 for i in range(len(t))]
+    gappy = Timeline(duration_s=tl.duration_s, segments=tl.segments, meta={"curve": {"t": t.tolist(),
+                     "valence": valence, "arousal": arousal}})  # fmt: skip
+    s = _one(composer, emotion=gappy, tempo=100, seed=0)
+    assert set(s.bar_quadrants) == {"Q3"}  # type: ignore[attr-defined]
+    empty = Timeline(duration_s=tl.duration_s, segments=tl.segments,
+                     meta={"curve": {"t": t.tolist(), "valence": [None] * 49, "arousal": [None] * 49}})  # fmt: skip
+    assert _one(composer, emotion=empty, tempo=100, seed=0).midi.instruments  # type: ignore[attr-defined]

@@ -115,7 +115,7 @@ def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, 
         picked = [
             (float(v), float(a))
             for t, v, a in zip(curve["t"], curve["valence"], curve["arousal"], strict=False)
-            if t0 <= float(t) < t1
+            if t0 <= float(t) < t1 and v is not None and a is not None  # None: no face and no voice there
         ]
         if picked:
             # the curve's mean over the bar, pulled a quarter of the way to its segment's point (the smoothed

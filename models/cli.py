@@ -13,6 +13,19 @@ from .engine import ANALYSIS_FPS
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 
 
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _tempo(text: str) -> float | None:
     """``--tempo``: a number of BPM or 'auto' (None: the emotion's suggestion)."""
     if text.strip().lower() == "auto":
@@ -33,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fps", type=float, default=ANALYSIS_FPS, help=f"video frames analysed per second (default {ANALYSIS_FPS:g})"
     )
-    p.add_argument("--min-segment", type=float, default=2.0, metavar="S", help="shortest segment in s (default 2)")
+    p.add_argument("--min-segment", type=_seconds, default=2.0, metavar="S", help="shortest segment in s (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("compose", help="compose music for an emotion: a .mid and a .wav per variation")

@@ -34,6 +34,12 @@ class FusionOptions:
     min_face_fraction: float = 0.34  # share of a window's sampled frames with a face for the face to vote
 
     def __post_init__(self) -> None:
+        numbers = (self.win_s, self.hop_s, self.face_weight, self.voice_weight, self.min_segment_s, self.switch_cost,
+                   self.min_face_fraction)  # fmt: skip
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+            raise ValueError("fusion options must be finite numbers")
+        if not 0 <= self.min_face_fraction <= 1:
+            raise ValueError("min_face_fraction must be between 0 and 1")
         if not (0 < self.hop_s <= self.win_s):
             raise ValueError("need 0 < hop_s <= win_s")
         if self.face_weight < 0 or self.voice_weight < 0 or self.face_weight + self.voice_weight <= 0:

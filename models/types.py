@@ -200,7 +200,9 @@ class Timeline:
 
 INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
 MAX_BARS = 512
+MIN_TEMPO = 20.0  # slower than any largo; MIDI itself cannot say less than 3.58 BPM
 MAX_TEMPO = 400.0
+MAX_SEED = 2**31 - 1
 MAX_VARIATIONS = 8
 BEATS_PER_BAR = 4
 
@@ -251,15 +253,17 @@ class ComposeRequest:
             raise bad(f"seconds must be positive, got {self.seconds!r}")
         if self.tempo is None:
             object.__setattr__(self, "tempo", self.suggested_tempo())
-        if not (isinstance(self.tempo, int | float) and 0 < self.tempo <= MAX_TEMPO):
-            raise bad(f"tempo must be above 0 and at most {MAX_TEMPO:g} BPM, got {self.tempo!r}")
+        if not (isinstance(self.tempo, int | float) and MIN_TEMPO <= self.tempo <= MAX_TEMPO):
+            raise bad(f"tempo must be from {MIN_TEMPO:g} to {MAX_TEMPO:g} BPM, got {self.tempo!r}")
+        if isinstance(self.seed, bool) or not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
+            raise bad(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if tuple(self.time_signature) != (4, 4):
             raise bad(f"only 4/4 is supported so far, got {self.time_signature[0]}/{self.time_signature[1]}")
         parse_key(self.key)  # raises on an unknown key
         unknown = [i for i in self.instruments if i not in INSTRUMENTS]
         if unknown or "piano" not in self.instruments:
             raise bad(f"instruments must include piano and be among {', '.join(INSTRUMENTS)}, got {self.instruments!r}")
-        if not (0 < self.temperature <= 2):
+        if not (isinstance(self.temperature, int | float) and 0 < self.temperature <= 2):
             raise bad(f"temperature must be in (0, 2], got {self.temperature!r}")
         if not (isinstance(self.variations, int) and 1 <= self.variations <= MAX_VARIATIONS):
             raise bad(f"variations must be from 1 to {MAX_VARIATIONS}, got {self.variations!r}")

@@ -75,6 +75,8 @@ def test_replies_go_to_a_named_reply_port(bridge: Any, peer: Peer) -> None:
         ("/moodscore/compose", ["e1", "quadrant", "Q9"], "unknown quadrant"),
         ("/moodscore/compose", ["e1", "quadrant", "Q1", "bars", "eight"], "'bars' must be int"),
         ("/moodscore/compose", ["e1", "quadrant", "Q1", "bars", 0], "bars must be"),
+        ("/moodscore/compose", ["e1", "quadrant", "Q1", "tempo", 3.0], "tempo must be from 20"),
+        ("/moodscore/compose", ["e1", "quadrant", "Q1", "seed", -3], "seed must be"),
         ("/moodscore/compose", ["e1", "valence", 0.5], "both 'valence' and 'arousal'"),
         ("/moodscore/compose", ["e1", "quadrant"], "name-value pairs"),
         ("/moodscore/compose", [2.5, "quadrant", "Q1"], "request id"),

@@ -108,6 +108,8 @@ def test_compose_writes_midi_and_wav_per_variation(tmp_path: Path) -> None:
         (["--quadrant", "Q1", "--bars", "513"], "bars"),
         (["--quadrant", "Q1", "--tempo", "0"], "tempo"),
         (["--quadrant", "Q1", "--tempo", "401"], "tempo"),
+        (["--quadrant", "Q1", "--tempo", "0.01"], "tempo must be from 20"),
+        (["--quadrant", "Q1", "--seed", "-1"], "seed must be"),
         (["--quadrant", "Q1", "--key", "H#"], "key"),
         (["--va", "2,0"], "valence"),
     ],
@@ -116,6 +118,13 @@ def test_compose_bad_options_exit_2_and_write_nothing(tmp_path: Path, args: list
     out = tmp_path / "music"
     r = run("compose", *args, "--out", str(out), "--quiet", "--debug-models", timeout=60)
     assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_analyze_refuses_a_nan_min_segment_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    r = run("analyze", str(default_example_clip()), "--min-segment", "nan", "--json", str(out), timeout=60)
+    assert r.returncode == 2 and "--min-segment" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
 
 

@@ -22,6 +22,12 @@ from models.types import ComposeRequest, Emotion, Segment, Timeline
         ({"emotion": "Q1", "bars": 513}, "bars"),
         ({"emotion": "Q1", "tempo": 0}, "tempo"),
         ({"emotion": "Q1", "tempo": 401}, "tempo"),
+        ({"emotion": "Q1", "tempo": 0.01}, "tempo must be from 20"),  # asked for 7.9 GB of audio
+        ({"emotion": "Q1", "tempo": 3.0}, "tempo must be from 20"),  # under MIDI's 3.58 BPM
+        ({"emotion": "Q1", "seed": -1}, "seed"),
+        ({"emotion": "Q1", "seed": 2**31}, "seed"),
+        ({"emotion": "Q1", "seed": 1.5}, "seed"),
+        ({"emotion": "Q1", "temperature": float("nan")}, "temperature"),
         ({"emotion": "Q1", "key": "H minor"}, "key"),
         ({"emotion": "Q1", "time_signature": (3, 4)}, "4/4"),
         ({"emotion": "Q1", "instruments": ("bass",)}, "piano"),

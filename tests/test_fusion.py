@@ -90,3 +90,13 @@ def test_flicker_is_smoothed_away() -> None:
     face = np.stack([_soft(HAPPY, 0.55) if i % 2 else _soft(SAD, 0.55) for i in range(len(starts))])
     tl = build_timeline(10.0, face, np.full_like(face, np.nan), opts)
     assert len(tl.segments) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"min_segment_s": float("nan")}, {"hop_s": float("inf")}, {"switch_cost": float("nan")},
+     {"min_face_fraction": 1.5}, {"face_weight": float("nan")}],
+)  # fmt: skip
+def test_fusion_options_refuse_nan_and_out_of_range(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        FusionOptions(**kwargs)

@@ -212,7 +212,7 @@ async def score(
             Upload(files["plot"], "timeline.png", "timeline image"),
         ]
         if "video" in files:
-            candidates.append(Upload(files["video"], f"{stem}_scored.mp4", "scored video"))
+            candidates.append(Upload(files["video"], f"{stem}_scored{Path(files['video']).suffix}", "scored video"))
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "timeline.png" if any(u.name == "timeline.png" for u in kept) else None

@@ -44,7 +44,7 @@ class ComposeJobResult:
 class ScoreJobResult:
     """What :func:`score_job` wrote. ``files`` keys: timeline (timeline.json), midi (score.mid), audio
     (music.wav), mp3 (music.mp3), plot (timeline.png), summary (score.json), and video
-    (``<clip>_scored.mp4``) when the clip has a video stream."""
+    (``<clip>_scored.mp4``, or .mov or .mkv, see :func:`score_job`) when the clip has a video stream."""
 
     timeline: Timeline
     files: dict[str, Path]
@@ -201,12 +201,13 @@ def score_job(
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
-    ``<name>_scored.mp4`` (``name`` defaults to the clip's file name, made safe) into ``out_dir``; all or nothing.
+    ``<name>_scored.mp4`` (``name`` defaults to the clip's file name, made safe; ``.mov`` for ProRes, ``.mkv`` for
+    VP8 and the like, whose video is copied; other codecs are re-encoded as H.264) into ``out_dir``; all or nothing.
     """
     from . import media
     from .music.mix import export_mp3, mix_under
     from .music.render import write_wav
-    from .mux import mux_audio_into_video
+    from .mux import mux_audio_into_video, output_plan
     from .plots import timeline_png
     from .types import ComposeRequest
 
@@ -224,6 +225,10 @@ def score_job(
         temperature=temperature,
     )
     check_output_dir(out_dir)  # and so is the output folder: an unwritable one must not cost a whole analysis
+    # and how the scored video will be written (which container takes the clip's video, or a re-encode)
+    from . import media as _media
+
+    plan = output_plan(src) if _media.probe(src, limits=limits or _media.MediaLimits()).has_video else None
     t = time.perf_counter()
     timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
@@ -256,8 +261,8 @@ def score_job(
         "plot": "timeline.png",
         "summary": "score.json",
     }
-    if source["has_video"]:
-        files["video"] = f"{stem}_scored.mp4"
+    if source["has_video"] and plan is not None:
+        files["video"] = f"{stem}_scored{plan[0]}"
     with staged_output(out_dir) as stage:
         (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
         score.midi.write(str(stage / files["midi"]))
@@ -265,10 +270,10 @@ def score_job(
         # the MP3 is encoded on a second thread while the video is muxed (both encoders release the GIL)
         with ThreadPoolExecutor(max_workers=1) as pool:
             mp3 = pool.submit(export_mp3, stage / files["mp3"], music, SR)
-            if source["has_video"]:
+            if "video" in files and plan is not None:
                 t = time.perf_counter()
                 report(0.9, "muxing the video")
-                mux_audio_into_video(src, mixed, SR, stage / files["video"])
+                mux_audio_into_video(src, mixed, SR, stage / files["video"], reencode=plan[1])
                 timings["mux_s"] = time.perf_counter() - t
             mp3.result()
         report(0.96, "drawing the timeline")

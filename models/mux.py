@@ -1,7 +1,10 @@
 """Put a new soundtrack on a video: the video packets are copied untouched, the audio is encoded as AAC.
 
 PyAV only (no ffmpeg binary). The first video stream is stream-copied (``add_stream_from_template``: same
-codec parameters, same packets, same timestamps); the input's audio and any other streams are dropped and
+codec parameters, same packets, same timestamps) into a container that takes it: :func:`output_plan` tries MP4,
+then MOV (ProRes), then Matroska (VP8, Theora, ...), and only where none takes it (GIF, MS-MPEG4, ...) the
+video is re-encoded as H.264 in MP4. The plan is made from the file alone, before any analysis, so a clip is
+never analysed and then refused. The input's audio and any other streams are dropped and
 replaced by ``audio``, which is cut or padded with silence to the video's length. Sample 0 of ``audio`` sits
 at the container's start time, as in :func:`models.media.decode_audio`. The output is written under a
 temporary name in the destination folder and renamed into place; on any failure nothing is left behind.
@@ -9,6 +12,7 @@ temporary name in the destination folder and renamed into place; on any failure 
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from fractions import Fraction
@@ -94,14 +98,93 @@ def _copy(src: Path, tmp: str, fmt: str, planar: np.ndarray, sr: int) -> None:
             audio.finish(end)
 
 
+# Where a copy of the video goes: MP4 for what it takes; MOV and Matroska only for the codecs players expect there
+# (a MOV of MS-MPEG4 or GIF can be written, but hardly anything plays it); anything else is re-encoded.
+COPY_CONTAINERS = (
+    ("mp4", ".mp4", None),
+    ("mov", ".mov", {"prores", "dnxhd", "qtrle", "cinepak"}),
+    ("matroska", ".mkv", {"vp8", "vp9", "av1", "theora", "ffv1", "h264", "hevc", "mpeg4", "mpeg2video"}),
+)
+
+
+def _takes(container_format: str, vin: Any) -> bool:
+    """Whether ``container_format`` accepts a copy of video stream ``vin`` beside AAC audio (its header is written
+    to memory)."""
+    try:
+        with av.open(io.BytesIO(), mode="w", format=container_format) as out:
+            out.add_stream_from_template(vin)
+            out.add_stream("aac", rate=AAC_RATES[0])
+            out.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError, OSError, NotImplementedError):
+        return False
+
+
+def output_plan(video_path: str | os.PathLike[str]) -> tuple[str, bool]:
+    """The scored video's suffix and whether its video must be re-encoded: ``(".mp4", False)`` for H.264, HEVC,
+    MPEG-4, VP9, AV1; ``(".mov", False)`` for ProRes; ``(".mkv", False)`` for VP8 and others Matroska takes;
+    ``(".mp4", True)`` where no container takes a copy. UnreadableMediaError / NoUsableStreamError as for muxing."""
+    src = Path(video_path)
+    try:
+        inp = av.open(str(src), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
+        raise UnreadableMediaError(f"{src.name}: not a readable media file ({type(exc).__name__})") from exc
+    with inp:
+        vin = next(iter(inp.streams.video), None)
+        if vin is None:
+            raise NoUsableStreamError(f"{src.name}: the file holds no video stream to put the music on")
+        codec = vin.codec_context.name
+        for fmt, suffix, codecs in COPY_CONTAINERS:
+            if (codecs is None or codec in codecs) and _takes(fmt, vin):
+                return suffix, False
+    return ".mp4", True
+
+
+def _reencode(src: Path, tmp: str, planar: np.ndarray, sr: int) -> None:
+    """H.264 (yuv420p, even size, CRF 18) in MP4 from any decodable video, frames at their own times."""
+    with av.open(str(src), mode="r", metadata_errors="ignore") as inp:
+        vin = next(iter(inp.streams.video), None)
+        if vin is None:
+            raise NoUsableStreamError(f"{src.name}: the file holds no video stream to put the music on")
+        start = float(inp.start_time) / av.time_base if inp.start_time and inp.start_time > 0 else 0.0
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            vout = out.add_stream("libx264", rate=rate)
+            vout.width = max(2, (vin.codec_context.width // 2) * 2)
+            vout.height = max(2, (vin.codec_context.height // 2) * 2)
+            vout.pix_fmt = "yuv420p"
+            vout.options = {"crf": "18", "preset": "veryfast"}
+            tb = Fraction(1, 90000)
+            vout.codec_context.time_base = tb
+            audio = _AudioWriter(out, planar, sr, start)
+            end, last_pts = start, -1
+            for frame in inp.decode(vin):
+                t = float(frame.time) if frame.time is not None else end
+                pts = max(last_pts + 1, round(t / tb))
+                audio.write_until(t)
+                picture = frame.reformat(width=vout.width, height=vout.height, format="yuv420p")
+                picture.pts, picture.time_base = pts, tb
+                out.mux(vout.encode(picture))
+                last_pts = pts
+                end = max(end, t + 1 / float(rate))
+            out.mux(vout.encode(None))
+            audio.finish(end)
+
+
 def mux_audio_into_video(
-    video_path: str | os.PathLike[str], audio: np.ndarray, sr: int, out_path: str | os.PathLike[str]
+    video_path: str | os.PathLike[str],
+    audio: np.ndarray,
+    sr: int,
+    out_path: str | os.PathLike[str],
+    *,
+    reencode: bool = False,
 ) -> Path:
     """Write ``out_path``: the video stream of ``video_path`` copied as it is, plus ``audio`` as AAC stereo.
 
     ``audio`` is (N,) or (N, channels<=2) float in [-1, 1] at ``sr`` Hz (44.1 and 48 kHz are kept, other
     rates are resampled to 48 kHz); it is cut or padded to the video's duration. The output container
-    follows ``out_path``'s suffix (.mp4, .m4v, .mov, .mkv). Raises UnreadableMediaError /
+    follows ``out_path``'s suffix (.mp4, .m4v, .mov, .mkv); :func:`output_plan` says which one takes the clip's
+    video, or that it needs ``reencode=True`` (H.264, MP4 only). Raises UnreadableMediaError /
     NoUsableStreamError for the input, InputError / InvalidOptionError for the audio or the name, and
     OutputError when the result cannot be written; a failure leaves no file behind.
     """
@@ -116,8 +199,13 @@ def mux_audio_into_video(
     planar = _stereo_float(audio)
     if not out.parent.is_dir():
         raise OutputError(f"cannot write {out}: the folder does not exist")
+    if reencode and fmt != "mp4":
+        raise InvalidOptionError(f"output {out.name}: a re-encoded video is written as .mp4")
     with atomic_output(out, suffix=f".part{out.suffix}", errors=(av.FFmpegError, OSError, ValueError)) as tmp:
-        _copy(src, tmp, fmt, planar, int(sr))
+        if reencode:
+            _reencode(src, tmp, planar, int(sr))
+        else:
+            _copy(src, tmp, fmt, planar, int(sr))
     return out
 
 

@@ -262,3 +262,47 @@ def surround_clip(folder: Path, layout: str = "7.1", seconds: float = 2.0) -> Pa
         out.mux(video.encode(None))
         out.mux(audio.encode(None))
     return path
+
+
+# Clips in the codecs and containers browsers, cameras and old tools write, each 1 s of a face at 160x120 with
+# speech-like audio where the container takes audio: (file name, container format, video codec, pixel format,
+# audio codec or None).
+CODEC_CLIPS = {
+    "webm_vp8_opus": ("clip.webm", "webm", "libvpx", "yuv420p", "libopus"),
+    "mkv_vp9_opus": ("clip.mkv", "matroska", "libvpx-vp9", "yuv420p", "libopus"),
+    "mov_prores": ("clip.mov", "mov", "prores_ks", "yuv422p10le", "aac"),
+    "avi_msmpeg4": ("clip.avi", "avi", "msmpeg4", "yuv420p", "mp3"),
+    "gif": ("clip.gif", "gif", "gif", "rgb8", None),
+}
+
+
+def codec_clip(folder: Path, kind: str, seconds: float = 1.0) -> Path:
+    """One of :data:`CODEC_CLIPS`, made with PyAV."""
+    import av
+
+    name, fmt, vcodec, pix_fmt, acodec = CODEC_CLIPS[kind]
+    path = folder / f"{kind}_{name}"
+    w, h = 160, 120
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream(vcodec, rate=10 if fmt == "gif" else FPS)
+        video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        audio = None
+        if acodec is not None:
+            rate = 48000 if acodec == "libopus" else 44100 if acodec == "mp3" else SR
+            audio = out.add_stream(acodec if acodec != "mp3" else "libmp3lame", rate=rate)
+            audio.layout = "mono"
+        frames = list(face_frames(seconds, (w, h)))
+        for frame in frames[:: 2 if fmt == "gif" else 1]:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(video.encode(None))
+        if audio is not None:
+            tone = speech(seconds)
+            resampled = np.interp(np.arange(round(seconds * audio.rate)) * SR / audio.rate, np.arange(len(tone)), tone)
+            block = 960 if acodec == "libopus" else 1152
+            for start in range(0, len(resampled), block):
+                chunk = resampled[start : start + block].astype(np.float32)[None, :]
+                fr = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                fr.sample_rate, fr.pts = audio.rate, start
+                out.mux(audio.encode(fr))
+            out.mux(audio.encode(None))
+    return path

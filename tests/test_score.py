@@ -17,7 +17,7 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from models import Engine, InvalidOptionError, OutputError, Timeline, score_job
+from models import Engine, InvalidOptionError, OutputError, Timeline, media, score_job
 from models.engine import default_example_clip
 from tests import media_fixtures
 from tests.test_mux import audio_stream_facts, video_packets
@@ -211,3 +211,22 @@ def test_the_output_check_probes_and_leaves_nothing(tmp_path: Path) -> None:
         check_output_dir(tmp_path / "f" / "out")
     with unwritable_folder(tmp_path / "ro") as ro, pytest.raises(OutputError, match="cannot write"):
         check_output_dir(ro / "new")
+
+
+@pytest.mark.parametrize("kind", sorted(media_fixtures.CODEC_CLIPS))
+def test_clips_in_other_codecs_are_scored_into_a_container_that_takes_them(
+    engine: Engine, tmp_path: Path, kind: str
+) -> None:
+    """WebM/VP8 from a browser's recorder, VP9, ProRes, MS-MPEG4 AVI and GIF: each is scored (its video copied into
+    MP4, MOV or MKV, or re-encoded as H.264 where no container takes it), never analysed and then refused."""
+    clip = media_fixtures.codec_clip(tmp_path, kind)
+    result = score_job(engine, clip, tmp_path / "out", tempo=120)
+    video = result.files["video"]
+    expected = {"webm_vp8_opus": ".mkv", "mkv_vp9_opus": ".mp4", "mov_prores": ".mov"}.get(kind, ".mp4")
+    assert video.suffix == expected and video.name == result.summary["files"]["video"]
+    with av.open(str(video)) as scored, av.open(str(clip)) as source:
+        codec = scored.streams.video[0].codec_context.name
+        assert codec == ("h264" if kind in ("avi_msmpeg4", "gif") else source.streams.video[0].codec_context.name)
+        assert scored.streams.audio[0].codec_context.name == "aac"
+    assert media.probe(video).duration_s == pytest.approx(media.probe(clip).duration_s, abs=0.15)
+    assert len(list(media.iter_frames(video, fps=5))) >= 4

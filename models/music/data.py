@@ -140,17 +140,58 @@ def pop909_songs(root: str | Path) -> list[Pop909Song]:
     return songs
 
 
+MAX_MIDI_BYTES = 16 * 1024 * 1024
+MAX_MIDI_TICKS = 10_000_000  # pretty_midi keeps a float per tick
+MAX_MIDI_SECONDS = 3600.0  # an hour: piano rolls of a piece are sized by its length
+
+
 def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
-    """Read a MIDI file with pretty_midi; :class:`InputError` if it is missing or not MIDI."""
+    """Read a MIDI file with pretty_midi; :class:`InputError` if it is missing, not MIDI, or out of bounds.
+
+    A file from anyone: at most 16 MB, 10 million ticks and an hour long, checked with mido before pretty_midi
+    builds its per-tick tables (a 44-byte file with a slow tempo and one long note otherwise asks for hundreds
+    of GB). SMPTE-timed files (frames per second instead of beats) are converted to beats at 120 BPM."""
+    import io
+
+    import mido
     import pretty_midi
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"MIDI file not found: {path}")
+    if path.stat().st_size > MAX_MIDI_BYTES:
+        raise InputError(f"{path.name}: over {MAX_MIDI_BYTES // 2**20} MB, too large for a MIDI file")
     try:
-        return pretty_midi.PrettyMIDI(str(path))
-    except Exception as e:  # mido/pretty_midi raise many types (OSError, EOFError, KeyError, ValueError...)
-        raise InputError(f"cannot read MIDI file {path}: {type(e).__name__}: {e}") from e
+        mid = mido.MidiFile(str(path), clip=True)
+    except Exception as e:  # mido raises many types (OSError, EOFError, KeyError, ValueError...)
+        raise InputError(f"cannot read MIDI file {path.name}: {type(e).__name__}: {e}") from e
+    if mid.type == 2:
+        raise InputError(f"{path.name}: a type 2 MIDI file (independent sequences) is not supported")
+    if mid.ticks_per_beat < 0:  # SMPTE: high byte -frames per second, low byte ticks per frame
+        division = mid.ticks_per_beat & 0xFFFF
+        fps = 256 - (division >> 8)
+        per_frame = division & 0xFF
+        if fps not in (24, 25, 29, 30) or per_frame == 0:
+            raise InputError(f"{path.name}: unreadable SMPTE time division")
+        mid.ticks_per_beat = max(1, round((29.97 if fps == 29 else fps) * per_frame * 0.5))  # a beat = 0.5 s
+        for track in mid.tracks:  # the division alone sets the time: tempo changes do not apply
+            for i, msg in enumerate(track):
+                if msg.type == "set_tempo":
+                    track[i] = mido.MetaMessage("text", text="", time=msg.time)
+    if mid.ticks_per_beat == 0:
+        raise InputError(f"{path.name}: time division of zero ticks per beat")
+    ticks = max((sum(m.time for m in t) for t in mid.tracks), default=0)
+    if ticks > MAX_MIDI_TICKS:
+        raise InputError(f"{path.name}: {ticks} ticks long, over the limit of {MAX_MIDI_TICKS}")
+    if mid.length > MAX_MIDI_SECONDS:
+        raise InputError(f"{path.name}: {mid.length / 3600:.1f} hours long, over the limit of one hour")
+    buf = io.BytesIO()
+    try:
+        mid.save(file=buf)
+        buf.seek(0)
+        return pretty_midi.PrettyMIDI(buf)
+    except Exception as e:
+        raise InputError(f"cannot read MIDI file {path.name}: {type(e).__name__}: {e}") from e
 
 
 def pop909_tracks(

@@ -104,7 +104,12 @@ class Judge:
     def predict_many(self, items: Sequence[pretty_midi.PrettyMIDI | str | Path]) -> list[JudgeResult]:
         if isinstance(items, str | Path):
             raise InputError("predict_many takes a list of pieces; use predict for one")
-        feats = [midi_features(load_midi(it) if isinstance(it, str | Path) else it) for it in items]
+        pieces = [load_midi(it) if isinstance(it, str | Path) else it for it in items]
+        for it, pm in zip(items, pieces, strict=True):
+            if not any(inst.notes for inst in pm.instruments if not inst.is_drum):
+                name = Path(it).name if isinstance(it, str | Path) else "the piece"
+                raise InputError(f"{name}: no pitched notes to judge (empty, or drums only)")
+        feats = [midi_features(pm) for pm in pieces]
         if not feats:
             return []
         return [_result(p) for p in self.probs(np.stack(feats))]

@@ -349,9 +349,23 @@ ONE_SHOT = ("analyze", "compose", "score", "demo", "judge")
 def run() -> None:
     """The console script: :func:`main`, then, after a one-shot command (whose outputs are complete and whose
     temporary files are gone when it returns), an exit that skips tearing down PyTorch and MediaPipe (about
-    0.6 s). The servers exit normally, so that their own clean-up runs."""
+    0.6 s). A one-shot command stopped by SIGTERM or SIGHUP unwinds first, so it leaves nothing behind. The
+    servers exit normally, so that their own clean-up runs."""
     argv = sys.argv[1:]
-    code = main(argv)
+    if argv and argv[0] in ONE_SHOT:
+        import signal
+
+        def stop(signum: int, frame: object) -> None:
+            raise SystemExit(128 + signum)  # unwinds the job: its staging folder and lock are removed
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, stop)
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+        if code > 128:
+            print(f"moodscore: stopped by signal {code - 128}; nothing was written", file=sys.stderr)
     if argv and argv[0] in ONE_SHOT:
         import logging
         import os

@@ -6,6 +6,7 @@ only when the whole job has succeeded, so a failed job leaves nothing half-writt
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -75,28 +76,100 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> None:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
 
 
+LOCK_NAME = ".moodscore.lock"
+MANIFEST_NAME = ".moodscore-files"  # the names the last job wrote into the folder, one per line
+PARTIAL_PREFIX = ".moodscore-partial-"
+
+
+@contextmanager
+def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold ``out_dir`` for one job: a second job into the same folder is refused at once (OutputError) rather
+    than both reporting success over a mixed set. Creates the folder; if the job fails and the folder was made
+    for it, it is removed again while empty. Stale staging folders (left by a killed job) are swept. The lock is
+    a hidden file that lives only as long as the job."""
+    import fcntl
+
+    out = Path(out_dir)
+    lock = out / LOCK_NAME
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    held, ok = False, False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the job before may have removed the file between our open and our lock: ours must be the one there
+            held = os.stat(lock, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except (BlockingIOError, FileNotFoundError):
+            held = False
+        if not held:
+            raise OutputError(f"another moodscore job is writing into {out}; wait for it or choose another folder")
+        for stale in out.glob(f"{PARTIAL_PREFIX}*"):  # under the lock, no other job is staging here
+            shutil.rmtree(stale, ignore_errors=True)
+        yield out
+        ok = True
+    finally:
+        if held:
+            lock.unlink(missing_ok=True)  # while still locked, so no one can take a file about to vanish
+        os.close(fd)
+        if not ok and created and not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+
+
 @contextmanager
 def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary folder inside ``out_dir`` whose files move into ``out_dir`` when the block succeeds."""
+    """A temporary folder inside ``out_dir`` whose files move into ``out_dir`` when the block succeeds, replacing
+    the previous job's set whole: files the previous job wrote and this one does not (a scored video of another
+    container, a variation no longer made) are removed. Use inside :func:`output_lock`."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".moodscore-partial-", dir=out))
+        stage = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out))
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     try:
         yield stage
-        for item in sorted(stage.iterdir()):
-            os.replace(item, out / item.name)
+        written = sorted(item.name for item in stage.iterdir())
+        manifest = out / MANIFEST_NAME
+        previous = manifest.read_text(encoding="utf-8").split("\n") if manifest.is_file() else []
+        for name in written:
+            os.replace(stage / name, out / name)
+        for name in set(previous) - set(written):
+            if name and safe_stem(name) and "/" not in name and not name.startswith("."):
+                (out / name).unlink(missing_ok=True)
+        tmp = out / f"{MANIFEST_NAME}.tmp"
+        tmp.write_text("\n".join(written), encoding="utf-8")
+        os.replace(tmp, manifest)
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def holding_output(job: Callable[P, R]) -> Callable[P, R]:
+    """Run ``job(engine, what, out_dir, ...)`` with ``out_dir`` checked and held (:func:`output_lock`)."""
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        out_dir = args[2] if len(args) > 2 else kwargs["out_dir"]
+        check_output_dir(out_dir)  # type: ignore[arg-type]
+        with output_lock(out_dir):  # type: ignore[arg-type]
+            return job(*args, **kwargs)
+
+    return run
+
+
 COMPOSE_EXTRAS = ("mp3", "png")
 
 
+@holding_output
 def compose_job(
     engine: Engine,
     request: ComposeRequest,
@@ -119,7 +192,6 @@ def compose_job(
         raise InvalidOptionError(f"unknown extra outputs {unknown}; choose from {', '.join(COMPOSE_EXTRAS)}")
 
     report = progress or (lambda f, m: None)
-    check_output_dir(out_dir)
     scores = engine.compose(request, progress=lambda f, m: report(0.6 * f, m))
     names = []
     with staged_output(out_dir) as stage:
@@ -185,6 +257,7 @@ def render_score(score: Any) -> np.ndarray:
     return normalize_loudness(audio, SR)
 
 
+@holding_output
 def score_job(
     engine: Engine,
     clip: str | os.PathLike[str],
@@ -224,7 +297,6 @@ def score_job(
         seed=seed,
         temperature=temperature,
     )
-    check_output_dir(out_dir)  # and so is the output folder: an unwritable one must not cost a whole analysis
     # and how the scored video will be written (which container takes the clip's video, or a re-encode)
     from . import media as _media
 

@@ -97,7 +97,8 @@ def test_compose_writes_midi_and_wav_per_variation(tmp_path: Path) -> None:
         assert pm.get_tempo_changes()[1][0] == pytest.approx(120)
         info = soundfile.info(str(w))
         assert info.samplerate == 44100 and info.duration >= 2 * 2.0 - 0.01  # two bars of 2 s
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == [".moodscore-files"]  # the list of what was written; no staging folder, no lock left behind
 
 
 @pytest.mark.parametrize(
@@ -154,3 +155,24 @@ def test_compose_follows_a_timeline_file_and_takes_seconds(tmp_path: Path) -> No
     r = run("compose", "--timeline", str(tmp_path / "bad.json"), "--out", str(tmp_path / "c"), "--debug-models")
     assert r.returncode == 2 and "timeline" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_job_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: str) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "models.cli", "score", str(default_example_clip()), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / ".moodscore.lock").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be stopped"
+    time.sleep(0.5)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig) and "nothing was written" in err and "Traceback" not in err
+    assert not out.exists()  # the folder was made for the job, so it goes with it

@@ -48,9 +48,10 @@ def scored(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 def test_every_file_is_written_and_readable(scored: tuple[Path, object]) -> None:
     out, _ = scored
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(
-        ["timeline.json", "score.mid", "music.wav", "music.mp3", "timeline.png", "score.json", "example_scored.mp4"]
-    )
+    written = ["timeline.json", "score.mid", "music.wav", "music.mp3", "timeline.png", "score.json"]
+    written.append("example_scored.mp4")
+    assert names == sorted([*written, ".moodscore-files"])  # and nothing staged or locked left behind
+    assert sorted((out / ".moodscore-files").read_text().split("\n")) == sorted(written)
     timeline = Timeline.from_json((out / "timeline.json").read_text())
     assert timeline.segments[0].start_s == 0 and math.isclose(timeline.segments[-1].end_s, timeline.duration_s)
     assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -89,7 +90,7 @@ def test_audio_only_clip_gives_no_video_file(engine: Engine, tmp_path: Path) -> 
     clip = media_fixtures.audio_only(tmp_path)
     result = score_job(engine, clip, tmp_path / "out")
     assert "video" not in result.files
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != ".moodscore-files") == sorted(
         ["timeline.json", "score.mid", "music.wav", "music.mp3", "timeline.png", "score.json"]
     )
 
@@ -230,3 +231,26 @@ def test_clips_in_other_codecs_are_scored_into_a_container_that_takes_them(
         assert scored.streams.audio[0].codec_context.name == "aac"
     assert media.probe(video).duration_s == pytest.approx(media.probe(clip).duration_s, abs=0.15)
     assert len(list(media.iter_frames(video, fps=5))) >= 4
+
+
+def test_a_second_job_into_a_busy_folder_is_refused_and_a_reused_folder_holds_one_set(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Two jobs into one folder: the second is refused at once instead of both reporting success over a mixed
+    set. A folder used again holds the new set whole: the previous clip's scored video goes, files of the
+    user's own stay; a staging folder left by a killed job is swept."""
+    from models.jobs import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out), pytest.raises(OutputError, match="another moodscore job"):
+        score_job(engine, default_example_clip(), out)
+    assert not any(out.iterdir())  # the first holder made the folder; the refused job left nothing in it
+    (out / "mine.txt").write_text("the user's own file")
+    (out / ".moodscore-partial-killed").mkdir()
+    first = media_fixtures.face_clip(tmp_path)
+    score_job(engine, first, out, name="first")
+    assert (out / "first_scored.mp4").is_file() and not (out / ".moodscore-partial-killed").exists()
+    score_job(engine, default_example_clip(), out, name="second")
+    names = {p.name for p in out.iterdir()}
+    assert "second_scored.mp4" in names and "first_scored.mp4" not in names and "mine.txt" in names
+    assert not [n for n in names if n.startswith(".moodscore-partial") or n == ".moodscore.lock"]

@@ -168,6 +168,10 @@ def _check_writable(path: Path | None) -> None:
         raise OutputError(f"cannot write {path}: the folder {folder} is not writable")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
+    if path.is_symlink():
+        raise OutputError(f"cannot write {path}: it is a symbolic link; give the file itself")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"cannot write {path}: it is a special file (a device, a pipe or a socket), not a file")
 
 
 def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:

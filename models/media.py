@@ -41,7 +41,9 @@ class MediaLimits:
 
     max_duration_s: float = 600.0
     max_bytes: int = 2 * 1024**3
-    max_width: int = 4096
+    max_width: int = 4096  # the longer side of a frame, whichever way it is turned
+    max_pixels: int = 4096 * 2304  # per frame (DCI 4K and UHD fit)
+    max_decoded_pixels: float = 600.0 * 60 * 4096 * 2304  # over the whole clip: ten minutes of 4K at 60 fps
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class VideoFrame:
 def _checked_file(path: PathLike) -> tuple[Path, int]:
     """Return the path and its size, or raise UnreadableMediaError for a missing, odd or empty file."""
     p = Path(os.fspath(path))
+    if p.is_dir():
+        raise UnreadableMediaError(f"{p.name or p}: is a folder, not a media file")
+    if p.exists() and not p.is_file():
+        raise UnreadableMediaError(f"{p.name or p}: is a special file (a pipe, a device or a socket), not a media file")
     if not p.is_file():
         raise UnreadableMediaError(f"{p.name or p}: no such file")
     size = p.stat().st_size
@@ -163,10 +169,23 @@ def probe(path: PathLike, *, limits: MediaLimits = MediaLimits()) -> MediaInfo:
             width, height = int(video.codec_context.width or 0), int(video.codec_context.height or 0)
             if width <= 0 or height <= 0:
                 raise UnreadableMediaError(f"{p.name}: the video stream has no frame size")
+            # the frame size is checked before anything is decoded, whichever way the frames are turned
+            if max(width, height) > limits.max_width:
+                raise TooWideError(
+                    f"{p.name}: frames of {width}x{height} px exceed the limit of {limits.max_width} px a side"
+                )
+            if width * height > limits.max_pixels:
+                raise TooWideError(
+                    f"{p.name}: frames of {width}x{height} px exceed the limit of {limits.max_pixels} pixels"
+                )
+            total = width * height * (_fps(video) or 25.0) * max(duration, 0.0)
+            if total > limits.max_decoded_pixels:
+                raise TooWideError(
+                    f"{p.name}: {total / 1e6:,.0f} million pixels to decode exceed the limit of "
+                    f"{limits.max_decoded_pixels / 1e6:,.0f} million"
+                )
             if _first_frame_turns(p) % 2:
                 width, height = height, width
-            if width > limits.max_width:
-                raise TooWideError(f"{p.name}: frames {width} px wide exceed the limit of {limits.max_width} px")
         if duration > limits.max_duration_s:
             raise TooLongError(f"{p.name}: {duration:.1f} s is longer than the limit of {limits.max_duration_s:.1f} s")
         return MediaInfo(

@@ -308,3 +308,27 @@ def test_surround_upload_is_analysed_through_the_cli(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-800:]
     assert (tmp_path / "t.json").stat().st_size > 100
+
+
+def test_frame_size_is_limited_on_both_sides_and_in_pixels_before_decoding(tmp_path: Path) -> None:
+    """A frame's longer side (a tall clip, or a wide one turned by a rotation flag), its pixels and the pixels of
+    the whole clip are checked from the headers, before a frame is decoded."""
+    import av
+
+    tall = tmp_path / "tall.mp4"
+    with av.open(str(tall), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 4608, "yuv420p"
+        for _ in range(2):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((4608, 128, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+    with pytest.raises(TooWideError) as tall_error:
+        media.probe(tall)
+    _one_line(tall_error.value, "128x4608", "4096")
+    with pytest.raises(TooWideError) as pixels:
+        media.probe(EXAMPLE, limits=media.MediaLimits(max_pixels=640 * 480 - 1))
+    _one_line(pixels.value, "640x480", str(640 * 480 - 1))
+    with pytest.raises(TooWideError) as total:
+        media.probe(EXAMPLE, limits=media.MediaLimits(max_decoded_pixels=1e8))  # 640 x 480 x 25 fps x 14 s = 108e6
+    _one_line(total.value, "108 million pixels", "100 million")
+    assert media.probe(EXAMPLE, limits=media.MediaLimits(max_pixels=640 * 480, max_decoded_pixels=1.1e8)).has_video

@@ -68,6 +68,21 @@ def test_unwritable_json_path_is_refused_before_any_work(tmp_path: Path) -> None
     assert not target.parent.exists()
 
 
+def test_json_is_written_only_as_a_regular_file(tmp_path: Path) -> None:
+    """A symbolic link or a pipe given as --json is refused, not replaced by a regular file."""
+    import os
+
+    real = tmp_path / "real.json"
+    real.write_text("keep")
+    (tmp_path / "link.json").symlink_to(real)
+    os.mkfifo(tmp_path / "pipe.json")
+    for name, said in (("link.json", "symbolic link"), ("pipe.json", "special file")):
+        r = run("judge", str(tmp_path / "none.mid"), "--json", str(tmp_path / name), timeout=60)
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "link.json").is_symlink() and real.read_text() == "keep"
+    assert not (tmp_path / "pipe.json").is_file()
+
+
 def test_compose_writes_midi_and_wav_per_variation(tmp_path: Path) -> None:
     import pretty_midi
     import soundfile

@@ -214,11 +214,15 @@ def test_unreadable(clips: dict[str, Path], name: str, call: str) -> None:
     _one_line(info.value, path.name)
 
 
-def test_missing_file_and_folder(tmp_path: Path) -> None:
-    for path in (tmp_path / "nope.mp4", tmp_path):
+def test_missing_file_folder_and_pipe(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    for path, said in ((tmp_path / "nope.mp4", "no such file"), (tmp_path, "is a folder"),
+                       (tmp_path / "pipe.mp4", "special file")):  # fmt: skip
         with pytest.raises(UnreadableMediaError) as info:
-            media.probe(path)
-        _one_line(info.value, "no such file")
+            within(lambda p=path: media.probe(p))  # a pipe must not be opened: reading it would wait forever
+        _one_line(info.value, said)
 
 
 def test_no_audio_no_video(clips: dict[str, Path]) -> None:

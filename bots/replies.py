@@ -77,6 +77,8 @@ def score_embed(summary: Mapping[str, Any], clip_name: str, image_name: str | No
     embed.add_field(name="Length", value=clock(summary["duration_s"]))
     embed.add_field(name="Music", value=f"{summary['key']} · {summary['tempo']:g} BPM · {summary['bars']} bars")
     embed.add_field(name="Instruments", value=", ".join(summary["instruments"]))
+    for warning in summary.get("warnings", [])[:2]:
+        embed.add_field(name="⚠ Warning", value=str(warning)[:1024], inline=False)
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     embed.set_footer(text="Q1 happy/excited · Q2 tense/angry · Q3 sad/low · Q4 calm/content")

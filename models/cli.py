@@ -187,6 +187,8 @@ def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
         if bar is not None:
             bar.close()
     print(format_timeline(timeline))
+    for warning in timeline.meta.get("warnings", []):
+        print(f"moodscore: warning: {warning}", file=sys.stderr)
     if args.json is not None:
         if str(args.json) == "-":
             print(timeline.to_json())
@@ -272,6 +274,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
         if bar is not None:
             bar.close()
     print(format_timeline(result.timeline))
+    for warning in result.summary.get("warnings", []):
+        print(f"moodscore: warning: {warning}", file=sys.stderr)
     s = result.summary
     print(f"\n{s['bars']} bars at {s['tempo']:g} BPM in {s['key']}; {s['timings'].get('total_s', 0):.1f} s analysis")
     for run in s["judge"]:

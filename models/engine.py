@@ -29,6 +29,7 @@ Progress = Callable[[float, str], None]
 ClipSource = str | os.PathLike[str]
 
 _FACE_BATCH = 32
+MIN_MEDIA_S = 0.5  # a clip must hold at least this much decodable audio or video
 # Video frames read per second. Three are plenty for the timeline (1 s windows every 0.5 s, segments of 2 s and
 # more): on held-out faces (benchmarks/bench_face_video.py) 3 and 5 fps read the same, and 3 costs 40% less.
 ANALYSIS_FPS = 3.0
@@ -158,6 +159,7 @@ class Engine:
 
         face_windows = np.full((len(starts), affect.N_CLASSES), np.nan)
         n_frames = n_faces = 0
+        times = np.zeros(0)
         if info.has_video:
             times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings)
             face_windows = pool_frames(times, probs, starts, opts)
@@ -166,6 +168,21 @@ class Engine:
             if "error" in voice_result:
                 raise voice_result["error"]
         voice_windows = voice_result.get("windows", np.full((len(starts), affect.N_CLASSES), np.nan))
+        # how much of the clip could actually be decoded: a cut file or a picture named .mp4 must not get a
+        # timeline invented for its whole declared length
+        video_s = float(times[-1]) + 1.0 / fps if info.has_video and n_frames else 0.0
+        read_s = max(video_s, float(voice_result.get("audio_s", 0.0)))
+        if read_s < MIN_MEDIA_S:
+            raise UnreadableMediaError(
+                f"{Path(info.path).name}: only {read_s:.2f} s of media could be decoded (at least {MIN_MEDIA_S} s "
+                "are needed)"
+            )
+        warnings = []
+        if read_s < info.duration_s - max(1.0, 2.0 / fps):
+            warnings.append(
+                f"decoding stopped early: {read_s:.1f} s of the {info.duration_s:.1f} s could be read; the rest of "
+                "the timeline has no evidence"
+            )
         report(0.95, "fusing")
         t_fuse = time.perf_counter()
         timeline = build_timeline(info.duration_s, face_windows, voice_windows, opts)
@@ -184,6 +201,8 @@ class Engine:
                 "frames_sampled": n_frames,
                 "frames_with_face": n_faces,
                 "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
+                "decoded_s": round(read_s, 3),
+                "warnings": warnings,
                 "timings": {k: round(v, 4) for k, v in timings.items()},
             }
         )
@@ -204,6 +223,7 @@ class Engine:
             t = time.perf_counter()
             audio = media.decode_audio(clip, sr=16000)
             timings["audio_decode_s"] = time.perf_counter() - t
+            out["audio_s"] = len(audio) / 16000
             t = time.perf_counter()
             track = self.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s, starts=starts)
             timings["voice_s"] = time.perf_counter() - t

@@ -371,6 +371,7 @@ def score_job(
                 }
                 for s in timeline.segments
             ],
+            "warnings": list(timeline.meta.get("warnings", [])),
             "files": files,
             "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
         }

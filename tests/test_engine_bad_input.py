@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import media_fixtures as fx
+import numpy as np
 import pytest
 from timeouts import within
 
@@ -82,3 +83,28 @@ def test_silent_clip_has_no_voice_votes(engine: Engine, tmp_path: Path) -> None:
     assert tl.meta["source"]["has_audio"] is True
     assert tl.meta["speech_windows"] == 0 and "voice" not in tl.modalities
     assert "face" in tl.modalities
+
+
+def test_a_picture_named_mp4_is_refused_not_scored(engine: Engine, tmp_path: Path) -> None:
+    """A PNG renamed .mp4 opens as one frame of video: too little to make a timeline of."""
+    import cv2
+
+    path = tmp_path / "photo.mp4"
+    ok, png = cv2.imencode(".png", np.full((120, 160, 3), 128, np.uint8))
+    assert ok
+    path.write_bytes(png.tobytes())
+    with pytest.raises(UnreadableMediaError, match="could be decoded") as info:
+        within(lambda: engine.analyze(path))
+    assert "\n" not in str(info.value)
+
+
+def test_a_clip_whose_decoding_stops_early_says_how_much_was_read(engine: Engine, tmp_path: Path) -> None:
+    full = fx._encode(tmp_path / "full.mp4", fx.face_frames(6.0), fx.speech(6.0), faststart=True)
+    cut = tmp_path / "cut.mp4"
+    data = full.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.45)])
+    tl = within(lambda: engine.analyze(cut))
+    assert tl.duration_s == pytest.approx(6.0, abs=0.1)
+    assert 0.5 <= tl.meta["decoded_s"] < 5.0
+    (warning,) = tl.meta["warnings"]
+    assert "decoding stopped early" in warning and f"{tl.meta['decoded_s']:.1f} s" in warning

@@ -51,7 +51,8 @@ def score_summary_html(summary: dict[str, Any], modalities: tuple[str, ...] = ()
         f"{summary.get('bars', '?')} bars at {summary.get('tempo', 0):g} BPM in {html.escape(str(summary.get('key')))}"
         "</p>"
     )
-    return f'<div class="ms-summary">{head}{evidence_html(modalities)}<ul>{rows}</ul></div>'
+    warnings = "".join(f'<p class="ms-warning">⚠ {html.escape(str(w))}</p>' for w in summary.get("warnings", []))
+    return f'<div class="ms-summary">{head}{warnings}{evidence_html(modalities)}<ul>{rows}</ul></div>'
 
 
 class Handlers:

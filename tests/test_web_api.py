@@ -200,7 +200,7 @@ def test_command_line_options() -> None:
     assert (args.host, args.port, args.share, args.auth, args.max_jobs) == ("127.0.0.1", 7860, False, None, 1)
     args = build_parser().parse_args(["--auth", "ann:pa:ss", "--max-jobs", "2", "--share"])
     assert args.auth == ("ann", "pa:ss") and args.max_jobs == 2 and args.share
-    for bad in (["--auth", "nopassword"], ["--max-jobs", "0"]):
+    for bad in (["--auth", "nopassword"], ["--max-jobs", "0"], ["--share"], ["--host", "0.0.0.0"]):
         with pytest.raises(SystemExit) as exc:
-            main(bad)
+            main(bad)  # a public link or an open address without a login is refused unless --no-auth says so
         assert exc.value.code == 2

@@ -2,7 +2,7 @@
 
     moodscore web                                 # http://127.0.0.1:7860, one job at a time
     moodscore web --max-jobs 2 --max-queue 16
-    moodscore web --share --auth alice:secret     # a public link: always with --auth
+    moodscore web --share --auth alice:secret     # a public link needs --auth (or an explicit --no-auth)
 
 Gradio is imported only after the arguments are parsed (it takes about 2 s).
 """
@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="require this login (or set MOODSCORE_WEB_AUTH=USER:PASS to keep it out of the process list)",
     )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow --share or a --host other than this machine without a login (anyone who reaches it can use it)",
+    )
     p.add_argument("--max-jobs", type=_positive, default=1, metavar="N", help="jobs run at once (default 1)")
     p.add_argument("--max-queue", type=int, default=8, metavar="N", help="jobs that may wait (default 8)")
     p.add_argument("--max-upload-mb", type=_positive, default=200, metavar="MB", help="upload size limit (200)")
@@ -62,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"MOODSCORE_WEB_AUTH: {exc}")
     if args.max_queue < 0 or args.max_seconds <= 0 or args.keep_minutes <= 0:
         parser.error("--max-queue must be >= 0; --max-seconds and --keep-minutes must be positive")
-    if args.share and auth is None:
-        print("warning: --share makes a public link; anyone who has it can use this app. Add --auth.", file=sys.stderr)
+    exposed = args.share or args.host not in ("127.0.0.1", "localhost", "::1")
+    if exposed and auth is None and not args.no_auth:
+        what = "--share makes a public link" if args.share else f"--host {args.host} serves other machines"
+        parser.error(f"{what}: add --auth USER:PASS (or MOODSCORE_WEB_AUTH), or --no-auth to open it to anyone")
+    if exposed and auth is None:
+        print("warning: no login: anyone who reaches this app can use it", file=sys.stderr)
 
     from models import Engine
 

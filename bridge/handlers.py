@@ -11,7 +11,8 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,42 @@ def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) 
     return "compose", len(scores)
 
 
-def allowed_clip(ctx: Context, raw: str) -> Path:
-    """The video path if it is an existing file under one of the allowed roots (symlinks resolved)."""
+@dataclass
+class CheckedClip:
+    """A video the bridge may read, opened when the request was checked: the job reads this very file even if
+    the path is changed while the request waits (a folder swapped for a symlink to somewhere else)."""
+
+    path: Path  # as resolved at check time
+    fd: int
+
+    @contextmanager
+    def opened(self) -> Iterator[Path]:
+        """A path that reads the file held open, named like it (so messages and outputs use its name)."""
+        import tempfile
+
+        held = Path(f"/proc/self/fd/{self.fd}")
+        if held.exists():  # Linux: a link to the open file itself, whatever happened to the path since
+            with tempfile.TemporaryDirectory(prefix="moodscore-clip-") as tmp:
+                link = Path(tmp) / self.path.name
+                link.symlink_to(held)
+                yield link
+            return
+        try:  # elsewhere: the path must still lead to the file that was checked
+            now, then = os.stat(self.path), os.fstat(self.fd)
+        except OSError:
+            raise RequestError(f"{self.path.name} is gone") from None
+        if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino):
+            raise RequestError(f"{self.path.name} changed while the request waited")
+        yield self.path
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def allowed_clip(ctx: Context, raw: str) -> CheckedClip:
+    """The video if it is an existing file under one of the allowed roots (symlinks resolved), held open."""
     if not raw or "\x00" in raw:
         raise RequestError("the video path is empty")
     try:
@@ -169,20 +204,40 @@ def allowed_clip(ctx: Context, raw: str) -> Path:
         raise RequestError(f"{raw} is outside the folders this bridge may read ({roots}); see --allow")
     if not path.is_file():
         raise RequestError(f"not a file: {raw}")
-    return path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise RequestError(f"cannot open {raw}") from None
+    st = os.fstat(fd)
+    # what was opened must be the regular file under the allowed root that was checked, not what a swap put there
+    import stat
+
+    try:
+        again = os.stat(path)
+    except OSError:
+        again = None
+    if not stat.S_ISREG(st.st_mode) or again is None or (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        raise RequestError(f"{raw} changed while it was checked")
+    return CheckedClip(path, fd)
 
 
-def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], clip: Path) -> tuple[str, int]:
+def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
     import pretty_midi
 
     from models import score_job
 
     instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
-    folder = ctx.job_dir(reply.rid)
-    result = score_job(
-        ctx.engine, clip, folder, tempo=float(opts.get("tempo", 120.0)), instruments=instruments,
-        key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), progress=reply.progress,
-    )  # fmt: skip
+    clip = checked.path
+    try:
+        folder = ctx.job_dir(reply.rid)
+        with checked.opened() as source:
+            result = score_job(
+                ctx.engine, source, folder, tempo=float(opts.get("tempo", 120.0)), instruments=instruments,
+                key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), progress=reply.progress,
+            )  # fmt: skip
+    finally:
+        checked.close()
     text = result.timeline.to_json(indent=None)
     parts = [text[i : i + TEXT_CHUNK] for i in range(0, len(text), TEXT_CHUNK)]
     for i, part in enumerate(parts):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 import threading
 from collections import OrderedDict
@@ -42,6 +43,27 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def private_folder(path: Path) -> Path:
+    """``path`` as a folder only this user can enter (0700), made safely in a shared place such as /tmp: a
+    symlink or a folder of another user planted there is refused, never followed."""
+    import stat
+
+    from models.errors import OutputError
+
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputError(f"cannot make {path}: {exc.strerror or exc}") from None
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise OutputError(f"{path} is not a folder of this user (a symlink or someone else's); give --out")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
 class BridgeServer:
     """The OSC bridge. ``engine`` is any object with the :class:`models.Engine` interface (tests pass a debug one)."""
 
@@ -60,8 +82,11 @@ class BridgeServer:
     ) -> None:
         from models import JobRunner
 
-        out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodscore-bridge"
-        out.mkdir(parents=True, exist_ok=True)
+        if out_dir is not None:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+        else:
+            out = private_folder(Path(tempfile.gettempdir()) / f"moodscore-bridge-{os.getuid()}")
         roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or [Path.home()]))
         self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton, keep=keep)
         self.sock = osc_io.udp_socket(host, port)
@@ -202,7 +227,11 @@ class BridgeServer:
         if "path" not in opts:
             raise RequestError("score needs a 'path' option: a video file on the bridge's machine")
         clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
-        self._submit(reply, handlers.run_score, opts, clip)
+        try:
+            self._submit(reply, handlers.run_score, opts, clip)
+        except BaseException:
+            clip.close()  # not queued: nothing will read it
+            raise
 
     def on_ableton(self, reply: Reply, opts: dict[str, Any]) -> None:
         for name in ("track", "slot"):
@@ -217,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port (default {DEFAULT_PORT})")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="where MIDI and scores are written "
-                   "(default: moodscore-bridge in the system temp folder)")  # fmt: skip
+                   "(default: moodscore-bridge-UID in the system temp folder, private to you)")  # fmt: skip
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose videos may be scored (repeatable; default: your home folder)")  # fmt: skip
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait (default 8); more get an error")
@@ -253,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
                               ableton=ableton, max_queue=args.queue, keep=max(1, args.keep))  # fmt: skip
+    except MoodscoreError as exc:
+        print(f"moodscore bridge: error: {exc.message}", flush=True)
+        return 2
     except OSError as exc:
         print(f"moodscore bridge: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", flush=True)
         return 2

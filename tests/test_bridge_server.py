@@ -167,3 +167,46 @@ def test_old_request_folders_are_pruned(tmp_path: Path) -> None:
             assert peer.until(f"k{i}")[-1][0] == "/moodscore/done"
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 3 and "keep-me" in names and names[0].endswith("-00003-k2") and names[1].endswith("-00004-k3")
+
+
+def test_a_clip_swapped_while_the_request_waits_is_not_what_gets_read(tmp_path: Path) -> None:
+    """The path is checked against --allow and the file opened at once; swapping a folder of the path for a
+    symbolic link to a file outside --allow afterwards does not change what the job reads."""
+    from bridge.handlers import Context, allowed_clip
+    from bridge.protocol import RequestError
+
+    allowed, outside = tmp_path / "allowed", tmp_path / "secret"
+    (allowed / "shots").mkdir(parents=True)
+    outside.mkdir()
+    (allowed / "shots" / "take.mp4").write_bytes(b"the allowed clip")
+    (outside / "take.mp4").write_bytes(b"somebody else's file")
+    ctx = Context(engine=None, out_dir=tmp_path / "out", allowed_roots=(allowed.resolve(),))
+    checked = allowed_clip(ctx, str(allowed / "shots" / "take.mp4"))
+    (allowed / "shots").rename(allowed / "moved")
+    (allowed / "shots").symlink_to(outside, target_is_directory=True)  # the swap, while the request waits
+    try:
+        with checked.opened() as source:
+            assert source.name == "take.mp4" and source.read_bytes() == b"the allowed clip"
+    finally:
+        checked.close()
+    with pytest.raises(RequestError, match="outside the folders"):  # a new request sees the swap and is refused
+        allowed_clip(ctx, str(allowed / "shots" / "take.mp4"))
+
+
+def test_the_default_output_folder_is_private_and_never_a_planted_link(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from bridge.server import private_folder
+    from models.errors import OutputError
+
+    mine = private_folder(tmp_path / "mine")
+    assert stat.S_IMODE(os.lstat(mine).st_mode) == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    assert stat.S_IMODE(os.lstat(private_folder(loose)).st_mode) == 0o700  # tightened
+    (tmp_path / "planted").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(OutputError, match="not a folder of this user"):
+        private_folder(tmp_path / "planted")

@@ -45,6 +45,8 @@ def parse(data: bytes) -> list[OscMessage]:
     """The messages in one datagram (a bundle is flattened); raises ValueError when it is not OSC."""
     try:
         return [m.message for m in OscPacket(data).messages]
+    except RecursionError:  # bundles nested a thousand deep (a 64 KB datagram holds over 3,000 levels)
+        raise ValueError("not an OSC message (bundles nested too deep)") from None
     except (ParseError, IndexError, TypeError, ValueError, OverflowError, UnicodeDecodeError) as exc:
         raise ValueError(f"not an OSC message ({' '.join(str(exc).split())[:120]})") from None
 

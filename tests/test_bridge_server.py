@@ -101,10 +101,15 @@ def test_bad_requests_get_one_readable_error(
 
 
 def test_a_malformed_datagram_gets_an_error_and_the_server_keeps_serving(bridge: Any, peer: Peer) -> None:
-    for junk in (b"", b"hello", b"/moodscore/ping\x00,i\x00\x00", b"#bundle\x00\x01", bytes(range(256))):
-        peer.send_raw(bridge.address, junk)
+    nested = b"/moodscore/ping\x00,\x00\x00\x00"
+    for _ in range(2000):  # bundles inside bundles, 2,000 deep (40 KB): once a RecursionError and no reply
+        nested = b"#bundle\x00" + bytes(8) + len(nested).to_bytes(4, "big") + nested
+    junk = (b"", b"hello", b"/moodscore/ping\x00,i\x00\x00", b"#bundle\x00\x01", bytes(range(256)), nested)
+    for datagram in junk:
+        peer.send_raw(bridge.address, datagram)
     errors = peer.receive(timeout=3)
-    assert [a for a, _ in errors] == ["/moodscore/error"] * 5
+    assert [a for a, _ in errors] == ["/moodscore/error"] * 6
+    assert "nested too deep" in errors[-1][1][2]
     peer.send(bridge.address, "/moodscore/ping", "alive")
     assert peer.until("alive", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
 

@@ -175,7 +175,7 @@ async def run(
     except MoodscoreError as exc:  # the user's input, a full queue, a model that failed to load
         if job is None:
             bot.cooldowns.forget(user_id)  # refused before any work: let them try again at once
-        await refuse(interaction, exc.message)
+        await refuse(interaction, exc.public_message)
     except Exception:
         log.exception("/%s failed", command)
         await refuse(interaction, OOPS)
@@ -231,7 +231,7 @@ async def compose(
     try:
         request = ComposeRequest(emotion=quadrant, bars=bars, tempo=float(tempo), key=key, seed=seed)
     except MoodscoreError as exc:
-        problem = problem or exc.message
+        problem = problem or exc.public_message
     if problem:
         await refuse(interaction, problem)
         return

@@ -7,6 +7,10 @@ replies with it, the bridge sends it to ``/moodscore/error``).
 
 from __future__ import annotations
 
+import re
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\",;()]+")
+
 
 class MoodscoreError(Exception):
     """Base class: something the user can fix, described in one line."""
@@ -17,6 +21,13 @@ class MoodscoreError(Exception):
         message = " ".join(str(message).split())  # one line, whatever the cause
         super().__init__(message)
         self.message = message
+
+    @property
+    def public_message(self) -> str:
+        """The message with every absolute path cut to its last part, for people who must not see the server's
+        folders (the web page, Discord): "cannot write to /tmp/moodscore-web/ab12/out: ..." -> "cannot write
+        to out: ..."."""
+        return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", self.message)
 
 
 class InputError(MoodscoreError, ValueError):

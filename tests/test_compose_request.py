@@ -78,3 +78,12 @@ def test_keys_parse(text: str, tonic: int, minor: bool) -> None:
     key = parse_key(text)
     assert key is not None and (key.tonic, key.minor) == (tonic, minor)
     assert parse_key("auto") is None
+
+
+def test_public_messages_hide_server_folders() -> None:
+    """What the web page and Discord show: absolute paths cut to their last part, addresses left alone."""
+    from models.errors import OutputError
+
+    exc = OutputError("cannot write to /tmp/moodscore-web/ab12/out: No space left on device (see https://x.org/a)")
+    assert exc.public_message == "cannot write to out: No space left on device (see https://x.org/a)"
+    assert "/tmp" in exc.message  # the CLI, run by the owner of the folders, keeps the whole path

@@ -126,7 +126,7 @@ class Handlers:
                 variations=int(variations),
             )
         except MoodscoreError as exc:
-            raise UserFacingError(exc.message, "Invalid option") from None
+            raise UserFacingError(exc.public_message, "Invalid option") from None
         out = self.jobs.new_folder()
         result = self.jobs.run(compose_job, self.jobs.engine, request, out, progress=progress)
         pieces = result.summary["pieces"]
@@ -151,4 +151,4 @@ class Handlers:
             midi = pretty_midi.PrettyMIDI(str(midi_path))
             return piano_roll_png(midi, midi_path.with_suffix(".png"), title=title, bar_s=bar_s)
         except MoodscoreError as exc:
-            raise UserFacingError(exc.message) from None
+            raise UserFacingError(exc.public_message) from None

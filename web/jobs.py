@@ -103,9 +103,9 @@ class WebJobs:
         try:
             job = self.runner.submit(fn, *args, progress=report, **kwargs)
         except QueueFullError as exc:
-            raise UserFacingError(exc.message, "Busy") from None
+            raise UserFacingError(exc.public_message, "Busy") from None
         except MoodscoreError as exc:
-            raise UserFacingError(exc.message) from None
+            raise UserFacingError(exc.public_message) from None
         shown: tuple[float, str] | None = None
         while True:
             try:
@@ -113,7 +113,7 @@ class WebJobs:
             except TimeoutError:
                 pass
             except MoodscoreError as exc:
-                raise UserFacingError(exc.message, "Cannot do that") from None
+                raise UserFacingError(exc.public_message, "Cannot do that") from None
             except Exception:
                 log.exception("job failed")
                 raise UserFacingError("internal error; it has been logged on the server", "Sorry") from None

@@ -69,9 +69,18 @@ class RedactToken(logging.Filter):
 
 
 def read_token(args: argparse.Namespace) -> str:
-    """The token from --token-file or DISCORD_TOKEN; raises SystemExit(2) with one line when there is none."""
+    """The token from --token-file (readable by its owner only) or DISCORD_TOKEN (removed from the environment);
+    raises SystemExit(2) with one line when there is none."""
+    # out of the environment either way, so that the worker processes that parse untrusted media never hold it
+    from_env = os.environ.pop("DISCORD_TOKEN", "").strip()
     if args.token_file is not None:
         try:
+            mode = args.token_file.stat().st_mode
+            if mode & 0o077:  # like ssh with a private key: a token others can read is refused
+                raise _exit(
+                    f"the token file {args.token_file} can be read by other users (mode {mode & 0o777:o}); "
+                    f"run: chmod 600 {args.token_file}"
+                )
             token = args.token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeError) as exc:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
@@ -79,7 +88,7 @@ def read_token(args: argparse.Namespace) -> str:
         if not token:
             raise _exit(f"the token file {args.token_file} is empty")
         return token
-    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    token = from_env
     if not token:
         raise _exit("no bot token: set DISCORD_TOKEN or pass --token-file PATH (see the README's Discord section)")
     return token

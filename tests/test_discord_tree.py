@@ -83,8 +83,25 @@ def test_unreadable_or_empty_token_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert discord_bot.main(["--token-file", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     (tmp_path / "empty").write_text("\n")
+    (tmp_path / "empty").chmod(0o600)
     assert discord_bot.main(["--token-file", str(tmp_path / "empty")]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_a_token_file_others_can_read_is_refused_and_the_environment_is_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o644)
+    assert discord_bot.main(["--token-file", str(token_file)]) == 2
+    err = capsys.readouterr().err
+    assert "can be read by other users" in err and "chmod 600" in err and TOKEN not in err
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    assert discord_bot.read_token(discord_bot.build_parser().parse_args([])) == TOKEN
+    assert "DISCORD_TOKEN" not in os.environ  # worker processes started later do not inherit it
 
 
 def test_a_refused_token_never_appears_in_logs_or_errors(
@@ -93,6 +110,7 @@ def test_a_refused_token_never_appears_in_logs_or_errors(
     api.bot_token = "the-right-token"
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     monkeypatch.setenv("DISCORD_TOKEN", "not-this-one")  # the file wins over the environment
     root = logging.getLogger()
     saved = root.handlers[:], root.level

@@ -204,3 +204,30 @@ def test_command_line_options() -> None:
         with pytest.raises(SystemExit) as exc:
             main(bad)  # a public link or an open address without a login is refused unless --no-auth says so
         assert exc.value.code == 2
+
+
+def test_uploads_are_bounded_per_visitor_and_in_total() -> None:
+    """Uploads alone (no job) cannot fill the disk: past a visitor's budget the server answers 429 without
+    reading the body."""
+    from web.limits import UploadBudget
+
+    settings = WebSettings(max_upload_mb=1, visitor_upload_mb=2, total_upload_mb=3)
+    demo = build_app(Engine(debug=True), settings)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_options(settings)
+    )
+    try:
+        codes = []
+        for i in range(3):
+            data = bytes([i]) * 800_000
+            codes.append(httpx.post(f"{url}gradio_api/upload", files={"files": (f"c{i}.mp4", data)}).status_code)
+        assert codes[:2] == [200, 200] and codes[2] == 429
+        refused = httpx.post(f"{url}gradio_api/upload", files={"files": ("c.mp4", b"x" * 800_000)})
+        assert "upload budget used up" in refused.json()["detail"]
+    finally:
+        demo.close()
+        demo.moodscore_jobs.close()
+    budget = UploadBudget(lambda *a: None, per_client=2_000, total=3_000, window_s=60)  # type: ignore[arg-type,return-value]
+    assert budget._take("a", 1_500) is None and budget._take("b", 1_400) is None
+    assert "as many uploads as it may" in str(budget._take("c", 200))  # 3,100 bytes in all
+    assert "per visitor" in str(budget._take("a", 600))

@@ -52,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=_positive, default=200, metavar="MB", help="upload size limit (200)")
     p.add_argument("--max-seconds", type=float, default=120.0, metavar="S", help="longest clip accepted (120)")
     p.add_argument("--keep-minutes", type=float, default=60.0, metavar="M", help="results kept on disk (60)")
+    p.add_argument(
+        "--visitor-upload-mb",
+        type=_positive,
+        default=None,
+        metavar="MB",
+        help="uploads one visitor may store within --keep-minutes (default: 4 x --max-upload-mb)",
+    )
+    p.add_argument(
+        "--total-upload-mb",
+        type=_positive,
+        default=None,
+        metavar="MB",
+        help="uploads all visitors may store within --keep-minutes (default: 20 x --max-upload-mb)",
+    )
     p.add_argument("--debug-engine", action="store_true", help="tiny random networks (to try the app quickly)")
     return p
 
@@ -85,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         max_upload_mb=args.max_upload_mb,
         max_seconds=args.max_seconds,
         keep_minutes=args.keep_minutes,
+        visitor_upload_mb=args.visitor_upload_mb,
+        total_upload_mb=args.total_upload_mb,
     )
     demo = build_app(Engine(debug=args.debug_engine), settings)
     try:

@@ -37,10 +37,19 @@ class WebSettings:
     max_upload_mb: int = 200
     max_seconds: float = 120.0
     keep_minutes: float = 60.0
+    visitor_upload_mb: int | None = None  # uploads one visitor may store within keep_minutes (None: 4 uploads)
+    total_upload_mb: int | None = None  # uploads everyone together may store within keep_minutes (None: 20)
 
     def __post_init__(self) -> None:
         if self.max_jobs < 1 or self.max_queue < 0 or self.max_upload_mb < 1 or self.max_seconds <= 0:
             raise ValueError("max_jobs and max_upload_mb must be >= 1, max_queue >= 0, max_seconds > 0")
+        if any(x is not None and x < self.max_upload_mb for x in (self.visitor_upload_mb, self.total_upload_mb)):
+            raise ValueError("the upload budgets must hold at least one upload of max_upload_mb")
+
+    @property
+    def upload_budgets_mb(self) -> tuple[int, int]:
+        """(per visitor, in total) within ``keep_minutes``."""
+        return (self.visitor_upload_mb or 4 * self.max_upload_mb, self.total_upload_mb or 20 * self.max_upload_mb)
 
     @property
     def limits(self) -> MediaLimits:

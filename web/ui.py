@@ -197,7 +197,16 @@ def build_app(engine: Engine | None = None, settings: WebSettings | None = None)
 
 def launch_options(settings: WebSettings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` that every launcher (CLI, tests) uses."""
+    from starlette.middleware import Middleware
+
+    from .limits import UploadBudget
+
+    visitor, total = settings.upload_budgets_mb
+    budget = Middleware(
+        UploadBudget, per_client=visitor * 1024**2, total=total * 1024**2, window_s=settings.keep_minutes * 60
+    )
     return {
+        "app_kwargs": {"middleware": [budget]},
         "max_file_size": settings.max_upload_mb * 1024**2,
         "ssr_mode": False,  # no Node server; the page is plain static files served by this process
         "mcp_server": False,

@@ -231,3 +231,36 @@ def test_uploads_are_bounded_per_visitor_and_in_total() -> None:
     assert budget._take("a", 1_500) is None and budget._take("b", 1_400) is None
     assert "as many uploads as it may" in str(budget._take("c", 200))  # 3,100 bytes in all
     assert "per visitor" in str(budget._take("a", 600))
+
+
+def test_sigterm_stops_the_server_and_removes_its_job_folders(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "models.cli", "web", "--debug-engine", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert list(tmp_path.glob("moodscore-web-*")), "the server made no job folder"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not list(tmp_path.glob("moodscore-web-*"))  # the users' results went with the server

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 
@@ -103,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         total_upload_mb=args.total_upload_mb,
     )
     demo = build_app(Engine(debug=args.debug_engine), settings)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so that the job folders are removed below, as on Ctrl-C
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         demo.launch(
             server_name=args.host,

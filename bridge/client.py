@@ -40,6 +40,7 @@ from .protocol import (
     TIMELINE,
     Note,
     Piece,
+    read_secret,
 )
 
 
@@ -248,7 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     timeout = args.timeout or (900.0 if args.request == "score" else 60.0)
     progress = (lambda f, m: print(f"{100 * f:5.1f}% {m}", file=sys.stderr)) if args.progress else None
-    r = request(f"{PREFIX}/{args.request}", options_from_args(args), host=args.host, port=args.port,
+    opts = options_from_args(args)
+    secret = read_secret()  # the bridge's, when it runs as this user (MOODSCORE_BRIDGE_SECRET or the default file)
+    if secret is not None and args.request != "ping":
+        opts["secret"] = secret
+    r = request(f"{PREFIX}/{args.request}", opts, host=args.host, port=args.port,
                 timeout=timeout, on_progress=progress)  # fmt: skip
     if r.error is not None:
         if args.json:

@@ -7,8 +7,10 @@ the address table itself (which request runs which handler) is ``bridge.server.R
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PREFIX = "/moodscore"
@@ -57,7 +59,45 @@ OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
     "of": ((str,), "the request id to report on (status)"),
     "reply_port": ((int,), "send replies to this UDP port on the sender's host"),
     "blob": ((int,), "1 (default) to attach small MIDI files as blobs, 0 not to"),
+    "secret": ((str,), "the bridge's request secret (see --secret-file); ping needs none"),
 }
+
+SECRET_ENV = "MOODSCORE_BRIDGE_SECRET"
+
+
+def default_secret_file() -> Path:
+    """Where the bridge keeps its request secret and `moodscore osc` finds it: readable by its user only."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "moodscore" / "bridge-secret"
+
+
+def read_secret(path: Path | None = None) -> str | None:
+    """The secret from ``MOODSCORE_BRIDGE_SECRET`` or the file (the default one when ``path`` is None); None if
+    neither exists."""
+    env = os.environ.get(SECRET_ENV, "").strip()
+    if env:
+        return env
+    try:
+        text = (path or default_secret_file()).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError):
+        return None
+    return text or None
+
+
+def make_secret(path: Path | None = None) -> str:
+    """The secret, made (random, 0600, in a 0700 folder) when there is none yet."""
+    import secrets
+
+    found = read_secret(path)
+    if found:
+        return found
+    target = path or default_secret_file()
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(24)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return token
 
 
 def parse_options(args: Sequence[Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ The address table is :data:`ROUTES`; bridge/PROTOCOL.md documents the same list 
 from __future__ import annotations
 
 import argparse
+import hmac
 import logging
 import os
 import tempfile
@@ -21,7 +22,18 @@ from typing import Any
 from . import handlers, osc_io
 from .ableton import AbletonError
 from .handlers import Context, Reply
-from .protocol import DEFAULT_HOST, DEFAULT_PORT, DONE, PONG, PREFIX, STATUS, RequestError, parse_options
+from .protocol import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DONE,
+    PONG,
+    PREFIX,
+    STATUS,
+    RequestError,
+    default_secret_file,
+    make_secret,
+    parse_options,
+)
 
 log = osc_io.log
 VERSION = "1"
@@ -79,6 +91,7 @@ class BridgeServer:
         workers: int = 1,
         max_queue: int = 8,
         keep: int = 200,
+        secret: str | None = None,
     ) -> None:
         from models import JobRunner
 
@@ -92,6 +105,7 @@ class BridgeServer:
         self.sock = osc_io.udp_socket(host, port)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.runner = JobRunner(workers=workers, max_queue=max_queue, name="moodscore-bridge")
+        self.secret = secret  # None: any request is served (a library or test bridge); else it must carry it
         self._routes = {r.address: getattr(self, r.method) for r in ROUTES}
         self._states: OrderedDict[str, tuple[str, float, str]] = OrderedDict()  # last 256 requests
         self._states_lock = threading.Lock()
@@ -157,6 +171,13 @@ class BridgeServer:
             return
         try:
             opts = parse_options(params[1:])
+            given = opts.pop("secret", None)
+            needs = self.secret is not None and address != ROUTES[0].address  # ping answers anyone
+            if needs and not (isinstance(given, str) and hmac.compare_digest(given, str(self.secret))):
+                raise RequestError(
+                    "this bridge needs its secret: run `moodscore osc` as the bridge's user, or send the "
+                    "'secret' option (see --secret-file)"
+                )
             if "reply_port" in opts:
                 if not 1 <= opts["reply_port"] <= 65535:
                     raise RequestError(f"reply_port must be from 1 to 65535, got {opts['reply_port']}")
@@ -249,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: moodscore-bridge-UID in the system temp folder, private to you)")  # fmt: skip
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose videos may be scored (repeatable; default: your home folder)")  # fmt: skip
+    p.add_argument("--secret-file", type=Path, default=None, metavar="PATH",
+                   help="requests must carry the secret in this file (default ~/.config/moodscore/bridge-secret, "
+                   "made on first start, readable by you only; `moodscore osc` reads it)")  # fmt: skip
+    p.add_argument(
+        "--no-secret",
+        action="store_true",
+        help="serve requests without the secret (any user of this machine can then use the bridge)",
+    )
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait (default 8); more get an error")
     p.add_argument("--keep", type=int, default=200, help="request folders kept in --out (default 200, oldest go)")
     p.add_argument("--ableton-host", default="127.0.0.1", help="where AbletonOSC runs (default 127.0.0.1)")
@@ -279,9 +308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             links.append(AbletonLink(args.ableton_host, args.ableton_port, args.ableton_reply_port))
         return links[0]
 
+    secret = None
+    if not args.no_secret:
+        path = args.secret_file or default_secret_file()
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                print(f"moodscore bridge: error: {path} can be read by other users; run: chmod 600 {path}", flush=True)
+                return 2
+            secret = make_secret(args.secret_file)
+        except OSError as exc:
+            print(f"moodscore bridge: error: cannot make the request secret {path}: {exc.strerror}", flush=True)
+            return 2
     try:
         server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
-                              ableton=ableton, max_queue=args.queue, keep=max(1, args.keep))  # fmt: skip
+                              ableton=ableton, max_queue=args.queue, keep=max(1, args.keep),
+                              secret=secret)  # fmt: skip
     except MoodscoreError as exc:
         print(f"moodscore bridge: error: {exc.message}", flush=True)
         return 2
@@ -294,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"moodscore bridge: warning: {exc.message} (compose requests will get this error)", flush=True)
     host, port = server.address
     print(f"moodscore bridge: listening on {host}:{port}, writing to {server.ctx.out_dir}", flush=True)
+    if secret is None:
+        print("moodscore bridge: warning: --no-secret: any user of this machine can use the bridge", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

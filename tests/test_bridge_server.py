@@ -215,3 +215,40 @@ def test_the_default_output_folder_is_private_and_never_a_planted_link(tmp_path:
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(OutputError, match="not a folder of this user"):
         private_folder(tmp_path / "planted")
+
+
+def test_a_bridge_with_a_secret_serves_only_requests_that_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other users of the machine cannot have the bridge read the owner's videos: every request but ping must
+    carry the secret, which `moodscore osc` reads from the owner's config (or MOODSCORE_BRIDGE_SECRET)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from bridge.protocol import make_secret, read_secret
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("MOODSCORE_BRIDGE_SECRET", raising=False)
+    secret = make_secret()
+    path = tmp_path / "config" / "moodscore" / "bridge-secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and read_secret() == secret == make_secret()
+    with one_torch_thread(), running_bridge(tmp_path / "out", secret=secret) as bridge, Peer() as peer:
+        for rid, extra in (("n1", []), ("n2", ["secret", "guess"])):
+            peer.send(bridge.address, "/moodscore/compose", rid, "quadrant", "Q1", "bars", 1, *extra)
+            ((address, args),) = peer.receive(timeout=5)
+            assert address == "/moodscore/error" and "needs its secret" in args[2]
+        peer.send(bridge.address, "/moodscore/compose", "y1", "quadrant", "Q1", "bars", 1, "secret", secret)
+        assert peer.until("y1")[-1][0] == "/moodscore/done"
+        peer.send(bridge.address, "/moodscore/ping", "p1")
+        assert peer.until("p1", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
+        host, port = bridge.address
+        cli = [sys.executable, "-m", "models.cli", "osc", "--host", host, "--port", str(port), "compose",
+               "--quadrant", "Q2", "--bars", "1"]  # fmt: skip
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        ok = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert ok.returncode == 0 and ok.stdout.rstrip().endswith("end"), ok.stdout[-300:]
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "someone-else")  # another user has no secret
+        refused = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert refused.returncode == 2 and "needs its secret" in refused.stdout

@@ -55,6 +55,17 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+MEDIA_FOLDERS = ("Videos", "Movies", "Desktop", "Downloads", "Documents", "Music")
+
+
+def default_allowed(home: Path | None = None) -> list[Path]:
+    """The folders a bridge reads videos from without --allow: the user's media and document folders that
+    exist (REAPER keeps its projects under Documents), not the whole home (keys, mail, browser profiles)."""
+    home = home or Path.home()
+    found = [home / name for name in MEDIA_FOLDERS if (home / name).is_dir()]
+    return found or [home]
+
+
 def private_folder(path: Path) -> Path:
     """``path`` as a folder only this user can enter (0700), made safely in a shared place such as /tmp: a
     symlink or a folder of another user planted there is refused, never followed."""
@@ -100,7 +111,7 @@ class BridgeServer:
             out.mkdir(parents=True, exist_ok=True)
         else:
             out = private_folder(Path(tempfile.gettempdir()) / f"moodscore-bridge-{os.getuid()}")
-        roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or [Path.home()]))
+        roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or default_allowed()))
         self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton, keep=keep)
         self.sock = osc_io.udp_socket(host, port)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
@@ -269,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="where MIDI and scores are written "
                    "(default: moodscore-bridge-UID in the system temp folder, private to you)")  # fmt: skip
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
-                   help="a folder whose videos may be scored (repeatable; default: your home folder)")  # fmt: skip
+                   help="a folder whose videos may be scored (repeatable; default: your Videos, Movies, Desktop, "
+                   "Downloads, Documents and Music folders that exist, else your home folder)")  # fmt: skip
     p.add_argument("--secret-file", type=Path, default=None, metavar="PATH",
                    help="requests must carry the secret in this file (default ~/.config/moodscore/bridge-secret, "
                    "made on first start, readable by you only; `moodscore osc` reads it)")  # fmt: skip

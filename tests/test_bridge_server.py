@@ -252,3 +252,12 @@ def test_a_bridge_with_a_secret_serves_only_requests_that_carry_it(
         env["XDG_CONFIG_HOME"] = str(tmp_path / "someone-else")  # another user has no secret
         refused = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120, check=False)
         assert refused.returncode == 2 and "needs its secret" in refused.stdout
+
+
+def test_without_allow_the_bridge_reads_the_media_folders_not_the_whole_home(tmp_path: Path) -> None:
+    from bridge.server import default_allowed
+
+    assert default_allowed(tmp_path) == [tmp_path]  # nothing else there: the home itself
+    for name in ("Videos", "Documents", ".ssh"):
+        (tmp_path / name).mkdir()
+    assert default_allowed(tmp_path) == [tmp_path / "Videos", tmp_path / "Documents"]

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import osc_io
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--timeout", type=float, **({"default": None} | d), help="seconds (60; score 900)")
         parser.add_argument("--json", action="store_true", **d, help="print one JSON object instead of lines")
         parser.add_argument("--progress", action="store_true", **d, help="print progress to stderr")
+        parser.add_argument("--secret-file", type=Path, **({"default": None} | d), metavar="PATH",
+                            help="the bridge's secret (default: MOODSCORE_BRIDGE_SECRET, else "
+                            "~/.config/moodscore/bridge-secret)")  # fmt: skip
         return parser
 
     p = common(argparse.ArgumentParser(prog="moodscore osc", description="Send one request to the bridge."), True)
@@ -250,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = args.timeout or (900.0 if args.request == "score" else 60.0)
     progress = (lambda f, m: print(f"{100 * f:5.1f}% {m}", file=sys.stderr)) if args.progress else None
     opts = options_from_args(args)
-    secret = read_secret()  # the bridge's, when it runs as this user (MOODSCORE_BRIDGE_SECRET or the default file)
+    secret = read_secret(args.secret_file)  # the bridge's, when it runs as this user
     if secret is not None and args.request != "ping":
         opts["secret"] = secret
     r = request(f"{PREFIX}/{args.request}", opts, host=args.host, port=args.port,

@@ -72,10 +72,10 @@ def default_secret_file() -> Path:
 
 
 def read_secret(path: Path | None = None) -> str | None:
-    """The secret from ``MOODSCORE_BRIDGE_SECRET`` or the file (the default one when ``path`` is None); None if
-    neither exists."""
+    """The secret in the file ``path``; without one, ``MOODSCORE_BRIDGE_SECRET``, else the default file. None when
+    there is none."""
     env = os.environ.get(SECRET_ENV, "").strip()
-    if env:
+    if env and path is None:
         return env
     try:
         text = (path or default_secret_file()).read_text(encoding="utf-8").strip()

@@ -49,6 +49,7 @@ class Reply:
     rid: str
     address: str = ""
     on_progress: Callable[[str, float, str], None] | None = None
+    limit: Callable[[float, str], None] | None = None  # the job's time limit, set when it starts running
     _last: float = field(default=0.0, repr=False)
 
     def send(self, address: str, *args: Any) -> bool:
@@ -59,6 +60,8 @@ class Reply:
         self.send(ERROR, self.address, " ".join(str(message).split())[:1000])
 
     def progress(self, fraction: float, message: str) -> None:
+        if self.limit is not None:
+            self.limit(fraction, message)  # raises TimeLimitError in the job once it has run too long
         if self.on_progress is not None:
             self.on_progress(self.rid, fraction, message)
         now = time.monotonic()

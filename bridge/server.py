@@ -103,6 +103,7 @@ class BridgeServer:
         max_queue: int = 8,
         keep: int = 200,
         secret: str | None = None,
+        job_seconds: float | None = 600.0,
     ) -> None:
         from models import JobRunner
 
@@ -117,6 +118,7 @@ class BridgeServer:
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.runner = JobRunner(workers=workers, max_queue=max_queue, name="moodscore-bridge")
         self.secret = secret  # None: any request is served (a library or test bridge); else it must carry it
+        self.job_seconds = job_seconds  # a running job's time limit (None: none)
         self._routes = {r.address: getattr(self, r.method) for r in ROUTES}
         self._states: OrderedDict[str, tuple[str, float, str]] = OrderedDict()  # last 256 requests
         self._states_lock = threading.Lock()
@@ -212,6 +214,9 @@ class BridgeServer:
 
     def _submit(self, reply: Reply, fn: Callable[..., tuple[str, int]], *args: Any) -> None:
         def job() -> None:
+            from models.runner import time_limited
+
+            reply.limit = time_limited(None, self.job_seconds, what="this bridge (--job-seconds)")
             self._set_state(reply.rid, "running", 0.0, "")
             try:
                 kind, n = fn(self.ctx, reply, *args)
@@ -291,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve requests without the secret (any user of this machine can then use the bridge)",
     )
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait (default 8); more get an error")
+    p.add_argument("--job-seconds", type=float, default=600.0, metavar="S",
+                   help="a running job's time limit (default 600; 0: none); longer ones end with an error")  # fmt: skip
     p.add_argument("--keep", type=int, default=200, help="request folders kept in --out (default 200, oldest go)")
     p.add_argument("--ableton-host", default="127.0.0.1", help="where AbletonOSC runs (default 127.0.0.1)")
     p.add_argument("--ableton-port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
@@ -302,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.job_seconds >= 0):
+        parser.error(f"--job-seconds must be 0 (no limit) or more, got {args.job_seconds}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     from models import Engine, MoodscoreError
 
@@ -334,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
                               ableton=ableton, max_queue=args.queue, keep=max(1, args.keep),
-                              secret=secret)  # fmt: skip
+                              secret=secret, job_seconds=args.job_seconds or None)  # fmt: skip
     except MoodscoreError as exc:
         print(f"moodscore bridge: error: {exc.message}", flush=True)
         return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -22,6 +23,31 @@ from .errors import MoodscoreError
 
 class QueueFullError(MoodscoreError):
     """Too many jobs are waiting; try again later."""
+
+
+class TimeLimitError(MoodscoreError):
+    """A job ran longer than its front end allows."""
+
+
+def time_limited(
+    progress: Callable[[float, str], None] | None, seconds: float | None, *, what: str
+) -> Callable[[float, str], None]:
+    """A progress callback that passes reports on and, once the job has run ``seconds`` since its first report,
+    raises :class:`TimeLimitError` in the job, which then unwinds as on any error (nothing half-written stays).
+    Jobs report several times a second, so the limit is kept to within a second or so; a job stuck inside one
+    native call is stopped only at its next report (a worker process with a hard limit stops even that)."""
+    start: list[float] = []
+
+    def report(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if not start:
+            start.append(now)
+        elif seconds is not None and now - start[0] > seconds:
+            raise TimeLimitError(f"the job ran longer than {seconds:g} s, the limit of {what}")
+        if progress is not None:
+            progress(fraction, message)
+
+    return report
 
 
 @dataclass(eq=False)

@@ -261,3 +261,13 @@ def test_without_allow_the_bridge_reads_the_media_folders_not_the_whole_home(tmp
     for name in ("Videos", "Documents", ".ssh"):
         (tmp_path / name).mkdir()
     assert default_allowed(tmp_path) == [tmp_path / "Videos", tmp_path / "Documents"]
+
+
+def test_a_job_over_the_time_limit_ends_with_an_error_and_the_bridge_serves_on(tmp_path: Path) -> None:
+    with one_torch_thread(), running_bridge(tmp_path / "out", job_seconds=1e-9) as bridge, Peer() as peer:
+        peer.send(bridge.address, "/moodscore/compose", "t1", "quadrant", "Q3", "bars", 8, "variations", 2)
+        replies = peer.until("t1", 60)
+        assert replies[-1][0] == "/moodscore/error" and "ran longer than" in replies[-1][1][2]
+        assert not [p for p in (tmp_path / "out").rglob("*.mid")]  # nothing half-written
+        peer.send(bridge.address, "/moodscore/ping", "p2")
+        assert peer.until("p2", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"

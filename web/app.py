@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=_positive, default=200, metavar="MB", help="upload size limit (200)")
     p.add_argument("--max-seconds", type=float, default=120.0, metavar="S", help="longest clip accepted (120)")
     p.add_argument("--keep-minutes", type=float, default=60.0, metavar="M", help="results kept on disk (60)")
+    p.add_argument("--max-job-seconds", type=float, default=600.0, metavar="S", help="a running job's time limit (600)")
     p.add_argument(
         "--visitor-upload-mb",
         type=_positive,
@@ -80,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             auth = _auth(os.environ["MOODSCORE_WEB_AUTH"])
         except argparse.ArgumentTypeError as exc:
             parser.error(f"MOODSCORE_WEB_AUTH: {exc}")
-    if args.max_queue < 0 or args.max_seconds <= 0 or args.keep_minutes <= 0:
-        parser.error("--max-queue must be >= 0; --max-seconds and --keep-minutes must be positive")
+    if args.max_queue < 0 or args.max_seconds <= 0 or args.keep_minutes <= 0 or not args.max_job_seconds > 0:
+        parser.error("--max-queue must be >= 0; --max-seconds, --keep-minutes, --max-job-seconds must be positive")
     exposed = args.share or args.host not in ("127.0.0.1", "localhost", "::1")
     if exposed and auth is None and not args.no_auth:
         what = "--share makes a public link" if args.share else f"--host {args.host} serves other machines"
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         max_upload_mb=args.max_upload_mb,
         max_seconds=args.max_seconds,
         keep_minutes=args.keep_minutes,
+        max_job_seconds=args.max_job_seconds,
         visitor_upload_mb=args.visitor_upload_mb,
         total_upload_mb=args.total_upload_mb,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from models import Engine, JobRunner, MediaLimits, MoodscoreError, QueueFullError
+from models.runner import time_limited
 
 log = logging.getLogger("moodscore.web")
 
@@ -37,12 +38,15 @@ class WebSettings:
     max_upload_mb: int = 200
     max_seconds: float = 120.0
     keep_minutes: float = 60.0
+    max_job_seconds: float = 600.0  # a running job's time limit
     visitor_upload_mb: int | None = None  # uploads one visitor may store within keep_minutes (None: 4 uploads)
     total_upload_mb: int | None = None  # uploads everyone together may store within keep_minutes (None: 20)
 
     def __post_init__(self) -> None:
         if self.max_jobs < 1 or self.max_queue < 0 or self.max_upload_mb < 1 or self.max_seconds <= 0:
             raise ValueError("max_jobs and max_upload_mb must be >= 1, max_queue >= 0, max_seconds > 0")
+        if not self.max_job_seconds > 0:
+            raise ValueError("max_job_seconds must be positive")
         if any(x is not None and x < self.max_upload_mb for x in (self.visitor_upload_mb, self.total_upload_mb)):
             raise ValueError("the upload budgets must hold at least one upload of max_upload_mb")
 
@@ -110,7 +114,8 @@ class WebJobs:
             latest[:] = [float(fraction), str(message)]
 
         try:
-            job = self.runner.submit(fn, *args, progress=report, **kwargs)
+            limited = time_limited(report, self.settings.max_job_seconds, what="this page (--max-job-seconds)")
+            job = self.runner.submit(fn, *args, progress=limited, **kwargs)
         except QueueFullError as exc:
             raise UserFacingError(exc.public_message, "Busy") from None
         except MoodscoreError as exc:

@@ -191,3 +191,15 @@ def test_a_job_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: str) -> N
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, sig) and "nothing was written" in err and "Traceback" not in err
     assert not out.exists()  # the folder was made for the job, so it goes with it
+
+
+def test_the_hostile_corpus_builds(tmp_path: Path) -> None:
+    """benchmarks/bench_hostile.py runs these through the CLI; here the builder itself is kept working."""
+    from hostile_corpus import build_corpus
+
+    cases = build_corpus(tmp_path)
+    assert len(cases) >= 80 and len({c.name for c in cases}) == len(cases)
+    assert sum(c.ok for c in cases) >= 40 and sum(not c.ok for c in cases) >= 25
+    for case in cases:
+        inputs = [Path(a) for a in case.argv[1:2] if a.startswith("/")]
+        assert all(p.exists() or p.is_symlink() or p.name == "nope.mp4" for p in inputs), case.name

@@ -271,3 +271,19 @@ def test_a_job_over_the_time_limit_ends_with_an_error_and_the_bridge_serves_on(t
         assert not [p for p in (tmp_path / "out").rglob("*.mid")]  # nothing half-written
         peer.send(bridge.address, "/moodscore/ping", "p2")
         assert peer.until("p2", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
+
+
+def test_a_surround_clip_that_once_killed_the_bridge_is_scored_and_it_answers_on(tmp_path: Path) -> None:
+    """One /moodscore/score of a clip with 7.1 audio killed the whole bridge (SIGSEGV in PyAV)."""
+    from media_fixtures import surround_clip
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    clip = surround_clip(clips, "7.1")
+    with one_torch_thread(), running_bridge(tmp_path / "out", allowed_roots=[clips]) as bridge, Peer() as peer:
+        peer.send(bridge.address, "/moodscore/score", "s71", "path", str(clip), "tempo", 100.0)
+        replies = peer.until("s71", 120)
+        assert replies[-1][0] == "/moodscore/done", replies[-1]
+        assert any(address == "/moodscore/timeline" for address, _ in replies)
+        peer.send(bridge.address, "/moodscore/ping", "p3")
+        assert peer.until("p3", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"

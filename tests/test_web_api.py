@@ -60,6 +60,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "text": mf.text_as_mp4(folder),
         "long": mf.audio_only(folder, "m4a", SETTINGS.max_seconds + 1),
         "big": big,
+        "surround": mf.surround_clip(folder, "7.1"),
+        "webm": mf.codec_clip(folder, "webm_vp8_opus"),
     }
 
 
@@ -85,6 +87,19 @@ def test_score_endpoint_returns_every_file(client: Client, clips: dict[str, Path
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert Path(mp3).stat().st_size > 1000 and Path(video).name == "face_scored.mp4"
     assert "ms-chip" in summary_html and "Emotion read from: face" in summary_html
+
+
+@pytest.mark.parametrize(
+    ("kind", "video"), [("surround", "surround_7_1_scored.mp4"), ("webm", "webm_vp8_opus_clip_scored.mkv")]
+)
+def test_uploads_that_once_broke_the_server_are_scored_and_it_answers_on(
+    client: Client, clips: dict[str, Path], kind: str, video: str
+) -> None:
+    """7.1 audio killed the whole web server (SIGSEGV in PyAV); WebM from the page's webcam button was analysed
+    and then refused. Both are scored now, and the server answers the next request."""
+    _, _, scored, downloads, _ = client.predict(handle_file(str(clips[kind])), 100, "auto", [], 0, api_name="/score")
+    assert Path(scored).name == video and video in {Path(f).name for f in downloads}
+    assert client.predict(*_compose_args("Q4", 1), api_name="/compose")  # still serving
 
 
 def test_bad_upload_gives_the_one_line_message(client: Client, clips: dict[str, Path]) -> None:

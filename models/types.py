@@ -18,6 +18,9 @@ from . import affect
 MODALITIES: tuple[str, ...] = ("face", "voice")
 
 
+INSIDE = 0.05  # how far inside its quadrant a segment's point moved there sits
+
+
 @dataclass(frozen=True)
 class Emotion:
     """A distribution over the eight classes and what follows from it.
@@ -36,12 +39,17 @@ class Emotion:
         """Derive valence, arousal, quadrant and confidence from class probabilities.
 
         The quadrant is the one holding the most probability mass (the brief's class -> quadrant map);
-        the confidence is that mass. Valence and arousal are the probability-weighted class points.
+        the confidence is that mass. Valence and arousal are the probability-weighted class points, moved into
+        the quadrant where the mean falls outside it (each coordinate on the wrong side goes to 0.05 on the
+        quadrant's side), so a segment's quadrant, label and point never contradict each other.
         """
         p = affect.normalize_probs(probs)
         valence, arousal = affect.probs_to_va(p)
         qp = affect.probs_to_quadrant_probs(p)
         q = int(np.argmax(qp))
+        sv, sa = np.sign(affect.quadrant_va(affect.QUADRANTS[q]))  # the quadrant's sides
+        valence = valence if valence * sv > 0 else float(sv) * INSIDE
+        arousal = arousal if arousal * sa > 0 else float(sa) * INSIDE
         return cls(
             probs=tuple(float(x) for x in p),
             valence=valence,

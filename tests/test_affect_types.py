@@ -91,3 +91,22 @@ def test_timeline_rejects_gaps_and_overlaps() -> None:
         Timeline(duration_s=4, segments=(Segment(0, 3, e),))
     with pytest.raises(ValueError):
         Segment(2, 2, e)
+
+
+def test_a_segments_quadrant_label_and_point_never_contradict_each_other() -> None:
+    """With surprised pulling the mean up, a Q4 'neutral' segment once carried arousal +0.35 (a Q1 point)."""
+    import numpy as np
+
+    from models import affect
+    from models.types import Emotion
+
+    rng = np.random.default_rng(0)
+    for alpha in (0.2, 1.0, 5.0):
+        for p in rng.dirichlet([alpha] * affect.N_CLASSES, size=500):
+            e = Emotion.from_probs(p)
+            assert affect.quadrant_of_va(e.valence, e.arousal) == e.quadrant
+            assert affect.QUADRANT_OF_CLASS[e.label] == e.quadrant
+    p = np.zeros(affect.N_CLASSES)
+    p[[affect.CLASS_INDEX["neutral"], affect.CLASS_INDEX["surprised"], affect.CLASS_INDEX["calm"]]] = 0.4, 0.35, 0.25
+    e = Emotion.from_probs(p)
+    assert (e.quadrant, e.label) == ("Q4", "neutral") and e.valence > 0 and e.arousal == -0.05

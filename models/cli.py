@@ -106,6 +106,10 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeline", type=Path, metavar="JSON",
+                   help="follow this timeline.json (a previous run's, edited or not) instead of analysing")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true",
+                   help="analyse again even if this clip's analysis is kept (~/.cache/moodscore/analysis)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 
@@ -207,17 +211,21 @@ def _parse_va(text: str) -> tuple[float, float]:
     return (v, a)
 
 
-def _emotion(args: argparse.Namespace) -> Any:
+def _timeline_file(path: Path) -> Any:
     from .errors import InputError
     from .types import Timeline
 
+    try:
+        return Timeline.from_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a moodscore timeline JSON ({' '.join(str(exc).split())[:200]})") from None
+
+
+def _emotion(args: argparse.Namespace) -> Any:
     if args.timeline is not None:
-        try:
-            return Timeline.from_json(args.timeline.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read {args.timeline}: {exc.strerror or exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{args.timeline} is not a moodscore timeline JSON ({exc})") from None
+        return _timeline_file(args.timeline)
     return args.quadrant if args.quadrant is not None else _parse_va(args.va)
 
 
@@ -269,6 +277,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             key=args.key,
             seed=args.seed,
             progress=progress,
+            timeline=_timeline_file(args.timeline) if args.timeline is not None else None,
+            cache=not args.no_cache,
         )
     finally:
         if bar is not None:
@@ -357,26 +367,29 @@ ONE_SHOT = ("analyze", "compose", "score", "demo", "judge")
 def run() -> None:
     """The console script: :func:`main`, then, after a one-shot command (whose outputs are complete and whose
     temporary files are gone when it returns), an exit that skips tearing down PyTorch and MediaPipe (about
-    0.6 s). A one-shot command stopped by SIGTERM or SIGHUP unwinds first, so it leaves nothing behind. The
-    servers exit normally, so that their own clean-up runs."""
+    0.6 s). A one-shot command stopped by SIGTERM or SIGHUP removes what its job has staged, its lock and an
+    output folder made for it, and exits at once. The servers exit normally, so that their own clean-up runs."""
+    import os
+
     argv = sys.argv[1:]
     if argv and argv[0] in ONE_SHOT:
         import signal
 
+        from .jobs import abandon_jobs
+
+        stderr = os.dup(2)  # the terminal's, even while native libraries' chatter is sent to /dev/null
+
         def stop(signum: int, frame: object) -> None:
-            raise SystemExit(128 + signum)  # unwinds the job: its staging folder and lock are removed
+            # no unwinding (a signal can land inside any cleanup): remove what the job has in progress and go
+            abandon_jobs()
+            os.write(stderr, f"moodscore: stopped by signal {signum}; nothing was written\n".encode())
+            os._exit(128 + signum)
 
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, stop)
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-        if code > 128:
-            print(f"moodscore: stopped by signal {code - 128}; nothing was written", file=sys.stderr)
+    code = main(argv)
     if argv and argv[0] in ONE_SHOT:
         import logging
-        import os
 
         logging.shutdown()
         sys.stdout.flush()

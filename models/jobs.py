@@ -6,12 +6,14 @@ only when the whole job has succeeded, so a failed job leaves nothing half-writt
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import InvalidOptionError, OutputError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -76,6 +78,36 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> None:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
 
 
+# What a job in progress must not leave behind if the process is stopped mid-way (see abandon_jobs): staging
+# folders, lock files, and output folders made for the job while they hold nothing of the user's.
+_IN_PROGRESS: dict[Path, str] = {}  # path -> "tree" (remove it) or "file" (unlink it) or "empty" (rmdir it)
+_IN_PROGRESS_LOCK = threading.Lock()
+
+
+def _track(path: Path, kind: str | None) -> None:
+    with _IN_PROGRESS_LOCK:
+        if kind is None:
+            _IN_PROGRESS.pop(path, None)
+        else:
+            _IN_PROGRESS[path] = kind
+
+
+def abandon_jobs() -> None:
+    """Remove what the jobs in progress have staged, their locks and the output folders made for them (left
+    empty), for a process about to exit on a signal without unwinding them. Safe to call from a signal handler:
+    it takes no lock a job might hold and never raises."""
+    for path, kind in sorted(dict(_IN_PROGRESS).items(), key=lambda item: item[1] != "tree"):
+        with contextlib.suppress(OSError):
+            if kind == "tree":
+                shutil.rmtree(path, ignore_errors=True)
+            elif kind == "file":
+                path.unlink(missing_ok=True)
+    for path, kind in dict(_IN_PROGRESS).items():
+        if kind == "empty":
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only while empty: nothing the user had is ever removed
+
+
 LOCK_NAME = ".moodscore.lock"
 MANIFEST_NAME = ".moodscore-files"  # the names the last job wrote into the folder, one per line
 PARTIAL_PREFIX = ".moodscore-partial-"
@@ -107,6 +139,9 @@ def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
             held = False
         if not held:
             raise OutputError(f"another moodscore job is writing into {out}; wait for it or choose another folder")
+        _track(lock, "file")
+        if created:
+            _track(out, "empty")
         for stale in out.glob(f"{PARTIAL_PREFIX}*"):  # under the lock, no other job is staging here
             shutil.rmtree(stale, ignore_errors=True)
         yield out
@@ -114,6 +149,8 @@ def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if held:
             lock.unlink(missing_ok=True)  # while still locked, so no one can take a file about to vanish
+        _track(lock, None)
+        _track(out, None)
         os.close(fd)
         if not ok and created and not any(out.iterdir()):
             shutil.rmtree(out, ignore_errors=True)
@@ -130,6 +167,7 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         stage = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out))
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    _track(stage, "tree")
     try:
         yield stage
         written = sorted(item.name for item in stage.iterdir())
@@ -147,6 +185,7 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        _track(stage, None)
 
 
 P = ParamSpec("P")
@@ -271,11 +310,17 @@ def score_job(
     name: str | None = None,
     limits: MediaLimits | None = None,
     progress: Progress | None = None,
+    timeline: Timeline | None = None,
+    cache: str | os.PathLike[str] | bool = False,
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
     ``<name>_scored.mp4`` (``name`` defaults to the clip's file name, made safe; ``.mov`` for ProRes, ``.mkv`` for
     VP8 and the like, whose video is copied; other codecs are re-encoded as H.264) into ``out_dir``; all or nothing.
+
+    ``timeline``: follow this one (a previous run's ``timeline.json``, edited or not) instead of analysing; it must
+    last as long as the clip. ``cache``: keep and reuse the analysis by the clip's content
+    (:mod:`models.analysis_cache`; True for the default folder, or a folder).
     """
     from . import media
     from .music.mix import export_mp3, mix_under
@@ -300,11 +345,33 @@ def score_job(
     # and how the scored video will be written (which container takes the clip's video, or a re-encode)
     from . import media as _media
 
-    plan = output_plan(src) if _media.probe(src, limits=limits or _media.MediaLimits()).has_video else None
+    info = _media.probe(src, limits=limits or _media.MediaLimits())
+    plan = output_plan(src) if info.has_video else None
+    source = {"has_video": info.has_video, "has_audio": info.has_audio}
     t = time.perf_counter()
-    timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
+    if timeline is not None:
+        if abs(timeline.duration_s - info.duration_s) > max(0.5, 0.02 * info.duration_s):
+            raise InvalidOptionError(
+                f"the timeline lasts {timeline.duration_s:.2f} s but {src.name} {info.duration_s:.2f} s: "
+                "give the timeline of this clip"
+            )
+        report(0.55, "following the timeline given")
+    elif cache:
+        from . import analysis_cache
+        from .engine import ANALYSIS_FPS
+
+        folder = analysis_cache.default_folder() if cache is True else Path(cache)
+        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits)}
+        key = analysis_cache.analysis_key(engine, src, settings)
+        timeline = analysis_cache.load(folder, key)
+        if timeline is not None:
+            report(0.55, "analysis taken from the cache")
+        else:
+            timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
+            analysis_cache.store(folder, key, timeline)
+    else:
+        timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
-    source = timeline.meta["source"]  # what analyze's probe found: no second probe of the clip
 
     t = time.perf_counter()
     # validated again, its length (and with tempo None its tempo) from the timeline

@@ -11,6 +11,21 @@ if TYPE_CHECKING:
     from discord_standin import StandIn
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The analysis cache (and any other user cache) of this test run lives in a folder of its own, so a test never
+    reads what an earlier run or the user's own work left (child processes inherit it)."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
     """A stand-in for Discord's HTTP API on 127.0.0.1, with discord.py's client pointed at it."""

@@ -179,7 +179,8 @@ def test_a_job_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: str) -> N
 
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "models.cli", "score", str(default_example_clip()), "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "models.cli", "score", str(default_example_clip()), "--out", str(out), "--quiet",
+         "--no-cache"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -254,3 +254,38 @@ def test_a_second_job_into_a_busy_folder_is_refused_and_a_reused_folder_holds_on
     names = {p.name for p in out.iterdir()}
     assert "second_scored.mp4" in names and "first_scored.mp4" not in names and "mine.txt" in names
     assert not [n for n in names if n.startswith(".moodscore-partial") or n == ".moodscore.lock"]
+
+
+def test_a_given_timeline_is_followed_without_analysing(engine: Engine, tmp_path: Path) -> None:
+    """A previous run's timeline.json, edited (its second segment made Q3), scores the clip again with no analysis."""
+    first = score_job(engine, default_example_clip(), tmp_path / "first", tempo=120)
+    data = json.loads(first.files["timeline"].read_text())
+    data["segments"][-1]["quadrant"] = "Q3"  # the user's edit, as a JSON editor would make it
+    data["segments"][-1]["label"] = "sad"
+    data["segments"][-1]["probs"] = {"sad": 1.0}
+    data["segments"][-1]["valence"], data["segments"][-1]["arousal"] = -0.6, -0.5
+    data["meta"].pop("curve", None)
+    edited = Timeline.from_json(json.dumps(data))
+    seen: list[str] = []
+    again = score_job(engine, default_example_clip(), tmp_path / "again", tempo=120, timeline=edited,
+                      progress=lambda f, m: seen.append(m))  # fmt: skip
+    assert "following the timeline given" in seen and not any(m.startswith("faces") for m in seen)
+    assert again.summary["segments"][-1]["quadrant"] == "Q3" and again.summary["bar_quadrants"][-1] == "Q3"
+    short = Timeline.from_json(json.dumps({**data, "duration_s": 5.0, "segments": [{**data["segments"][0],
+                                            "start_s": 0.0, "end_s": 5.0}]}))  # fmt: skip
+    with pytest.raises(InvalidOptionError, match=r"the timeline lasts 5\.00 s"):
+        score_job(engine, default_example_clip(), tmp_path / "short", timeline=short)
+
+
+def test_a_clips_analysis_is_kept_by_content_so_a_new_seed_costs_only_the_composing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    seen: list[str] = []
+    one = score_job(engine, default_example_clip(), tmp_path / "a", seed=1, cache=cache)
+    copy = tmp_path / "renamed.mp4"
+    shutil.copy(default_example_clip(), copy)  # the same bytes under another name
+    two = score_job(engine, copy, tmp_path / "b", seed=2, cache=cache, progress=lambda f, m: seen.append(m))
+    assert "analysis taken from the cache" in seen and not any(m.startswith("faces") for m in seen)
+    assert two.timeline.segments == one.timeline.segments and len(list(cache.glob("*.json"))) == 1
+    assert two.summary["seed"] == 2

@@ -13,6 +13,21 @@ from .engine import ANALYSIS_FPS
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 
 
+def _forced(text: str) -> tuple[float, float, str]:
+    """``--set 0-4.5=Q3``: seconds from, seconds to, quadrant."""
+    import math
+    import re
+
+    m = re.fullmatch(r"\s*([0-9.]+)\s*-\s*([0-9.]+)\s*=\s*([Qq][1-4])\s*", text)
+    try:
+        a, b = (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
+    except ValueError:
+        a = b = math.nan
+    if m is None or not (math.isfinite(a) and math.isfinite(b) and b > a):
+        raise argparse.ArgumentTypeError(f"give a stretch and a quadrant as FROM-TO=Qn (e.g. 0-4.5=Q3), got {text!r}")
+    return a, b, m.group(3).upper()
+
+
 def _seconds(text: str) -> float:
     """A finite, non-negative number of seconds."""
     import math
@@ -108,6 +123,8 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeline", type=Path, metavar="JSON",
                    help="follow this timeline.json (a previous run's, edited or not) instead of analysing")  # fmt: skip
+    p.add_argument("--set", type=_forced, action="append", default=[], metavar="A-B=Qn", dest="force",
+                   help="force a stretch of the clip to a quadrant, e.g. --set 0-4.5=Q3 (repeatable)")  # fmt: skip
     p.add_argument("--no-cache", action="store_true",
                    help="analyse again even if this clip's analysis is kept (~/.cache/moodscore/analysis)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -279,6 +296,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             progress=progress,
             timeline=_timeline_file(args.timeline) if args.timeline is not None else None,
             cache=not args.no_cache,
+            force=tuple(args.force),
         )
     finally:
         if bar is not None:

@@ -312,6 +312,7 @@ def score_job(
     progress: Progress | None = None,
     timeline: Timeline | None = None,
     cache: str | os.PathLike[str] | bool = False,
+    force: tuple[tuple[float, float, str], ...] = (),
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -320,7 +321,8 @@ def score_job(
 
     ``timeline``: follow this one (a previous run's ``timeline.json``, edited or not) instead of analysing; it must
     last as long as the clip. ``cache``: keep and reuse the analysis by the clip's content
-    (:mod:`models.analysis_cache`; True for the default folder, or a folder).
+    (:mod:`models.analysis_cache`; True for the default folder, or a folder). ``force``: (start_s, end_s,
+    quadrant) stretches that take that quadrant whatever the analysis found (:meth:`Timeline.forced`).
     """
     from . import media
     from .music.mix import export_mp3, mix_under
@@ -372,6 +374,11 @@ def score_job(
     else:
         timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
+    for start_s, end_s, quadrant in force:
+        try:
+            timeline = timeline.forced(start_s, end_s, quadrant)
+        except ValueError as exc:
+            raise InvalidOptionError(f"--set {start_s:g}-{end_s:g}={quadrant}: {exc}") from None
 
     t = time.perf_counter()
     # validated again, its length (and with tempo None its tempo) from the timeline

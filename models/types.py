@@ -184,6 +184,38 @@ class Timeline:
         """Modalities that gave evidence anywhere in the clip."""
         return tuple(m for m in MODALITIES if any(getattr(s, m) is not None for s in self.segments))
 
+    def forced(self, start_s: float, end_s: float, quadrant: str) -> Timeline:
+        """This timeline with [start_s, end_s) set to ``quadrant`` (its representative point, full confidence);
+        the segments around are cut at the edges, and the curve there no longer steers the music."""
+        if quadrant not in affect.QUADRANTS:
+            raise ValueError(f"unknown quadrant {quadrant!r}; expected one of {', '.join(affect.QUADRANTS)}")
+        a, b = max(0.0, float(start_s)), min(self.duration_s, float(end_s))
+        if not (math.isfinite(a) and math.isfinite(b)) or b - a < 1e-3:
+            raise ValueError(f"{start_s:g}-{end_s:g} s is not a stretch of this {self.duration_s:.2f} s clip")
+        klass = {"Q1": "happy", "Q2": "angry", "Q3": "sad", "Q4": "calm"}[quadrant]
+        probs = [1.0 if c == klass else 0.0 for c in affect.CLASSES]
+        emotion = Emotion.from_probs(probs)
+        v, ar = affect.quadrant_va(quadrant)
+        emotion = Emotion(emotion.probs, v, ar, quadrant, 1.0)
+        out: list[Segment] = []
+        for seg in self.segments:
+            for lo, hi in ((seg.start_s, min(seg.end_s, a)), (max(seg.start_s, b), seg.end_s)):
+                if hi - lo > 1e-6:
+                    out.append(Segment(lo, hi, seg.emotion, seg.face, seg.voice))
+        out.append(Segment(a, b, emotion))
+        out.sort(key=lambda s: s.start_s)
+        meta = dict(self.meta)
+        curve = meta.get("curve")
+        if isinstance(curve, Mapping) and curve.get("t"):
+            keep = [not (a <= float(t) < b) for t in curve["t"]]
+            meta["curve"] = {
+                **curve,
+                "valence": [x if k else None for x, k in zip(curve["valence"], keep, strict=False)],
+                "arousal": [x if k else None for x, k in zip(curve["arousal"], keep, strict=False)],
+            }
+        meta["forced"] = [*meta.get("forced", []), {"start_s": a, "end_s": b, "quadrant": quadrant}]
+        return Timeline(duration_s=self.duration_s, segments=tuple(out), meta=meta)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"duration_s": self.duration_s, "segments": [s.to_dict() for s in self.segments]}
         if self.meta:

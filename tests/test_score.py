@@ -289,3 +289,17 @@ def test_a_clips_analysis_is_kept_by_content_so_a_new_seed_costs_only_the_compos
     assert "analysis taken from the cache" in seen and not any(m.startswith("faces") for m in seen)
     assert two.timeline.segments == one.timeline.segments and len(list(cache.glob("*.json"))) == 1
     assert two.summary["seed"] == 2
+
+
+def test_stretches_forced_to_a_quadrant_are_scored_as_asked(engine: Engine, tmp_path: Path) -> None:
+    """`--set 0-4.5=Q3`: the first 4.5 s are sad music whatever the faces said; the rest follows the analysis."""
+    result = score_job(engine, default_example_clip(), tmp_path / "out", tempo=120, force=((0.0, 4.5, "Q3"),))
+    first = result.timeline.segments[0]
+    assert (first.start_s, first.end_s, first.emotion.quadrant, first.emotion.label) == (0.0, 4.5, "Q3", "sad")
+    assert result.timeline.segments[1].start_s == 4.5
+    assert result.summary["bar_quadrants"][:2] == ["Q3", "Q3"]  # 2 s bars at 120 BPM
+    assert result.timeline.meta["forced"] == [{"start_s": 0.0, "end_s": 4.5, "quadrant": "Q3"}]
+    curve = result.timeline.meta["curve"]
+    assert all(v is None for t, v in zip(curve["t"], curve["valence"], strict=True) if t < 4.5)
+    with pytest.raises(InvalidOptionError, match="--set 20-30=Q1"):
+        score_job(engine, default_example_clip(), tmp_path / "late", force=((20.0, 30.0, "Q1"),))

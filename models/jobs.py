@@ -345,9 +345,7 @@ def score_job(
         temperature=temperature,
     )
     # and how the scored video will be written (which container takes the clip's video, or a re-encode)
-    from . import media as _media
-
-    info = _media.probe(src, limits=limits or _media.MediaLimits())
+    info = media.probe(src, limits=limits or media.MediaLimits())
     plan = output_plan(src) if info.has_video else None
     source = {"has_video": info.has_video, "has_audio": info.has_audio}
     t = time.perf_counter()

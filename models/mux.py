@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,9 @@ class _AudioWriter:
         self.out.mux(self.stream.encode(None))
 
 
-def _copy(src: Path, tmp: str, fmt: str, planar: np.ndarray, sr: int) -> None:
+@contextmanager
+def _video_input(src: Path) -> Iterator[tuple[Any, Any, float]]:
+    """The opened clip, its first video stream and its start time in seconds; one-line errors otherwise."""
     try:
         inp = av.open(str(src), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
@@ -79,7 +83,11 @@ def _copy(src: Path, tmp: str, fmt: str, planar: np.ndarray, sr: int) -> None:
         vin = next(iter(inp.streams.video), None)
         if vin is None:
             raise NoUsableStreamError(f"{src.name}: the file holds no video stream to put the music on")
-        start = float(inp.start_time) / av.time_base if inp.start_time and inp.start_time > 0 else 0.0
+        yield inp, vin, float(inp.start_time) / av.time_base if inp.start_time and inp.start_time > 0 else 0.0
+
+
+def _copy(src: Path, tmp: str, fmt: str, planar: np.ndarray, sr: int) -> None:
+    with _video_input(src) as (inp, vin, start):
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         with av.open(tmp, mode="w", format=fmt, options=options) as out:
             vout = out.add_stream_from_template(vin)
@@ -124,15 +132,7 @@ def output_plan(video_path: str | os.PathLike[str]) -> tuple[str, bool]:
     """The scored video's suffix and whether its video must be re-encoded: ``(".mp4", False)`` for H.264, HEVC,
     MPEG-4, VP9, AV1; ``(".mov", False)`` for ProRes; ``(".mkv", False)`` for VP8 and others Matroska takes;
     ``(".mp4", True)`` where no container takes a copy. UnreadableMediaError / NoUsableStreamError as for muxing."""
-    src = Path(video_path)
-    try:
-        inp = av.open(str(src), mode="r", metadata_errors="ignore")
-    except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
-        raise UnreadableMediaError(f"{src.name}: not a readable media file ({type(exc).__name__})") from exc
-    with inp:
-        vin = next(iter(inp.streams.video), None)
-        if vin is None:
-            raise NoUsableStreamError(f"{src.name}: the file holds no video stream to put the music on")
+    with _video_input(Path(video_path)) as (_, vin, _start):
         codec = vin.codec_context.name
         for fmt, suffix, codecs in COPY_CONTAINERS:
             if (codecs is None or codec in codecs) and _takes(fmt, vin):
@@ -142,11 +142,7 @@ def output_plan(video_path: str | os.PathLike[str]) -> tuple[str, bool]:
 
 def _reencode(src: Path, tmp: str, planar: np.ndarray, sr: int) -> None:
     """H.264 (yuv420p, even size, CRF 18) in MP4 from any decodable video, frames at their own times."""
-    with av.open(str(src), mode="r", metadata_errors="ignore") as inp:
-        vin = next(iter(inp.streams.video), None)
-        if vin is None:
-            raise NoUsableStreamError(f"{src.name}: the file holds no video stream to put the music on")
-        start = float(inp.start_time) / av.time_base if inp.start_time and inp.start_time > 0 else 0.0
+    with _video_input(src) as (inp, vin, start):
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             vout = out.add_stream("libx264", rate=rate)

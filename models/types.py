@@ -193,10 +193,8 @@ class Timeline:
         if not (math.isfinite(a) and math.isfinite(b)) or b - a < 1e-3:
             raise ValueError(f"{start_s:g}-{end_s:g} s is not a stretch of this {self.duration_s:.2f} s clip")
         klass = {"Q1": "happy", "Q2": "angry", "Q3": "sad", "Q4": "calm"}[quadrant]
-        probs = [1.0 if c == klass else 0.0 for c in affect.CLASSES]
-        emotion = Emotion.from_probs(probs)
-        v, ar = affect.quadrant_va(quadrant)
-        emotion = Emotion(emotion.probs, v, ar, quadrant, 1.0)
+        probs = tuple(1.0 if c == klass else 0.0 for c in affect.CLASSES)
+        emotion = Emotion(probs, *affect.quadrant_va(quadrant), quadrant, 1.0)
         out: list[Segment] = []
         for seg in self.segments:
             for lo, hi in ((seg.start_s, min(seg.end_s, a)), (max(seg.start_s, b), seg.end_s)):

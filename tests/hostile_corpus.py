@@ -13,7 +13,6 @@ output paths that are links, pipes or busy. ``ok`` says whether the command shou
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,32 +27,7 @@ class Case:
     ok: bool  # True: exit 0 expected; False: exit 2 with a one-line error
 
 
-def _smf(track: bytes, division: bytes = b"\x00\x60") -> bytes:
-    return b"MThd" + struct.pack(">IHH", 6, 1, 1) + division + b"MTrk" + struct.pack(">I", len(track)) + track
-
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(reversed(out))
-
-
-END = b"\x00\xff\x2f\x00"
-
-
-def _tall_clip(path: Path) -> Path:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 4608, "yuv420p"
-        for _ in range(2):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((4608, 128, 3), np.uint8), format="rgb24")))
-        out.mux(stream.encode(None))
-    return path
+END = fx.END_OF_TRACK
 
 
 def build_corpus(folder: Path) -> list[Case]:
@@ -80,7 +54,7 @@ def build_corpus(folder: Path) -> list[Case]:
     assert ok_png
     (folder / "photo.mp4").write_bytes(png.tobytes())
     analyze("PNG named .mp4", folder / "photo.mp4", False)
-    analyze("128x4608 frames", _tall_clip(folder / "tall.mp4"), False)
+    analyze("128x4608 frames", fx.tall_clip(folder / "tall.mp4"), False)
     analyze("a folder", folder, False)
     os.mkfifo(folder / "pipe.mp4")
     analyze("a pipe", folder / "pipe.mp4", False)
@@ -119,16 +93,20 @@ def build_corpus(folder: Path) -> list[Case]:
     # MIDI for the judge
     midis = {
         "MIDI asking for 640 GB": (
-            _smf(
-                b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x64" + _vlq(9_999_000) + b"\x80\x3c\x00" + END, b"\x00\x01"
+            fx.smf(
+                b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x64" + fx.vlq(9_999_000) + b"\x80\x3c\x00" + END,
+                b"\x00\x01",
             ),
             False,
         ),
-        "MIDI of 33 M ticks": (_smf(b"\x00\x90\x3c\x64" + _vlq(2**25 - 1) + b"\x80\x3c\x00" + END, b"\x00\x01"), False),
-        "MIDI without notes": (_smf(END), False),
-        "MIDI of drums only": (_smf(b"\x00\x99\x24\x64\x60\x89\x24\x00" + END), False),
+        "MIDI of 33 M ticks": (
+            fx.smf(b"\x00\x90\x3c\x64" + fx.vlq(2**25 - 1) + b"\x80\x3c\x00" + END, b"\x00\x01"),
+            False,
+        ),
+        "MIDI without notes": (fx.smf(END), False),
+        "MIDI of drums only": (fx.smf(b"\x00\x99\x24\x64\x60\x89\x24\x00" + END), False),
         "MIDI cut short": (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x00\x60MTrk\x00\x00\xff\xff", False),
-        "SMPTE-timed MIDI": (_smf(b"\x00\x90\x3c\x64\x83\x60\x80\x3c\x00" + END, b"\xe7\x28"), True),
+        "SMPTE-timed MIDI": (fx.smf(b"\x00\x90\x3c\x64\x83\x60\x80\x3c\x00" + END, b"\xe7\x28"), True),
     }
     for i, (name, (data, ok)) in enumerate(midis.items()):
         path = folder / f"m{i}.mid"

@@ -306,3 +306,35 @@ def codec_clip(folder: Path, kind: str, seconds: float = 1.0) -> Path:
                 out.mux(audio.encode(fr))
             out.mux(audio.encode(None))
     return path
+
+
+def tall_clip(path: Path) -> Path:
+    """Two frames 128 px wide and 4608 px tall (longer than the 4096 px limit on one side), H.264."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 4608, "yuv420p"
+        for _ in range(2):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((4608, 128, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+# Standard MIDI files by hand, for MIDI that no library would write
+END_OF_TRACK = b"\x00\xff\x2f\x00"
+
+
+def smf(track: bytes, division: bytes = b"\x00\x60") -> bytes:
+    """A type-1 standard MIDI file of one track (``division``: ticks per beat, or an SMPTE division)."""
+    return b"MThd" + struct.pack(">IHH", 6, 1, 1) + division + b"MTrk" + struct.pack(">I", len(track)) + track
+
+
+def vlq(n: int) -> bytes:
+    """``n`` as a MIDI variable-length quantity."""
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(reversed(out))

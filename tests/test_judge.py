@@ -8,6 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import torch
+from media_fixtures import END_OF_TRACK, smf, vlq
 
 from models.errors import InputError, ModelLoadError
 from models.music.features import N_FEATURES
@@ -147,34 +148,18 @@ def test_cross_validation_keeps_each_song_in_one_fold() -> None:
     assert not np.array_equal(judge_cv.song_folds(songs, 10, 0), judge_cv.song_folds(songs, 10, 1))
 
 
-def _smf(track: bytes, division: bytes = b"\x00\x60") -> bytes:
-    """A type-1 standard MIDI file of one track."""
-    import struct
-
-    return b"MThd" + struct.pack(">IHH", 6, 1, 1) + division + b"MTrk" + struct.pack(">I", len(track)) + track
-
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(reversed(out))
-
-
-END = b"\x00\xff\x2f\x00"
+END = END_OF_TRACK
 
 
 @pytest.mark.parametrize(
     ("data", "match"),
     [
         # 44 bytes: a tempo of 16.7 s a beat and a note 10 million ticks long asked for 640 GB of piano roll
-        (_smf(b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x64" + _vlq(9_999_000) + b"\x80\x3c\x00" + END, b"\x00\x01"),
+        (smf(b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x64" + vlq(9_999_000) + b"\x80\x3c\x00" + END, b"\x00\x01"),
          "over the limit of one hour"),
-        (_smf(b"\x00\x90\x3c\x64" + _vlq(2**25 - 1) + b"\x80\x3c\x00" + END, b"\x00\x01"), "ticks long"),
-        (_smf(END), "no pitched notes"),
-        (_smf(b"\x00\x99\x24\x64\x60\x89\x24\x00" + END), "no pitched notes"),  # drums only
+        (smf(b"\x00\x90\x3c\x64" + vlq(2**25 - 1) + b"\x80\x3c\x00" + END, b"\x00\x01"), "ticks long"),
+        (smf(END), "no pitched notes"),
+        (smf(b"\x00\x99\x24\x64\x60\x89\x24\x00" + END), "no pitched notes"),  # drums only
         (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x00\x60MTrk\x00\x00\xff\xff", "cannot read MIDI"),
     ],
 )  # fmt: skip
@@ -191,7 +176,7 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path: Path) -> None:
     from models.music.data import load_midi
 
     path = tmp_path / "smpte.mid"
-    path.write_bytes(_smf(b"\x00\x90\x3c\x64\x83\x60\x80\x3c\x00" + END, b"\xe7\x28"))
+    path.write_bytes(smf(b"\x00\x90\x3c\x64\x83\x60\x80\x3c\x00" + END, b"\xe7\x28"))
     (note,) = load_midi(path).instruments[0].notes
     assert (note.start, note.end) == pytest.approx((0.0, 0.48), abs=1e-3)
     assert load_judge(debug=True).predict(path).quadrant in ("Q1", "Q2", "Q3", "Q4")

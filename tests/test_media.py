@@ -317,17 +317,8 @@ def test_surround_upload_is_analysed_through_the_cli(tmp_path: Path) -> None:
 def test_frame_size_is_limited_on_both_sides_and_in_pixels_before_decoding(tmp_path: Path) -> None:
     """A frame's longer side (a tall clip, or a wide one turned by a rotation flag), its pixels and the pixels of
     the whole clip are checked from the headers, before a frame is decoded."""
-    import av
-
-    tall = tmp_path / "tall.mp4"
-    with av.open(str(tall), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 4608, "yuv420p"
-        for _ in range(2):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((4608, 128, 3), np.uint8), format="rgb24")))
-        out.mux(stream.encode(None))
     with pytest.raises(TooWideError) as tall_error:
-        media.probe(tall)
+        media.probe(media_fixtures.tall_clip(tmp_path / "tall.mp4"))
     _one_line(tall_error.value, "128x4608", "4096")
     with pytest.raises(TooWideError) as pixels:
         media.probe(EXAMPLE, limits=media.MediaLimits(max_pixels=640 * 480 - 1))

@@ -1,7 +1,8 @@
 """The Discord client: settings, the command tree (/score, /compose, /help), cooldowns and the job pool.
 
-Jobs queue in a ``JobRunner`` (places, limits) and run in child processes that hold a warm Engine
-(:mod:`bots.engine_process`). Both are injectable: tests pass ``EngineProcesses(partial(Engine, debug=True))``.
+Jobs go through the core's runner (:mod:`models.runner`): by default a local pool of worker processes that
+hold a warm Engine, or Celery workers with ``--broker``. It is injectable: tests pass
+``ProcessRunner(partial(Engine, debug=True))``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from models import QUADRANT_NAMES, Engine, JobRunner
+from models import QUADRANT_NAMES
+from models.runner import ProcessRunner, Runner
 
-from .engine_process import EngineProcesses
 from .flows import compose as run_compose
 from .flows import score as run_score
 from .replies import HELP_TEXT, MIB, clock, mib, refusal
@@ -49,7 +50,7 @@ class BotSettings:
     progress_every_s: float = 2.0
     guild_id: int | None = None
     job_time_limit_s: float = 10 * 60  # a job still running after this long is stopped (its worker is replaced)
-    work_dir: Path | None = None  # where per-job temporary folders go (default: the system's)
+    work_dir: Path | None = None  # where per-job folders go (default: the system's; with a broker, the storage)
 
 
 class Cooldowns:
@@ -76,15 +77,15 @@ class MoodscoreBot(discord.Client):
         self,
         settings: BotSettings | None = None,
         *,
-        processes: EngineProcesses | None = None,
-        runner: JobRunner | None = None,
+        runner: Runner | None = None,
     ) -> None:
         super().__init__(intents=discord.Intents(guilds=True))  # slash commands need no privileged intents
         self.settings = settings or BotSettings()
         s = self.settings
-        self._owns_processes = processes is None
-        self.processes = processes or EngineProcesses(Engine, workers=s.workers, time_limit=s.job_time_limit_s)
-        self.runner = runner or JobRunner(workers=s.workers, max_queue=max(0, s.max_jobs - s.workers))
+        self._owns_runner = runner is None
+        self.runner = runner or ProcessRunner(
+            workers=s.workers, max_queue=max(0, s.max_jobs - s.workers), time_limit=s.job_time_limit_s, warm=False
+        )
         self.cooldowns = Cooldowns(s.cooldown_s)
         self.preparing = 0  # accepted jobs still downloading or being probed
         self.tree = app_commands.CommandTree(self)
@@ -125,9 +126,8 @@ class MoodscoreBot(discord.Client):
             log.info("invite the bot to a server with %s", url)
 
     async def close(self) -> None:
-        self.runner.shutdown(wait=False, cancel_waiting=True)
-        if self._owns_processes:
-            self.processes.shutdown()
+        if self._owns_runner:
+            self.runner.shutdown()
         await super().close()
 
     async def _on_command_error(

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from models.runner import add_broker_options, broker_problem
+
 from .replies import MIB
 
 log = logging.getLogger("moodscore.discord")
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload-mb", type=float, default=10.0, metavar="MB", help="upload limit when Discord does not say (10)"
     )
     p.add_argument("--warm", action="store_true", help="load the models before connecting")
+    add_broker_options(p)
     p.add_argument("--debug-engine", action="store_true", help="tiny random networks (to try the bot without weights)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.job_time_limit > 0:
         print(f"{PROG}: error: --job-time-limit must be more than 0 minutes", file=sys.stderr)
         return 2
+    problem = broker_problem(args.broker, args.storage)
+    if problem:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         token = read_token(args)
     except SystemExit as exc:
@@ -120,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import discord
 
-    from models import Engine
+    from models import Engine, MoodscoreError
+    from models.runner import ProcessRunner, Runner, make_runner
 
     from .app import BotSettings, MoodscoreBot
-    from .engine_process import EngineProcesses
 
     settings = BotSettings(
         max_input_bytes=round(args.max_input_mb * MIB),
@@ -134,17 +141,24 @@ def main(argv: list[str] | None = None) -> int:
         upload_limit=round(args.upload_mb * MIB),
         guild_id=args.guild,
         job_time_limit_s=args.job_time_limit * 60,
+        work_dir=args.storage if args.broker else None,
     )
-    processes = EngineProcesses(
-        functools.partial(Engine, debug=args.debug_engine),
-        workers=settings.workers,
-        warm=args.warm,
-        time_limit=settings.job_time_limit_s,
-    )
-    if args.warm:
+    try:
+        runner: Runner = make_runner(
+            broker=args.broker,
+            storage=args.storage,
+            factory=functools.partial(Engine, debug=args.debug_engine),
+            workers=settings.workers,
+            max_queue=max(0, settings.max_jobs - settings.workers),
+            time_limit=settings.job_time_limit_s,
+        )
+    except MoodscoreError as exc:
+        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        return 2
+    if args.warm and isinstance(runner, ProcessRunner):
         log.info("starting %d worker process(es) and loading the models", settings.workers)
-        processes.start()
-    bot = MoodscoreBot(settings, processes=processes)
+        runner.start()
+    bot = MoodscoreBot(settings, runner=runner)
     try:
         bot.run(token, log_handler=None)
     except discord.LoginFailure:
@@ -156,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        processes.shutdown()
+        runner.shutdown()
     return 0
 
 

@@ -1,8 +1,8 @@
 """The life of one /score or /compose: check, defer, download and probe, run in the pool, report, deliver.
 
-Everything slow runs off the event loop (the job in a child process, queued by the JobRunner; the probe in a
-thread), so the gateway heartbeat never waits on a job. Replies go through the interaction while its 15-minute
-window is open and to the channel after that, saying why.
+Everything slow runs off the event loop (the job on the core's runner: a local worker process or a Celery
+worker; the probe in a thread), so the gateway heartbeat never waits on a job. Replies go through the
+interaction while its 15-minute window is open and to the channel after that, saying why.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import aiohttp
 import discord
 
-from models import ComposeRequest, Job, MediaLimits, MoodscoreError, compose_job, safe_stem, score_job
+from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem
 from models.media import probe
+from models.tasks import TaskResult, compose_params, score_params
 
 from . import replies
 from .replies import Upload, refusal
@@ -41,7 +42,7 @@ Interaction: TypeAlias = "discord.Interaction[MoodscoreBot]"
 
 
 class Progress:
-    """The latest (fraction, message) a worker thread reported; read by the event loop (a tuple swap is atomic)."""
+    """The latest (fraction, message) a job reported; read by the event loop (a tuple swap is atomic)."""
 
     def __init__(self) -> None:
         self.value: tuple[float, str] = (0.0, "starting")
@@ -104,9 +105,8 @@ async def watch(interaction: Interaction, command: str, job: Job, progress: Prog
     future = asyncio.wrap_future(job.future)
     shown = None
     while not future.done():
-        place = job.position()
-        waiting = place >= 1 and interaction.client.runner.in_flight > interaction.client.runner.workers
-        text = replies.queued_line(command, place) if waiting else replies.progress_line(command, *progress.value)
+        place = await asyncio.to_thread(job.position)  # (a Celery runner asks Redis)
+        text = replies.queued_line(command, place) if place >= 1 else replies.progress_line(command, *progress.value)
         if text != shown:
             await edit(interaction, text)
             shown = text
@@ -151,11 +151,11 @@ async def deliver(interaction: Interaction, content: str, embed: discord.Embed, 
 async def run(
     interaction: Interaction,
     command: str,
-    fn: Callable[..., Any],
     prepare: Callable[[Path], Any],
-    finish: Callable[[Any, Path], Any],
+    finish: Callable[[TaskResult, Path], Any],
 ) -> None:
-    """Defer, prepare the inputs in a folder of our own, run ``fn`` in the pool, then ``finish`` with its result."""
+    """Defer, prepare the job's options and inputs in a folder of our own, run it on the bot's runner, then
+    ``finish`` with its result."""
     bot = interaction.client
     user_id = interaction.user.id
     await interaction.response.defer(thinking=True)
@@ -166,8 +166,8 @@ async def run(
     try:
         progress = Progress()
         try:
-            args, kwargs = await prepare(folder)
-            job = bot.runner.submit(bot.processes.run, fn, *args, progress=progress, **kwargs)
+            params = await prepare(folder)
+            job = bot.runner.submit(command, params, folder, progress=progress)
         finally:
             bot.preparing -= 1
         result = await watch(interaction, command, job, progress)
@@ -198,13 +198,13 @@ async def score(
     limits = MediaLimits(max_duration_s=s.max_duration_s, max_bytes=s.max_input_bytes)
     stem = safe_stem(clip.filename)
 
-    async def prepare(folder: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    async def prepare(folder: Path) -> dict[str, Any]:
         path = folder / f"{stem}{Path(clip.filename).suffix.lower()}"
         await clip.save(path)
         await asyncio.to_thread(probe, path, limits=limits)
-        return (path, folder / "out"), {"tempo": tempo, "instruments": instruments, "limits": limits}
+        return score_params(path.name, tempo=tempo, instruments=instruments, limits=limits)
 
-    async def finish(result: Any, folder: Path) -> None:
+    async def finish(result: TaskResult, folder: Path) -> None:
         files = result.files
         candidates = [
             Upload(files["midi"], f"{stem}.mid", "MIDI file"),
@@ -219,7 +219,7 @@ async def score(
         embed = replies.score_embed(result.summary, discord.utils.escape_markdown(clip.filename)[:80], image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 
-    await run(interaction, "score", score_job, prepare, finish)
+    await run(interaction, "score", prepare, finish)
 
 
 async def compose(
@@ -236,10 +236,10 @@ async def compose(
         await refuse(interaction, problem)
         return
 
-    async def prepare(folder: Path) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (request, folder / "out"), {"extras": ("mp3", "png")}
+    async def prepare(folder: Path) -> dict[str, Any]:
+        return compose_params(request, extras=("mp3", "png"))
 
-    async def finish(result: Any, folder: Path) -> None:
+    async def finish(result: TaskResult, folder: Path) -> None:
         piece = result.summary["pieces"][0]
         made = folder / "out" / Path(piece["midi"]).stem
         name = f"{request.emotion}_seed{request.seed}"
@@ -255,4 +255,4 @@ async def compose(
         embed = replies.compose_embed(str(request.emotion), piece, tempo_bpm, image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 
-    await run(interaction, "compose", compose_job, prepare, finish)
+    await run(interaction, "compose", prepare, finish)

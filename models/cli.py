@@ -105,6 +105,7 @@ FRONT_ENDS: dict[str, tuple[str, str]] = {
     "bridge": ("bridge.server", "the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)"),
     "osc": ("bridge.client", "send one request to the OSC bridge and print the reply"),
     "send": ("bridge.send", "compose and put the MIDI on a DAW track (moodscore send ableton --help)"),
+    "worker": ("models.celery_jobs", "a Celery worker for jobs sent through Redis (moodscore worker --help)"),
 }
 
 

@@ -68,3 +68,15 @@ class ModelLoadError(MoodscoreError):
 
 class OutputError(MoodscoreError):
     """An output cannot be written (e.g. the folder is not writable)."""
+
+
+class QueueFullError(MoodscoreError):
+    """Too many jobs are waiting; try again later."""
+
+
+class TimeLimitError(MoodscoreError):
+    """A job ran longer than its front end allows."""
+
+
+class WorkerError(MoodscoreError):
+    """The worker running a job stopped or failed (not the job's input): try again."""

@@ -1,32 +1,42 @@
-"""The one small runner interface front ends submit jobs through.
+"""The one runner interface front ends submit jobs through, and its backends.
 
-``JobRunner`` is the local default: a bounded pool of worker threads sharing one warm :class:`Engine`, with a
-bounded waiting line. Threads rather than processes because on a small machine one engine (about 1 GB with
-every model loaded) is what fits, the engine is thread-safe, and the heavy work (PyTorch, MediaPipe, FFmpeg,
-FluidSynth) runs outside the GIL. A distributed task engine (Celery, Ray) can stand behind the same two calls,
-``submit`` and ``Job.result``, because a job is only a function of files and options to an output folder.
+A job is data (:mod:`models.tasks`): a kind ("score", "compose"), JSON options and a job folder. Front ends call
+``runner.submit(kind, params, folder, progress=cb)`` and wait on the returned :class:`Job`; they never know
+which backend runs it:
+
+- :class:`ThreadRunner`: worker threads sharing one Engine (tests, and where one process is all there is);
+- :class:`ProcessRunner`: a local pool of worker processes, each holding a warm Engine (the default for every
+  front end: a crash, a leak or a stuck native call takes one process, not the front end);
+- :class:`models.celery_jobs.CeleryRunner`: Celery workers on any number of machines, with Redis as broker
+  and result backend (``moodscore worker``; the ``scale`` extra).
+
+:func:`make_runner` picks one. The two local runners queue in :class:`JobRunner`, a bounded waiting line in
+front of a fixed number of worker threads, which also runs plain functions (the OSC bridge's).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .errors import MoodscoreError
+from .errors import MoodscoreError, QueueFullError, TimeLimitError
+from .tasks import KINDS, TaskResult, run_task
 
+if TYPE_CHECKING:
+    from .engine import Engine
 
-class QueueFullError(MoodscoreError):
-    """Too many jobs are waiting; try again later."""
+__all__ = ["Job", "JobRunner", "ProcessRunner", "QueueFullError", "Runner", "ThreadRunner", "TimeLimitError"]
 
-
-class TimeLimitError(MoodscoreError):
-    """A job ran longer than its front end allows."""
+ProgressFn = Callable[[float, str], None]
 
 
 def time_limited(
@@ -54,16 +64,19 @@ def time_limited(
 class Job:
     """One submitted job. ``future`` resolves to the function's result or raises its error."""
 
-    id: int
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+    id: int | str
+    fn: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
     future: Future[Any] = field(default_factory=Future)
-    _runner: JobRunner | None = None
+    _runner: Any = None  # what answers position() and cancel(): a JobRunner or a Runner backend
 
     def position(self) -> int:
         """0 while running (or done); n >= 1 when n - 1 jobs wait ahead of this one."""
         return self._runner.position(self) if self._runner is not None else 0
+
+    def done(self) -> bool:
+        return self.future.done()
 
     def result(self, timeout: float | None = None) -> Any:
         return self.future.result(timeout)
@@ -136,7 +149,9 @@ class JobRunner:
             try:
                 if job.future.set_running_or_notify_cancel():
                     try:
-                        job.future.set_result(job.fn(*job.args, **job.kwargs))
+                        fn = job.fn
+                        assert fn is not None  # (jobs of this queue always carry their function)
+                        job.future.set_result(fn(*job.args, **job.kwargs))
                     except BaseException as exc:  # handed to whoever waits on the future
                         job.future.set_exception(exc)
             finally:
@@ -153,3 +168,199 @@ class JobRunner:
         if wait:
             for t in self._threads:
                 t.join()
+
+
+class Runner(ABC):
+    """Submit jobs (a kind, JSON options, a job folder) and wait on them; see the module's docstring.
+
+    ``workers``: how many jobs run at once; ``max_queue``: how many may wait beyond that (then
+    :class:`QueueFullError`); ``time_limit``: seconds a job may run before it is stopped (None: no limit).
+    """
+
+    workers: int
+    max_queue: int
+    time_limit: float | None
+
+    @abstractmethod
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        folder: str | os.PathLike[str],
+        *,
+        progress: ProgressFn | None = None,
+    ) -> Job:
+        """Queue a job; its future resolves to a :class:`TaskResult` or raises a MoodscoreError."""
+
+    @abstractmethod
+    def position(self, job: Job) -> int:
+        """0 while the job runs (or is done); n >= 1 when n - 1 jobs wait ahead of it."""
+
+    @abstractmethod
+    def cancel(self, job: Job) -> bool:
+        """Take a waiting job out of the line; a running job cannot be cancelled."""
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Jobs this front end submitted that have not finished."""
+
+    def start(self) -> Runner:
+        """Get the workers ready (processes started, models loaded) before the first job; returns self."""
+        return self
+
+    def shutdown(self) -> None:  # noqa: B027  (nothing to stop for some backends)
+        """Stop taking jobs; waiting ones are cancelled."""
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise MoodscoreError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+class _LocalRunner(Runner):
+    """Jobs queued in a :class:`JobRunner` whose threads call :meth:`_execute` (in this process or a child)."""
+
+    def __init__(self, *, workers: int, max_queue: int, time_limit: float | None, name: str) -> None:
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be positive seconds or None, got {time_limit!r}")
+        self.workers, self.max_queue, self.time_limit = workers, max_queue, time_limit
+        self.queue = JobRunner(workers=workers, max_queue=max_queue, name=name)
+
+    @abstractmethod
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]: ...
+
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        folder: str | os.PathLike[str],
+        *,
+        progress: ProgressFn | None = None,
+    ) -> Job:
+        _check_kind(kind)
+        where = str(Path(folder).resolve())
+
+        def job() -> TaskResult:
+            data = self._execute(kind, dict(params), where, progress or (lambda f, m: None))
+            return TaskResult.from_json(data, where)
+
+        submitted = self.queue.submit(job)
+        submitted._runner = self  # position() and cancel() answer for the runner as a whole
+        return submitted
+
+    def position(self, job: Job) -> int:
+        # a job only waits while every worker is busy (the line is empty in between a worker's jobs)
+        return self.queue.position(job) if self.queue.in_flight > self.workers else 0
+
+    def cancel(self, job: Job) -> bool:
+        return self.queue.cancel(job)
+
+    @property
+    def in_flight(self) -> int:
+        return self.queue.in_flight
+
+    def shutdown(self) -> None:
+        self.queue.shutdown(wait=False, cancel_waiting=True)
+
+
+class ThreadRunner(_LocalRunner):
+    """Jobs on ``workers`` threads of this process, sharing ``engine``. The time limit is kept at the job's
+    progress reports (a job stuck inside one native call is stopped only at its next report)."""
+
+    def __init__(
+        self, engine: Engine, *, workers: int = 1, max_queue: int = 8, time_limit: float | None = None
+    ) -> None:
+        super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
+        self.engine = engine
+
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]:
+        limited = time_limited(progress, self.time_limit, what="this job runner")
+        return run_task(self.engine, kind, params, folder, limited)
+
+
+class ProcessRunner(_LocalRunner):
+    """Jobs in ``workers`` child processes, each with its own warm Engine made by ``factory`` (it must pickle,
+    e.g. ``Engine`` or ``functools.partial(Engine, debug=True)``). A job past ``time_limit`` is stopped by
+    killing its process (which is replaced); a child that dies fails only its own job."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Engine] | None = None,
+        *,
+        workers: int = 1,
+        max_queue: int = 8,
+        time_limit: float | None = None,
+        warm: bool = True,
+    ) -> None:
+        from .pool import EngineProcesses
+
+        super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
+        if factory is None:
+            from .engine import Engine
+
+            factory = Engine
+        self.processes = EngineProcesses(factory, workers=workers, warm=warm, time_limit=time_limit)
+
+    def start(self) -> ProcessRunner:
+        self.processes.start()
+        return self
+
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]:
+        result: dict[str, Any] = self.processes.run(run_task, kind, params, folder, progress=progress)
+        return result
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.processes.shutdown()
+
+
+def make_runner(
+    *,
+    broker: str | None = None,
+    storage: str | os.PathLike[str] | None = None,
+    engine: Engine | None = None,
+    factory: Callable[[], Engine] | None = None,
+    workers: int = 1,
+    max_queue: int = 8,
+    time_limit: float | None = None,
+) -> Runner:
+    """The runner a front end asked for: Celery workers with ``broker`` (files through ``storage``); else
+    jobs on threads sharing ``engine`` when one is given; else the local pool of worker processes."""
+    if broker:
+        from .celery_jobs import CeleryRunner
+
+        if storage is None:
+            raise MoodscoreError("a broker needs --storage: a folder the workers see too (e.g. an NFS mount)")
+        return CeleryRunner(broker, storage=storage, max_queue=max_queue, time_limit=time_limit)
+    if engine is not None:
+        return ThreadRunner(engine, workers=workers, max_queue=max_queue, time_limit=time_limit)
+    return ProcessRunner(factory, workers=workers, max_queue=max_queue, time_limit=time_limit)
+
+
+def add_broker_options(parser: Any) -> None:
+    """``--broker`` and ``--storage`` for a front end's argument parser (defaults from MOODSCORE_BROKER and
+    MOODSCORE_STORAGE): with a broker, jobs go to Celery workers (``moodscore worker``) through Redis."""
+    parser.add_argument("--broker", default=os.environ.get("MOODSCORE_BROKER") or None, metavar="URL",
+                        help="send jobs to Celery workers through this Redis (redis://HOST:6379/0; default: "
+                        "$MOODSCORE_BROKER, else jobs run in local worker processes)")  # fmt: skip
+    parser.add_argument("--storage", type=Path, default=os.environ.get("MOODSCORE_STORAGE") or None, metavar="DIR",
+                        help="with --broker: the folder shared with the workers, e.g. an NFS mount "
+                        "(default: $MOODSCORE_STORAGE)")  # fmt: skip
+
+
+def broker_problem(broker: str | None, storage: Path | None) -> str | None:
+    """A one-line refusal for bad ``--broker``/``--storage`` values, else None."""
+    if not broker:
+        return None
+    if not broker.startswith(("redis://", "rediss://", "unix://")):
+        return f"--broker must be a Redis URL (redis://HOST:6379/0), got {broker!r}"
+    if storage is None:
+        return "--broker needs --storage DIR, the folder shared with the workers"
+    if not Path(storage).is_dir():
+        return f"--storage {storage} is not a folder"
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return 'a broker needs Celery: pip install "moodscore[scale]"'
+    return None

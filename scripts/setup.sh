@@ -9,9 +9,10 @@ case "$mode" in demo|test) ;; *) echo "usage: bash scripts/setup.sh [demo|test]"
 
 # System packages: FluidSynth + a GM soundfont (rendering), espeak-ng (example clip, tests),
 # lua5.4 and liblo-tools (REAPER script and OSC interoperability tests), chromium (the web page's browser test,
-# driven by Playwright; Playwright's own browser download is not used).
+# driven by Playwright; Playwright's own browser download is not used), redis-server (the Celery runner's tests
+# start private servers of their own on loopback; the system service is not needed).
 apt_pkgs=(libfluidsynth3 fluid-soundfont-gm espeak-ng lua5.4 liblo-tools)
-[ "$mode" = test ] && apt_pkgs+=(chromium)
+[ "$mode" = test ] && apt_pkgs+=(chromium redis-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

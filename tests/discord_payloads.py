@@ -18,8 +18,8 @@ import discord
 from discord_standin import APP_ID, StandIn
 
 from bots.app import BotSettings, MoodscoreBot
-from bots.engine_process import EngineProcesses
 from models import Engine
+from models.runner import ProcessRunner
 
 GUILD_ID = "1200000000000000001"
 CHANNEL_ID = "1200000000000000002"
@@ -29,9 +29,9 @@ _tokens = itertools.count(1)
 
 
 @functools.cache
-def debug_processes() -> EngineProcesses:
+def debug_runner() -> ProcessRunner:
     """One worker process with a tiny-network engine for every Discord test (started and warmed once)."""
-    return EngineProcesses(functools.partial(Engine, debug=True), warm=True).start()
+    return ProcessRunner(functools.partial(Engine, debug=True), warm=True, max_queue=16).start()
 
 
 def sleepy_job(engine: Engine, seconds: float, *, progress: Any) -> int:
@@ -116,9 +116,9 @@ def interaction_payload(
     }
 
 
-async def logged_in_bot(settings: BotSettings, processes: EngineProcesses | None = None) -> MoodscoreBot:
+async def logged_in_bot(settings: BotSettings, runner: ProcessRunner | None = None) -> MoodscoreBot:
     """A bot logged in against the stand-in (GET /users/@me, the application, then the command sync)."""
-    bot = MoodscoreBot(settings, processes=processes or debug_processes())
+    bot = MoodscoreBot(settings, runner=runner or debug_runner())
     try:
         await bot.login(TOKEN)
     except BaseException:

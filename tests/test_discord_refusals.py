@@ -25,8 +25,9 @@ from discord_payloads import (
 from discord_standin import Recorded, StandIn
 
 from bots.app import BotSettings, MoodscoreBot
-from bots.engine_process import EngineProcesses
 from models import Engine, MoodscoreError
+from models.pool import EngineProcesses
+from models.runner import ProcessRunner
 
 
 def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:
@@ -102,10 +103,10 @@ def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) 
     patterns = tmp_path / "patterns.json"
     patterns.write_text('{"chords": {', encoding="utf-8")
     factory = functools.partial(Engine, patterns_path=patterns)
-    processes = EngineProcesses(factory)
+    runner = ProcessRunner(factory, warm=False)
 
     async def scenario(window_s: float) -> dict[str, Any]:
-        bot = await logged_in_bot(BotSettings(window_s=window_s), processes=processes)
+        bot = await logged_in_bot(BotSettings(window_s=window_s), runner=runner)
         try:
             payload = interaction_payload("compose", {"quadrant": "Q2", "bars": 2}, user_id=5)
             await invoke(bot, payload)
@@ -117,7 +118,7 @@ def test_a_failing_job_tells_the_user_in_one_line(api: StandIn, tmp_path: Path) 
         payload = asyncio.run(scenario(900))
         late = asyncio.run(scenario(0))  # the same failure once the interaction window has closed
     finally:
-        processes.shutdown()
+        runner.shutdown()
     reply = last_edit(for_token(api, payload))
     assert reply.startswith("❌ ") and "patterns.json" in reply and "\n" not in reply and "Traceback" not in reply
     assert not any(r.method == "POST" and "/webhooks/" in r.path for r in api.snapshot())
@@ -247,6 +248,7 @@ def test_the_bot_passes_its_job_time_limit_to_the_workers() -> None:
     assert main(["--job-time-limit", "0"]) == 2  # refused before any token is read
     bot = MoodscoreBot(BotSettings(job_time_limit_s=90.0))
     try:
-        assert bot.processes.time_limit == 90.0
+        assert isinstance(bot.runner, ProcessRunner)
+        assert bot.runner.time_limit == bot.runner.processes.time_limit == 90.0
     finally:
-        bot.processes.shutdown()
+        bot.runner.shutdown()

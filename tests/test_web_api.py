@@ -282,14 +282,16 @@ def test_sigterm_stops_the_server_and_removes_its_job_folders(tmp_path: Path) ->
 
 
 def test_a_job_over_the_time_limit_ends_with_a_message(tmp_path: Path) -> None:
-    from models import ComposeRequest, compose_job
+    from models import ComposeRequest
+    from models.runner import ThreadRunner
+    from models.tasks import compose_params
     from web.jobs import WebJobs
 
-    jobs = WebJobs(Engine(debug=True), WebSettings(max_job_seconds=1e-9), root=tmp_path / "jobs")
+    jobs = WebJobs(ThreadRunner(Engine(debug=True), time_limit=1e-9), WebSettings(), root=tmp_path / "jobs")
     try:
         request = ComposeRequest(emotion="Q2", bars=8, variations=2, tempo=100)
         with pytest.raises(UserFacingError, match="ran longer than"):
-            jobs.run(compose_job, jobs.engine, request, jobs.new_folder() / "out")
+            jobs.run("compose", compose_params(request), jobs.new_folder())
         assert not list((tmp_path / "jobs").rglob("*.mid"))
     finally:
         jobs.close()

@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 
+from models.runner import add_broker_options, broker_problem
+
 
 def _auth(text: str) -> tuple[str, str]:
     user, sep, password = text.partition(":")
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="uploads all visitors may store within --keep-minutes (default: 20 x --max-upload-mb)",
     )
     p.add_argument("--debug-engine", action="store_true", help="tiny random networks (to try the app quickly)")
+    add_broker_options(p)
     return p
 
 
@@ -89,8 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{what}: add --auth USER:PASS (or MOODSCORE_WEB_AUTH), or --no-auth to open it to anyone")
     if exposed and auth is None:
         print("warning: no login: anyone who reaches this app can use it", file=sys.stderr)
+    problem = broker_problem(args.broker, args.storage)
+    if problem:
+        parser.error(problem)
 
-    from models import Engine
+    import functools
+
+    from models import Engine, MoodscoreError
+    from models.runner import make_runner
 
     from .jobs import WebSettings
     from .ui import build_app, launch_options
@@ -105,7 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         visitor_upload_mb=args.visitor_upload_mb,
         total_upload_mb=args.total_upload_mb,
     )
-    demo = build_app(Engine(debug=args.debug_engine), settings)
+    try:
+        runner = make_runner(
+            broker=args.broker,
+            storage=args.storage,
+            factory=functools.partial(Engine, debug=args.debug_engine),
+            workers=settings.max_jobs,
+            max_queue=settings.max_queue,
+            time_limit=settings.max_job_seconds,
+        )
+    except MoodscoreError as exc:
+        parser.error(exc.message)
+    demo = build_app(settings=settings, runner=runner, storage=args.storage if args.broker else None)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so that the job folders are removed below, as on Ctrl-C

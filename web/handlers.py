@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import html
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-from models import (
-    QUADRANT_COLOURS,
-    QUADRANT_NAMES,
-    ComposeRequest,
-    MoodscoreError,
-    compose_job,
-    piano_roll_png,
-    score_job,
-)
+from models import QUADRANT_COLOURS, QUADRANT_NAMES, ComposeRequest, MoodscoreError, piano_roll_png, safe_stem
+from models.tasks import compose_params, score_params
 
 from .jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
@@ -72,20 +67,19 @@ class Handlers:
     ) -> tuple[str, str, str | None, list[str], str]:
         """Score an uploaded clip: (timeline plot, music mp3, scored video or None, downloads, summary HTML)."""
         src = trusted_upload(clip, uploads=self.uploads)
-        out = self.jobs.new_folder()
-        result = self.jobs.run(
-            score_job,
-            self.jobs.engine,
-            src,
-            out,
+        folder = self.jobs.new_folder()
+        local = folder / f"{safe_stem(src.name)}{src.suffix.lower()[:10]}"
+        share(src, local)
+        params = score_params(
+            local.name,
             tempo=float(tempo),
             instruments=instruments_of(extra),
             key=str(key or "auto"),
             seed=int(seed or 0),
             name=src.name,
             limits=self.jobs.settings.limits,
-            progress=progress,
         )
+        result = self.jobs.run("score", params, folder, progress=progress)
         files = result.files
         downloads = [str(files[k]) for k in SCORE_DOWNLOADS if k in files]
         video = str(files["video"]) if "video" in files else None
@@ -94,7 +88,7 @@ class Handlers:
             str(files["mp3"]),
             video,
             downloads,
-            score_summary_html(result.summary, result.timeline.modalities),
+            score_summary_html(result.summary, result.modalities),
         )
 
     def compose(
@@ -127,8 +121,9 @@ class Handlers:
             )
         except MoodscoreError as exc:
             raise UserFacingError(exc.public_message, "Invalid option") from None
-        out = self.jobs.new_folder()
-        result = self.jobs.run(compose_job, self.jobs.engine, request, out, progress=progress)
+        folder = self.jobs.new_folder()
+        result = self.jobs.run("compose", compose_params(request), folder, progress=progress)
+        out = folder / "out"
         pieces = result.summary["pieces"]
         audios: list[str | None] = [None] * MAX_VARIATIONS
         rolls: list[str | None] = [None] * MAX_VARIATIONS
@@ -141,7 +136,7 @@ class Handlers:
             for i, p in enumerate(pieces)
         )
         summary = f'<div class="ms-summary"><ul>{items}</ul></div>'
-        return [*audios, *rolls, [str(f) for f in result.files], summary]
+        return [*audios, *rolls, [str(f) for f in result.files.values()], summary]
 
     @staticmethod
     def _roll(midi_path: Path, bar_s: float, title: str) -> Path:
@@ -152,3 +147,14 @@ class Handlers:
             return piano_roll_png(midi, midi_path.with_suffix(".png"), title=title, bar_s=bar_s)
         except MoodscoreError as exc:
             raise UserFacingError(exc.public_message) from None
+
+
+def share(src: Path, dest: Path) -> None:
+    """Put the upload into the job's folder: a hard link where both are on one file system, else a copy."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise UserFacingError(f"the upload could not be prepared: {exc.strerror or exc}") from None

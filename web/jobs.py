@@ -1,8 +1,9 @@
-"""The web app's side of a job: settings, per-job folders it owns, the shared runner, progress and errors.
+"""The web app's side of a job: settings, per-job folders it owns, the runner, progress and errors.
 
 Nothing here knows about page layout; :mod:`web.handlers` turns results into component values. Every job
-writes into a fresh folder under one private root made for this process; folders older than
-``keep_minutes`` are swept when a new job starts, and the whole root goes when the process exits.
+has a fresh folder under one private root made for this process (inside the shared storage when jobs go to
+Celery workers); folders older than ``keep_minutes`` are swept when a new job starts, and the whole root goes
+when the process exits.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import Engine, JobRunner, MediaLimits, MoodscoreError, QueueFullError
-from models.runner import time_limited
+from models import MediaLimits, MoodscoreError, QueueFullError
+from models.runner import Runner
+from models.tasks import TaskResult
 
 log = logging.getLogger("moodscore.web")
 
@@ -69,19 +71,26 @@ class UserFacingError(Exception):
 
 
 class WebJobs:
-    """The engine, the runner and the job folders of one web process."""
+    """The runner and the job folders of one web process. ``root``: where the job folders go (default: a new
+    private folder in ``storage``, or in the system's temporary folder)."""
 
-    def __init__(self, engine: Engine, settings: WebSettings, *, root: str | os.PathLike[str] | None = None) -> None:
-        self.engine, self.settings = engine, settings
-        self.runner = JobRunner(workers=settings.max_jobs, max_queue=settings.max_queue, name="moodscore-web")
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="moodscore-web-"))
+    def __init__(
+        self,
+        runner: Runner,
+        settings: WebSettings,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        storage: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.runner, self.settings = runner, settings
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="moodscore-web-", dir=storage))
         self.root.mkdir(parents=True, exist_ok=True)
         self._sweep_lock = threading.Lock()
         atexit.register(self.close)
 
     def close(self) -> None:
         """Stop taking jobs and delete every job folder (called at exit)."""
-        self.runner.shutdown(wait=False, cancel_waiting=True)
+        self.runner.shutdown()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def new_folder(self) -> Path:
@@ -105,17 +114,18 @@ class WebJobs:
                     continue
         return gone
 
-    def run(self, fn: Callable[..., Any], /, *args: Any, progress: ProgressFn | None = None, **kwargs: Any) -> Any:
-        """Run ``fn(*args, progress=cb, **kwargs)`` on the shared runner, relaying its progress (and the job's
-        place in line) to ``progress`` from this thread. Errors come back as :class:`UserFacingError`."""
+    def run(
+        self, kind: str, params: Mapping[str, Any], folder: Path, *, progress: ProgressFn | None = None
+    ) -> TaskResult:
+        """Run a job (:mod:`models.tasks`) in ``folder`` on the runner, relaying its progress (and its place in
+        line) to ``progress`` from this thread. Errors come back as :class:`UserFacingError`."""
         latest: list[Any] = [0.0, "starting"]
 
         def report(fraction: float, message: str) -> None:
             latest[:] = [float(fraction), str(message)]
 
         try:
-            limited = time_limited(report, self.settings.max_job_seconds, what="this page (--max-job-seconds)")
-            job = self.runner.submit(fn, *args, progress=limited, **kwargs)
+            job = self.runner.submit(kind, params, folder, progress=report)
         except QueueFullError as exc:
             raise UserFacingError(exc.public_message, "Busy") from None
         except MoodscoreError as exc:
@@ -123,7 +133,8 @@ class WebJobs:
         shown: tuple[float, str] | None = None
         while True:
             try:
-                return job.result(timeout=0.2)
+                result: TaskResult = job.result(timeout=0.2)
+                return result
             except TimeoutError:
                 pass
             except MoodscoreError as exc:

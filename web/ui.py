@@ -8,6 +8,7 @@ stable API names: ``/score`` and ``/compose``.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from gradio.utils import get_upload_folder
 
 from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
+from models.runner import Runner, make_runner
 
 from .handlers import MAX_VARIATIONS, Handlers
 from .jobs import UserFacingError, WebJobs, WebSettings
@@ -51,10 +53,22 @@ def page_errors() -> Iterator[None]:
         raise gr.Error(exc.message, duration=30, title=exc.title, print_exception=False) from None
 
 
-def build_app(engine: Engine | None = None, settings: WebSettings | None = None) -> Any:
-    """The Blocks app, its queue configured; ``engine`` defaults to ``Engine()`` (tests pass a debug one)."""
+def build_app(
+    engine: Engine | None = None,
+    settings: WebSettings | None = None,
+    *,
+    runner: Runner | None = None,
+    storage: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The Blocks app, its queue configured. Jobs go to ``runner`` (``storage``: where its job folders must
+    lie); without one, to worker threads sharing ``engine`` when given (tests pass a debug one), else to a
+    local pool of worker processes with the shipped models."""
     settings = settings or WebSettings()
-    jobs = WebJobs(engine if engine is not None else Engine(), settings)
+    if runner is None:
+        runner = make_runner(
+            engine=engine, workers=settings.max_jobs, max_queue=settings.max_queue, time_limit=settings.max_job_seconds
+        )
+    jobs = WebJobs(runner, settings, storage=storage)
     handlers = Handlers(jobs, uploads=get_upload_folder())
     keep_s = int(settings.keep_minutes * 60)
     # the browser's own <audio controls> player: plays anything the browser can, keyboard-accessible

@@ -1,10 +1,11 @@
-"""Jobs in child processes that each hold a warm Engine, so no job can stall the bot's event loop.
+"""Jobs in child processes that each hold a warm Engine: the local runner's workers (:class:`models.runner.
+ProcessRunner`).
 
-A stopgap that belongs in the core (DESIGN.md: "a local, bounded pool of worker processes that each hold a warm
-Engine"; ``models.JobRunner`` runs jobs on threads). Threads are not enough for a gateway connection: model
-loading, Matplotlib's Agg drawing and parts of muxing hold the GIL for 0.1-0.5 s at a time, which a test
-measured as event-loop stalls of up to 0.5 s. The JobRunner still does the queueing (places, limits); each of
-its threads hands the job to a child process here and waits with the GIL released.
+Processes rather than threads, so no job can stall a front end: model loading, Matplotlib's Agg drawing and
+parts of muxing hold the GIL for 0.1-0.5 s at a time (a test measured event-loop stalls of up to 0.5 s with
+threads), and a crashed or stuck job (killed, out of memory, past its time limit) takes only its own process
+with it. The runner does the queueing (places, limits); each of its threads hands a job to a child here and
+waits with the GIL released.
 """
 
 from __future__ import annotations
@@ -18,20 +19,23 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models import Engine, MoodscoreError
+from .errors import MoodscoreError, TimeLimitError, WorkerError
 
-log = logging.getLogger("moodscore.discord")
+if TYPE_CHECKING:
+    from .engine import Engine
 
-CHILD_NICENESS = 10
+log = logging.getLogger("moodscore.jobs")
+
+CHILD_NICENESS = 10  # jobs yield the CPU to the front end's own work
 _engine: Engine | None = None  # in a child: its warm engine
 _queue: Any = None  # in a child: where progress goes
 
 
 def _start_child(factory: Callable[[], Engine], queue: Any, warm: bool) -> None:
     global _engine, _queue
-    with contextlib.suppress(OSError, AttributeError):  # jobs yield the CPU to the bot's event loop
+    with contextlib.suppress(OSError, AttributeError):
         os.nice(CHILD_NICENESS)
     _engine, _queue = factory(), queue
     if warm:
@@ -116,11 +120,11 @@ class EngineProcesses:
             return pool.submit(_run_in_child, fn, key, args, kw).result(timeout=self.time_limit)
         except BrokenProcessPool:
             self._replace(pool, kill=False)
-            raise MoodscoreError("the worker process stopped unexpectedly; please try again") from None
+            raise WorkerError("the worker process stopped unexpectedly; please try again") from None
         except TimeoutError:
             log.warning("a job ran past the time limit of %.0f s; its worker was stopped", self.time_limit)
             self._replace(pool, kill=True)
-            raise MoodscoreError(f"the job took longer than {_duration(self.time_limit)} and was stopped") from None
+            raise TimeLimitError(f"the job took longer than {_duration(self.time_limit)} and was stopped") from None
         finally:
             self._callbacks.pop(key, None)
 

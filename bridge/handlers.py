@@ -11,8 +11,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ class Reply:
     rid: str
     address: str = ""
     on_progress: Callable[[str, float, str], None] | None = None
-    limit: Callable[[float, str], None] | None = None  # the job's time limit, set when it starts running
     _last: float = field(default=0.0, repr=False)
 
     def send(self, address: str, *args: Any) -> bool:
@@ -60,8 +58,6 @@ class Reply:
         self.send(ERROR, self.address, " ".join(str(message).split())[:1000])
 
     def progress(self, fraction: float, message: str) -> None:
-        if self.limit is not None:
-            self.limit(fraction, message)  # raises TimeLimitError in the job once it has run too long
         if self.on_progress is not None:
             self.on_progress(self.rid, fraction, message)
         now = time.monotonic()
@@ -72,9 +68,9 @@ class Reply:
 
 @dataclass
 class Context:
-    """The bridge's settings a handler needs."""
+    """The bridge's settings a handler needs; jobs go to ``runner`` (:mod:`models.runner`)."""
 
-    engine: Any
+    runner: Any
     out_dir: Path
     allowed_roots: tuple[Path, ...]
     ableton: Callable[[], Any] | None = None
@@ -121,15 +117,6 @@ def compose_request(opts: dict[str, Any], *, tempo: float | None = None) -> Any:
     )
 
 
-def write_midi(midi: Any, path: Path) -> Path:
-    """Write a PrettyMIDI to ``path`` through a temporary name, so a reader never sees half a file."""
-    from models import atomic_output
-
-    with atomic_output(path, suffix=".partial") as tmp:
-        midi.write(tmp)
-    return path
-
-
 def send_piece(
     reply: Reply, index: int, *, midi_path: Path, notes: Sequence[Any], tempo: float, key: str,
     quadrants: Sequence[str], name: str, blob: bool,
@@ -146,18 +133,34 @@ def send_piece(
         reply.send(NOTES, *flat)
 
 
-def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) -> tuple[str, int]:
-    scores = ctx.engine.compose(request, progress=reply.progress)
+def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> Any:
+    """Run a core job (:mod:`models.tasks`) in ``folder`` on the bridge's runner; its TaskResult."""
+    return ctx.runner.submit(kind, params, folder, progress=reply.progress).result()
+
+
+def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[dict[str, Any]]]:
+    """Compose ``request`` (MIDI only) in a new request folder: (its output folder, the pieces' summaries)."""
+    from models.tasks import compose_params
+
     folder = ctx.job_dir(reply.rid)
+    result = run_job(ctx, reply, "compose", compose_params(request, audio=False), folder)
+    return folder / "out", list(result.summary["pieces"])
+
+
+def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) -> tuple[str, int]:
+    import pretty_midi
+
+    out, pieces = composed(ctx, reply, request)
     emotion = emotion_of(opts)
-    for i, score in enumerate(scores):
-        path = write_midi(score.midi, folder / f"piece{i}_seed{score.seed}.mid")
+    for i, piece in enumerate(pieces):
+        path = out / piece["midi"]
+        tempo = float(piece["tempo"])
         send_piece(
-            reply, i, midi_path=path, notes=notes_of(score.midi, score.tempo), tempo=score.tempo, key=score.key,
-            quadrants=score.bar_quadrants, name=emotion_name(emotion, score.bar_quadrants),
+            reply, i, midi_path=path, notes=notes_of(pretty_midi.PrettyMIDI(str(path)), tempo), tempo=tempo,
+            key=str(piece["key"]), quadrants=piece["bar_quadrants"], name=emotion_name(emotion, piece["bar_quadrants"]),
             blob=bool(opts.get("blob", 1)),
         )  # fmt: skip
-    return "compose", len(scores)
+    return "compose", len(pieces)
 
 
 @dataclass
@@ -168,25 +171,22 @@ class CheckedClip:
     path: Path  # as resolved at check time
     fd: int
 
-    @contextmanager
-    def opened(self) -> Iterator[Path]:
-        """A path that reads the file held open, named like it (so messages and outputs use its name)."""
-        import tempfile
-
-        held = Path(f"/proc/self/fd/{self.fd}")
-        if held.exists():  # Linux: a link to the open file itself, whatever happened to the path since
-            with tempfile.TemporaryDirectory(prefix="moodscore-clip-") as tmp:
-                link = Path(tmp) / self.path.name
-                link.symlink_to(held)
-                yield link
+    def place(self, dest: Path) -> None:
+        """The very file held open, put at ``dest`` (in a job's folder) whatever happened to its path since: a
+        hard link where both are on one file system, else a copy."""
+        held = f"/proc/self/fd/{self.fd}"
+        try:
+            os.link(held, dest, follow_symlinks=True)  # Linux: links the open file itself
             return
-        try:  # elsewhere: the path must still lead to the file that was checked
-            now, then = os.stat(self.path), os.fstat(self.fd)
         except OSError:
-            raise RequestError(f"{self.path.name} is gone") from None
-        if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino):
-            raise RequestError(f"{self.path.name} changed while the request waited")
-        yield self.path
+            pass
+        try:
+            with os.fdopen(os.dup(self.fd), "rb") as src, dest.open("wb") as out:
+                src.seek(0)
+                shutil.copyfileobj(src, out, 1 << 20)
+        except OSError as exc:
+            dest.unlink(missing_ok=True)
+            raise RequestError(f"cannot read {self.path.name}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -228,24 +228,31 @@ def allowed_clip(ctx: Context, raw: str) -> CheckedClip:
 def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
     import pretty_midi
 
-    from models import score_job
+    from models import Timeline, safe_stem
+    from models.tasks import score_params
 
     instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
     clip = checked.path
+    folder = ctx.job_dir(reply.rid)
+    local = folder / f"{safe_stem(clip.name)}{clip.suffix.lower()[:10]}"
     try:
-        folder = ctx.job_dir(reply.rid)
-        with checked.opened() as source:
-            result = score_job(
-                ctx.engine, source, folder, tempo=float(opts.get("tempo", 120.0)), instruments=instruments,
-                key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), progress=reply.progress,
-            )  # fmt: skip
+        checked.place(local)
     finally:
         checked.close()
-    text = result.timeline.to_json(indent=None)
+    params = score_params(
+        local.name, out=".", tempo=float(opts.get("tempo", 120.0)), instruments=instruments,
+        key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), name=clip.name,
+    )  # fmt: skip
+    try:
+        result = run_job(ctx, reply, "score", params, folder)
+    finally:
+        local.unlink(missing_ok=True)  # the request's copy of the clip
+    timeline = Timeline.from_json(result.files["timeline"].read_text(encoding="utf-8"))
+    text = timeline.to_json(indent=None)
     parts = [text[i : i + TEXT_CHUNK] for i in range(0, len(text), TEXT_CHUNK)]
     for i, part in enumerate(parts):
         reply.send(TIMELINE, i, len(parts), str(result.files["timeline"]), part)
-    for i, seg in enumerate(result.timeline.segments):
+    for i, seg in enumerate(timeline.segments):
         e = seg.emotion
         reply.send(SEGMENT, i, float(seg.start_s), float(seg.end_s), e.quadrant, e.label)
     tempo = float(result.summary["tempo"])
@@ -264,13 +271,15 @@ def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> tuple[str, 
         raise RequestError("this bridge has no Ableton connection")
     link = ctx.ableton()
     tempo = float(opts["tempo"]) if "tempo" in opts else link.tempo()
+    import pretty_midi
+
     request = compose_request({**opts, "variations": 1}, tempo=tempo)
-    (score,) = ctx.engine.compose(request, progress=reply.progress)
-    notes = notes_of(score.midi, score.tempo)
-    name = emotion_name(emotion_of(opts), score.bar_quadrants)
+    out, (piece,) = composed(ctx, reply, request)
+    path = out / piece["midi"]
+    notes = notes_of(pretty_midi.PrettyMIDI(str(path)), float(piece["tempo"]))
+    name = emotion_name(emotion_of(opts), piece["bar_quadrants"])
     track, slot = int(opts["track"]), int(opts["slot"])
-    length = score.n_bars * 4.0
+    length = int(piece["bars"]) * 4.0
     sent = link.put_clip(track, slot, notes, length, name)
-    path = write_midi(score.midi, ctx.job_dir(reply.rid) / f"ableton_t{track}_s{slot}.mid")
-    reply.send(CLIP, track, slot, sent, name, float(score.tempo), float(length), str(path))
+    reply.send(CLIP, track, slot, sent, name, float(piece["tempo"]), float(length), str(path))
     return "ableton", 1

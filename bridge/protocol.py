@@ -154,11 +154,19 @@ def emotion_name(emotion: str | tuple[float, float], quadrants: Sequence[str]) -
     return label
 
 
+GRID = 1920  # positions in beats are rounded to 1/1920 beat: finer than any MIDI file's ticks, and free of
+# the microsecond rounding of a file's tempo (90 BPM is stored as 666,667 us a beat: 4 beats read as 3.999996)
+
+
 def notes_of(midi: Any, tempo: float) -> list[Note]:
     """Every note of a PrettyMIDI (all tracks), in beats, ordered by start then pitch."""
     per_beat = float(tempo) / 60.0
+
+    def beats(t: float) -> float:
+        return round(t * per_beat * GRID) / GRID
+
     notes = [
-        (int(n.pitch), n.start * per_beat, (n.end - n.start) * per_beat, int(n.velocity))
+        (int(n.pitch), beats(n.start), beats(n.end) - beats(n.start), int(n.velocity))
         for inst in midi.instruments
         for n in inst.notes
     ]

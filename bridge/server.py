@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.runner import add_broker_options, broker_problem
+
 from . import handlers, osc_io
 from .ableton import AbletonError
 from .handlers import Context, Reply
@@ -92,8 +94,9 @@ class BridgeServer:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Any = None,
         *,
+        runner: Any = None,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         out_dir: str | Path | None = None,
@@ -106,6 +109,7 @@ class BridgeServer:
         job_seconds: float | None = 600.0,
     ) -> None:
         from models import JobRunner
+        from models.runner import ProcessRunner, ThreadRunner
 
         if out_dir is not None:
             out = Path(out_dir)
@@ -113,9 +117,17 @@ class BridgeServer:
         else:
             out = private_folder(Path(tempfile.gettempdir()) / f"moodscore-bridge-{os.getuid()}")
         roots = tuple(Path(r).expanduser().resolve() for r in (allowed_roots or default_allowed()))
-        self.ctx = Context(engine=engine, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton, keep=keep)
+        # the core's runner does the work: given, or threads sharing ``engine``, or local worker processes
+        self._owns_jobs = runner is None
+        if runner is None and engine is not None:
+            runner = ThreadRunner(engine, workers=workers, max_queue=max_queue, time_limit=job_seconds)
+        elif runner is None:
+            runner = ProcessRunner(workers=workers, max_queue=max_queue, time_limit=job_seconds)
+        self.engine_kind = "debug" if getattr(engine, "debug", False) else "real"
+        self.ctx = Context(runner=runner, out_dir=out.resolve(), allowed_roots=roots, ableton=ableton, keep=keep)
         self.sock = osc_io.udp_socket(host, port)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        # requests queue here (places, states, replies); each waits on its core job with the GIL released
         self.runner = JobRunner(workers=workers, max_queue=max_queue, name="moodscore-bridge")
         self.secret = secret  # None: any request is served (a library or test bridge); else it must carry it
         self.job_seconds = job_seconds  # a running job's time limit (None: none)
@@ -153,6 +165,8 @@ class BridgeServer:
         if self._thread is not None:
             self._thread.join(2)
         self.runner.shutdown(wait=False, cancel_waiting=True)
+        if self._owns_jobs:
+            self.ctx.runner.shutdown()
         self.sock.close()
 
     def __enter__(self) -> BridgeServer:
@@ -214,9 +228,6 @@ class BridgeServer:
 
     def _submit(self, reply: Reply, fn: Callable[..., tuple[str, int]], *args: Any) -> None:
         def job() -> None:
-            from models.runner import time_limited
-
-            reply.limit = time_limited(None, self.job_seconds, what="this bridge (--job-seconds)")
             self._set_state(reply.rid, "running", 0.0, "")
             try:
                 kind, n = fn(self.ctx, reply, *args)
@@ -252,9 +263,8 @@ class BridgeServer:
             reply.send(STATUS, opts["of"], state, float(fraction), message)
             return
         busy = self.runner.in_flight
-        engine = "debug" if getattr(self.ctx.engine, "debug", False) else "real"
         reply.send(STATUS, "", "busy" if busy else "idle", float(busy), f"jobs={busy} max_queue={self.runner.max_queue}"
-                   f" engine={engine}")  # fmt: skip
+                   f" engine={self.engine_kind}")  # fmt: skip
 
     def on_compose(self, reply: Reply, opts: dict[str, Any]) -> None:
         request = handlers.compose_request(opts)  # bad options fail here, before queueing
@@ -305,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: PyTorch's choice)")
     p.add_argument("--verbose", "-v", action="store_true", help="log every request")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
+    add_broker_options(p)
     return p
 
 
@@ -314,7 +325,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.job_seconds >= 0):
         parser.error(f"--job-seconds must be 0 (no limit) or more, got {args.job_seconds}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    problem = broker_problem(args.broker, args.storage)
+    if problem:
+        parser.error(problem)
+    import functools
+
     from models import Engine, MoodscoreError
+    from models.runner import ProcessRunner, make_runner
 
     from .ableton import AbletonLink
 
@@ -322,7 +339,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    engine = Engine(debug=args.debug_models)
+    runner = make_runner(
+        broker=args.broker,
+        storage=args.storage,
+        factory=functools.partial(Engine, debug=args.debug_models),
+        max_queue=args.queue,
+        time_limit=args.job_seconds or None,
+    )
     links: list[AbletonLink] = []
 
     def ableton() -> AbletonLink:  # opened at the first Ableton request, then kept
@@ -341,8 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"moodscore bridge: error: cannot make the request secret {path}: {exc.strerror}", flush=True)
             return 2
+    out = args.out
+    if out is None and args.broker:  # the request folders must be where the workers see them
+        out = private_folder(Path(args.storage) / f"moodscore-bridge-{os.getuid()}")
     try:
-        server = BridgeServer(engine, host=args.host, port=args.port, out_dir=args.out, allowed_roots=args.allow,
+        server = BridgeServer(runner=runner, host=args.host, port=args.port, out_dir=out, allowed_roots=args.allow,
                               ableton=ableton, max_queue=args.queue, keep=max(1, args.keep),
                               secret=secret, job_seconds=args.job_seconds or None)  # fmt: skip
     except MoodscoreError as exc:
@@ -351,10 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"moodscore bridge: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", flush=True)
         return 2
-    try:
-        engine.composer  # noqa: B018  (warm the generator now, not at the first request)
-    except MoodscoreError as exc:
-        print(f"moodscore bridge: warning: {exc.message} (compose requests will get this error)", flush=True)
+    if isinstance(runner, ProcessRunner):
+        runner.start()  # the worker process loads the models now, not at the first request
     host, port = server.address
     print(f"moodscore bridge: listening on {host}:{port}, writing to {server.ctx.out_dir}", flush=True)
     if secret is None:
@@ -365,4 +389,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.close()
+        runner.shutdown()
     return 0

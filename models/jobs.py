@@ -215,11 +215,13 @@ def compose_job(
     out_dir: str | os.PathLike[str],
     *,
     extras: tuple[str, ...] = (),
+    audio: bool = True,
     progress: Progress | None = None,
 ) -> ComposeJobResult:
     """Compose ``request.variations`` pieces; write ``<name>.mid`` and ``<name>.wav`` for each, and compose.json.
 
     ``extras``: also ``<name>.mp3`` ("mp3") and a piano-roll picture ``<name>.png`` ("png") per piece.
+    ``audio=False``: the MIDI (and the picture) only, nothing rendered (what a DAW needs).
     """
     from .errors import InvalidOptionError
     from .music.mix import export_mp3
@@ -229,6 +231,8 @@ def compose_job(
     unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
     if unknown:
         raise InvalidOptionError(f"unknown extra outputs {unknown}; choose from {', '.join(COMPOSE_EXTRAS)}")
+    if not audio and "mp3" in extras:
+        raise InvalidOptionError("an MP3 needs the audio: drop 'mp3' or keep audio on")
 
     report = progress or (lambda f, m: None)
     scores = engine.compose(request, progress=lambda f, m: report(0.6 * f, m))
@@ -242,11 +246,12 @@ def compose_job(
             )
             names.append(name)
             score.midi.write(str(stage / f"{name}.mid"))
-            report(0.6 + 0.4 * i / len(scores), f"rendering {i + 1}/{len(scores)}")
-            audio = render_score(score)
-            write_wav(stage / f"{name}.wav", audio, SR)
-            if "mp3" in extras:
-                export_mp3(stage / f"{name}.mp3", audio, SR)
+            if audio:
+                report(0.6 + 0.4 * i / len(scores), f"rendering {i + 1}/{len(scores)}")
+                sound = render_score(score)
+                write_wav(stage / f"{name}.wav", sound, SR)
+                if "mp3" in extras:
+                    export_mp3(stage / f"{name}.mp3", sound, SR)
             if "png" in extras:
                 piano_roll_png(score.midi, stage / f"{name}.png", bar_s=score.bar_s, title=name)
         summary = {
@@ -260,8 +265,10 @@ def compose_job(
             "pieces": [
                 {
                     "midi": f"{n}.mid",
-                    "audio": f"{n}.wav",
+                    "audio": f"{n}.wav" if audio else None,
                     "seed": s.seed,
+                    "tempo": s.tempo,
+                    "bars": s.n_bars,
                     "key": s.key,
                     "bar_quadrants": list(s.bar_quadrants),
                     "sections": section_list(s),
@@ -274,7 +281,7 @@ def compose_job(
         (stage / "compose.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     report(1.0, "done")
     out = Path(out_dir)
-    kinds = ("mid", "wav", *extras)
+    kinds = ("mid", "wav", *extras) if audio else ("mid", *extras)
     files = (*(out / f"{n}.{k}" for n in names for k in kinds), out / "compose.json")
     return ComposeJobResult(files=files, summary=summary)
 

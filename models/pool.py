@@ -136,7 +136,10 @@ class EngineProcesses:
             key, fraction, message = item
             callback = self._callbacks.get(key)
             if callback is not None:
-                callback(fraction, message)
+                try:
+                    callback(fraction, message)
+                except Exception:  # a front end's callback must not stop the progress of every later job
+                    log.exception("a progress callback failed")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -125,9 +125,11 @@ def score_params(
     }
 
 
-def compose_params(request: ComposeRequest, *, out: str = "out", extras: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The options of a ``compose`` job (``out`` relative to the job folder)."""
-    return {"request": request_to_json(request), "out": out, "extras": list(extras)}
+def compose_params(
+    request: ComposeRequest, *, out: str = "out", extras: tuple[str, ...] = (), audio: bool = True
+) -> dict[str, Any]:
+    """The options of a ``compose`` job (``out`` relative to the job folder; ``audio=False``: MIDI only)."""
+    return {"request": request_to_json(request), "out": out, "extras": list(extras), "audio": audio}
 
 
 def run_task(
@@ -167,7 +169,14 @@ def run_task(
         }
     if kind == "compose":
         request = request_from_json(params.get("request") or {})
-        made = compose_job(engine, request, out, extras=tuple(params.get("extras") or ()), progress=progress)
+        made = compose_job(
+            engine,
+            request,
+            out,
+            extras=tuple(params.get("extras") or ()),
+            audio=bool(params.get("audio", True)),
+            progress=progress,
+        )
         return {"files": {str(i): relative_to(f, base) for i, f in enumerate(made.files)}, "summary": made.summary}
     raise InvalidOptionError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
 

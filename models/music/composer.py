@@ -295,7 +295,7 @@ class Composer:
     ) -> pretty_midi.PrettyMIDI:
         end_s = n16 * sixteenth_s
         level = levels(ctl)
-        out = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+        out = pretty_midi.PrettyMIDI(initial_tempo=tempo, resolution=960)  # 32nds and triplets exact
         out.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
         piano_notes = mel + acc
         vel = velocities(mel, part="melody", plan=plan, level=level, rng=rng) + velocities(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -43,3 +44,28 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     from media_fixtures import face_clip
 
     return face_clip(tmp_path_factory.mktemp("clip"), seconds=3.0).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def celery_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on loopback for the Celery tests (database 0: the workers'; others: no worker)."""
+    from celery_helpers import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the front ends and the workers share."""
+    return tmp_path_factory.mktemp("storage")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_broker: str, celery_storage: Path) -> Iterator[Any]:
+    """``moodscore worker`` with two pool processes and the tiny test models, ready before the first test."""
+    from celery_helpers import Worker
+
+    worker = Worker(celery_broker, celery_storage, concurrency=2, name="main").wait_ready()
+    yield worker
+    worker.stop()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from celery_helpers import Worker, redis_server
+from celery_helpers import Worker
 
 from models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError
 from models.celery_jobs import CeleryRunner
@@ -25,22 +25,18 @@ EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
+def broker(celery_broker: str) -> str:
+    return celery_broker
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("storage")
+def storage(celery_storage: Path) -> Path:
+    return celery_storage
 
 
 @pytest.fixture(scope="module")
-def workers(broker: str, storage: Path) -> Iterator[Worker]:
-    """One worker with two pool processes, ready before the first test."""
-    w = Worker(broker, storage, concurrency=2, name="main").wait_ready()
-    yield w
-    w.stop()
+def workers(celery_worker: Worker) -> Worker:
+    return celery_worker
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,7 @@ class CeleryRunner(Runner):
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._redis: Any = None
+        self._places: dict[str, int] = {}  # waiting task id -> place in the queue (1: next)
         self._closed = False
         self._watcher = threading.Thread(target=self._watch, name="moodscore-celery", daemon=True)
         self._watcher.start()
@@ -230,13 +231,10 @@ class CeleryRunner(Runner):
         return ids
 
     def position(self, job: Job) -> int:
+        """From the watcher's latest look at the queue (one read of Redis per round, however many ask)."""
         if job.future.done():
             return 0
-        try:
-            ids = self.waiting_ids()
-        except Exception:  # Redis unreachable for a moment: no place to show
-            return 0
-        return ids.index(str(job.id)) + 1 if str(job.id) in ids else 0
+        return self._places.get(str(job.id), 0)
 
     @property
     def in_flight(self) -> int:
@@ -271,6 +269,7 @@ class CeleryRunner(Runner):
         job.future.set_running_or_notify_cancel()
         with self._lock:
             self._jobs[task_id] = job
+            self._places[task_id] = waiting + 1  # until the watcher's next look at the queue
         return job
 
     def cancel(self, job: Job) -> bool:
@@ -290,18 +289,29 @@ class CeleryRunner(Runner):
             job.future.set_result(value)
 
     def _watch(self) -> None:
+        """Each round: the queue's order and every job's state, in two reads of Redis."""
         while not self._closed:
             with self._lock:
                 jobs = list(self._jobs.values())
-            for job in jobs:
+            if jobs:
                 try:
-                    self._poll(job)
-                except Exception as exc:  # the backend unreachable: try again at the next round
-                    log.debug("polling %s: %s", job.id, exc)
+                    places = {tid: i + 1 for i, tid in enumerate(self.waiting_ids())}
+                    with self._lock:
+                        self._places = places
+                    backend = self.app.backend
+                    raw = backend.client.mget([backend.get_key_for_task(str(j.id)) for j in jobs])
+                except Exception as exc:  # Redis unreachable for a moment: try again at the next round
+                    log.debug("polling the jobs: %s", exc)
+                    raw = []
+                for job, value in zip(jobs, raw, strict=False):
+                    try:
+                        meta = backend.decode_result(value) if value is not None else {"status": "PENDING"}
+                        self._poll(job, meta)
+                    except Exception as exc:
+                        log.debug("polling %s: %s", job.id, exc)
             time.sleep(self.poll_s)
 
-    def _poll(self, job: Job) -> None:
-        meta = self.app.backend.get_task_meta(str(job.id))
+    def _poll(self, job: Job, meta: Mapping[str, Any]) -> None:
         state, info = meta.get("status"), meta.get("result")
         if state == "PROGRESS" and isinstance(info, Mapping):
             now = (float(info.get("fraction", 0.0)), str(info.get("message", "")))

@@ -133,7 +133,14 @@ def _worker_engine() -> Any:
 
 
 def _warm_process(**_: Any) -> None:
-    """Each pool process loads its models before it takes a job (Celery's worker_process_init)."""
+    """Each pool process loads its models before it takes a job (Celery's worker_process_init), at a lower
+    priority, so that a front end on the same machine stays responsive."""
+    import contextlib
+
+    from .pool import CHILD_NICENESS
+
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(CHILD_NICENESS)
     try:
         _worker_engine().warm_up()
     except MoodscoreError as exc:  # the job that needs the model will say so

@@ -58,11 +58,11 @@ class Worker:
     """``moodscore worker`` as a separate process (its own process group, so it and its pool can be killed)."""
 
     def __init__(self, broker: str, storage: Path, *, concurrency: int = 1, job_seconds: float = 120.0,
-                 name: str = "w1", log: Path | None = None) -> None:  # fmt: skip
+                 name: str = "w1", log: Path | None = None, debug: bool = True) -> None:  # fmt: skip
         self.log = log or storage.parent / f"worker-{name}-{os.getpid()}.log"
         cmd = [sys.executable, "-m", "models.cli", "worker", "--broker", broker, "--storage", str(storage),
-               "--concurrency", str(concurrency), "--job-seconds", str(job_seconds), "--debug-models",
-               "--hostname", f"{name}@test", "--loglevel", "INFO"]  # fmt: skip
+               "--concurrency", str(concurrency), "--job-seconds", str(job_seconds),
+               "--hostname", f"{name}@test", "--loglevel", "INFO"] + (["--debug-models"] if debug else [])  # fmt: skip
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
         self.name = name

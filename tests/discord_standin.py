@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ class Recorded:
     content_type: str
     json: Any = None
     files: list[dict[str, Any]] = field(default_factory=list)  # name, filename, content_type, data
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (time.monotonic)
 
     def summary(self) -> str:
         parts = [f"{self.method} {self.path}", self.content_type or "-"]

@@ -60,7 +60,9 @@ def make_app(broker: str, *, job_seconds: float | None = DEFAULT_JOB_SECONDS) ->
     """The Celery app both sides use (broker and result backend on the same Redis)."""
     celery = _require_celery()
     app = celery.Celery("moodscore", broker=broker, backend=broker, set_as_current=False)
-    visibility = max(3600.0, 2 * (job_seconds or DEFAULT_JOB_SECONDS))
+    # a job taken by a worker that vanished as a whole (its machine went down) goes back to the queue this long
+    # after it was taken: longer than any job may run, so a job still running is never handed out twice
+    visibility = (job_seconds or DEFAULT_JOB_SECONDS) + HARD_LIMIT_GRACE_S + 60.0
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -73,7 +75,6 @@ def make_app(broker: str, *, job_seconds: float | None = DEFAULT_JOB_SECONDS) ->
         worker_concurrency=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        # a message taken by a worker that vanished goes back to the queue after this long
         broker_transport_options={"visibility_timeout": visibility},
         result_backend_transport_options={"visibility_timeout": visibility},
         result_expires=24 * 3600,

@@ -134,8 +134,18 @@ def send_piece(
 
 
 def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> Any:
-    """Run a core job (:mod:`models.tasks`) in ``folder`` on the bridge's runner; its TaskResult."""
-    return ctx.runner.submit(kind, params, folder, progress=reply.progress).result()
+    """Run a core job (:mod:`models.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
+    waits for a worker, its place in the queue goes out as progress."""
+    job = ctx.runner.submit(kind, params, folder, progress=reply.progress)
+    shown = 0
+    while True:
+        try:
+            return job.result(timeout=0.5)
+        except TimeoutError:
+            place = job.position()
+            if place >= 1 and place != shown:
+                reply.progress(0.0, f"waiting for a worker: number {place} in the queue")
+            shown = place
 
 
 def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[dict[str, Any]]]:

@@ -130,3 +130,22 @@ def test_the_bridge_composes_on_celery_workers(runner: CeleryRunner, celery_stor
     assert path.is_relative_to(celery_storage / "bridge") and path.read_bytes() == piece[9]
     notes = [a for addr, a in replies if addr == "/moodscore/notes"]
     assert sum((len(a) - 3) // 4 for a in notes) == piece[6] > 0
+
+
+def test_the_bridge_reports_the_queue_place_while_no_worker_is_free(celery_broker: str, celery_storage: Path) -> None:
+    from osc_helpers import Peer
+
+    from bridge.server import BridgeServer
+
+    idle = CeleryRunner(celery_broker.replace("/0", "/8"), storage=celery_storage)  # no worker listens here
+    try:
+        with (
+            BridgeServer(runner=idle, host="127.0.0.1", port=0, out_dir=celery_storage / "bridge-idle") as bridge,
+            Peer() as peer,
+        ):
+            peer.send(bridge.address, "/moodscore/compose", "q1", "quadrant", "Q1", "bars", 2)
+            got = peer.receive(timeout=10, quiet=2.0)
+    finally:
+        idle.shutdown()
+    progress = [args for address, args in got if address == "/moodscore/progress"]
+    assert any("number 1 in the queue" in args[2] for args in progress), got

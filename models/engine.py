@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import affect
+from .cuts import detect_cuts
 from .errors import MoodscoreError, UnreadableMediaError
 from .fusion import FusionOptions, build_timeline, pool_frames, window_starts
 from .types import Timeline
@@ -160,9 +161,14 @@ class Engine:
         face_windows = np.full((len(starts), affect.N_CLASSES), np.nan)
         n_frames = n_faces = 0
         times = np.zeros(0)
+        cuts: list[float] = []
         if info.has_video:
-            times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings)
+            thumbs: list[Any] = []
+            times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings, thumbs)
             face_windows = pool_frames(times, probs, starts, opts)
+            t_cuts = time.perf_counter()
+            cuts = detect_cuts(thumbs, fps=info.fps)
+            timings["cuts_s"] = time.perf_counter() - t_cuts
         if voice_thread is not None:
             voice_thread.join()
             if "error" in voice_result:
@@ -203,6 +209,7 @@ class Engine:
                 "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
                 "decoded_s": round(read_s, 3),
                 "warnings": warnings,
+                "cuts": cuts,
                 "timings": {k: round(v, 4) for k, v in timings.items()},
             }
         )
@@ -234,9 +241,16 @@ class Engine:
             out["error"] = UnreadableMediaError(f"could not read the audio: {exc}")
 
     def _face_pass(
-        self, clip: ClipSource, duration_s: float, fps: float, report: Progress, timings: dict[str, float]
+        self,
+        clip: ClipSource,
+        duration_s: float,
+        fps: float,
+        report: Progress,
+        timings: dict[str, float],
+        thumbs: list[Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Three overlapping stages: decode frames (a thread), track faces (here), classify crops (a thread).
+        ``thumbs`` gets a thumbnail of every decoded frame (for the cut detection).
 
         A failure anywhere stops the decoder too (no thread is left blocked on a full queue).
         """
@@ -262,7 +276,7 @@ class Engine:
         def produce() -> None:
             t = time.perf_counter()
             try:
-                for frame in media.iter_frames(clip, fps=fps):
+                for frame in media.iter_frames(clip, fps=fps, thumbs=thumbs):
                     if not put(frame):
                         return
                 put(None)

@@ -365,10 +365,11 @@ def score_job(
         report(0.55, "following the timeline given")
     elif cache:
         from . import analysis_cache
+        from .cuts import CUTS_VERSION
         from .engine import ANALYSIS_FPS
 
         folder = analysis_cache.default_folder() if cache is True else Path(cache)
-        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits)}
+        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION}
         key = analysis_cache.analysis_key(engine, src, settings)
         timeline = analysis_cache.load(folder, key)
         if timeline is not None:
@@ -451,6 +452,7 @@ def score_job(
                 for s in timeline.segments
             ],
             "warnings": list(timeline.meta.get("warnings", [])),
+            "cuts": list(timeline.meta.get("cuts", [])),
             "files": files,
             "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
         }

@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .cuts import THUMB_SIZE, Thumb
 from .errors import (
     InvalidOptionError,
     NoUsableStreamError,
@@ -204,8 +205,11 @@ def probe(path: PathLike, *, limits: MediaLimits = MediaLimits()) -> MediaInfo:
         )
 
 
-def iter_frames(path: PathLike, *, fps: float = 5.0) -> Iterator[VideoFrame]:
+def iter_frames(path: PathLike, *, fps: float = 5.0, thumbs: list[Any] | None = None) -> Iterator[VideoFrame]:
     """Yield the first decoded frame at or after each instant k/fps (k = 0, 1, ...), as RGB.
+
+    ``thumbs``: a list that also gets a small picture of every frame decoded (:class:`models.cuts.Thumb`, for
+    the cut detection), yielded or not.
 
     Frames between sampling instants are decoded where later frames refer to them (H.264 needs them) but never
     converted; where the source has three or more frames per sampled one, frames nothing refers to are skipped.
@@ -244,6 +248,9 @@ def iter_frames(path: PathLike, *, fps: float = 5.0) -> Iterator[VideoFrame]:
             if index == 0 and sparse and frame.time is not None:
                 stream.codec_context.skip_frame = "NONREF"
             t = float(frame.time) - start if frame.time is not None else index / rate
+            if thumbs is not None:
+                w, h = THUMB_SIZE
+                thumbs.append(Thumb(max(t, 0.0), frame.reformat(width=w, height=h, format="bgr24").to_ndarray()))
             if t + _EPS < next_k / fps:
                 continue
             rgb = frame.to_ndarray(format="rgb24")

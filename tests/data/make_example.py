@@ -350,13 +350,57 @@ def make_benchmark_clip(path: str | os.PathLike[str], seconds: float = 30.0) -> 
     encode(path, frames(), np.clip(track, -1.0, 1.0), crf=26)
 
 
+CUTS_S = (2.48, 5.0, 7.52)  # the hard cuts of the cuts clip (on frames 62, 125, 188 at 25 fps)
+FADE_S = (9.2, 9.8, 10.2, 10.8)  # its fade through black: out from, black from, in from, in by
+
+
+def cuts_frames(seconds: float, size: tuple[int, int]) -> Iterable[np.ndarray]:
+    """Shots of the face from other distances and angles, graded differently, cut hard at CUTS_S, then a fade
+    through black (FADE_S); each shot drifts slowly, as a handheld camera would."""
+    img = working_image().astype(np.float32)
+    pts = landmarks(working_image())
+    face_w = float(pts[:, 0].max() - pts[:, 0].min())
+    centre = pts.mean(axis=0)
+    #         face share, offset x, offset y (face widths), colour grade
+    shots = [
+        (0.34, 0.0, 0.0, (1.0, 1.0, 1.0)),
+        (0.7, 0.1, 0.05, (1.1, 0.95, 0.8)),
+        (0.18, -0.6, 0.4, (0.75, 0.9, 1.15)),
+        (0.45, 0.3, -0.1, (1.0, 0.85, 0.85)),
+        (0.3, -0.2, 0.2, (0.9, 1.05, 0.95)),
+    ]
+    edges = [0.0, *CUTS_S, FADE_S[1] + 0.2, math.inf]
+    for i in range(round(seconds * FPS)):
+        t = i / FPS
+        k = max(j for j in range(len(edges) - 1) if t >= edges[j] - 1e-9)
+        frac, ox, oy, grade = shots[k]
+        drift = 0.05 * (t - edges[k])
+        frame = view(img, centre[0] + (ox + drift) * face_w, centre[1] + oy * face_w, face_w / frac, size)
+        level = 1.0
+        if FADE_S[0] <= t < FADE_S[1]:
+            level = 1.0 - (t - FADE_S[0]) / (FADE_S[1] - FADE_S[0])
+        elif FADE_S[1] <= t < FADE_S[2]:
+            level = 0.0
+        elif FADE_S[2] <= t < FADE_S[3]:
+            level = (t - FADE_S[2]) / (FADE_S[3] - FADE_S[2])
+        yield np.clip(frame.astype(np.float32) * np.array(grade, np.float32) * level, 0, 255).astype(np.uint8)
+
+
+def make_cuts_clip(path: str | os.PathLike[str], *, seconds: float = 12.0) -> None:
+    """Write a 640x360 clip with hard cuts at CUTS_S and a fade through black (FADE_S), speech throughout."""
+    track = np.zeros(round(seconds * SPEECH_SR), dtype=np.float32)
+    place_lines(track, HAPPY_LINES[:2], start_s=0.5, end_s=seconds, gap_s=0.8, **HAPPY_VOICE)
+    encode(path, cuts_frames(seconds, (640, 360)), np.clip(track, -1.0, 1.0), crf=26)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="where to write the clip (.mp4)")
     parser.add_argument("--benchmark", action="store_true", help="make the 30 s 1280x720 benchmark clip instead")
+    parser.add_argument("--cuts", action="store_true", help="make the 12 s clip with known cuts (CUTS_S, FADE_S)")
     args = parser.parse_args(argv)
     tmp = args.output.with_name(args.output.stem + ".part" + args.output.suffix)
-    (make_benchmark_clip if args.benchmark else make_example)(tmp)
+    (make_benchmark_clip if args.benchmark else make_cuts_clip if args.cuts else make_example)(tmp)
     tmp.replace(args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
 

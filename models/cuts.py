@@ -1,11 +1,13 @@
 """Shot cuts of a clip, to the frame: where the picture changes at once (a hard cut) or fades through black.
 
-The detection is PySceneDetect's: its content detector (the change of hue, saturation and brightness from one
-frame to the next) for hard cuts and its threshold detector for fades. It runs on thumbnails the analysis makes
-of every frame it decodes anyway (:func:`models.media.iter_frames` with ``thumbs``), so it costs a few hundred
-microseconds a frame and no second decoding. Where the analysis skips frames nothing refers to (B-frames), a cut
-still lands on its frame: encoders start a new shot with a frame the next ones refer to (a keyframe, or at least
-a P-frame), and that frame is always decoded.
+The method is PySceneDetect's (its content and threshold detectors, with their default thresholds): a hard cut
+is a frame whose mean change of hue, saturation and brightness from the frame before is at least 27 (of 255); a
+fade is a run of frames darker than 12 on average, cut in its middle. PySceneDetect itself is not used: 0.7
+requires a second OpenCV wheel beside MediaPipe's opencv-contrib-python, and 0.6 pins click below what Gradio
+needs. It runs on thumbnails the analysis makes of every frame it decodes anyway
+(:func:`models.media.iter_frames` with ``thumbs``): a few hundred microseconds a frame, no second decoding.
+Where the analysis skips frames nothing refers to (B-frames), a cut still lands on its frame: encoders start a
+new shot with a frame the next ones refer to (a keyframe, or at least a P-frame), and that frame is decoded.
 """
 
 from __future__ import annotations
@@ -30,36 +32,33 @@ class Thumb:
     bgr: np.ndarray
 
 
-def detect_cuts(thumbs: Sequence[Thumb], *, fps: float | None = None) -> list[float]:
-    """The times (s, the first frame of each new shot) of the hard cuts and fades in ``thumbs`` (in time order).
-    ``fps``: the clip's frame rate (frame numbers for the detectors; default from the thumbnails' spacing)."""
-    from scenedetect import ContentDetector, FrameTimecode, ThresholdDetector
+def content_scores(thumbs: Sequence[Thumb]) -> np.ndarray:
+    """For each thumbnail, the mean absolute change of hue, saturation and value from the one before (0 for the
+    first), averaged over the three (PySceneDetect's content score)."""
+    import cv2
 
+    hsv = np.stack([cv2.cvtColor(t.bgr, cv2.COLOR_BGR2HSV) for t in thumbs]).astype(np.int16)
+    delta = np.abs(np.diff(hsv, axis=0)).reshape(len(thumbs) - 1, -1, 3).mean(axis=1)
+    return np.concatenate([[0.0], delta.mean(axis=1)])
+
+
+def detect_cuts(thumbs: Sequence[Thumb], *, fps: float | None = None) -> list[float]:
+    """The times (s, the first frame of each new shot) of the hard cuts and fades through black in ``thumbs``
+    (in time order); cuts closer than MIN_SHOT_S to the one before are dropped. ``fps`` is not needed (the
+    thumbnails carry their times); it is accepted for callers that know it."""
     if len(thumbs) < 2:
         return []
     times = np.array([t.t_s for t in thumbs])
-    if fps is None or not fps > 0:
-        steps = np.diff(times)
-        fps = 1.0 / float(np.median(steps[steps > 0])) if np.any(steps > 0) else 25.0
-    min_len = max(1, round(MIN_SHOT_S * fps))
-    content = ContentDetector(threshold=CONTENT_THRESHOLD, min_scene_len=min_len)
-    fades = ThresholdDetector(threshold=FADE_THRESHOLD, min_scene_len=min_len)
-    found: list[int] = []
-    at: dict[int, float] = {}  # frame number -> the frame's own time
-    last = -1
-    for thumb in thumbs:
-        frame = max(last + 1, round(thumb.t_s * fps))  # frame numbers must rise (skipped frames leave gaps)
-        last = frame
-        at[frame] = thumb.t_s
-        code = FrameTimecode(frame, fps=fps)
-        for detector in (content, fades):
-            found += [int(c.frame_num) for c in detector.process_frame(code, thumb.bgr)]
-    end = FrameTimecode(last, fps=fps)
-    found += [int(c.frame_num) for c in fades.post_process(end)]
+    found = [float(times[i]) for i in np.flatnonzero(content_scores(thumbs) >= CONTENT_THRESHOLD)]
+    dark = np.array([float(t.bgr.mean()) < FADE_THRESHOLD for t in thumbs])
+    edges = np.flatnonzero(np.diff(dark.astype(np.int8)))  # last frame before each change of darkness
+    starts = [i + 1 for i in edges if not dark[i]]  # into black
+    for s in starts:
+        ends = [i + 1 for i in edges if dark[i] and i + 1 > s]  # out of black
+        if ends and s > 0:
+            found.append(float(times[(s + ends[0]) // 2]))
     cuts: list[float] = []
-    for frame in sorted(set(found)):
-        t = round(at.get(frame, frame / fps), 4)
-        if t <= 0 or (cuts and t - cuts[-1] < MIN_SHOT_S):
-            continue
-        cuts.append(t)
+    for t in sorted(found):
+        if t > 0 and (not cuts or t - cuts[-1] >= MIN_SHOT_S):
+            cuts.append(round(t, 4))
     return cuts

@@ -196,7 +196,7 @@ def test_a_timelines_curve_not_only_its_quadrant_drives_the_music(composer: Comp
     curve = {"t": t.tolist(), "valence": [0.6] * len(t), "arousal": np.linspace(0.05, 0.95, len(t)).tolist()}
     rising = Timeline(duration_s=tl.duration_s, segments=tl.segments, meta={"curve": curve})
     early, late = [], []
-    for seed in range(4):
+    for seed in range(12):  # (enough pieces that one seed's choices do not decide)
         s = _one(composer, emotion=rising, tempo=100, seed=seed)
         assert set(s.bar_quadrants) == {"Q1"}  # type: ignore[attr-defined]
         bar_s = s.bar_s  # type: ignore[attr-defined]

@@ -140,6 +140,22 @@ class Voicer:
         self.colour = colour
         self.spread = spread
         self.keys: set[int] = set(range(12))  # the pitch classes colour tones may use (the composer sets the key's)
+        self.tones: dict[int, int] = {}  # per chord (by id): the colour tone above its root its doubled root becomes
+
+    def colour_tone(self, chord: Chord) -> int:
+        """The colour (semitones above the root: added ninth, seventh) a chord's doubled root gives way to in an
+        accompaniment figure, or 0; drawn once per chord, so a chord keeps its colour for as long as it lasts."""
+        k = id(chord)
+        if k not in self.tones:
+            # (a minor chord's doubled root becomes its ninth only: a seventh there, in a figure, reads as the
+            # relative major's sixth chord and brightens a sad piece)
+            opts = [
+                e
+                for e in COLOURS.get(chord.quality, ())
+                if (chord.root + e) % 12 in self.keys and not (chord.quality == "min" and e == 10)
+            ]
+            self.tones[k] = int(self.rng.choice(opts)) if opts and self.rng.random() < self.colour else 0
+        return self.tones[k]
 
     def voicing(self, chord: Chord, high: int) -> list[int]:
         pcs = list(chord.pitch_classes)[:4]
@@ -182,6 +198,7 @@ def realise(
 
     changes = [o for o in range(1, STEPS) if chords[o] is not chords[o - 1]]
     bass_onsets = {o for o, _, r in pattern.notes if r in (B, "P")}
+    lowest = min((r for _, _, r in pattern.notes if isinstance(r, int)), default=0)
     for onset, dur, role in pattern.notes:
         ch = chords[onset]
         end = min(STEPS, onset + dur)
@@ -190,7 +207,11 @@ def realise(
             end = nxt[0]
         length = max(1, end - onset)
         if isinstance(role, int):  # a POP909 bar over C: moved onto this chord
-            pitches = [_move(role, ch)]
+            p = _move(role, ch)
+            e = voicer.colour_tone(ch)
+            if e and p % 12 == ch.root and role > lowest + 5:  # a doubled root above the bass takes the colour
+                p += e if e < 6 else e - 12
+            pitches = [p]
         elif role == ALL:
             # a chord struck with its bass note leaves the lowest voice to the bass (thinner, wider-spaced chords)
             v = voices(onset)
@@ -214,6 +235,32 @@ def realise(
     for o in changes:  # a chord that changes where the pattern has no bass note still gets its root
         if not any(n.start == bar * STEPS + o and n.pitch < high - 12 for n in out):
             out.append(Note(bar * STEPS + o, STEPS - o, bass(chords[o])))
+    return _open_low_thirds(out, melody_low)
+
+
+LOW_THIRD = 55  # G3: below it a third struck over the bass sounds muddy; a pianist opens it to a tenth
+
+
+def _open_low_thirds(notes: list[Note], melody_low: int) -> list[Note]:
+    """A third struck just above a low bass note opened to a tenth (the upper note an octave up), as a pianist's
+    left hand spreads root and third: close intervals belong higher up, wide ones at the bottom."""
+    by_start: dict[int, list[Note]] = {}
+    for n in notes:
+        by_start.setdefault(n.start, []).append(n)
+    out: list[Note] = []
+    for group in by_start.values():
+        group = sorted(group, key=lambda n: n.pitch)
+        if len(group) >= 2:
+            low, second = group[0], group[1]
+            up = second.pitch + 12
+            if (
+                second.pitch - low.pitch <= 4
+                and low.pitch < LOW_THIRD
+                and up < melody_low - 1
+                and all(n.pitch != up for n in group)
+            ):
+                group[1] = Note(second.start, second.dur, up)
+        out += group
     return out
 
 

@@ -17,6 +17,7 @@ Nothing here rates or chooses among takes: the seed decides everything, so a see
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +141,7 @@ class Composer:
             theme.melody.setdefault(letter, made)
             mel += notes
             acc += _under_melody(notes, grid, c.doubling, rng)
-            graces += _graces(notes, scale(sec.tonic, sec.minor), rng, 0.08 * (1 - c.legato) + 0.03)
+            graces += _graces(notes, scale(sec.tonic, sec.minor), rng, 0.15 * (1 - c.legato) + 0.04)
             if ph.cadence in ("half", "authentic") and rng.random() < 0.35:
                 breaths.add(ph.end * STEPS)  # a breath before the next phrase
             if notes:
@@ -183,6 +184,7 @@ class Composer:
                     voicer=voicer,
                     octave_bass=octaves,
                 )
+        acc += _keep_pulse(mel, acc, grid, plan, breaths, rng, rate=[float(np.clip(c.arousal, 0.0, 0.8)) for c in ctl])
         mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
         midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths)
         add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
@@ -354,6 +356,57 @@ def _under_melody(
             if (n.pitch - d) % 12 in ch.pitch_classes:
                 out.append(Note(n.start, n.dur, n.pitch - d))
                 break
+    return out
+
+
+def _keep_pulse(
+    mel: Sequence[Note],
+    acc: Sequence[Note],
+    grid: Sequence[Chord | None],
+    plan: Plan,
+    breaths: set[int],
+    rng: np.random.Generator,
+    rate: Sequence[float],
+) -> list[Note]:
+    """Holes in the running pulse filled, as a pianist keeps the music moving: where melody and accompaniment
+    together leave one beat of the piece's pulse empty inside a chord, the right hand fills in a chord tone under a
+    held melody note, or the left hand's broken chord goes on (not in the last bar, nor where a phrase takes a
+    breath). ``rate`` per bar: excited music keeps a running pulse, calm music breathes."""
+    onsets = sorted({n.start for n in mel} | {n.start for n in acc})
+    if len(onsets) < 3:
+        return []
+    pulse = int(np.median(np.diff(onsets)))
+    if not 1 <= pulse <= 4:
+        return []
+    n16 = len(grid)
+    top = np.full(n16, 200)  # the lowest melody note sounding at each sixteenth
+    for n in mel:
+        top[n.start : n.start + n.dur] = np.minimum(top[n.start : n.start + n.dur], n.pitch)
+    by_start: dict[int, list[int]] = {}
+    for n in acc:
+        by_start.setdefault(n.start, []).append(n.pitch)
+    end = (plan.phrases[-1].end - 1) * STEPS
+    out = []
+    last: list[int] = []
+    for a, b in itertools.pairwise(onsets):
+        last = by_start.get(a, last)
+        t = a + pulse
+        if b - a != 2 * pulse or t >= end or not last or rng.random() >= rate[t // STEPS]:
+            continue
+        ch = grid[t]
+        if ch is None or grid[a] is not ch or any(x - BREATH <= t < x for x in breaths):
+            continue
+        held = int(top[t])
+        if held < 200:  # under a held melody note the right hand fills in a chord tone a third to a sixth below
+            cands = [p for p in range(held - 9, held - 2) if p % 12 in ch.triad_pcs]
+            mid = held - 5.0
+        else:  # else the left hand's broken chord goes on
+            lo, hi = min(last), max(last)
+            ceiling = int(top[min(b, n16 - 1)]) - 2
+            cands = [p for p in range(lo + 3, hi + 6) if p % 12 in ch.triad_pcs and p not in last and p < ceiling]
+            mid = (lo + hi) / 2 + (5 if len(last) == 1 else 0)
+        if cands:
+            out.append(Note(t, pulse, min(cands, key=lambda p: abs(p - mid))))
     return out
 
 

@@ -108,10 +108,12 @@ def pedal(
     keeps it to the end."""
     for i, (start, length) in enumerate(slots):
         bar = min(start // STEPS, len(controls) - 1)
-        down = (start + 0.25) * sixteenth_s
+        down = (start + 0.5) * sixteenth_s
         last = i == len(slots) - 1
-        held = length if last else max(2.0, length * controls[bar].legato) - 0.25
-        up = end_s if last else min((start + held) * sixteenth_s, (start + length - 0.15) * sixteenth_s)
+        held = length if last else max(2.0, length * controls[bar].legato)
+        # legato (syncopated) pedalling: the pedal comes up just after the next chord is struck, so the old
+        # harmony's last notes overlap the new one's first for an instant and the line stays unbroken
+        up = end_s if last else (start + min(held, length) + 0.25) * sixteenth_s
         if start + length in breaths:
             up = min(up, (start + length - 2) * sixteenth_s)  # lifted for the breath before the next phrase
         if up <= down:
@@ -137,6 +139,6 @@ def graces(inst: pretty_midi.Instrument, graces: Sequence[tuple[int, int]], *, s
         top = max(main, key=lambda n: n.pitch)
         if abs(top.pitch - pitch) > 2:
             continue
-        length = min(0.07, sixteenth_s / 2)
+        length = min(0.11, sixteenth_s / 2)  # a thirty-second note before the beat
         inst.notes.append(pretty_midi.Note(velocity=max(1, top.velocity - 12), pitch=pitch, start=t - length, end=t))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))

@@ -28,6 +28,20 @@ def _forced(text: str) -> tuple[float, float, str]:
     return a, b, m.group(3).upper()
 
 
+def _tempo_range(text: str) -> tuple[float, float]:
+    """``--tempo-range 90-120``: the slowest and fastest tempo the picture lock may use (BPM)."""
+    import math
+
+    lo_s, sep, hi_s = text.partition("-")
+    try:
+        lo, hi = float(lo_s), float(hi_s)
+    except ValueError:
+        lo = hi = math.nan
+    if not sep or not (math.isfinite(lo) and math.isfinite(hi) and 20 <= lo <= hi <= 400):
+        raise argparse.ArgumentTypeError(f"give SLOW-FAST in BPM within 20-400 (e.g. 90-120), got {text!r}")
+    return lo, hi
+
+
 def _seconds(text: str) -> float:
     """A finite, non-negative number of seconds."""
     import math
@@ -126,6 +140,10 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="follow this timeline.json (a previous run's, edited or not) instead of analysing")  # fmt: skip
     p.add_argument("--set", type=_forced, action="append", default=[], metavar="A-B=Qn", dest="force",
                    help="force a stretch of the clip to a quadrant, e.g. --set 0-4.5=Q3 (repeatable)")  # fmt: skip
+    p.add_argument("--hit", type=_seconds, action="append", default=[], metavar="S", dest="hits",
+                   help="a moment (s) the music must hit with a downbeat, e.g. --hit 12.4 (repeatable)")  # fmt: skip
+    p.add_argument("--tempo-range", type=_tempo_range, default=None, metavar="SLOW-FAST",
+                   help="tempi the music may take to land on cuts and hits (default: the tempo +-15%%)")  # fmt: skip
     p.add_argument("--no-cache", action="store_true",
                    help="analyse again even if this clip's analysis is kept (~/.cache/moodscore/analysis)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -298,6 +316,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             timeline=_timeline_file(args.timeline) if args.timeline is not None else None,
             cache=not args.no_cache,
             force=tuple(args.force),
+            tempo_range=args.tempo_range,
+            hits=tuple(args.hits),
         )
     finally:
         if bar is not None:

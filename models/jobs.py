@@ -253,7 +253,7 @@ def compose_job(
                 if "mp3" in extras:
                     export_mp3(stage / f"{name}.mp3", sound, SR)
             if "png" in extras:
-                piano_roll_png(score.midi, stage / f"{name}.png", bar_s=score.bar_s, title=name)
+                piano_roll_png(score.midi, stage / f"{name}.png", title=name)
         summary = {
             "request": {
                 "tempo": request.tempo,
@@ -284,6 +284,38 @@ def compose_job(
     kinds = ("mid", "wav", *extras) if audio else ("mid", *extras)
     files = (*(out / f"{n}.{k}" for n in names for k in kinds), out / "compose.json")
     return ComposeJobResult(files=files, summary=summary)
+
+
+def picture_lock(
+    timeline: Timeline, tempo: float, tempo_range: tuple[float, float] | None, hits: tuple[float, ...]
+) -> Any:
+    """The beat grid that puts the timeline's emotion changes, the ``hits`` and the cuts on bar lines."""
+    from .music.sync import Moment, picture_grid
+
+    moments = [Moment(s.start_s, "segment", 3) for s in timeline.segments[1:]]
+    moments += [Moment(float(t), "hit", 2) for t in hits]
+    moments += [Moment(float(t), "cut", 1) for t in timeline.meta.get("cuts", [])]
+    try:
+        if tempo_range is None:
+            return picture_grid(timeline.duration_s, moments, tempo)
+        lo, hi = tempo_range
+        return picture_grid(timeline.duration_s, moments, min(max(tempo, lo), hi), lo=lo, hi=hi)
+    except ValueError as exc:
+        raise InvalidOptionError(str(exc)) from None
+
+
+def sync_report(grid: Any, timeline: Timeline, hits: tuple[float, ...]) -> dict[str, Any]:
+    """score.json's account of the picture lock: the tempo of every bar, and where each cut and hit landed."""
+
+    def landed(t: float) -> dict[str, Any]:
+        return {"t_s": round(t, 3), "offset_ms": round(1000 * grid.offset_s(t), 1)}
+
+    return {
+        "tempo_map": [round(t, 2) for t in grid.tempos],
+        "cuts": [landed(float(t)) for t in timeline.meta.get("cuts", [])],
+        "hits": [landed(float(t)) for t in hits],
+        "missed": [{"t_s": round(m.t_s, 3), "kind": m.kind} for m in grid.missed],
+    }
 
 
 def section_list(score: Any) -> list[dict[str, Any]]:
@@ -320,6 +352,8 @@ def score_job(
     timeline: Timeline | None = None,
     cache: str | os.PathLike[str] | bool = False,
     force: tuple[tuple[float, float, str], ...] = (),
+    tempo_range: tuple[float, float] | None = None,
+    hits: tuple[float, ...] = (),
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -330,9 +364,14 @@ def score_job(
     last as long as the clip. ``cache``: keep and reuse the analysis by the clip's content
     (:mod:`models.analysis_cache`; True for the default folder, or a folder). ``force``: (start_s, end_s,
     quadrant) stretches that take that quadrant whatever the analysis found (:meth:`Timeline.forced`).
+
+    The music is locked to the picture (:mod:`models.music.sync`): every emotion change, every moment in ``hits``
+    (s) and every cut the analysis found starts a bar (or falls on a third beat), by the tempo of the stretch
+    before it, inside ``tempo_range`` (BPM; default the tempo +-15%); the last bar ends with the clip.
+    score.json reports the tempo map and each cut's and hit's distance from its downbeat.
     """
     from . import media
-    from .music.mix import export_mp3, mix_under
+    from .music.mix import export_mp3, fit_length, mix_under
     from .music.render import write_wav
     from .mux import mux_audio_into_video, output_plan
     from .plots import timeline_png
@@ -389,12 +428,15 @@ def score_job(
     t = time.perf_counter()
     # validated again, its length (and with tempo None its tempo) from the timeline
     request = replace(checked, emotion=timeline, tempo=tempo)
+    grid = picture_lock(timeline, float(request.tempo or 100.0), tempo_range, hits)
+    request = replace(request, beat_grid=grid.beat_times, phrase_bars=tuple(sorted(grid.downbeat_bars())))
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     timings["compose_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     report(0.76, "rendering")
-    music = render_score(score)
+    # the music lasts as long as the clip: its last bar ends on the last frame, the final chord's ring-out fades
+    music = fit_length(render_score(score), max(1, round(timeline.duration_s * SR)), SR)
     timings["render_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -429,7 +471,7 @@ def score_job(
                 timings["mux_s"] = time.perf_counter() - t
             mp3.result()
         report(0.96, "drawing the timeline")
-        timeline_png(timeline, stage / files["plot"], midi=score.midi, bar_s=score.bar_s, title=src.name[:80])
+        timeline_png(timeline, stage / files["plot"], midi=score.midi, title=src.name[:80])
         summary = {
             "clip": src.name,
             "duration_s": timeline.duration_s,
@@ -453,6 +495,7 @@ def score_job(
             ],
             "warnings": list(timeline.meta.get("warnings", [])),
             "cuts": list(timeline.meta.get("cuts", [])),
+            "sync": sync_report(grid, timeline, hits),
             "files": files,
             "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
         }

@@ -39,7 +39,7 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _draw_roll(ax: Any, midi: Any, *, duration_s: float | None = None, bar_s: float | None = None) -> None:
+def _draw_roll(ax: Any, midi: Any, *, duration_s: float | None = None, bars: bool = False) -> None:
     from matplotlib.collections import PolyCollection
 
     lo, hi = 127, 0
@@ -60,9 +60,10 @@ def _draw_roll(ax: Any, midi: Any, *, duration_s: float | None = None, bar_s: fl
             ax.add_collection(coll)
             lo, hi = min(lo, min(n.pitch for n in inst.notes)), max(hi, max(n.pitch for n in inst.notes))
     end = duration_s if duration_s is not None else max(midi.get_end_time(), 1.0)
-    if bar_s:
-        for b in np.arange(0.0, end + 1e-9, bar_s):
-            ax.axvline(b, color="#cccccc", lw=0.5, zorder=0)
+    if bars:  # the file's own bar lines (a tempo map moves them)
+        for b in midi.get_downbeats():
+            if b <= end + 1e-9:
+                ax.axvline(b, color="#cccccc", lw=0.5, zorder=0)
     if hi < lo:
         lo, hi = 48, 72
     ax.set_ylim(lo - 2, hi + 2)
@@ -80,10 +81,10 @@ def _rgba(colour: str) -> tuple[float, float, float, float]:
     return float(r), float(g), float(b), float(a)
 
 
-def piano_roll_png(midi: Any, path: str | os.PathLike[str], *, title: str = "", bar_s: float | None = None) -> Path:
-    """The piano roll of a PrettyMIDI (every track, its own colour; bar lines when ``bar_s`` is given)."""
+def piano_roll_png(midi: Any, path: str | os.PathLike[str], *, title: str = "", bars: bool = True) -> Path:
+    """The piano roll of a PrettyMIDI (every track, its own colour; its bar lines unless ``bars`` is False)."""
     fig, (ax,) = _figure(1, 3.2)
-    _draw_roll(ax, midi, bar_s=bar_s)
+    _draw_roll(ax, midi, bars=bars)
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
@@ -94,7 +95,7 @@ def timeline_png(
     path: str | os.PathLike[str],
     *,
     midi: Any = None,
-    bar_s: float | None = None,
+    bars: bool = True,
     title: str = "",
 ) -> Path:
     """Valence and arousal over time with the segments as coloured, labelled bands; the piano roll below."""
@@ -131,7 +132,7 @@ def timeline_png(
     if title:
         ax.set_title(title, fontsize=10, pad=16)
     if midi is not None:
-        _draw_roll(axes[1], midi, duration_s=max(timeline.duration_s, 1e-3), bar_s=bar_s)
+        _draw_roll(axes[1], midi, duration_s=max(timeline.duration_s, 1e-3), bars=bars)
     else:
         ax.set_xlabel("time (s)")
     return _save(fig, path)

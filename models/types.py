@@ -5,6 +5,7 @@ Everything here serialises to plain JSON and back without loss (floats go throug
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -253,6 +254,10 @@ class ComposeRequest:
     bars. ``tempo=None`` leaves the tempo to the emotion (the composer's suggestion for its mean valence and
     arousal). ``temperature`` scales the variety of the composer's choices (chords, melody). Only 4/4 is
     supported so far. Invalid values raise InvalidOptionError with a one-line message.
+
+    ``beat_grid``: the time (s) of every beat and the end (``4 * bars + 1`` values from 0, rising): the music is
+    written at ``tempo`` and laid onto this grid, with a tempo map in the MIDI file (music locked to picture,
+    :mod:`models.music.sync`); it sets the length. ``phrase_bars``: bars where a new phrase must begin.
     """
 
     emotion: str | tuple[float, float] | Timeline
@@ -265,6 +270,8 @@ class ComposeRequest:
     seed: int = 0
     temperature: float = 1.0
     variations: int = 1
+    beat_grid: tuple[float, ...] | None = None
+    phrase_bars: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         from .errors import InvalidOptionError
@@ -289,6 +296,17 @@ class ComposeRequest:
             raise bad(f"bars must be a whole number from 1 to {MAX_BARS}, got {self.bars!r}")
         if self.seconds is not None and not (self.seconds > 0 and math.isfinite(self.seconds)):
             raise bad(f"seconds must be positive, got {self.seconds!r}")
+        if self.beat_grid is not None:
+            g = tuple(float(x) for x in self.beat_grid)
+            object.__setattr__(self, "beat_grid", g)
+            if self.bars is not None or self.seconds is not None:
+                raise bad("a beat grid sets the length: give no bars or seconds with it")
+            if len(g) < BEATS_PER_BAR + 1 or (len(g) - 1) % BEATS_PER_BAR or g[0] != 0.0:
+                raise bad("a beat grid holds the time of every beat of whole bars and the end, from 0")
+            if not all(math.isfinite(x) for x in g) or any(b <= a for a, b in itertools.pairwise(g)):
+                raise bad("the beat grid's times must rise")
+        if any(not (isinstance(b, int) and 0 <= b < MAX_BARS) for b in self.phrase_bars):
+            raise bad(f"phrase_bars must be bar numbers, got {self.phrase_bars!r}")
         if self.tempo is None:
             object.__setattr__(self, "tempo", self.suggested_tempo())
         if not (isinstance(self.tempo, int | float) and MIN_TEMPO <= self.tempo <= MAX_TEMPO):
@@ -328,12 +346,20 @@ class ComposeRequest:
 
     @property
     def n_bars(self) -> int:
+        if self.beat_grid is not None:
+            return (len(self.beat_grid) - 1) // BEATS_PER_BAR
         if self.bars is not None:
             return self.bars
         seconds = self.seconds
         if seconds is None and isinstance(self.emotion, Timeline):
             seconds = self.emotion.duration_s
         return max(1, math.ceil(seconds / self.bar_s - 1e-9)) if seconds is not None else 16
+
+    def bar_span(self, bar: int) -> tuple[float, float]:
+        """Start and end (s) of ``bar``: on the beat grid when there is one."""
+        if self.beat_grid is not None:
+            return self.beat_grid[bar * BEATS_PER_BAR], self.beat_grid[(bar + 1) * BEATS_PER_BAR]
+        return bar * self.bar_s, (bar + 1) * self.bar_s
 
     def bar_quadrants(self) -> tuple[str, ...]:
         """The quadrant of every bar. A Timeline's changes move to the bar line nearest each boundary."""
@@ -343,9 +369,9 @@ class ComposeRequest:
             return (e,) * n
         if isinstance(e, tuple):
             return (affect.quadrant_of_va(float(e[0]), float(e[1])),) * n
-        # a boundary at T moves to the nearest bar line round(T / bar_s), which is the same as giving each bar
-        # the emotion of the segment holding the bar's middle
-        return tuple(e.at(min((b + 0.5) * self.bar_s, e.duration_s - 1e-9)).emotion.quadrant for b in range(n))
+        # a boundary at T moves to the nearest bar line, which is the same as giving each bar the emotion of the
+        # segment holding the bar's middle
+        return tuple(e.at(min(sum(self.bar_span(b)) / 2, e.duration_s - 1e-9)).emotion.quadrant for b in range(n))
 
 
 @dataclass(frozen=True)
@@ -358,6 +384,7 @@ class Score:
     key: str
     seed: int
     sections: tuple[tuple[int, int, str, str], ...] = ()  # (first bar, end bar, quadrant, key name) per section
+    beat_grid: tuple[float, ...] | None = None  # the beats' times when laid onto a grid (then ``tempo`` is nominal)
 
     @property
     def n_bars(self) -> int:
@@ -365,14 +392,19 @@ class Score:
 
     @property
     def bar_s(self) -> float:
+        """The length of a bar at ``tempo`` (on a beat grid: the mean bar)."""
+        if self.beat_grid is not None:
+            return self.beat_grid[-1] / self.n_bars
         return BEATS_PER_BAR * 60.0 / self.tempo
 
     @property
     def duration_s(self) -> float:
-        return self.n_bars * self.bar_s
+        return self.beat_grid[-1] if self.beat_grid is not None else self.n_bars * self.bar_s
 
     @property
     def bar_starts_s(self) -> tuple[float, ...]:
+        if self.beat_grid is not None:
+            return tuple(self.beat_grid[:-1:BEATS_PER_BAR])
         return tuple(b * self.bar_s for b in range(self.n_bars))
 
     @property

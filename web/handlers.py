@@ -129,7 +129,7 @@ class Handlers:
         rolls: list[str | None] = [None] * MAX_VARIATIONS
         for i, piece in enumerate(pieces[:MAX_VARIATIONS]):
             audios[i] = str(out / piece["audio"])
-            rolls[i] = str(self._roll(out / piece["midi"], request.bar_s, f"variation {i + 1}: seed {piece['seed']}"))
+            rolls[i] = str(self._roll(out / piece["midi"], f"variation {i + 1}: seed {piece['seed']}"))
         items = "".join(
             f"<li>variation {i + 1}: {' '.join(chip(q) for q in dict.fromkeys(p['bar_quadrants']))} "
             f"seed {p['seed']}, {html.escape(str(p['key']))}, {p['duration_s']:.1f} s</li>"
@@ -139,12 +139,12 @@ class Handlers:
         return [*audios, *rolls, [str(f) for f in result.files.values()], summary]
 
     @staticmethod
-    def _roll(midi_path: Path, bar_s: float, title: str) -> Path:
+    def _roll(midi_path: Path, title: str) -> Path:
         import pretty_midi
 
         try:
             midi = pretty_midi.PrettyMIDI(str(midi_path))
-            return piano_roll_png(midi, midi_path.with_suffix(".png"), title=title, bar_s=bar_s)
+            return piano_roll_png(midi, midi_path.with_suffix(".png"), title=title)
         except MoodscoreError as exc:
             raise UserFacingError(exc.public_message) from None
 

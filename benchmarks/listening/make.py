@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         (score,) = composer.compose(request)
         score.midi.write(str(args.out / f"{name}.mid"))
         export_mp3(args.out / f"{name}.mp3", render_score(score), SR, bitrate=96_000)
-        piano_roll_png(score.midi, args.out / f"{name}.png", title=f"{name}: {what}, {score.key}", bar_s=score.bar_s)
+        piano_roll_png(score.midi, args.out / f"{name}.png", title=f"{name}: {what}, {score.key}")
         quads = " ".join(q for i, q in enumerate(score.bar_quadrants) if i == 0 or score.bar_quadrants[i - 1] != q)
         rows.append(
             f"| {name} | {what} ({quads}) | {score.key} | {score.tempo:g} | {score.n_bars} | "

@@ -43,6 +43,7 @@ from models.music.melody import STEPS, Material, MelodyWriter, Note
 from models.music.performance import graces as add_graces
 from models.music.performance import levels, pedal, tidy, to_instrument, velocities
 from models.music.progression import ChordModel, load_chord_model, load_patterns
+from models.music.sync import lay_on_grid
 from models.music.theory import Chord, chord, scale
 from models.types import ComposeRequest, Score
 
@@ -91,7 +92,7 @@ class Composer:
         assert request.tempo is not None  # ComposeRequest sets it (the emotion's suggestion when left to it)
         tempo = float(request.tempo)
         keys, home = self._keys(request, quadrants, ctl, rng)
-        plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys)
+        plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys, request.phrase_bars)
         temperature = float(request.temperature)
         melody = MelodyWriter(self.rhythms, rng, temperature)
         themes: dict[int, _Theme] = {}
@@ -188,8 +189,18 @@ class Composer:
         mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
         midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths)
         add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
+        if request.beat_grid is not None:
+            lay_on_grid(midi, tempo, request.beat_grid)
         sections = tuple((s.start, s.end, s.quadrant, Key(s.tonic, s.minor).name) for s in plan.sections)
-        return Score(midi=midi, tempo=tempo, bar_quadrants=quadrants, key=home.name, seed=seed, sections=sections)
+        return Score(
+            midi=midi,
+            tempo=tempo,
+            bar_quadrants=quadrants,
+            key=home.name,
+            seed=seed,
+            sections=sections,
+            beat_grid=request.beat_grid,
+        )
 
     # -- pieces of write() -------------------------------------------------------------------------------
     @staticmethod

@@ -104,11 +104,10 @@ def bar_points(request: ComposeRequest) -> list[tuple[float, float]]:
     if isinstance(e, tuple):
         return [(float(e[0]), float(e[1]))] * n
     quadrants = request.bar_quadrants()
-    return [_inside(_timeline_point(e, b, request.bar_s), quadrants[b]) for b in range(n)]
+    return [_inside(_timeline_point(e, *request.bar_span(b)), quadrants[b]) for b in range(n)]
 
 
-def _timeline_point(timeline: Timeline, bar: int, bar_s: float) -> tuple[float, float]:
-    t0, t1 = bar * bar_s, (bar + 1) * bar_s
+def _timeline_point(timeline: Timeline, t0: float, t1: float) -> tuple[float, float]:
     seg = timeline.at(min((t0 + t1) / 2, timeline.duration_s - 1e-9)).emotion
     curve = timeline.meta.get("curve")
     if curve and curve.get("t"):

@@ -13,6 +13,7 @@ ends on the dominant of the new section's key, so the new section arrives throug
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,10 +98,12 @@ def plan_form(
     bar_quadrants: Sequence[str],
     beats_per_chord: Sequence[float],
     keys: dict[str, tuple[int, bool]],
+    phrase_starts: Sequence[int] = (),
 ) -> Plan:
     """Sections, phrases, roles, cadences and chord slots for a piece whose bar ``b`` asks for
     ``bar_quadrants[b]``; ``beats_per_chord[b]`` is that bar's harmonic rhythm and ``keys[q]`` the (tonic, minor)
-    of the sections of quadrant ``q``."""
+    of the sections of quadrant ``q``. ``phrase_starts``: bars where a phrase must begin (a cut in the picture)."""
+    starts = set(phrase_starts)
     themes: dict[str, int] = {}
     sections = []
     for start, end, q in quadrant_runs(bar_quadrants):
@@ -108,7 +111,8 @@ def plan_form(
         sections.append(Section(start, end, q, tonic, minor, themes.setdefault(q, len(themes))))
     phrases: list[Phrase] = []
     for i, sec in enumerate(sections):
-        lengths = phrase_lengths(sec.bars)
+        cuts = [sec.start, *sorted(b for b in starts if sec.start < b < sec.end), sec.end]
+        lengths = [n for a, b in itertools.pairwise(cuts) for n in phrase_lengths(b - a)]
         names = roles(len(lengths))
         bar = sec.start
         for j, (length, role) in enumerate(zip(lengths, names, strict=True)):

@@ -82,6 +82,17 @@ def _stereo(x: np.ndarray) -> np.ndarray:
     return x if x.shape[1] == 2 else np.repeat(x.mean(axis=1, keepdims=True), 2, axis=1)
 
 
+def fit_length(audio: np.ndarray, n: int, sr: int, *, fade_out_s: float = 1.0) -> np.ndarray:
+    """(n, channels) float32: ``audio`` cut or padded to ``n`` samples, with a raised-cosine fade over its last
+    ``fade_out_s`` seconds (at most a quarter of it), so a ring-out ends with the picture instead of being cut."""
+    a = np.asarray(audio, dtype=np.float32)
+    a = a[:n].copy() if len(a) >= n else np.pad(a, ((0, n - len(a)), (0, 0)))
+    fade = min(round(fade_out_s * sr), n // 4)
+    if fade > 1:
+        a[n - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade)))[:, None].astype(np.float32)
+    return a
+
+
 def mix_under(
     speech: np.ndarray,
     music: np.ndarray,
@@ -114,10 +125,7 @@ def mix_under(
     if len(s) == 0:
         return normalize_loudness(m, sr, target_lufs=target_lufs) if len(m) else np.zeros((0, 2), np.float32)
     n = len(s)
-    m = m[:n] if len(m) >= n else np.pad(m, ((0, n - len(m)), (0, 0)))
-    fade = min(round(fade_out_s * sr), n // 4)
-    if fade > 1:
-        m[n - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade)))[:, None]
+    m = fit_length(m, n, sr, fade_out_s=fade_out_s)
 
     speech_loud = lufs(s, sr)
     if np.isfinite(speech_loud):

@@ -167,7 +167,8 @@ async def run(
         progress = Progress()
         try:
             params = await prepare(folder)
-            job = bot.runner.submit(command, params, folder, progress=progress)
+            # (off the loop: a Celery runner talks to Redis)
+            job = await asyncio.to_thread(bot.runner.submit, command, params, folder, progress=progress)
         finally:
             bot.preparing -= 1
         result = await watch(interaction, command, job, progress)

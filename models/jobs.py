@@ -367,12 +367,14 @@ def score_job(
 
     The music is locked to the picture (:mod:`models.music.sync`): every emotion change, every moment in ``hits``
     (s) and every cut the analysis found starts a bar (or falls on a third beat), by the tempo of the stretch
-    before it, inside ``tempo_range`` (BPM; default the tempo +-15%); the last bar ends with the clip.
+    before it, inside ``tempo_range`` (BPM; default the suggested tempo +-15%, or a ``tempo`` given +-8%); the last
+    bar ends with the clip.
     score.json reports the tempo map and each cut's and hit's distance from its downbeat.
     """
     from . import media
     from .music.mix import export_mp3, fit_length, mix_under
     from .music.render import write_wav
+    from .music.sync import GIVEN_RANGE
     from .mux import mux_audio_into_video, output_plan
     from .plots import timeline_png
     from .types import ComposeRequest
@@ -428,6 +430,8 @@ def score_job(
     t = time.perf_counter()
     # validated again, its length (and with tempo None its tempo) from the timeline
     request = replace(checked, emotion=timeline, tempo=tempo)
+    if tempo_range is None and tempo is not None:  # a tempo the user gave moves less
+        tempo_range = (tempo * (1 - GIVEN_RANGE), tempo * (1 + GIVEN_RANGE))
     grid = picture_lock(timeline, float(request.tempo or 100.0), tempo_range, hits)
     request = replace(request, beat_grid=grid.beat_times, phrase_bars=tuple(sorted(grid.downbeat_bars())))
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BEATS_PER_BAR = 4
-DEFAULT_RANGE = 0.15  # the tempo may move this far (as a fraction) from the one asked for, either way
+DEFAULT_RANGE = 0.15  # the tempo may move this far (as a fraction) from the one suggested, either way
+GIVEN_RANGE = 0.08  # ... and from one the user gave
+ODD_COST = 0.05  # a moment on a third beat instead of a downbeat costs as much as a 5% tempo change
 
 
 @dataclass(frozen=True)
@@ -77,15 +79,16 @@ HALF = BEATS_PER_BAR // 2  # beats in half a bar: the unit a stretch is counted 
 
 
 def _halves(span_s: float, tempo: float, lo: float, hi: float, *, odd: bool | None) -> int | None:
-    """The whole number of half bars for ``span_s`` seconds whose tempo lies in [lo, hi], preferring a whole
-    number of bars, then the tempo nearest ``tempo``; ``odd``: only odd (True) or even (False) counts. None when
-    none fits."""
+    """The whole number of half bars for ``span_s`` seconds whose tempo lies in [lo, hi]: the tempo nearest
+    ``tempo``, a whole number of bars where that is about as near; ``odd``: only odd (True) or even (False)
+    counts. None when none fits."""
     half = 60.0 * HALF
     first, last = max(1, math.ceil(span_s * lo / half - 1e-9)), math.floor(span_s * hi / half + 1e-9)
     counts = [n for n in range(first, last + 1) if odd is None or (n % 2 == 1) == odd]
     if not counts:
         return None
-    return min(counts, key=lambda n: (n % 2, abs(half * n / span_s - tempo)))
+    # nearest the tempo; a third beat (an odd count) only where it is 5% nearer than a downbeat
+    return min(counts, key=lambda n: abs(half * n / span_s - tempo) / tempo + ODD_COST * (n % 2))
 
 
 def picture_grid(

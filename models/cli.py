@@ -144,6 +144,8 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="a moment (s) the music must hit with a downbeat, e.g. --hit 12.4 (repeatable)")  # fmt: skip
     p.add_argument("--tempo-range", type=_tempo_range, default=None, metavar="SLOW-FAST",
                    help="tempi the music may take to land on cuts and hits (default: the tempo +-15%%)")  # fmt: skip
+    p.add_argument("--stems", action="store_true",
+                   help="also stems/: a WAV and a MIDI file per part and the mix, for a DAW")  # fmt: skip
     p.add_argument("--no-cache", action="store_true",
                    help="analyse again even if this clip's analysis is kept (~/.cache/moodscore/analysis)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -318,6 +320,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             force=tuple(args.force),
             tempo_range=args.tempo_range,
             hits=tuple(args.hits),
+            stems=args.stems,
         )
     finally:
         if bar is not None:

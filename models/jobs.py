@@ -174,10 +174,16 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         manifest = out / MANIFEST_NAME
         previous = manifest.read_text(encoding="utf-8").split("\n") if manifest.is_file() else []
         for name in written:
+            if name in previous and (out / name).is_dir() and not (out / name).is_symlink():
+                shutil.rmtree(out / name)  # a folder of ours (the stems) is replaced whole
             os.replace(stage / name, out / name)
         for name in set(previous) - set(written):
             if name and safe_stem(name) and "/" not in name and not name.startswith("."):
-                (out / name).unlink(missing_ok=True)
+                old = out / name
+                if old.is_dir() and not old.is_symlink():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink(missing_ok=True)
         tmp = out / f"{MANIFEST_NAME}.tmp"
         tmp.write_text("\n".join(written), encoding="utf-8")
         os.replace(tmp, manifest)
@@ -323,6 +329,43 @@ def section_list(score: Any) -> list[dict[str, Any]]:
     return [{"bars": [a + 1, b], "quadrant": q, "key": k} for a, b, q, k in score.sections]
 
 
+def render_parts(score: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The music and its stems: every track rendered alone, all the same length, each scaled by the one gain
+    that brings their sum to the loudness :func:`render_score` gives (its true peak under -1 dBTP, without a
+    limiter), so the stems add up to the music sample for sample."""
+    import copy
+
+    from .music.render import loudness_gain, render_midi
+
+    raw: dict[str, np.ndarray] = {}
+    for inst in score.midi.instruments:
+        alone = copy.deepcopy(score.midi)
+        alone.instruments = [copy.deepcopy(inst)]
+        raw[safe_stem(inst.name or f"track{len(raw) + 1}").lower()] = render_midi(alone, sr=SR)
+    n = max(round(score.duration_s * SR), *(len(a) for a in raw.values()))
+    parts = {k: np.pad(a, ((0, n - len(a)), (0, 0))) for k, a in raw.items()}
+    total = np.sum(list(parts.values()), axis=0)
+    gain = loudness_gain(total, SR)
+    return (total * gain).astype(np.float32), {k: (a * gain).astype(np.float32) for k, a in parts.items()}
+
+
+def write_stems(folder: Path, stem: str, score: Any, parts: dict[str, np.ndarray], music: np.ndarray) -> None:
+    """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 44.1
+    kHz 24-bit, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
+    import copy
+
+    from .music.render import write_wav
+
+    folder.mkdir()
+    for inst in score.midi.instruments:
+        name = safe_stem(inst.name or "track").lower()
+        alone = copy.deepcopy(score.midi)
+        alone.instruments = [copy.deepcopy(inst)]
+        alone.write(str(folder / f"{stem}_{name}.mid"))
+        write_wav(folder / f"{stem}_{name}.wav", parts[name], SR, subtype="PCM_24")
+    write_wav(folder / f"{stem}_mix.wav", music, SR, subtype="PCM_24")
+
+
 def render_score(score: Any) -> np.ndarray:
     """A Score rendered at SR, at least as long as its bars (the last bar lasts to its end even where it is
     quiet), loudness-normalised."""
@@ -354,6 +397,7 @@ def score_job(
     force: tuple[tuple[float, float, str], ...] = (),
     tempo_range: tuple[float, float] | None = None,
     hits: tuple[float, ...] = (),
+    stems: bool = False,
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -370,6 +414,9 @@ def score_job(
     before it, inside ``tempo_range`` (BPM; default the suggested tempo +-15%, or a ``tempo`` given +-8%); the last
     bar ends with the clip.
     score.json reports the tempo map and each cut's and hit's distance from its downbeat.
+
+    ``stems``: also a folder ``stems/`` with a WAV (24-bit) and a MIDI file per part and the mix, the same length
+    as the clip; the parts add up to the mix (:func:`render_parts`), and music.wav is that mix.
     """
     from . import media
     from .music.mix import export_mp3, fit_length, mix_under
@@ -440,7 +487,14 @@ def score_job(
     t = time.perf_counter()
     report(0.76, "rendering")
     # the music lasts as long as the clip: its last bar ends on the last frame, the final chord's ring-out fades
-    music = fit_length(render_score(score), max(1, round(timeline.duration_s * SR)), SR)
+    length = max(1, round(timeline.duration_s * SR))
+    parts: dict[str, np.ndarray] = {}
+    if stems:
+        music, parts = render_parts(score)
+        parts = {k: fit_length(a, length, SR) for k, a in parts.items()}  # (the same fade: still their sum)
+        music = fit_length(music, length, SR)
+    else:
+        music = fit_length(render_score(score), length, SR)
     timings["render_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -461,10 +515,14 @@ def score_job(
     }
     if source["has_video"] and plan is not None:
         files["video"] = f"{stem}_scored{plan[0]}"
+    if stems:
+        files["stems"] = "stems"
     with staged_output(out_dir) as stage:
         (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
         score.midi.write(str(stage / files["midi"]))
         write_wav(stage / files["audio"], music, SR)
+        if stems:
+            write_stems(stage / files["stems"], stem, score, parts, music)
         # the MP3 is encoded on a second thread while the video is muxed (both encoders release the GIL)
         with ThreadPoolExecutor(max_workers=1) as pool:
             mp3 = pool.submit(export_mp3, stage / files["mp3"], music, SR)

@@ -389,6 +389,19 @@ def normalize_loudness(
     return y.reshape(shape).astype(np.float32)
 
 
+def loudness_gain(audio: np.ndarray, sr: int, *, target_lufs: float = -16.0, ceiling_db: float = -1.0) -> float:
+    """The one gain that brings ``audio`` to ``target_lufs``, or less where its true peak would pass
+    ``ceiling_db`` (no limiter: what it scales stays a sum of what it scaled). 1.0 for silence."""
+    x = as_frames(audio)
+    loud = lufs(x, sr) if len(x) else -np.inf
+    if not np.isfinite(loud):
+        return 1.0
+    gain = 10 ** ((target_lufs - loud) / 20)
+    peak = float(_true_peak(x).max()) if len(x) else 0.0
+    ceiling = 10 ** (ceiling_db / 20) * 0.9999
+    return min(gain, ceiling / peak) if peak > 0 else gain
+
+
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sr: int, *, subtype: str = "PCM_16") -> Path:
     """Write ``audio`` ((N,) or (N, C), float in [-1, 1]) as a WAV file, atomically; ``subtype`` PCM_16 or FLOAT."""
     import soundfile as sf

@@ -144,6 +144,10 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="a moment (s) the music must hit with a downbeat, e.g. --hit 12.4 (repeatable)")  # fmt: skip
     p.add_argument("--tempo-range", type=_tempo_range, default=None, metavar="SLOW-FAST",
                    help="tempi the music may take to land on cuts and hits (default: the tempo +-15%%)")  # fmt: skip
+    p.add_argument("--music-db", type=float, default=None, metavar="DB",
+                   help="the music's loudness against the dialogue's, in LU (default -6)")  # fmt: skip
+    p.add_argument("--duck-db", type=float, default=None, metavar="DB",
+                   help="how much further the music goes down while someone speaks (default -8; 0: never)")  # fmt: skip
     p.add_argument("--stems", action="store_true",
                    help="also stems/: a WAV and a MIDI file per part and the mix, for a DAW")  # fmt: skip
     p.add_argument("--no-cache", action="store_true",
@@ -321,6 +325,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             tempo_range=args.tempo_range,
             hits=tuple(args.hits),
             stems=args.stems,
+            music_db=args.music_db,
+            duck_db=args.duck_db,
         )
     finally:
         if bar is not None:

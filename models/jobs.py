@@ -329,7 +329,7 @@ def section_list(score: Any) -> list[dict[str, Any]]:
     return [{"bars": [a + 1, b], "quadrant": q, "key": k} for a, b, q, k in score.sections]
 
 
-def render_parts(score: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def render_parts(score: Any, *, sr: int = SR) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The music and its stems: every track rendered alone, all the same length, each scaled by the one gain
     that brings their sum to the loudness :func:`render_score` gives (its true peak under -1 dBTP, without a
     limiter), so the stems add up to the music sample for sample."""
@@ -341,17 +341,19 @@ def render_parts(score: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     for inst in score.midi.instruments:
         alone = copy.deepcopy(score.midi)
         alone.instruments = [copy.deepcopy(inst)]
-        raw[safe_stem(inst.name or f"track{len(raw) + 1}").lower()] = render_midi(alone, sr=SR)
-    n = max(round(score.duration_s * SR), *(len(a) for a in raw.values()))
+        raw[safe_stem(inst.name or f"track{len(raw) + 1}").lower()] = render_midi(alone, sr=sr)
+    n = max(round(score.duration_s * sr), *(len(a) for a in raw.values()))
     parts = {k: np.pad(a, ((0, n - len(a)), (0, 0))) for k, a in raw.items()}
     total = np.sum(list(parts.values()), axis=0)
-    gain = loudness_gain(total, SR)
+    gain = loudness_gain(total, sr)
     return (total * gain).astype(np.float32), {k: (a * gain).astype(np.float32) for k, a in parts.items()}
 
 
-def write_stems(folder: Path, stem: str, score: Any, parts: dict[str, np.ndarray], music: np.ndarray) -> None:
-    """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 44.1
-    kHz 24-bit, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
+def write_stems(
+    folder: Path, stem: str, score: Any, parts: dict[str, np.ndarray], music: np.ndarray, *, sr: int = SR
+) -> None:
+    """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 24-bit
+    at ``sr``, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
     import copy
 
     from .music.render import write_wav
@@ -362,20 +364,30 @@ def write_stems(folder: Path, stem: str, score: Any, parts: dict[str, np.ndarray
         alone = copy.deepcopy(score.midi)
         alone.instruments = [copy.deepcopy(inst)]
         alone.write(str(folder / f"{stem}_{name}.mid"))
-        write_wav(folder / f"{stem}_{name}.wav", parts[name], SR, subtype="PCM_24")
-    write_wav(folder / f"{stem}_mix.wav", music, SR, subtype="PCM_24")
+        write_wav(folder / f"{stem}_{name}.wav", parts[name], sr, subtype="PCM_24")
+    write_wav(folder / f"{stem}_mix.wav", music, sr, subtype="PCM_24")
 
 
-def render_score(score: Any) -> np.ndarray:
-    """A Score rendered at SR, at least as long as its bars (the last bar lasts to its end even where it is
+def output_rate(info: Any) -> int:
+    """The sample rate a scored clip's audio is written at: the clip's own from 44.1 to 96 kHz (no resampling of
+    its sound on the way out); 48 kHz, video's rate, for a clip with less (a 16 kHz recording would leave the
+    music without its top octave) or without audio."""
+    rate = info.audio_rate if info.has_audio else None
+    if rate is not None and 44100 <= rate <= 96000:
+        return int(rate)
+    return 48000
+
+
+def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
+    """A Score rendered at ``sr``, at least as long as its bars (the last bar lasts to its end even where it is
     quiet), loudness-normalised."""
     from .music.render import normalize_loudness, render_midi
 
-    audio = render_midi(score.midi, sr=SR)
-    need = round(score.duration_s * SR)
+    audio = render_midi(score.midi, sr=sr)
+    need = round(score.duration_s * sr)
     if len(audio) < need:
         audio = np.concatenate([audio, np.zeros((need - len(audio), audio.shape[1]), audio.dtype)])
-    return normalize_loudness(audio, SR)
+    return normalize_loudness(audio, sr)
 
 
 @holding_output
@@ -398,6 +410,8 @@ def score_job(
     tempo_range: tuple[float, float] | None = None,
     hits: tuple[float, ...] = (),
     stems: bool = False,
+    music_db: float | None = None,
+    duck_db: float | None = None,
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -417,6 +431,10 @@ def score_job(
 
     ``stems``: also a folder ``stems/`` with a WAV (24-bit) and a MIDI file per part and the mix, the same length
     as the clip; the parts add up to the mix (:func:`render_parts`), and music.wav is that mix.
+
+    The mix (:func:`models.music.mix.mix_under`): the music ``music_db`` LU against the dialogue's loudness
+    (default -6), and ``duck_db`` more (default -8; with the speech band cut) while someone speaks; score.json's
+    ``audio`` reports the levels measured in the mix. All audio is written at the clip's own sample rate.
     """
     from . import media
     from .music.mix import export_mp3, fit_length, mix_under
@@ -439,6 +457,9 @@ def score_job(
         seed=seed,
         temperature=temperature,
     )
+    for name, value, lo, hi in (("--music-db", music_db, -40.0, 12.0), ("--duck-db", duck_db, -60.0, 0.0)):
+        if value is not None and not lo <= value <= hi:
+            raise InvalidOptionError(f"{name} must be from {lo:g} to {hi:g} dB, got {value!r}")
     # and how the scored video will be written (which container takes the clip's video, or a re-encode)
     info = media.probe(src, limits=limits or media.MediaLimits())
     plan = output_plan(src) if info.has_video else None
@@ -486,23 +507,25 @@ def score_job(
 
     t = time.perf_counter()
     report(0.76, "rendering")
+    rate = output_rate(info)  # the clip's own sample rate, so its audio is not resampled on the way out
     # the music lasts as long as the clip: its last bar ends on the last frame, the final chord's ring-out fades
-    length = max(1, round(timeline.duration_s * SR))
+    length = max(1, round(timeline.duration_s * rate))
     parts: dict[str, np.ndarray] = {}
     if stems:
-        music, parts = render_parts(score)
-        parts = {k: fit_length(a, length, SR) for k, a in parts.items()}  # (the same fade: still their sum)
-        music = fit_length(music, length, SR)
+        music, parts = render_parts(score, sr=rate)
+        parts = {k: fit_length(a, length, rate) for k, a in parts.items()}  # (the same fade: still their sum)
+        music = fit_length(music, length, rate)
     else:
-        music = fit_length(render_score(score), length, SR)
+        music = fit_length(render_score(score, sr=rate), length, rate)
     timings["render_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     report(0.85, "mixing")
-    speech = media.decode_audio(src, sr=SR) if source["has_audio"] else np.zeros(0, np.float32)
+    speech = media.decode_audio(src, sr=rate) if source["has_audio"] else np.zeros(0, np.float32)
     if len(speech) == 0:  # no audio (or an empty track): the music alone, cut to the clip with its fade-out
-        speech = np.zeros(max(1, round(timeline.duration_s * SR)), np.float32)
-    mixed = mix_under(speech, music, SR)
+        speech = np.zeros(max(1, round(timeline.duration_s * rate)), np.float32)
+    levels: dict[str, Any] = {}
+    mixed = mix_under(speech, music, rate, music_db=music_db, duck_db=duck_db, report=levels)
     timings["mix_s"] = time.perf_counter() - t
 
     files: dict[str, str] = {
@@ -520,16 +543,16 @@ def score_job(
     with staged_output(out_dir) as stage:
         (stage / files["timeline"]).write_text(timeline.to_json() + "\n", encoding="utf-8")
         score.midi.write(str(stage / files["midi"]))
-        write_wav(stage / files["audio"], music, SR)
+        write_wav(stage / files["audio"], music, rate)
         if stems:
-            write_stems(stage / files["stems"], stem, score, parts, music)
+            write_stems(stage / files["stems"], stem, score, parts, music, sr=rate)
         # the MP3 is encoded on a second thread while the video is muxed (both encoders release the GIL)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            mp3 = pool.submit(export_mp3, stage / files["mp3"], music, SR)
+            mp3 = pool.submit(export_mp3, stage / files["mp3"], music, rate)
             if "video" in files and plan is not None:
                 t = time.perf_counter()
                 report(0.9, "muxing the video")
-                mux_audio_into_video(src, mixed, SR, stage / files["video"], reencode=plan[1])
+                mux_audio_into_video(src, mixed, rate, stage / files["video"], reencode=plan[1])
                 timings["mux_s"] = time.perf_counter() - t
             mp3.result()
         report(0.96, "drawing the timeline")
@@ -558,6 +581,7 @@ def score_job(
             "warnings": list(timeline.meta.get("warnings", [])),
             "cuts": list(timeline.meta.get("cuts", [])),
             "sync": sync_report(grid, timeline, hits),
+            "audio": {"sample_rate": rate, **levels},
             "files": files,
             "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
         }

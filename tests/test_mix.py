@@ -54,8 +54,35 @@ def inside_vs_outside(out: np.ndarray) -> float:
 def test_music_is_ducked_by_duck_db_where_the_mask_says_speech(duck_db: float) -> None:
     _, mask = speech_track()
     silent_speech = np.zeros(round(SECONDS * SR))  # the mix then holds the music alone: measurable
-    out = mix_under(silent_speech, music(), SR, speech_mask=mask, duck_db=duck_db)
+    out = mix_under(silent_speech, music(), SR, speech_mask=mask, duck_db=duck_db, band_db=0.0)
     assert inside_vs_outside(out) == pytest.approx(duck_db, abs=0.5)
+
+
+def test_under_speech_the_music_also_leaves_the_voices_band() -> None:
+    """Beyond the fader: while people speak, the music's 300 Hz-3.4 kHz band goes down ``band_db`` more than
+    its lows and highs."""
+    _, mask = speech_track()
+    bed = np.stack([tone(80) + tone(1000), tone(80) + tone(1000)], axis=1)
+    out = mix_under(np.zeros(round(SECONDS * SR)), bed, SR, speech_mask=mask, duck_db=-6.0, band_db=-6.0)
+
+    def level(x: np.ndarray, freq: float) -> float:  # the amplitude of one partial, by projection
+        t = np.arange(len(x)) / SR
+        return float(np.abs(np.mean(x[:, 0] * np.exp(-2j * np.pi * freq * t))) * 2)
+
+    inside, outside = out[round(2.5 * SR) : round(3.5 * SR)], out[round(4.8 * SR) : round(5.5 * SR)]
+    low = 20 * np.log10(level(inside, 80) / level(outside, 80))
+    mid = 20 * np.log10(level(inside, 1000) / level(outside, 1000))
+    assert low == pytest.approx(-6.0, abs=1.0)  # the fader
+    assert mid == pytest.approx(-12.0, abs=1.5)  # the fader and the band cut
+
+
+def test_the_music_sits_music_db_under_the_dialogue() -> None:
+    x, mask = speech_track()
+    report: dict = {}
+    mix_under(x, music(), SR, speech_mask=mask, music_db=-10.0, duck_db=0.0, band_db=0.0, report=report)
+    assert report["music_db_asked"] == -10.0
+    assert report["music_vs_dialogue_db"] == pytest.approx(-10.0, abs=1.0)
+    assert report["speech_s"] == pytest.approx(3.5, abs=0.05)
 
 
 def test_no_ducking_without_speech() -> None:

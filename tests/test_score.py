@@ -72,7 +72,7 @@ def test_midi_covers_the_clip_with_named_tracks(scored: tuple[Path, object]) -> 
     assert pm.get_tempo_changes()[1][0] == pytest.approx(120)
     assert all(1 <= n.velocity <= 127 for i in pm.instruments for n in i.notes)
     wav, sr = sf.read(out / "music.wav")
-    assert sr == 44100 and wav.shape[1] == 2 and abs(wav).max() > 0.01
+    assert sr == 48000 and wav.shape[1] == 2 and abs(wav).max() > 0.01
     assert 14.0 <= len(wav) / sr <= 14.0 + 2.0  # whole bars (7 at 2 s), plus the last notes' release
 
 
@@ -80,7 +80,7 @@ def test_scored_video_copies_the_video_and_has_clip_length_audio(scored: tuple[P
     out, _ = scored
     assert video_packets(out / "example_scored.mp4") == video_packets(default_example_clip())
     codec, rate, channels, seconds = audio_stream_facts(out / "example_scored.mp4")
-    assert (codec, rate, channels) == ("aac", 44100, 2)
+    assert (codec, rate, channels) == ("aac", 48000, 2)  # (a 22.05 kHz clip: the outputs are at 48 kHz)
     assert seconds == pytest.approx(14.0, abs=0.1)
     with av.open(str(out / "music.mp3")) as c:
         assert c.streams.audio[0].codec_context.name.startswith("mp3")  # the decoder is "mp3float"

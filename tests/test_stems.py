@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import pytest
 import soundfile as sf
 
 from models import Engine, score_job
@@ -23,7 +24,7 @@ def test_stems_add_up_to_the_mix_and_line_up(tmp_path: Path) -> None:
     mix, sr = sf.read(folder / "example_mix.wav")
     parts = {p: sf.read(folder / f"example_{p}.wav")[0] for p in ("piano", "bass", "pad")}
     duration = result.summary["duration_s"]
-    assert sr == 44100 and abs(len(mix) / sr - duration) < 0.001
+    assert sr == 48000 and abs(len(mix) / sr - duration) < 0.001
     assert all(a.shape == mix.shape for a in parts.values())  # sample-aligned, the same length
     assert all(np.abs(a).max() > 0.01 for a in parts.values())  # every part plays
     residual = mix - sum(parts.values())
@@ -38,3 +39,19 @@ def test_stems_add_up_to_the_mix_and_line_up(tmp_path: Path) -> None:
     # scored again without stems: the folder of the last set goes with it
     score_job(engine, EXAMPLE, out, seed=2)
     assert not (out / "stems").exists()
+
+
+def test_the_music_level_is_the_users_and_measured(tmp_path: Path) -> None:
+    import av
+
+    engine = Engine(debug=True)
+    default = score_job(engine, EXAMPLE, tmp_path / "a").summary["audio"]
+    quieter = score_job(engine, EXAMPLE, tmp_path / "b", music_db=-12.0).summary["audio"]
+    assert default["music_db_asked"] == -6.0 and quieter["music_db_asked"] == -12.0
+    shift = quieter["music_vs_dialogue_db"] - default["music_vs_dialogue_db"]
+    assert shift == pytest.approx(-6.0, abs=1.5)
+    assert quieter["music_vs_dialogue_while_speaking_db"] < default["music_vs_dialogue_while_speaking_db"] - 4
+    # the example's audio is 22.05 kHz: the outputs are at 48 kHz (a 44.1-96 kHz clip keeps its own rate)
+    assert default["sample_rate"] == 48000 and sf.info(tmp_path / "a" / "music.wav").samplerate == 48000
+    with av.open(str(tmp_path / "a" / "example_scored.mp4")) as c:
+        assert c.streams.audio[0].codec_context.sample_rate == 48000

@@ -150,6 +150,7 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
         clip="A video (or audio) clip: MP4, MOV, WebM, MKV, AVI, MP3, WAV, M4A, OGG or FLAC",
         tempo="Tempo of the music in beats per minute (default 100)",
         instruments="Which parts to play (default piano)",
+        stems="Also the stems: a WAV per part and the mix, zipped, for a DAW (default no)",
     )
     @app_commands.choices(instruments=[app_commands.Choice(name=k, value=k) for k in INSTRUMENT_CHOICES])
     async def score(
@@ -157,8 +158,10 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
         clip: discord.Attachment,
         tempo: app_commands.Range[int, 40, 240] = 100,
         instruments: str = "piano",
+        stems: bool = False,
     ) -> None:
-        await run_score(interaction, clip, tempo=tempo, instruments=INSTRUMENT_CHOICES.get(instruments, ("piano",)))
+        parts = INSTRUMENT_CHOICES.get(instruments, ("piano",))
+        await run_score(interaction, clip, tempo=tempo, instruments=parts, stems=stems)
 
     @app_commands.command(name="compose", description="Compose new piano music in one emotion (quadrant Q1 to Q4)")
     @app_commands.describe(

@@ -188,7 +188,12 @@ async def run(
 
 
 async def score(
-    interaction: Interaction, clip: discord.Attachment, *, tempo: int, instruments: tuple[str, ...]
+    interaction: Interaction,
+    clip: discord.Attachment,
+    *,
+    tempo: int,
+    instruments: tuple[str, ...],
+    stems: bool = False,
 ) -> None:
     bot = interaction.client
     s = bot.settings
@@ -203,7 +208,7 @@ async def score(
         path = folder / f"{stem}{Path(clip.filename).suffix.lower()}"
         await clip.save(path)
         await asyncio.to_thread(probe, path, limits=limits)
-        return score_params(path.name, tempo=tempo, instruments=instruments, limits=limits)
+        return score_params(path.name, tempo=tempo, instruments=instruments, limits=limits, stems=stems)
 
     async def finish(result: TaskResult, folder: Path) -> None:
         files = result.files
@@ -214,6 +219,8 @@ async def score(
         ]
         if "video" in files:
             candidates.append(Upload(files["video"], f"{stem}_scored{Path(files['video']).suffix}", "scored video"))
+        if "stems_zip" in files:
+            candidates.append(Upload(files["stems_zip"], f"{stem}_stems.zip", "stems"))
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "timeline.png" if any(u.name == "timeline.png" for u in kept) else None

@@ -143,10 +143,11 @@ def files_for(uploads: Sequence[Upload]) -> list[discord.File]:
 
 
 HELP_TEXT = """\
-**/score** `clip` `[tempo]` `[instruments]`: attach a video (or audio) clip; moodscore reads the faces and \
-voices in it, follows the emotion over time and composes piano music that follows it. You get the emotion \
-timeline, the MIDI, the music as MP3, the clip with its new score as MP4 (when it fits this server's upload \
-limit) and a picture of the timeline.
+**/score** `clip` `[tempo]` `[instruments]` `[stems]`: attach a video (or audio) clip; moodscore reads the faces \
+and voices in it, follows the emotion over time and composes piano music that follows it, its bars on the \
+clip's cuts. You get the emotion timeline, the MIDI, the music as MP3, the clip with its new score as MP4 (when \
+it fits this server's upload limit), a picture of the timeline and, with `stems`, a zip of a WAV per part and \
+the mix for a DAW.
 **/compose** `quadrant` `[bars]` `[tempo]` `[key]` `[seed]`: new piano music in one emotion. You get MIDI, \
 MP3 and a piano-roll picture. The same seed gives the same music.
 Quadrants: 🟨 **Q1** happy/excited · 🟥 **Q2** tense/angry · 🟦 **Q3** sad/low · 🟩 **Q4** calm/content.

@@ -378,6 +378,20 @@ def output_rate(info: Any) -> int:
     return 48000
 
 
+def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """``folder``'s files in a zip at ``dest`` (stored, not compressed: audio does not shrink), atomically."""
+    import zipfile
+
+    from .atomic import atomic_output
+
+    out = Path(dest)
+    with atomic_output(out, errors=(OSError, zipfile.BadZipFile)) as tmp, zipfile.ZipFile(tmp, "w") as z:
+        for f in sorted(Path(folder).iterdir()):
+            if f.is_file() and not f.is_symlink():
+                z.write(f, f.name)
+    return out
+
+
 def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
     """A Score rendered at ``sr``, at least as long as its bars (the last bar lasts to its end even where it is
     quiet), loudness-normalised."""

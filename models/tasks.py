@@ -109,8 +109,10 @@ def score_params(
     seed: int = 0,
     name: str | None = None,
     limits: Any = None,
+    stems: bool = False,
 ) -> dict[str, Any]:
-    """The options of a ``score`` job (``clip`` and ``out`` relative to the job folder)."""
+    """The options of a ``score`` job (``clip`` and ``out`` relative to the job folder; ``stems``: also the
+    stems, as a folder and zipped, ``stems.zip``)."""
     from dataclasses import asdict
 
     return {
@@ -122,6 +124,7 @@ def score_params(
         "seed": seed,
         "name": name,
         "limits": asdict(limits) if limits is not None else None,
+        "stems": stems,
     }
 
 
@@ -141,7 +144,7 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one job in ``folder`` with ``engine``; return its JSON result (files relative to the folder).
     Raises the core's errors (MoodscoreError) for bad options and inputs."""
-    from .jobs import compose_job, score_job
+    from .jobs import compose_job, score_job, zip_folder
     from .media import MediaLimits
 
     base = Path(folder)
@@ -160,10 +163,14 @@ def run_task(
             seed=int(params.get("seed", 0)),
             name=params.get("name"),
             limits=MediaLimits(**limits) if limits else None,
+            stems=bool(params.get("stems", False)),
             progress=progress,
         )
+        files = dict(result.files)
+        if "stems" in files:  # for the web page and the bot: one download
+            files["stems_zip"] = zip_folder(files["stems"], base / "stems.zip")
         return {
-            "files": {k: relative_to(v, base) for k, v in result.files.items()},
+            "files": {k: relative_to(v, base) for k, v in files.items()},
             "summary": result.summary,
             "modalities": list(result.timeline.modalities),
         }

@@ -140,6 +140,27 @@ def test_score_defers_reports_progress_and_follows_up_with_files(api: StandIn, c
     assert not unexplained, f"the event loop stalled {len(unexplained)} times (worst lag {worst:.3f} s)"
 
 
+def test_score_with_stems_attaches_them_zipped(api: StandIn, clip: bytes) -> None:
+    import zipfile
+
+    async def scenario() -> None:
+        bot = await logged_in_bot(BotSettings(cooldown_s=0))
+        try:
+            api.clear()
+            att = attachment(api, "take 3.mp4", clip, "video/mp4")
+            payload = interaction_payload("score", {"clip": "", "stems": True}, attachments={"clip": att})
+            await invoke(bot, payload)
+        finally:
+            await bot.close()
+
+    asyncio.run(scenario())
+    (follow,) = [r for r in api.snapshot() if r.method == "POST" and r.path.startswith("/api/v10/webhooks/")]
+    files = {f["filename"]: f["data"] for f in follow.files}
+    assert "take_3_stems.zip" in files, sorted(files)
+    with zipfile.ZipFile(io.BytesIO(files["take_3_stems.zip"])) as z:
+        assert sorted(z.namelist()) == ["take_3_mix.wav", "take_3_piano.mid", "take_3_piano.wav"]
+
+
 def test_score_leaves_out_a_video_over_the_upload_limit(api: StandIn, clip: bytes) -> None:
     async def scenario() -> None:
         bot = await logged_in_bot(BotSettings(cooldown_s=0))

@@ -46,7 +46,8 @@ def test_commands_sync_to_one_guild_with_names_types_descriptions_and_limits(api
     assert all(c["type"] == 1 and 1 <= len(c["description"]) <= 100 for c in commands)
 
     score = options(by_name["score"])
-    assert list(score) == ["clip", "tempo", "instruments"]
+    assert list(score) == ["clip", "tempo", "instruments", "stems"]
+    assert score["stems"]["type"] == 5 and not score["stems"]["required"]  # BOOLEAN
     assert score["clip"]["type"] == 11 and score["clip"]["required"] is True  # ATTACHMENT
     assert score["tempo"]["type"] == 4 and not score["tempo"]["required"]
     assert (score["tempo"]["min_value"], score["tempo"]["max_value"]) == (40, 240)

@@ -69,6 +69,19 @@ def _compose_args(quadrant: str, bars: int, variations: int = 1) -> list[Any]:
     return ["quadrant", quadrant, 0.0, 0.0, bars, 120, "auto", ["bass"], 7, variations]
 
 
+def test_score_with_stems_offers_them_as_a_zip(client: Client, clips: dict[str, Path]) -> None:
+    import zipfile
+
+    _, _, _, downloads, _ = client.predict(
+        handle_file(str(clips["face"])), 100, "auto", ["bass", "stems (zip)"], 1, api_name="/score"
+    )
+    (zipped,) = [Path(f) for f in downloads if f.endswith(".zip")]
+    with zipfile.ZipFile(zipped) as z:
+        names = sorted(z.namelist())
+    expected = {f"face_{p}.{x}" for p in ("piano", "bass") for x in ("mid", "wav")} | {"face_mix.wav"}
+    assert set(names) == expected
+
+
 def test_score_endpoint_returns_every_file(client: Client, clips: dict[str, Path]) -> None:
     plot, mp3, video, downloads, summary_html = client.predict(
         handle_file(str(clips["face"])), 110, "A minor", ["bass"], 3, api_name="/score"

@@ -14,7 +14,8 @@ from models.tasks import compose_params, score_params
 from .jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
 MAX_VARIATIONS = 8  # the core's limit; the page has this many result slots
-SCORE_DOWNLOADS = ("midi", "audio", "mp3", "video", "timeline", "summary")
+SCORE_DOWNLOADS = ("midi", "audio", "mp3", "video", "timeline", "summary", "stems_zip")
+STEMS = "stems (zip)"  # the score tab's extra that asks for the stems
 
 
 def instruments_of(extra: list[str] | None) -> tuple[str, ...]:
@@ -78,6 +79,7 @@ class Handlers:
             seed=int(seed or 0),
             name=src.name,
             limits=self.jobs.settings.limits,
+            stems=STEMS in (extra or []),
         )
         result = self.jobs.run("score", params, folder, progress=progress)
         files = result.files

@@ -19,7 +19,7 @@ from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
 from models.runner import Runner, make_runner
 
-from .handlers import MAX_VARIATIONS, Handlers
+from .handlers import MAX_VARIATIONS, STEMS, Handlers
 from .jobs import UserFacingError, WebJobs, WebSettings
 from .pad import draw_pad, point_at
 
@@ -120,7 +120,7 @@ def build_app(
                         with gr.Accordion("Options", open=False):
                             tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
                             key = gr.Dropdown(list(KEYS), value="auto", label="Key")
-                            extra = gr.CheckboxGroup(["bass", "pad"], value=[], label="With piano")
+                            extra = gr.CheckboxGroup(["bass", "pad", STEMS], value=[], label="With piano")
                             seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                         go = gr.Button("Score this clip", variant="primary", elem_id="score-button")
                         gr.Examples([[str(default_example_clip())]], inputs=[clip], label="Example clip")

@@ -48,6 +48,7 @@ class BotSettings:
     upload_limit: int = 10 * MIB  # when Discord does not say what the server allows
     window_s: float = 15 * 60 - 45  # Discord's interaction window is 15 minutes; keep a margin
     progress_every_s: float = 2.0
+    queue_every_s: float = 15.0  # how often a waiting user's place is shown anew
     guild_id: int | None = None
     job_time_limit_s: float = 10 * 60  # a job still running after this long is stopped (its worker is replaced)
     work_dir: Path | None = None  # where per-job folders go (default: the system's; with a broker, the storage)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import math
 import random
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -102,15 +104,20 @@ async def edit(interaction: Interaction, text: str) -> None:
 
 async def watch(interaction: Interaction, command: str, job: Job, progress: Progress) -> Any:
     """Wait for ``job`` without blocking the loop, showing the queue place or the progress; return its result."""
+    settings = interaction.client.settings
     future = asyncio.wrap_future(job.future)
-    shown = None
+    shown, shown_at, place = None, -math.inf, 0
     while not future.done():
-        place = await asyncio.to_thread(job.position)  # (a Celery runner asks Redis)
+        # (a Celery runner's place comes from its last look at Redis; a local one's is counted here)
+        place = job.position()
         text = replies.queued_line(command, place) if place >= 1 else replies.progress_line(command, *progress.value)
-        if text != shown:
+        now = time.monotonic()
+        # a place in a long queue changes with every job that ends: it is shown anew at most every queue_every_s
+        # (a server with a thousand waiting users would otherwise send Discord hundreds of edits a second)
+        if text != shown and (place < 1 or shown is None or now - shown_at >= settings.queue_every_s):
             await edit(interaction, text)
-            shown = text
-        await asyncio.wait([future], timeout=interaction.client.settings.progress_every_s)
+            shown, shown_at = text, now
+        await asyncio.wait([future], timeout=settings.progress_every_s)
     return future.result()
 
 

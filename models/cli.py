@@ -28,6 +28,14 @@ def _forced(text: str) -> tuple[float, float, str]:
     return a, b, m.group(3).upper()
 
 
+def _bar_range(text: str) -> tuple[int, int]:
+    """``--bars 9-12``: first and last bar, 1-based, inclusive."""
+    a, sep, b = text.partition("-")
+    if not sep or not (a.strip().isdigit() and b.strip().isdigit()) or not 1 <= int(a) <= int(b):
+        raise argparse.ArgumentTypeError(f"give the bars as FIRST-LAST, e.g. 9-12, got {text!r}")
+    return int(a), int(b)
+
+
 def _tempo_range(text: str) -> tuple[float, float]:
     """``--tempo-range 90-120``: the slowest and fastest tempo the picture lock may use (BPM)."""
     import math
@@ -102,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="score the bundled example clip (into ./moodscore-demo unless --out)")
     _score_options(p, out_required=False)
+
+    p = sub.add_parser("rescore", help="write some bars of a scored clip again, keeping every other bar as it is")
+    p.add_argument("dir", type=Path, help="the folder a `moodscore score` wrote (its score.json and timeline.json)")
+    p.add_argument("--bars", type=_bar_range, required=True, metavar="A-B", help="bars A to B (1-based, inclusive)")
+    p.add_argument("--seed", type=int, required=True, help="the seed those bars are written from")
+    p.add_argument("--clip", type=Path, help="the clip, if it has moved since it was scored")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("judge", help="the MIDI emotion judge: quadrant, valence and arousal of MIDI files")
     p.add_argument("midi", type=Path, nargs="+", help="MIDI files")
@@ -345,6 +361,56 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
     return 0
 
 
+def _cmd_rescore(args: argparse.Namespace) -> int:
+    """Score the clip again from its folder's timeline and options, with bars A-B from another seed."""
+    import json
+
+    from .engine import Engine
+    from .errors import InputError
+    from .jobs import score_job
+
+    try:
+        summary = json.loads((args.dir / "score.json").read_text(encoding="utf-8"))
+        options = summary["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{args.dir} holds no score.json of a `moodscore score` run to rescore") from None
+    timeline = _timeline_file(args.dir / "timeline.json")
+    clip = args.clip or Path(summary.get("source", ""))
+    if not clip.is_file():
+        raise InputError(f"the clip {clip} is not there any more; give it with --clip")
+    first, last = args.bars
+    done = [(int(a), int(b), int(c)) for a, b, c in options.get("rescores") or ()]
+    rescores = (*done, (first - 1, last, args.seed))
+    bar, progress = _progress_bar(args.quiet)
+    try:
+        result = score_job(
+            Engine(debug=args.debug_models),
+            clip,
+            args.dir,
+            tempo=options.get("tempo"),
+            instruments=tuple(options.get("instruments") or ("piano",)),
+            key=options.get("key", "auto"),
+            seed=int(options.get("seed", 0)),
+            temperature=float(options.get("temperature", 1.0)),
+            name=summary.get("clip"),
+            progress=progress,
+            timeline=timeline,
+            tempo_range=tuple(options["tempo_range"]) if options.get("tempo_range") else None,
+            hits=tuple(options.get("hits") or ()),
+            stems=bool(options.get("stems")),
+            music_db=options.get("music_db"),
+            duck_db=options.get("duck_db"),
+            rescores=rescores,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"bars {first}-{last} written again from seed {args.seed}; the other bars are as they were")
+    for what, path in result.files.items():
+        print(f"{what:>9}: {path}")
+    return 0
+
+
 def _cmd_judge(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
@@ -397,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_score(args, default_example_clip())
         if args.command == "judge":
             return _cmd_judge(args)
+        if args.command == "rescore":
+            return _cmd_rescore(args)
     except MoodscoreError as exc:
         print(f"moodscore: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -409,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-ONE_SHOT = ("analyze", "compose", "score", "demo", "judge")
+ONE_SHOT = ("analyze", "compose", "score", "demo", "judge", "rescore")
 
 
 def run() -> None:

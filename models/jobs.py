@@ -426,6 +426,7 @@ def score_job(
     stems: bool = False,
     music_db: float | None = None,
     duck_db: float | None = None,
+    rescores: tuple[tuple[int, int, int], ...] = (),
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -449,11 +450,15 @@ def score_job(
     The mix (:func:`models.music.mix.mix_under`): the music ``music_db`` LU against the dialogue's loudness
     (default -6), and ``duck_db`` more (default -8; with the speech band cut) while someone speaks; score.json's
     ``audio`` reports the levels measured in the mix. All audio is written at the clip's own sample rate.
+
+    ``rescores``: (first bar, end bar, seed) each, 0-based, end excluded, applied in turn: those bars are written
+    again from ``seed`` in the piece's key, every other bar stays as it was (:func:`models.music.sync.splice`).
+    score.json keeps the options (``options``), so ``moodscore rescore`` can make the same piece again.
     """
     from . import media
     from .music.mix import export_mp3, fit_length, mix_under
     from .music.render import write_wav
-    from .music.sync import GIVEN_RANGE
+    from .music.sync import GIVEN_RANGE, splice
     from .mux import mux_audio_into_video, output_plan
     from .plots import timeline_png
     from .types import ComposeRequest
@@ -493,13 +498,13 @@ def score_job(
 
         folder = analysis_cache.default_folder() if cache is True else Path(cache)
         settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION}
-        key = analysis_cache.analysis_key(engine, src, settings)
-        timeline = analysis_cache.load(folder, key)
+        cache_key = analysis_cache.analysis_key(engine, src, settings)
+        timeline = analysis_cache.load(folder, cache_key)
         if timeline is not None:
             report(0.55, "analysis taken from the cache")
         else:
             timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
-            analysis_cache.store(folder, key, timeline)
+            analysis_cache.store(folder, cache_key, timeline)
     else:
         timeline = engine.analyze(src, limits=limits, progress=lambda f, m: report(0.55 * f, m))
     timings["analyze_s"] = time.perf_counter() - t
@@ -517,6 +522,13 @@ def score_job(
     grid = picture_lock(timeline, float(request.tempo or 100.0), tempo_range, hits)
     request = replace(request, beat_grid=grid.beat_times, phrase_bars=tuple(sorted(grid.downbeat_bars())))
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
+    for first, end, new_seed in rescores:  # bars again from another seed in the same key; the rest as it was
+        if not 0 <= first < end <= score.n_bars:
+            raise InvalidOptionError(
+                f"--bars must lie within bars 1-{score.n_bars} of this score, got {first + 1}-{end}"
+            )
+        (other,) = engine.compose(replace(request, seed=new_seed, key=score.key))
+        score = splice(score, other, first, end)
     timings["compose_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -573,6 +585,21 @@ def score_job(
         timeline_png(timeline, stage / files["plot"], midi=score.midi, title=src.name[:80])
         summary = {
             "clip": src.name,
+            "source": str(src.resolve()),
+            "options": {
+                "tempo": tempo,
+                "instruments": list(instruments),
+                "key": key,
+                "seed": seed,
+                "temperature": temperature,
+                "tempo_range": list(tempo_range) if tempo_range is not None else None,
+                "hits": list(hits),
+                "force": [list(f) for f in force],
+                "music_db": music_db,
+                "duck_db": duck_db,
+                "stems": stems,
+                "rescores": [list(r) for r in rescores],
+            },
             "duration_s": timeline.duration_s,
             "tempo": score.tempo,
             "key": score.key,

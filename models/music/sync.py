@@ -161,3 +161,39 @@ def lay_on_grid(midi: Any, tempo: float, beat_times: Sequence[float]) -> None:
             scales.append((k * res, (b - a) / res))
     midi._tick_scales = scales
     midi._update_tick_to_time(int(len(beat_times) * res + 10 * res))
+
+
+def splice(base: Any, other: Any, first_bar: int, end_bar: int) -> Any:
+    """``base`` (a Score) with bars ``first_bar`` .. ``end_bar - 1`` (0-based) taken from ``other``, a Score on the
+    same bar grid: every note and controller outside the range is ``base``'s, untouched; inside it ``other``'s.
+    Notes of ``base`` that would sound into the range stop at its start, ``other``'s stop at its end (the pedal
+    goes up at the join and comes back as ``base`` had it)."""
+    import copy
+    import dataclasses
+
+    starts = [*base.bar_starts_s, base.duration_s]
+    t0, t1 = starts[first_bar], starts[end_bar]
+    last = end_bar >= base.n_bars
+    midi = copy.deepcopy(base.midi)
+    for inst, new in zip(midi.instruments, other.midi.instruments, strict=True):
+        kept = [n for n in inst.notes if n.start < t0 - 1e-6 or n.start >= t1 - 1e-6]
+        for n in kept:
+            if n.start < t0 - 1e-6 and n.end > t0:
+                n.end = t0
+        taken = [copy.copy(n) for n in new.notes if t0 - 1e-6 <= n.start < t1 - 1e-6]
+        for n in taken:
+            if not last and n.end > t1:
+                n.end = t1
+        inst.notes = sorted(kept + taken, key=lambda n: (n.start, n.pitch))
+        pedal_before = [c.value for c in inst.control_changes if c.number == 64 and c.time < t1 - 1e-6]
+        outside = [c for c in inst.control_changes if c.time < t0 - 1e-6 or c.time >= t1 - 1e-6]
+        inside = [copy.copy(c) for c in new.control_changes if t0 - 1e-6 <= c.time < t1 - 1e-6]
+        joins = []
+        if any(c.number == 64 for c in inst.control_changes + new.control_changes):
+            from pretty_midi import ControlChange
+
+            joins.append(ControlChange(64, 0, t0))
+            if not last:
+                joins.append(ControlChange(64, pedal_before[-1] if pedal_before else 0, t1))
+        inst.control_changes = sorted(outside + inside + joins, key=lambda c: c.time)
+    return dataclasses.replace(base, midi=midi)

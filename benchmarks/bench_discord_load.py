@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import random
 import shutil
 import statistics
@@ -131,6 +132,16 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
                 again = interaction_payload("compose", {"quadrant": "Q1", "bars": 2}, user_id=uid)
                 plan.append((at + rng.uniform(1.0, 5.0), again, "retry"))
         plan.sort(key=lambda x: x[0])
+        gc_pauses: list[tuple[float, float]] = []  # (start, end) of every garbage collection in this process
+        gc_started: list[float] = []
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_started[:] = [time.monotonic()]
+            elif gc_started:
+                gc_pauses.append((gc_started[0], time.monotonic()))
+
+        gc.callbacks.append(on_gc)
         prober = asyncio.create_task(probe())  # (from the first interaction on: making the plan is the benchmark's)
         watchdog = StallSampler(threading.get_ident(), lags)
         watchdog.start()
@@ -154,6 +165,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
         t_end = time.monotonic()
         stop.set()
         watchdog.stop()
+        gc.callbacks.remove(on_gc)
         await prober
         await bot.close()
         requests = api.snapshot()
@@ -165,6 +177,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
         "t_end": t_end,
         "stuck": stuck,
         "stall_sites": watchdog.sites.most_common(8),
+        "gc_pauses": gc_pauses,
     }
 
 
@@ -214,6 +227,8 @@ def analyse(res: dict[str, Any], stalls: list[tuple[float, float]], args: argpar
     lags = [b - a - TICK for a, b in res["lags"]]
     bot_stalls = [(a, b) for a, b in res["lags"] if b - a - TICK > 0.1]
     own = [(a, b) for a, b in bot_stalls if not any(x < b and y > a for x, y in stalls)]
+    long_gc = [(a, b) for a, b in res["gc_pauses"] if b - a > 0.05]
+    in_gc = [(a, b) for a, b in own if any(x < b and y > a for x, y in long_gc)]
     n = len([1 for _, k, _ in res["sent"].values() if k != "retry"])
     return {
         "users": args.users,
@@ -238,6 +253,8 @@ def analyse(res: dict[str, Any], stalls: list[tuple[float, float]], args: argpar
         "loop_stalls_over_100ms": len(bot_stalls),
         "loop_stalls_over_100ms_not_machine_wide": len(own),
         "machine_stalls_over_50ms": len(stalls),
+        "garbage_collections_over_50ms": len(long_gc),
+        "loop_stalls_over_100ms_during_a_garbage_collection": len(in_gc),
         "wall_s": res["t_end"] - res["t0"],
         "where_the_loop_was_when_late (10 ms samples)": "; ".join(f"{n}x {site}" for site, n in res["stall_sites"]),
         "jobs_per_hour": 3600 * n / max(res["t_end"] - res["t0"], 1e-9),

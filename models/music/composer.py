@@ -397,12 +397,17 @@ def _keep_pulse(
     for n in acc:
         by_start.setdefault(n.start, []).append(n.pitch)
     end = (plan.phrases[-1].end - 1) * STEPS
+    # one draw per place in a phrase, so a phrase that comes back gets the same fills (its material repeats)
+    draws = rng.random(max(ph.bars for ph in plan.phrases) * STEPS)
+    phrase_start = np.zeros(n16, dtype=int)
+    for ph in plan.phrases:
+        phrase_start[ph.start * STEPS : ph.end * STEPS] = ph.start * STEPS
     out = []
     last: list[int] = []
     for a, b in itertools.pairwise(onsets):
         last = by_start.get(a, last)
         t = a + pulse
-        if b - a != 2 * pulse or t >= end or not last or rng.random() >= rate[t // STEPS]:
+        if b - a != 2 * pulse or t >= end or not last or draws[t - phrase_start[t]] >= rate[t // STEPS]:
             continue
         ch = grid[t]
         if ch is None or grid[a] is not ch or any(x - BREATH <= t < x for x in breaths):

@@ -172,7 +172,7 @@ class MelodyWriter:
         cost = []
         for p in cands:
             step = abs(p - prev)
-            c = {0: 0.7, 1: 0.0, 2: 0.15, 3: 0.4, 4: 0.45, 5: 1.6, 7: 1.8}.get(step, 2.6 if step < 9 else 4.0)
+            c = {0: 0.7, 1: 0.0, 2: 0.0, 3: 0.8, 4: 0.9, 5: 1.6, 7: 1.8}.get(step, 2.6 if step < 9 else 4.0)
             if last_leap and step <= 2 and (p - prev) * last_leap < 0:
                 c -= 0.8  # a leap is followed by a step back
             elif last_leap and (p - prev) * last_leap > 0 and step >= 3:

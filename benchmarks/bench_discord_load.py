@@ -142,6 +142,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
                 gc_pauses.append((gc_started[0], time.monotonic()))
 
         gc.callbacks.append(on_gc)
+        cpu0 = time.process_time()
         prober = asyncio.create_task(probe())  # (from the first interaction on: making the plan is the benchmark's)
         watchdog = StallSampler(threading.get_ident(), lags)
         watchdog.start()
@@ -163,6 +164,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
             await asyncio.wait(running, timeout=1.0)
         stuck = len(running)
         t_end = time.monotonic()
+        cpu = time.process_time() - cpu0
         stop.set()
         watchdog.stop()
         gc.callbacks.remove(on_gc)
@@ -178,6 +180,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
         "stuck": stuck,
         "stall_sites": watchdog.sites.most_common(8),
         "gc_pauses": gc_pauses,
+        "cpu_s": cpu,
     }
 
 
@@ -258,6 +261,7 @@ def analyse(res: dict[str, Any], stalls: list[tuple[float, float]], args: argpar
         "wall_s": res["t_end"] - res["t0"],
         "where_the_loop_was_when_late (10 ms samples)": "; ".join(f"{n}x {site}" for site, n in res["stall_sites"]),
         "jobs_per_hour": 3600 * n / max(res["t_end"] - res["t0"], 1e-9),
+        "bot_process_cpu_ms_per_interaction (with the stand-in)": 1000 * res["cpu_s"] / max(len(res["sent"]), 1),
     }
 
 

@@ -36,6 +36,32 @@ def _bar_range(text: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
+def _hits_file(text: str) -> list[float]:
+    """``--hits FILE``: seconds, one per line or separated by commas; '#' starts a comment. At most 10,000."""
+    import math
+
+    path = Path(text)
+    try:
+        if path.stat().st_size > 1_000_000:
+            raise argparse.ArgumentTypeError(f"{text} is larger than 1 MB; a hits file holds a list of seconds")
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {getattr(exc, 'strerror', None) or exc}") from None
+    out: list[float] = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        for item in line.split("#", 1)[0].replace(",", " ").split():
+            try:
+                value = float(item)
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value >= 0):
+                raise argparse.ArgumentTypeError(f"{text} line {n}: {item!r} is not a number of seconds")
+            out.append(value)
+    if len(out) > 10_000:
+        raise argparse.ArgumentTypeError(f"{text} holds {len(out)} moments; at most 10,000")
+    return out
+
+
 def _tempo_range(text: str) -> tuple[float, float]:
     """``--tempo-range 90-120``: the slowest and fastest tempo the picture lock may use (BPM)."""
     import math
@@ -158,6 +184,8 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="force a stretch of the clip to a quadrant, e.g. --set 0-4.5=Q3 (repeatable)")  # fmt: skip
     p.add_argument("--hit", type=_seconds, action="append", default=[], metavar="S", dest="hits",
                    help="a moment (s) the music must hit with a downbeat, e.g. --hit 12.4 (repeatable)")  # fmt: skip
+    p.add_argument("--hits", type=_hits_file, default=[], metavar="FILE", dest="hit_file",
+                   help="moments to hit, from a file: seconds, one per line or comma-separated")  # fmt: skip
     p.add_argument("--tempo-range", type=_tempo_range, default=None, metavar="SLOW-FAST",
                    help="tempi the music may take to land on cuts and hits (default: the tempo +-15%%)")  # fmt: skip
     p.add_argument("--music-db", type=float, default=None, metavar="DB",
@@ -339,7 +367,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             cache=not args.no_cache,
             force=tuple(args.force),
             tempo_range=args.tempo_range,
-            hits=tuple(args.hits),
+            hits=tuple(sorted({*args.hits, *args.hit_file})),
             stems=args.stems,
             music_db=args.music_db,
             duck_db=args.duck_db,

@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
     p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
     p.add_argument("--temperature", type=float, default=1.0, help="variety of the composer's choices (default 1)")
+    p.add_argument("--loop", action="store_true", help="music that loops: it ends on its way back to the start")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)  # tiny random nets (tests)
@@ -192,6 +193,7 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="the music's loudness against the dialogue's, in LU (default -6)")  # fmt: skip
     p.add_argument("--duck-db", type=float, default=None, metavar="DB",
                    help="how much further the music goes down while someone speaks (default -8; 0: never)")  # fmt: skip
+    p.add_argument("--loop", action="store_true", help="music.wav loops seamlessly (it ends leading back to its start)")
     p.add_argument("--stems", action="store_true",
                    help="also stems/: a WAV and a MIDI file per part and the mix, for a DAW")  # fmt: skip
     p.add_argument("--no-cache", action="store_true",
@@ -330,6 +332,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         variations=args.variations,
         instruments=tuple(x.strip() for x in args.instruments.split(",") if x.strip()),
         temperature=args.temperature,
+        loop=args.loop,
     )
     bar, progress = _progress_bar(args.quiet)
     try:
@@ -369,6 +372,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             tempo_range=args.tempo_range,
             hits=tuple(sorted({*args.hits, *args.hit_file})),
             stems=args.stems,
+            loop=args.loop,
             music_db=args.music_db,
             duck_db=args.duck_db,
         )
@@ -426,6 +430,7 @@ def _cmd_rescore(args: argparse.Namespace) -> int:
             tempo_range=tuple(options["tempo_range"]) if options.get("tempo_range") else None,
             hits=tuple(options.get("hits") or ()),
             stems=bool(options.get("stems")),
+            loop=bool(options.get("loop")),
             music_db=options.get("music_db"),
             duck_db=options.get("duck_db"),
             rescores=rescores,

@@ -230,7 +230,7 @@ def compose_job(
     ``audio=False``: the MIDI (and the picture) only, nothing rendered (what a DAW needs).
     """
     from .errors import InvalidOptionError
-    from .music.mix import export_mp3
+    from .music.mix import export_mp3, loop_around
     from .music.render import write_wav
     from .plots import piano_roll_png
 
@@ -255,6 +255,8 @@ def compose_job(
             if audio:
                 report(0.6 + 0.4 * i / len(scores), f"rendering {i + 1}/{len(scores)}")
                 sound = render_score(score)
+                if request.loop:  # exactly the piece's bars, its ring-out folded onto the start
+                    sound = loop_around(sound, round(score.duration_s * SR))
                 write_wav(stage / f"{name}.wav", sound, SR)
                 if "mp3" in extras:
                     export_mp3(stage / f"{name}.mp3", sound, SR)
@@ -427,6 +429,7 @@ def score_job(
     music_db: float | None = None,
     duck_db: float | None = None,
     rescores: tuple[tuple[int, int, int], ...] = (),
+    loop: bool = False,
 ) -> ScoreJobResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
@@ -454,9 +457,11 @@ def score_job(
     ``rescores``: (first bar, end bar, seed) each, 0-based, end excluded, applied in turn: those bars are written
     again from ``seed`` in the piece's key, every other bar stays as it was (:func:`models.music.sync.splice`).
     score.json keeps the options (``options``), so ``moodscore rescore`` can make the same piece again.
+    ``loop``: the music ends on its way back to its beginning and music.wav loops seamlessly (the scored video
+    still fades out at its end).
     """
     from . import media
-    from .music.mix import export_mp3, fit_length, mix_under
+    from .music.mix import export_mp3, fit_length, loop_around, mix_under
     from .music.render import write_wav
     from .music.sync import GIVEN_RANGE, splice
     from .mux import mux_audio_into_video, output_plan
@@ -520,7 +525,7 @@ def score_job(
     if tempo_range is None and tempo is not None:  # a tempo the user gave moves less
         tempo_range = (tempo * (1 - GIVEN_RANGE), tempo * (1 + GIVEN_RANGE))
     grid = picture_lock(timeline, float(request.tempo or 100.0), tempo_range, hits)
-    request = replace(request, beat_grid=grid.beat_times, phrase_bars=tuple(sorted(grid.downbeat_bars())))
+    request = replace(request, beat_grid=grid.beat_times, phrase_bars=tuple(sorted(grid.downbeat_bars())), loop=loop)
     (score,) = engine.compose(request, progress=lambda f, m: report(0.55 + 0.2 * f, m))
     for first, end, new_seed in rescores:  # bars again from another seed in the same key; the rest as it was
         if not 0 <= first < end <= score.n_bars:
@@ -537,12 +542,14 @@ def score_job(
     # the music lasts as long as the clip: its last bar ends on the last frame, the final chord's ring-out fades
     length = max(1, round(timeline.duration_s * rate))
     parts: dict[str, np.ndarray] = {}
+    # (with ``loop``, the ring-out is folded onto the start instead: the music plays round and round)
+    fit = (lambda a: loop_around(a, length)) if loop else (lambda a: fit_length(a, length, rate))
     if stems:
         music, parts = render_parts(score, sr=rate)
-        parts = {k: fit_length(a, length, rate) for k, a in parts.items()}  # (the same fade: still their sum)
-        music = fit_length(music, length, rate)
+        parts = {k: fit(a) for k, a in parts.items()}  # (the same for every part: still their sum)
+        music = fit(music)
     else:
-        music = fit_length(render_score(score, sr=rate), length, rate)
+        music = fit(render_score(score, sr=rate))
     timings["render_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -599,6 +606,7 @@ def score_job(
                 "duck_db": duck_db,
                 "stems": stems,
                 "rescores": [list(r) for r in rescores],
+                "loop": loop,
             },
             "duration_s": timeline.duration_s,
             "tempo": score.tempo,

@@ -68,6 +68,7 @@ def request_to_json(request: ComposeRequest) -> dict[str, Any]:
         "seed": request.seed,
         "temperature": request.temperature,
         "variations": request.variations,
+        "loop": request.loop,
     }
 
 
@@ -94,6 +95,7 @@ def request_from_json(data: Mapping[str, Any]) -> ComposeRequest:
             seed=int(data.get("seed", 0)),
             temperature=float(data.get("temperature", 1.0)),
             variations=int(data.get("variations", 1)),
+            loop=bool(data.get("loop", False)),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidOptionError(f"malformed compose options: {exc}") from None

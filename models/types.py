@@ -258,6 +258,7 @@ class ComposeRequest:
     ``beat_grid``: the time (s) of every beat and the end (``4 * bars + 1`` values from 0, rising): the music is
     written at ``tempo`` and laid onto this grid, with a tempo map in the MIDI file (music locked to picture,
     :mod:`models.music.sync`); it sets the length. ``phrase_bars``: bars where a new phrase must begin.
+    ``loop``: the piece ends on the way back to its beginning (no final chord), to be played round and round.
     """
 
     emotion: str | tuple[float, float] | Timeline
@@ -272,6 +273,7 @@ class ComposeRequest:
     variations: int = 1
     beat_grid: tuple[float, ...] | None = None
     phrase_bars: tuple[int, ...] = ()
+    loop: bool = False
 
     def __post_init__(self) -> None:
         from .errors import InvalidOptionError

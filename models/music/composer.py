@@ -92,7 +92,7 @@ class Composer:
         assert request.tempo is not None  # ComposeRequest sets it (the emotion's suggestion when left to it)
         tempo = float(request.tempo)
         keys, home = self._keys(request, quadrants, ctl, rng)
-        plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys, request.phrase_bars)
+        plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys, request.phrase_bars, loop=request.loop)
         temperature = float(request.temperature)
         melody = MelodyWriter(self.rhythms, rng, temperature)
         themes: dict[int, _Theme] = {}
@@ -251,8 +251,8 @@ class Composer:
             fixed[n - 1] = tonic
             if n >= 2:
                 fixed[n - 2] = dominant
-        else:  # transition: the dominant of the next section's key, seen from this one
-            nxt = plan.sections[ph.section + 1]
+        else:  # transition (or a loop's end): the dominant of the next (or the first) section's key, seen from here
+            nxt = plan.sections[0 if ph.cadence == "loop" else ph.section + 1]
             fixed[n - 1] = f"{(nxt.tonic + 7 - sec.tonic) % 12}:{'7' if c.tension > 0.4 else 'maj'}"
         letter = ("B" if ph.role == "B" else "A") + ("m" if sec.minor else "")
         earlier = theme.chords.get(letter)

@@ -8,7 +8,8 @@ accompaniment) and differ at the cadence: A ends open on the dominant (half cade
 
 Cadences: ``half`` (ends on V), ``authentic`` (V -> I), ``transition`` (the last phrase before a new section: it
 ends on the dominant of the new section's key, so the new section arrives through a cadence instead of restarting),
-``final`` (the last phrase of the piece: V -> I on the last bar line, the tonic held to the end).
+``final`` (the last phrase of the piece: V -> I on the last bar line, the tonic held to the end); ``loop`` (the last
+phrase of a piece that loops: it ends on the dominant of the first section's key, which the first bar resolves).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Phrase:
     bars: int
     section: int  # index into Plan.sections
     role: str  # "A", "A'", "B"
-    cadence: str  # "half", "authentic", "transition", "final"
+    cadence: str  # "half", "authentic", "transition", "final", "loop"
     slots: tuple[tuple[float, float], ...]  # chord slots (start beat, length in beats), relative to the phrase
 
     @property
@@ -99,6 +100,7 @@ def plan_form(
     beats_per_chord: Sequence[float],
     keys: dict[str, tuple[int, bool]],
     phrase_starts: Sequence[int] = (),
+    loop: bool = False,
 ) -> Plan:
     """Sections, phrases, roles, cadences and chord slots for a piece whose bar ``b`` asks for
     ``bar_quadrants[b]``; ``beats_per_chord[b]`` is that bar's harmonic rhythm and ``keys[q]`` the (tonic, minor)
@@ -118,7 +120,7 @@ def plan_form(
         for j, (length, role) in enumerate(zip(lengths, names, strict=True)):
             last_in_section = j == len(lengths) - 1
             if last_in_section and i == len(sections) - 1:
-                cadence = "final"
+                cadence = "loop" if loop else "final"
             elif last_in_section:
                 cadence = "transition"
             else:

@@ -100,6 +100,17 @@ def fit_length(audio: np.ndarray, n: int, sr: int, *, fade_out_s: float = 1.0) -
     return a
 
 
+def loop_around(audio: np.ndarray, n: int) -> np.ndarray:
+    """(n, channels) float32: ``audio`` made into a loop of ``n`` samples: what rings on past the end (the last
+    chord's release, the reverb) is added to the beginning, as it sounds when the loop plays round again."""
+    a = np.asarray(audio, dtype=np.float32)
+    out = np.zeros((n, a.shape[1]), np.float32)
+    for i in range(0, len(a), n):
+        part = a[i : i + n]
+        out[: len(part)] += part
+    return out
+
+
 def mix_under(
     speech: np.ndarray,
     music: np.ndarray,

@@ -207,6 +207,7 @@ class Engine:
                 "frames_sampled": n_frames,
                 "frames_with_face": n_faces,
                 "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
+                "speech": voice_result.get("speech", {"t": [], "win_s": opts.win_s, "share": []}),
                 "decoded_s": round(read_s, 3),
                 "warnings": warnings,
                 "cuts": cuts,
@@ -235,6 +236,12 @@ class Engine:
             track = self.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s, starts=starts)
             timings["voice_s"] = time.perf_counter() - t
             out["windows"] = track.probs
+            # where people speak (share of each analysis window), for an arrangement that leaves them room
+            out["speech"] = {
+                "t": [round(float(x), 3) for x in track.starts],
+                "win_s": float(track.win_s),
+                "share": [round(float(x), 3) for x in track.speech],
+            }
         except MoodscoreError as exc:
             out["error"] = exc
         except Exception as exc:  # decoding failures deep inside PyAV end here

@@ -502,7 +502,7 @@ def score_job(
         from .engine import ANALYSIS_FPS
 
         folder = analysis_cache.default_folder() if cache is True else Path(cache)
-        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION}
+        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}
         cache_key = analysis_cache.analysis_key(engine, src, settings)
         timeline = analysis_cache.load(folder, cache_key)
         if timeline is not None:

@@ -221,3 +221,30 @@ def test_a_curve_with_gaps_is_followed_where_it_has_points(composer: Composer) -
     empty = Timeline(duration_s=tl.duration_s, segments=tl.segments,
                      meta={"curve": {"t": t.tolist(), "valence": [None] * 49, "arousal": [None] * 49}})  # fmt: skip
     assert _one(composer, emotion=empty, tempo=100, seed=0).midi.instruments  # type: ignore[attr-defined]
+
+
+def test_under_dialogue_the_accompaniment_leaves_the_voices_range(composer: Composer) -> None:
+    """A timeline whose meta says people speak over its first half: those bars keep their bass and their chords
+    on the beats, but no figuration above middle C off the beat; the bars without speech keep theirs."""
+    tl = _timeline([(0.0, 38.4, "Q1")])
+    starts = np.arange(0.0, 38.4, 0.5)
+    speech = {"t": starts.tolist(), "win_s": 1.0, "share": [1.0 if t < 19.2 else 0.0 for t in starts]}
+    talking = Timeline(duration_s=tl.duration_s, segments=tl.segments, meta={"speech": speech})
+    quiet = Timeline(duration_s=tl.duration_s, segments=tl.segments, meta={})
+    under, free, plain = 0, 0, 0
+    for seed in range(6):
+        with_talk = _one(composer, emotion=talking, tempo=100, seed=seed)
+        without = _one(composer, emotion=quiet, tempo=100, seed=seed)
+        sixteenth = with_talk.bar_s / 16  # type: ignore[attr-defined]
+        for s, count_first_half in ((with_talk, True), (without, False)):
+            for n in _piano(s.midi).notes:  # type: ignore[attr-defined]
+                step = round(n.start / sixteenth)
+                off_beat_high = step % 4 != 0 and n.pitch >= 60 and n.start < 19.2 - 1e-6
+                if count_first_half and off_beat_high:
+                    under += 1
+                elif not count_first_half and off_beat_high:
+                    plain += 1
+            free += sum(1 for n in _piano(s.midi).notes if n.start >= 19.2)  # type: ignore[attr-defined]
+    # (the melody may still move off the beat up there: it is the accompaniment that makes room)
+    assert under < 0.6 * plain, (under, plain)
+    assert free > 0

@@ -36,7 +36,7 @@ from models.music.accompaniment import (
     pad_part,
     realise,
 )
-from models.music.controls import Controls, bar_points, controls
+from models.music.controls import Controls, bar_points, bar_speech, controls
 from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
 from models.music.keys import Key, parse_key
 from models.music.melody import STEPS, Material, MelodyWriter, Note
@@ -186,6 +186,7 @@ class Composer:
                     octave_bass=octaves,
                 )
         acc += _keep_pulse(mel, acc, grid, plan, breaths, rng, rate=[float(np.clip(c.arousal, 0.0, 0.8)) for c in ctl])
+        acc = _leave_room(acc, bar_speech(request))
         mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
         midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths)
         add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
@@ -367,6 +368,24 @@ def _under_melody(
             if (n.pitch - d) % 12 in ch.pitch_classes:
                 out.append(Note(n.start, n.dur, n.pitch - d))
                 break
+    return out
+
+
+SPEECH_LOW = 60  # middle C: accompaniment above it shares the voice's range (its fundamentals and first formants)
+TALKING = 0.5  # a bar with people speaking for at least half of it is arranged for the dialogue
+
+
+def _leave_room(acc: Sequence[Note], talk: Sequence[float]) -> list[Note]:
+    """Under dialogue the accompaniment thins out of the voice's way: in a bar where people speak for at least
+    half of it, its notes off the beat and above middle C are left out (the bass and the chords on the beats
+    stay), so the words are not masked by figuration in their own range. The mix cuts the music's speech band
+    as well; this is the arranger's part of the same job."""
+    out = []
+    for n in acc:
+        bar = min(n.start // STEPS, len(talk) - 1) if talk else 0
+        if talk and talk[bar] >= TALKING and n.start % 4 != 0 and n.pitch >= SPEECH_LOW:
+            continue
+        out.append(n)
     return out
 
 

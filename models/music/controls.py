@@ -123,3 +123,22 @@ def _timeline_point(timeline: Timeline, t0: float, t1: float) -> tuple[float, fl
             ma = sum(p[1] for p in picked) / len(picked)
             return (0.75 * mv + 0.25 * seg.valence, 0.75 * ma + 0.25 * seg.arousal)
     return (seg.valence, seg.arousal)
+
+
+def bar_speech(request: ComposeRequest) -> list[float]:
+    """For every bar, the share of it during which people speak (a Timeline's ``meta.speech``; 0 elsewhere)."""
+    e = request.emotion
+    n = request.n_bars
+    speech = e.meta.get("speech") if isinstance(e, Timeline) else None
+    if not speech or not speech.get("t"):
+        return [0.0] * n
+    starts = [float(t) for t in speech["t"]]
+    win = float(speech.get("win_s") or 1.0)
+    share = [float(x) for x in speech["share"]]
+    out = []
+    for b in range(n):
+        t0, t1 = request.bar_span(b)
+        weights = [max(0.0, min(t1, s + win) - max(t0, s)) for s in starts]
+        total = sum(weights)
+        out.append(sum(w * x for w, x in zip(weights, share, strict=False)) / total if total > 0 else 0.0)
+    return out

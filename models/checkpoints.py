@@ -6,12 +6,18 @@ from __future__ import annotations
 import importlib.resources
 import os
 import pickle
+import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import ModelLoadError
+
+# The tiny random 'debug' networks are seeded from PyTorch's global generator; two built at once on two threads
+# (the Engine loads the voice and the expression networks side by side) would interleave their draws and differ
+# from run to run. Building one holds this lock, so each gets the same weights whatever the order.
+DEBUG_INIT_LOCK = threading.Lock()
 
 # What each kind of shipped weights may be used for (inherited from the data it was trained on) and its model card.
 # Writers put the entry under the checkpoint's top-level key "provenance" (write_checkpoint(..., provenance=kind)).

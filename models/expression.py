@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.affect import FER_CLASSES
-from models.checkpoints import load_checkpoint, write_checkpoint
+from models.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 from models.errors import InputError, ModelLoadError
 from models.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
 
@@ -328,8 +328,9 @@ def load_expression_model(
 
     ``fuse=True``: ready for inference only (:meth:`ExpressionModel.fuse_for_inference`), as the Engine loads it."""
     if debug:
-        torch.manual_seed(0)
-        model = build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
+        with DEBUG_INIT_LOCK:
+            torch.manual_seed(0)
+            model = build_model(ExpressionDims(widths=(8, 16), blocks=(1, 1), stem=8, dropout=0.0), input_size=44)
     else:
         ckpt = load_checkpoint(path, default="expression.pt", what="expression network")
         try:

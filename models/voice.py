@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import affect
-from .checkpoints import load_checkpoint, write_checkpoint
+from .checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 from .errors import InputError, ModelLoadError
 from .vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
 from .vad import SR as SR
@@ -273,13 +273,15 @@ def _spans(feats: np.ndarray, centres: np.ndarray, span: int) -> np.ndarray:
 def _debug_model() -> VoiceModel:
     """A tiny random MelCNN with the real features and speech detector, for unit tests."""
     dims: dict[str, Any] = {"n_mels": FEATURES["main"]["n_mels"], "channels": (4, 8), "dropout": 0.0}
-    torch.manual_seed(0)
     ckpt: dict[str, Any] = {
         "arch": "main", "dims": dims, "features": FEATURES["main"], "ctx_s": 2.0, "sr": SR,
         "norm": {"mean": [-40.0] * dims["n_mels"], "std": [20.0] * dims["n_mels"]},
         "classes": list(affect.CLASSES), "meta": {"debug": True},
     }  # fmt: skip
-    return VoiceModel(MelCNN(**dims), ckpt)
+    with DEBUG_INIT_LOCK:
+        torch.manual_seed(0)
+        net = MelCNN(**dims)
+    return VoiceModel(net, ckpt)
 
 
 def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> VoiceModel:

@@ -307,9 +307,12 @@ def load_whisper_encoder(n_layer: int | None = None, *, debug: bool = False) -> 
     with _LOCK:
         if key not in _CACHE:
             if debug:
-                torch.manual_seed(0)
+                from .checkpoints import DEBUG_INIT_LOCK
+
                 n = 2 if n_layer is None else n_layer
-                _CACHE[key] = WhisperEncoder(EncoderDims(n_state=32, n_head=2, n_layer=n, final_norm=False)).eval()
+                with DEBUG_INIT_LOCK:
+                    torch.manual_seed(0)
+                    _CACHE[key] = WhisperEncoder(EncoderDims(n_state=32, n_head=2, n_layer=n, final_norm=False)).eval()
             else:
                 weights, names = read_ct2_weights(_package_parts(), sha256=SHA256, keep=_keep_for(n_layer))
                 _CACHE[key] = encoder_from_ct2(weights, names, n_layer)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
-from .runner import Job, ProgressFn, Runner, _check_kind
+from .runner import Job, ProgressFn, Runner, _check_kind, broker_problem
 from .tasks import TaskResult, inside, run_task
 
 log = logging.getLogger("moodscore.jobs")
@@ -376,16 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loglevel", default="INFO")
     ap.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)  # tiny random nets (tests)
     args = ap.parse_args(argv)
-    problem = None
-    if not args.broker:
-        problem = "give --broker redis://HOST:6379/0 (or set MOODSCORE_BROKER)"
-    elif not str(args.broker).startswith(("redis://", "rediss://", "unix://")):
-        problem = f"--broker must be a Redis URL (redis://HOST:6379/0), got {args.broker!r}"
-    elif args.storage is None:
-        problem = "give --storage DIR, the folder shared with the front ends (or set MOODSCORE_STORAGE)"
-    elif not 1 <= args.concurrency <= 64:
+    # the broker and storage checks are the front ends' own (a Redis URL, a folder, Celery installed)
+    problem = (
+        broker_problem(args.broker, args.storage)
+        if args.broker
+        else "give --broker redis://HOST:6379/0 (or set MOODSCORE_BROKER)"
+    )
+    if problem is None and not 1 <= args.concurrency <= 64:
         problem = f"--concurrency must be 1..64, got {args.concurrency}"
-    elif not args.job_seconds > 0:
+    if problem is None and not args.job_seconds > 0:
         problem = f"--job-seconds must be positive, got {args.job_seconds:g}"
     if problem:
         print(f"moodscore worker: {problem}", file=sys.stderr)

@@ -42,10 +42,9 @@ def content_scores(thumbs: Sequence[Thumb]) -> np.ndarray:
     return np.concatenate([[0.0], delta.mean(axis=1)])
 
 
-def detect_cuts(thumbs: Sequence[Thumb], *, fps: float | None = None) -> list[float]:
+def detect_cuts(thumbs: Sequence[Thumb]) -> list[float]:
     """The times (s, the first frame of each new shot) of the hard cuts and fades through black in ``thumbs``
-    (in time order); cuts closer than MIN_SHOT_S to the one before are dropped. ``fps`` is not needed (the
-    thumbnails carry their times); it is accepted for callers that know it."""
+    (in time order); cuts closer than MIN_SHOT_S to the one before are dropped."""
     if len(thumbs) < 2:
         return []
     times = np.array([t.t_s for t in thumbs])

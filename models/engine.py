@@ -167,7 +167,7 @@ class Engine:
             times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings, thumbs)
             face_windows = pool_frames(times, probs, starts, opts)
             t_cuts = time.perf_counter()
-            cuts = detect_cuts(thumbs, fps=info.fps)
+            cuts = detect_cuts(thumbs)
             timings["cuts_s"] = time.perf_counter() - t_cuts
         if voice_thread is not None:
             voice_thread.join()

@@ -331,19 +331,30 @@ def section_list(score: Any) -> list[dict[str, Any]]:
     return [{"bars": [a + 1, b], "quadrant": q, "key": k} for a, b, q, k in score.sections]
 
 
+def tracks_alone(midi: Any) -> dict[str, Any]:
+    """Every track of a PrettyMIDI as a PrettyMIDI of its own (the tempo map and meter kept), by part name."""
+    import copy
+
+    tracks, midi.instruments = midi.instruments, []
+    try:
+        bare = copy.deepcopy(midi)  # the tempo map and meta events only, not every other track's notes
+    finally:
+        midi.instruments = tracks
+    out: dict[str, Any] = {}
+    for i, inst in enumerate(tracks):
+        alone = copy.deepcopy(bare)
+        alone.instruments = [copy.deepcopy(inst)]
+        out[safe_stem(inst.name or f"track{i + 1}").lower()] = alone
+    return out
+
+
 def render_parts(score: Any, *, sr: int = SR) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The music and its stems: every track rendered alone, all the same length, each scaled by the one gain
     that brings their sum to the loudness :func:`render_score` gives (its true peak under -1 dBTP, without a
     limiter), so the stems add up to the music sample for sample."""
-    import copy
-
     from .music.render import loudness_gain, render_midi
 
-    raw: dict[str, np.ndarray] = {}
-    for inst in score.midi.instruments:
-        alone = copy.deepcopy(score.midi)
-        alone.instruments = [copy.deepcopy(inst)]
-        raw[safe_stem(inst.name or f"track{len(raw) + 1}").lower()] = render_midi(alone, sr=sr)
+    raw = {name: render_midi(alone, sr=sr) for name, alone in tracks_alone(score.midi).items()}
     n = max(round(score.duration_s * sr), *(len(a) for a in raw.values()))
     parts = {k: np.pad(a, ((0, n - len(a)), (0, 0))) for k, a in raw.items()}
     total = np.sum(list(parts.values()), axis=0)
@@ -356,15 +367,10 @@ def write_stems(
 ) -> None:
     """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 24-bit
     at ``sr``, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
-    import copy
-
     from .music.render import write_wav
 
     folder.mkdir()
-    for inst in score.midi.instruments:
-        name = safe_stem(inst.name or "track").lower()
-        alone = copy.deepcopy(score.midi)
-        alone.instruments = [copy.deepcopy(inst)]
+    for name, alone in tracks_alone(score.midi).items():
         alone.write(str(folder / f"{stem}_{name}.mid"))
         write_wav(folder / f"{stem}_{name}.wav", parts[name], sr, subtype="PCM_24")
     write_wav(folder / f"{stem}_mix.wav", music, sr, subtype="PCM_24")

@@ -356,7 +356,7 @@ def broker_problem(broker: str | None, storage: Path | None) -> str | None:
     if not broker.startswith(("redis://", "rediss://", "unix://")):
         return f"--broker must be a Redis URL (redis://HOST:6379/0), got {broker!r}"
     if storage is None:
-        return "--broker needs --storage DIR, the folder shared with the workers"
+        return "--broker needs --storage DIR, the folder the front ends and the workers share"
     if not Path(storage).is_dir():
         return f"--storage {storage} is not a folder"
     try:

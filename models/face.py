@@ -10,10 +10,12 @@
 
 The Landmarker's own detector is short-range (BlazeFace): it finds faces that fill roughly 13-100% of the
 image it is given. A face of 200 px in a 1280x720 frame is missed, so when the whole frame shows nothing the
-tracker searches overlapping square tiles at two scales, keeps the largest face, landmarks a crop around it,
-and tracks it in the following frames by landmarking a crop around the previous box (a VIDEO-mode
-landmarker, so MediaPipe's own landmark tracking applies inside the crop). It falls back to the full search
-when the face is lost and re-searches every ``research_every`` frames to catch new, larger faces.
+tracker searches overlapping square tiles at two scales, landmarks a crop around each face found (up to
+``max_faces``), and tracks each in the following frames by landmarking a crop around its previous box (a
+VIDEO-mode landmarker, so MediaPipe's own landmark tracking applies inside the crop). It searches again at once
+when a face is lost, and every ``research_every`` frames to catch new faces. ``process_all`` gives every tracked
+face of a frame, ``process`` the main one; which face carries the scene over a whole shot is decided after the
+tracking, with the speech and the cuts known (:mod:`models.face_choice`).
 
 The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.face_align`
 and is re-exported here.
@@ -22,8 +24,9 @@ and is re-exported here.
 from __future__ import annotations
 
 import importlib.resources
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from models.face_align import FER_TEMPLATE as FER_TEMPLATE
 from models.face_align import aligned_crop as aligned_crop
 from models.face_align import alignment_matrix as alignment_matrix
 from models.face_align import anchor_points as anchor_points
+from models.face_choice import FaceRecord, mouth_opening, score_frame, sharpness
 
 N_LANDMARKS = 478
 BLENDSHAPE_NAMES: tuple[str, ...] = (
@@ -128,6 +132,11 @@ class FaceObservation:
     crop: np.ndarray  # (crop_size, crop_size) uint8 grey, aligned like FER2013
     t_s: float = 0.0
     searched: bool = False  # True when this frame ran the (tiled) search rather than pure tracking
+    track: int = 0  # the tracker's id of this face: the same face in following frames keeps it
+    mouth: float = 0.0  # the gap between the inner lips over the face's height (it moves while the face speaks)
+    sharpness: float | None = None  # variance of the Laplacian of the face over its variance (with ``thumb``)
+    thumb: np.ndarray | None = None  # (thumb_size, thumb_size, 3) uint8 RGB around the face, when taken
+    frame_size: tuple[int, int] = (0, 0)  # width, height of the frame
 
 
 def check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -152,9 +161,12 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
     return inter / max(_area(a) + _area(b) - inter, 1e-9)
 
 
-def square_patch(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) -> tuple[np.ndarray, float]:
+def square_patch(
+    rgb: np.ndarray, x0: float, y0: float, side: float, size: int, *, area: bool = False
+) -> tuple[np.ndarray, float]:
     """The square [x0, x0+side) x [y0, y0+side) of ``rgb`` (black outside) resized to ``size``; returns it and
-    the factor f such that frame = patch * f + (x0, y0)."""
+    the factor f such that frame = patch * f + (x0, y0). ``area``: resampled by pixel area (slower, but the same
+    softening at every ratio, as a sharpness measure needs)."""
     h, w = rgb.shape[:2]
     ix0, iy0, s = round(x0), round(y0), max(1, round(side))
     sx0, sy0, sx1, sy1 = max(ix0, 0), max(iy0, 0), min(ix0 + s, w), min(iy0 + s, h)
@@ -164,6 +176,8 @@ def square_patch(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) 
         src = np.zeros((s, s, 3), np.uint8)
         if sx1 > sx0 and sy1 > sy0:
             src[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
+    if area and src.shape[0] != size:
+        return np.ascontiguousarray(cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)), s / size
     # halve with a Gaussian pyramid while over twice the size, then bilinear: close to INTER_AREA's
     # anti-aliasing at a tenth of its cost for the non-integer ratios tracking produces (2.6 -> 0.3 ms at 550 px)
     while src.shape[0] >= 2 * size:
@@ -190,11 +204,36 @@ def search_tiles(width: int, height: int, level: int) -> list[tuple[int, int, in
 Box = tuple[float, float, float, float]
 
 
-class FaceTracker:
-    """Finds the largest face in each frame of a stream and tracks it; see the module docstring.
+def _overlaps(box: Box, others: list[Box]) -> bool:
+    """Whether ``box`` shows the same face as one of ``others``: they overlap, or one holds the other's centre."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for o in others:
+        ox, oy = (o[0] + o[2]) / 2, (o[1] + o[3]) / 2
+        if (
+            _iou(box, o) > 0.3
+            or (o[0] <= cx <= o[2] and o[1] <= cy <= o[3])
+            or (box[0] <= ox <= box[2] and box[1] <= oy <= box[3])
+        ):
+            return True
+    return False
 
-    Holds a BlazeFace detector (IMAGE mode) for the search over the whole frame and its tiles, and a
-    landmarker (VIDEO mode) for the crop around the face. Use it as a context manager, or call :meth:`close`.
+
+@dataclass
+class _Track:
+    id: int
+    box: Box
+    thumb_t: float = -math.inf  # time of its last thumbnail
+
+
+class FaceTracker:
+    """Finds and tracks up to ``max_faces`` faces in a stream of frames; see the module docstring.
+
+    :meth:`process_all` returns every tracked face of a frame (each with its track id, mouth opening, and in
+    frames with several faces or once a second a thumbnail and its sharpness); :meth:`process` returns the main
+    one (the best by size, centrality and sharpness, :func:`models.face_choice.score_frame`, held until another
+    face is clearly better for two frames). Holds a BlazeFace detector (IMAGE mode) for the search over the whole
+    frame and its tiles, and a landmarker (VIDEO mode) for the crop around each face (the crops are framed alike,
+    so one landmarker serves every track). Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -208,14 +247,21 @@ class FaceTracker:
         track_margin: float = 2.2,
         strong_score: float = 0.75,
         max_candidates: int = 3,
+        max_faces: int = 3,
+        thumb_size: int = 64,
+        thumb_every_s: float = 1.0,
         video_track: bool = True,
         blendshapes: bool = False,
     ) -> None:
-        if crop_size < 8 or research_every < 1:
-            raise InputError(f"crop_size must be >= 8 and research_every >= 1, got {crop_size}, {research_every}")
+        if crop_size < 8 or research_every < 1 or max_faces < 1 or thumb_size < 8:
+            raise InputError(
+                f"crop_size and thumb_size must be >= 8, research_every and max_faces >= 1, got {crop_size}, "
+                f"{thumb_size}, {research_every}, {max_faces}"
+            )
         self.crop_size, self.research_every = crop_size, research_every
         self.search_size, self.track_size, self.track_margin = search_size, track_size, track_margin
-        self.strong_score, self.max_candidates = strong_score, max_candidates
+        self.strong_score, self.max_candidates, self.max_faces = strong_score, max_candidates, max_faces
+        self.thumb_size, self.thumb_every_s = thumb_size, thumb_every_s
         with quiet_native_stderr():
             self._detector = create_detector(model_path)
             try:
@@ -225,10 +271,15 @@ class FaceTracker:
                 self._detector.close()
                 raise
         self._video = video_track
-        self._box: Box | None = None
+        self._tracks: list[_Track] = []
+        self._gone: list[tuple[int, Box, float]] = []  # tracks lost lately (id, last box, time): found again, kept
+        self._next_id = 0
         self._since_search = 0
-        self._lost = 0
+        self._periodic = 0  # periodic searches so far (they take the two tile scales in turn)
+        self._lost = 0  # frames in a row without any face
         self._rejected: list[Box] = []  # candidate boxes the landmarker turned down lately
+        self._main: int | None = None  # the track :meth:`process` returns
+        self._challenger: tuple[int, int] = (-1, 0)  # a track clearly better than the main one, for how many frames
         self._last_ms = -1
         self._closed = False
         self._first = True  # the first inference logs a native warning; it runs silenced
@@ -249,8 +300,9 @@ class FaceTracker:
         self.close()
 
     def reset(self) -> None:
-        """Forget the tracked face (e.g. at a cut)."""
-        self._box, self._since_search, self._lost = None, 0, 0
+        """Forget the tracked faces (e.g. at a cut)."""
+        self._tracks, self._gone, self._main, self._challenger = [], [], None, (-1, 0)
+        self._since_search, self._lost = 0, 0
         self._rejected.clear()
 
     # -- steps -----------------------------------------------------------------------------------------
@@ -276,22 +328,37 @@ class FaceTracker:
                 found.append((score, (x0, y0, x0 + bb.width * f, y0 + bb.height * f)))
         return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
 
-    def _search(self, rgb: np.ndarray, levels: tuple[int, ...]) -> FaceObservation | None:
-        """Search level by level; landmark the best candidates of a level until one is confirmed."""
-        budget = self.max_candidates  # landmarker calls to confirm candidates, over all levels
-        for level in levels:
+    def _search(
+        self, rgb: np.ndarray, levels: tuple[int, ...], taken: list[Box] | None = None, room: int | None = None
+    ) -> list[FaceObservation]:
+        """Faces not among ``taken``, at most ``room`` (default max_faces): level by level, each new candidate
+        landmarked until ``max_candidates`` of them were turned down; after the first level that finds a face only
+        one more level is searched (the smallest tiles cost the most and matter where nothing larger is in view)."""
+        taken = list(taken or [])
+        room = self.max_faces if room is None else room
+        found: list[FaceObservation] = []
+        failures, found_at = 0, None
+        for n, level in enumerate(levels):
+            if found_at is not None and n > found_at + 1:
+                break
             for _, box in self._candidates(rgb, level):
-                if budget == 0:
-                    return None
+                if len(found) >= room or failures >= self.max_candidates:
+                    return found
                 # overlapping tiles report the same face twice; a static false positive comes back every frame
-                if any(_iou(box, r) > 0.5 for r in self._rejected):
+                if _overlaps(box, taken) or any(_iou(box, r) > 0.5 for r in self._rejected):
                     continue
-                budget -= 1
                 obs = self._landmark_around(rgb, box)
-                if obs is not None:
-                    return obs
-                self._rejected.append(box)
-        return None
+                if obs is None:
+                    failures += 1
+                    self._rejected.append(box)
+                elif _overlaps(obs.box, taken):
+                    failures += 1  # the crop held a face already known: the candidate was that face again
+                    taken.append(box)
+                else:
+                    found.append(obs)
+                    taken += [obs.box, box]
+                    found_at = n if found_at is None else found_at
+        return found
 
     def _landmark_around(self, rgb: np.ndarray, box: Box) -> FaceObservation | None:
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -313,50 +380,127 @@ class FaceTracker:
         pts[:, 0] += x0
         pts[:, 1] += y0
         crop = aligned_crop(rgb, pts, self.crop_size)
-        return FaceObservation(box=landmark_box(pts), landmarks=pts, blendshapes=bs, crop=crop)
+        return FaceObservation(
+            box=landmark_box(pts), landmarks=pts, blendshapes=bs, crop=crop, mouth=mouth_opening(pts)
+        )
 
-    def process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
-        """The largest (tracked) face of this frame, or None. Frames must come in time order."""
+    def _thumb(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, float]:
+        """A ``thumb_size`` RGB square around the face (the face box 1/1.4 of it) and the sharpness of its face."""
+        side = 1.4 * max(box[2] - box[0], box[3] - box[1], 4.0)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        thumb, _ = square_patch(rgb, cx - side / 2, cy - side / 2, side, self.thumb_size, area=True)
+        m = round(self.thumb_size * 0.2 / 1.4)
+        grey = cv2.cvtColor(thumb[m:-m, m:-m], cv2.COLOR_RGB2GRAY)
+        return thumb, sharpness(grey)
+
+    def process_all(self, rgb: np.ndarray, t_s: float) -> list[FaceObservation]:
+        """Every tracked face of this frame (at most ``max_faces``), in the order they were first seen. Frames must
+        come in time order."""
         if self._closed:
             raise InputError("the face tracker is closed")
         if self._first:
             self._first = False
             with quiet_native_stderr():
-                return self._process(rgb, t_s)
-        return self._process(rgb, t_s)
+                return self._process_all(rgb, t_s)
+        return self._process_all(rgb, t_s)
 
-    def _process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
+    def process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
+        """The main face of this frame (see the class docstring), or None. Frames must come in time order."""
+        return self._main_face(self.process_all(rgb, t_s), rgb.shape[1], rgb.shape[0])
+
+    def _process_all(self, rgb: np.ndarray, t_s: float) -> list[FaceObservation]:
         rgb = check_rgb(rgb)
         self._last_ms = max(self._last_ms, round(t_s * 1000) - 1)  # VIDEO mode needs increasing timestamps
-        obs, searched = None, False
-        if self._box is not None and self._since_search >= self.research_every:
-            self._since_search, searched = 0, True  # look for a new, clearly larger face elsewhere
-            bigger = [c for _, c in self._candidates(rgb, 1) if _area(c) > 1.44 * _area(self._box)]
-            for cand in bigger[: self.max_candidates]:
-                if _iou(cand, self._box) < 0.3:
-                    obs = self._landmark_around(rgb, cand)
-                    if obs is not None:
-                        break
-        if obs is None and self._box is not None:
-            obs = self._landmark_around(rgb, self._box)
-        if obs is None:
+        kept: list[tuple[_Track, FaceObservation]] = []
+        lost = False
+        for tr in self._tracks:
+            obs = self._landmark_around(rgb, tr.box)
+            if obs is None or _overlaps(obs.box, [o.box for _, o in kept]):  # gone, or two tracks on one face
+                lost = True
+                self._gone.append((tr.id, tr.box, t_s))
+            else:
+                tr.box = obs.box
+                kept.append((tr, obs))
+        searched = False
+        if not kept:
             searched = True
             if self._lost % self.research_every == 0:
                 self._rejected.clear()  # give turned-down candidates another chance now and then
             # lost just now: search every frame (tiles of the small scale every other frame); lost for a while
             # (no face in view): the full search every third frame only, a third of the cost of empty scenes
+            new: list[FaceObservation] = []
             if self._lost < self.research_every:
-                obs = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
+                new = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
             elif self._lost % 3 == 0:
-                obs = self._search(rgb, (0, 1, 2))
-        if obs is None:
-            self._box, self._since_search = None, 0
+                new = self._search(rgb, (0, 1, 2))
+        elif lost or self._since_search >= self.research_every:
+            # a face left (look for it, or another, at once) or time for the periodic look for new faces; the
+            # periodic search takes the two tile scales in turn, and finds at least one face even when all the
+            # places are taken (the weakest face then makes room)
+            searched = True
+            levels = (0, 1) if lost else (1,) if self._periodic % 2 == 0 else (2,)
+            self._periodic += not lost
+            room = max(1, self.max_faces - len(kept))
+            new = self._search(rgb, levels, [o.box for _, o in kept], room)
+        else:
+            new = []
+        self._gone = [g for g in self._gone if t_s - g[2] <= 2.0]
+        for obs in new:
+            same = [g for g in self._gone if _overlaps(obs.box, [g[1]])]
+            if same:  # a face found again where one was lost lately keeps its id
+                track_id = same[-1][0]
+                self._gone = [g for g in self._gone if g[0] != track_id]
+            else:
+                track_id, self._next_id = self._next_id, self._next_id + 1
+            kept.append((_Track(track_id, obs.box), obs))
+        if searched:
+            self._since_search = 0
+        if not kept:
+            self._tracks = []
             self._lost += 1
-            return None
-        self._box, self._lost = obs.box, 0
+            return []
+        self._lost = 0
         self._rejected.clear()
         self._since_search += 1
-        return FaceObservation(obs.box, obs.landmarks, obs.blendshapes, obs.crop, t_s=t_s, searched=searched)
+        out = [
+            replace(o, track=tr.id, t_s=t_s, searched=searched, frame_size=(rgb.shape[1], rgb.shape[0]))
+            for tr, o in kept
+        ]
+        for k, (tr, _) in enumerate(kept):
+            if len(kept) > 1 or t_s - tr.thumb_t >= self.thumb_every_s:
+                thumb, sharp = self._thumb(rgb, out[k].box)
+                out[k] = replace(out[k], thumb=thumb, sharpness=sharp)
+                tr.thumb_t = t_s
+        if len(out) > self.max_faces:  # the weakest face makes room for the one found
+            weakest = int(np.argmin(score_frame([_record(o) for o in out], out[0].frame_size)))
+            del out[weakest], kept[weakest]
+        self._tracks = [tr for tr, _ in kept]
+        return out
+
+    def _main_face(self, faces: list[FaceObservation], width: int, height: int) -> FaceObservation | None:
+        """The main face among this frame's; it changes when another is better by 0.3 for two frames in a row."""
+        if not faces:
+            self._main = None
+            return None
+        ids = [o.track for o in faces]
+        scores = score_frame([_record(o) for o in faces], (width, height))
+        best = int(np.argmax(scores))
+        if self._main not in ids:
+            self._main, self._challenger = ids[best], (-1, 0)
+        else:
+            cur = ids.index(self._main)
+            if best != cur and scores[best] > scores[cur] + 0.3:
+                count = self._challenger[1] + 1 if self._challenger[0] == ids[best] else 1
+                self._challenger = (ids[best], count)
+                if count >= 2:
+                    self._main, self._challenger = ids[best], (-1, 0)
+            else:
+                self._challenger = (-1, 0)
+        return faces[ids.index(self._main)]
+
+
+def _record(obs: FaceObservation) -> FaceRecord:
+    return FaceRecord(frame=0, track=obs.track, box=obs.box, mouth=obs.mouth, sharpness=obs.sharpness)
 
 
 def open_face_tracker(
@@ -364,8 +508,11 @@ def open_face_tracker(
     *,
     crop_size: int = FER_SIZE,
     research_every: int = 10,
+    max_faces: int = 3,
     blendshapes: bool = False,
 ) -> FaceTracker:
-    """A :class:`FaceTracker` over the bundled (or the given) ``face_landmarker.task``; ``blendshapes=True`` also
-    fills :attr:`FaceObservation.blendshapes`."""
-    return FaceTracker(model_path, crop_size=crop_size, research_every=research_every, blendshapes=blendshapes)
+    """A :class:`FaceTracker` over the bundled (or the given) ``face_landmarker.task``, following up to
+    ``max_faces`` faces; ``blendshapes=True`` also fills :attr:`FaceObservation.blendshapes`."""
+    return FaceTracker(
+        model_path, crop_size=crop_size, research_every=research_every, max_faces=max_faces, blendshapes=blendshapes
+    )

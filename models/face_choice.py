@@ -1,0 +1,218 @@
+"""Which face carries the scene: a score per face and frame, and a choice per shot that does not flicker.
+
+Each face the tracker follows (:class:`models.face.FaceTracker`, several at once) is scored in every frame it
+is seen by what makes a viewer look at it: its size (next to the largest face in the frame), how central it is,
+how sharp it is (the variance of the Laplacian of a small crop over the crop's own variance, next to the sharpest
+face in the frame: a face blurred by the depth of field loses), whether it is speaking (its mouth opening moves
+while the voice detector hears speech) and how much of the shot it is on screen. :func:`choose_faces` then picks
+one face per frame with a Viterbi pass over the faces of each shot: staying with a face is free, switching costs
+``switch_cost`` and a frame in which the chosen face is not seen costs ``absent_cost``, so the choice moves only
+when another face has been clearly better for a while, or at a cut (a new shot starts a new choice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+FACE_CHOICE_VERSION = 1  # a change of the choice changes analyses: part of what makes a cached analysis stale
+
+# MediaPipe Face Mesh indices: inner lips (upper, lower) at the middle of the mouth; forehead and chin
+LIP_UPPER, LIP_LOWER, FOREHEAD, CHIN = 13, 14, 10, 152
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceChoiceOptions:
+    """Weights of the per-frame score (each part is in [0, 1]) and the costs of the choice, in score units."""
+
+    size: float = 1.0
+    centre: float = 0.5
+    sharp: float = 1.0
+    speak: float = 1.2
+    on_screen: float = 0.5
+    switch_cost: float = 3.0  # at 3 frames a second: another face must be better by 1 for about a second
+    absent_cost: float = 1.5  # a frame without the chosen face
+    speak_window_s: float = 2.0  # mouth movement is judged over this much time either side of a frame
+    speak_floor: float = 0.01  # mean change of the mouth opening (of the face's height) between frames: still
+    speak_full: float = 0.04  # ... and clearly talking
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """What the choice needs of one face in one frame (the tracker's :class:`models.face.FaceObservation`)."""
+
+    frame: int  # index of the frame in the sampled sequence
+    track: int  # the tracker's id of this face
+    box: tuple[float, float, float, float]
+    mouth: float  # inner-lip gap over the face's height
+    sharpness: float | None  # None where it was not measured (a frame with one face)
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """The gap between the inner lips over the face's height (forehead to chin), from 478 landmarks."""
+    gap = float(np.linalg.norm(landmarks[LIP_LOWER, :2] - landmarks[LIP_UPPER, :2]))
+    height = float(np.linalg.norm(landmarks[CHIN, :2] - landmarks[FOREHEAD, :2]))
+    return gap / max(height, 1e-6)
+
+
+def sharpness(grey: np.ndarray) -> float:
+    """Variance of the Laplacian of a grey crop over the crop's variance (so contrast and brightness cancel)."""
+    import cv2
+
+    g = np.asarray(grey, dtype=np.float32)
+    var = float(g.var())
+    return float(cv2.Laplacian(g, cv2.CV_32F, ksize=1).var()) / var if var > 1e-6 else 0.0
+
+
+def speech_per_frame(times: np.ndarray, speech: dict[str, object] | None, *, threshold: float = 0.5) -> np.ndarray:
+    """Whether speech is heard at each frame time, from the voice's windows (``{"t", "win_s", "share"}``)."""
+    out = np.zeros(len(times), dtype=bool)
+    if not speech:
+        return out
+    starts = np.asarray(speech.get("t") or [], dtype=float)
+    share = np.asarray(speech.get("share") or [], dtype=float)
+    win = float(speech.get("win_s") or 1.0)  # type: ignore[arg-type]
+    if len(starts) == 0 or len(starts) != len(share):
+        return out
+    for i, t in enumerate(np.asarray(times, dtype=float)):
+        inside = (starts <= t) & (t < starts + win)
+        out[i] = bool(inside.any() and share[inside].mean() >= threshold)
+    return out
+
+
+def _static_scores(records: Sequence[FaceRecord], frame_size: tuple[int, int], opts: FaceChoiceOptions) -> np.ndarray:
+    """Size, centrality and sharpness of each record against the other faces of its frame."""
+    w, h = frame_size
+    out = np.zeros(len(records))
+    by_frame: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        by_frame.setdefault(r.frame, []).append(i)
+    for idx in by_frame.values():
+        areas = np.array([max(1.0, (records[i].box[2] - records[i].box[0]) * (records[i].box[3] - records[i].box[1]))
+                          for i in idx])  # fmt: skip
+        sharp = [records[i].sharpness for i in idx]
+        known = [s for s in sharp if s is not None]
+        top_sharp = max(known) if known else 0.0
+        for j, i in enumerate(idx):
+            x0, y0, x1, y1 = records[i].box
+            dx = abs((x0 + x1) / 2 - w / 2) / max(w / 2, 1.0)
+            dy = abs((y0 + y1) / 2 - h / 2) / max(h / 2, 1.0)
+            centre = 1.0 - min(1.0, math.hypot(dx, dy) / math.sqrt(2.0))
+            s = sharp[j]
+            sharp_rel = 1.0 if s is None or top_sharp <= 0 else s / top_sharp
+            out[i] = opts.size * math.sqrt(areas[j] / areas.max()) + opts.centre * centre + opts.sharp * sharp_rel
+    return out
+
+
+def score_frame(
+    records: Sequence[FaceRecord], frame_size: tuple[int, int], opts: FaceChoiceOptions | None = None
+) -> np.ndarray:
+    """The score of each face of one frame without its history (size, centrality, sharpness), as the tracker uses
+    it to name its main face while it runs."""
+    return _static_scores(records, frame_size, opts or FaceChoiceOptions())
+
+
+def _speaking(
+    records: Sequence[FaceRecord], times: np.ndarray, talking: np.ndarray, opts: FaceChoiceOptions
+) -> np.ndarray:
+    """For each record, how much its face's mouth moved between frames while speech was heard nearby, in [0, 1]."""
+    out = np.zeros(len(records))
+    if not talking.any():
+        return out
+    by_track: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        by_track.setdefault(r.track, []).append(i)
+    for idx in by_track.values():
+        idx = sorted(idx, key=lambda i: records[i].frame)
+        frames = np.array([records[i].frame for i in idx])
+        mouth = np.array([records[i].mouth for i in idx])
+        t = times[frames]
+        # a change counts where the two frames are neighbours in the sampling and speech is heard at either
+        step = np.abs(np.diff(mouth))
+        ok = (np.diff(frames) == 1) & (talking[frames[1:]] | talking[frames[:-1]])
+        if not ok.any():
+            continue
+        mid = (t[1:] + t[:-1]) / 2
+        for k, i in enumerate(idx):
+            near = ok & (np.abs(mid - t[k]) <= opts.speak_window_s)
+            if near.sum() >= 2:
+                act = float(step[near].mean())
+                out[i] = min(1.0, max(0.0, (act - opts.speak_floor) / (opts.speak_full - opts.speak_floor)))
+    return out
+
+
+def record_scores(
+    records: Sequence[FaceRecord],
+    times: np.ndarray,
+    frame_size: tuple[int, int],
+    *,
+    talking: np.ndarray | None = None,
+    opts: FaceChoiceOptions | None = None,
+) -> np.ndarray:
+    """Size, centrality, sharpness and speaking of every record (without time on screen)."""
+    opts = opts or FaceChoiceOptions()
+    times = np.asarray(times, dtype=float)
+    talk = np.zeros(len(times), bool) if talking is None else np.asarray(talking, dtype=bool)
+    return _static_scores(records, frame_size, opts) + opts.speak * _speaking(records, times, talk, opts)
+
+
+def choose_faces(
+    records: Sequence[FaceRecord],
+    times: np.ndarray,
+    frame_size: tuple[int, int],
+    *,
+    cuts: Sequence[float] = (),
+    talking: np.ndarray | None = None,
+    opts: FaceChoiceOptions | None = None,
+) -> list[int | None]:
+    """For each frame, the index in ``records`` of the face that carries the scene (None: no face that frame).
+
+    ``times``: the sampled frames' times; ``cuts``: the first time of each new shot; ``talking``: per frame,
+    whether speech is heard (:func:`speech_per_frame`)."""
+    opts = opts or FaceChoiceOptions()
+    times = np.asarray(times, dtype=float)
+    chosen: list[int | None] = [None] * len(times)
+    if not records:
+        return chosen
+    scores = record_scores(records, times, frame_size, talking=talking, opts=opts)
+    shot_of = np.searchsorted(np.asarray(sorted(cuts), dtype=float), times + 1e-6, side="right")
+    for shot in np.unique(shot_of):
+        frames = np.flatnonzero(shot_of == shot)
+        first, last = int(frames[0]), int(frames[-1])
+        mine = [i for i, r in enumerate(records) if first <= r.frame <= last]
+        if not mine:
+            continue
+        tracks = sorted({records[i].track for i in mine})
+        col = {tr: k for k, tr in enumerate(tracks)}
+        n = last - first + 1
+        emit = np.full((n, len(tracks)), -opts.absent_cost)
+        where = np.full((n, len(tracks)), -1, dtype=np.int64)
+        for i in mine:
+            r = records[i]
+            emit[r.frame - first, col[r.track]] = scores[i]
+            where[r.frame - first, col[r.track]] = i
+        emit += opts.on_screen * (where >= 0).mean(axis=0)  # time on screen within the shot
+        for f, k in enumerate(_viterbi(emit, opts.switch_cost)):
+            if where[f, k] >= 0:
+                chosen[first + f] = int(where[f, k])
+    return chosen
+
+
+def _viterbi(emit: np.ndarray, switch_cost: float) -> np.ndarray:
+    """The state path of highest total emission where each change of state costs ``switch_cost``."""
+    n, k = emit.shape
+    score = emit[0].copy()
+    back = np.zeros((n, k), dtype=np.int64)
+    for t in range(1, n):
+        best = int(np.argmax(score))
+        stay_or_switch = np.where(score >= score[best] - switch_cost, score, score[best] - switch_cost)
+        back[t] = np.where(score >= score[best] - switch_cost, np.arange(k), best)
+        score = stay_or_switch + emit[t]
+    path = np.zeros(n, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path

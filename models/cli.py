@@ -395,45 +395,21 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
 
 def _cmd_rescore(args: argparse.Namespace) -> int:
     """Score the clip again from its folder's timeline and options, with bars A-B from another seed."""
-    import json
-
     from .engine import Engine
-    from .errors import InputError
-    from .jobs import score_job
+    from .rescore import rescore_job
 
-    try:
-        summary = json.loads((args.dir / "score.json").read_text(encoding="utf-8"))
-        options = summary["options"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{args.dir} holds no score.json of a `moodscore score` run to rescore") from None
-    timeline = _timeline_file(args.dir / "timeline.json")
-    clip = args.clip or Path(summary.get("source", ""))
-    if not clip.is_file():
-        raise InputError(f"the clip {clip} is not there any more; give it with --clip")
     first, last = args.bars
-    done = [(int(a), int(b), int(c)) for a, b, c in options.get("rescores") or ()]
-    rescores = (*done, (first - 1, last, args.seed))
     bar, progress = _progress_bar(args.quiet)
     try:
-        result = score_job(
+        result = rescore_job(
             Engine(debug=args.debug_models),
-            clip,
             args.dir,
-            tempo=options.get("tempo"),
-            instruments=tuple(options.get("instruments") or ("piano",)),
-            key=options.get("key", "auto"),
-            seed=int(options.get("seed", 0)),
-            temperature=float(options.get("temperature", 1.0)),
-            name=summary.get("clip"),
+            args.dir,
+            first=first,
+            last=last,
+            seed=args.seed,
+            clip=args.clip,
             progress=progress,
-            timeline=timeline,
-            tempo_range=tuple(options["tempo_range"]) if options.get("tempo_range") else None,
-            hits=tuple(options.get("hits") or ()),
-            stems=bool(options.get("stems")),
-            loop=bool(options.get("loop")),
-            music_db=options.get("music_db"),
-            duck_db=options.get("duck_db"),
-            rescores=rescores,
         )
     finally:
         if bar is not None:

@@ -20,14 +20,14 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .types import ComposeRequest
 
-KINDS = ("score", "compose")
+KINDS = ("score", "compose", "rescore")
 Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What a job wrote, with absolute paths: ``files`` maps a name to a file (score: timeline, midi, audio,
-    mp3, plot, summary, video; compose: the files in order under ``"0"``, ``"1"``...), ``summary`` is the job's
+    """What a job wrote, with absolute paths: ``files`` maps a name to a file (score and rescore: timeline, midi,
+    audio, mp3, plot, summary, video; compose: the files in order under ``"0"``, ``"1"``...), ``summary`` is the job's
     JSON summary, ``modalities`` what the emotion was read from (score only)."""
 
     files: dict[str, Path]
@@ -112,9 +112,12 @@ def score_params(
     name: str | None = None,
     limits: Any = None,
     stems: bool = False,
+    hits: tuple[float, ...] = (),
+    force: tuple[tuple[float, float, str], ...] = (),
 ) -> dict[str, Any]:
     """The options of a ``score`` job (``clip`` and ``out`` relative to the job folder; ``stems``: also the
-    stems, as a folder and zipped, ``stems.zip``)."""
+    stems, as a folder and zipped, ``stems.zip``; ``hits``: moments in seconds the music accents; ``force``:
+    (start_s, end_s, quadrant) stretches that take that quadrant whatever the analysis found)."""
     from dataclasses import asdict
 
     return {
@@ -127,6 +130,34 @@ def score_params(
         "name": name,
         "limits": asdict(limits) if limits is not None else None,
         "stems": stems,
+        "hits": [float(t) for t in hits],
+        "force": [[float(a), float(b), str(q)] for a, b, q in force],
+    }
+
+
+def rescore_params(
+    clip: str,
+    scored: str,
+    *,
+    bars: tuple[int, int],
+    seed: int,
+    out: str = "out",
+    name: str | None = None,
+    limits: Any = None,
+) -> dict[str, Any]:
+    """The options of a ``rescore`` job: bars ``bars`` (first, last; 1-based, inclusive) of the score whose
+    score.json and timeline.json are in ``scored`` written again from ``seed``, every other bar as it was; the
+    clip, ``scored`` and ``out`` are relative to the job folder. Nothing is analysed."""
+    from dataclasses import asdict
+
+    return {
+        "clip": clip,
+        "scored": scored,
+        "out": out,
+        "bars": [int(bars[0]), int(bars[1])],
+        "seed": int(seed),
+        "name": name,
+        "limits": asdict(limits) if limits is not None else None,
     }
 
 
@@ -153,21 +184,43 @@ def run_task(
     if not base.is_dir():
         raise InvalidOptionError("the job's folder is missing (is the storage shared with the workers?)")
     out = inside(base, params.get("out", "out"))
-    if kind == "score":
+    if kind in ("score", "rescore"):
         limits = params.get("limits")
-        result = score_job(
-            engine,
-            inside(base, params.get("clip")),
-            out,
-            tempo=params.get("tempo"),
-            instruments=tuple(params.get("instruments") or ("piano",)),
-            key=str(params.get("key", "auto")),
-            seed=int(params.get("seed", 0)),
-            name=params.get("name"),
-            limits=MediaLimits(**limits) if limits else None,
-            stems=bool(params.get("stems", False)),
-            progress=progress,
-        )
+        if kind == "score":
+            result = score_job(
+                engine,
+                inside(base, params.get("clip")),
+                out,
+                tempo=params.get("tempo"),
+                instruments=tuple(params.get("instruments") or ("piano",)),
+                key=str(params.get("key", "auto")),
+                seed=int(params.get("seed", 0)),
+                name=params.get("name"),
+                limits=MediaLimits(**limits) if limits else None,
+                stems=bool(params.get("stems", False)),
+                hits=tuple(float(t) for t in params.get("hits") or ()),
+                force=tuple((float(a), float(b), str(q)) for a, b, q in params.get("force") or ()),
+                progress=progress,
+            )
+        else:
+            from .rescore import rescore_job
+
+            bars = params.get("bars")
+            if not (isinstance(bars, list | tuple) and len(bars) == 2 and all(type(b) is int for b in bars)):
+                raise InvalidOptionError(f"a rescore needs its bars as [first, last], got {bars!r}")
+            result = rescore_job(
+                engine,
+                inside(base, params.get("scored")),
+                out,
+                first=bars[0],
+                last=bars[1],
+                seed=int(params.get("seed", 0)),
+                clip=inside(base, params.get("clip")),
+                name=params.get("name"),
+                limits=MediaLimits(**limits) if limits else None,
+                progress=progress,
+                what="the bars",
+            )
         files = dict(result.files)
         if "stems" in files:  # for the web page and the bot: one download
             files["stems_zip"] = zip_folder(files["stems"], base / "stems.zip")

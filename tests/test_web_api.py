@@ -50,6 +50,12 @@ def client(server: tuple[Any, str]) -> Client:
     return Client(server[1], verbose=False, download_files=True)
 
 
+def _cuts_clip(path: Path) -> Path:
+    """The 12 s clip with hard cuts (5 bars with the debug engine), for the rescore."""
+    mf._make_example().make_cuts_clip(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("web-clips")
@@ -62,6 +68,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "big": big,
         "surround": mf.surround_clip(folder, "7.1"),
         "webm": mf.codec_clip(folder, "webm_vp8_opus"),
+        "cuts": _cuts_clip(folder / "cuts.mp4"),
     }
 
 
@@ -113,6 +120,82 @@ def test_uploads_that_once_broke_the_server_are_scored_and_it_answers_on(
     _, _, scored, downloads, _ = client.predict(handle_file(str(clips[kind])), 100, "auto", [], 0, api_name="/score")
     assert Path(scored).name == video and video in {Path(f).name for f in downloads}
     assert client.predict(*_compose_args("Q4", 1), api_name="/compose")  # still serving
+
+
+def _notes(path: Path, lo: float, hi: float, *, inside: bool) -> list[tuple[float, float, int, int]]:
+    """The notes that start inside [lo, hi) (or outside it: those ending past lo are cut there, as a splice lifts
+    the pedal and ends the notes sounding into the new bars), rounded to 0.1 ms."""
+    midi = pretty_midi.PrettyMIDI(str(path))
+    return sorted(
+        (round(n.start, 4), round(min(n.end, lo) if n.start < lo and not inside else n.end, 4), n.pitch, n.velocity)
+        for i in midi.instruments
+        for n in i.notes
+        if (lo - 1e-4 <= n.start < hi - 1e-4) == inside
+    )
+
+
+def test_rescore_writes_only_the_bars_asked_for_and_analyses_nothing(
+    server: tuple[Any, str], clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's rescore (issue 20): bars of the visitor's last score written again from a new seed, every other
+    bar note for note as it was, through the same job interface and without a new analysis."""
+    me = Client(server[1], verbose=False, download_files=True)  # a session of its own: its own last score
+    jobs = server[0].moodscore_jobs
+    _, _, _, downloads, _ = me.predict(handle_file(str(clips["cuts"])), 100, "auto", [], 4, api_name="/score")
+    before = tmp_path / "before.mid"
+    before.write_bytes(next(Path(f) for f in downloads if f.endswith("score.mid")).read_bytes())
+    downbeats = pretty_midi.PrettyMIDI(str(before)).get_downbeats().tolist()
+    n_bars = len(downbeats)
+    assert n_bars >= 4, downbeats
+
+    def no_analysis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a rescore must not analyse the clip again")
+
+    monkeypatch.setattr(Engine, "analyze", no_analysis)
+    _, mp3, video, downloads, summary_html = me.predict("2-3", 9, api_name="/rescore")
+    by_name = {Path(f).name: Path(f) for f in downloads}
+    lo, hi = downbeats[1], downbeats[3]
+    after = by_name["score.mid"]
+    assert _notes(after, lo, hi, inside=False) == _notes(before, lo, hi, inside=False)
+    assert _notes(after, lo, hi, inside=True) != _notes(before, lo, hi, inside=True)
+    summary = json.loads(by_name["score.json"].read_text())
+    assert summary["options"]["rescores"] == [[1, 3, 9]] and summary["options"]["seed"] == 4
+    assert summary["timings"]["analyze_s"] < 0.5  # the timeline was followed, not made
+    assert "Bars 2-3 written again from seed 9" in summary_html and Path(video).name == "cuts_scored.mp4"
+    assert Path(mp3).stat().st_size > 1000
+
+    # a second rescore starts from the first one's result, and keeps its bars
+    once = tmp_path / "once.mid"
+    once.write_bytes(after.read_bytes())
+    downloads = me.predict(f"{n_bars}", 2, api_name="/rescore")[3]
+    again = next(Path(f) for f in downloads if f.endswith("score.mid"))
+    last = downbeats[-1]
+    assert _notes(again, last, 1e9, inside=False) == _notes(once, last, 1e9, inside=False)
+    summary = json.loads(next(Path(f) for f in downloads if f.endswith("score.json")).read_text())
+    assert summary["options"]["rescores"] == [[1, 3, 9], [n_bars - 1, n_bars, 2]]
+
+    # bad ranges get one line each, and leave no job folder behind
+    folders = len(list(jobs.root.iterdir()))
+    for bars, needle in (
+        (f"4-{n_bars + 35}", f"bars 4-{n_bars + 35} are not within this score: it has bars 1-{n_bars}"),
+        ("0-1", "are not within this score"),
+        ("3-2", "give the first bar before the last"),
+        ("nine to twelve", "give the bars as FIRST-LAST"),
+        ("9" * 5000, "give the bars as FIRST-LAST"),
+    ):
+        with pytest.raises(AppError) as err:
+            me.predict(bars, 1, api_name="/rescore")
+        message = str(err.value)
+        assert needle in message and "\n" not in message.strip() and "Traceback" not in message, message
+    assert len(list(jobs.root.iterdir())) == folders
+
+
+def test_rescore_without_a_score_gets_a_message(server: tuple[Any, str]) -> None:
+    fresh = Client(server[1], verbose=False)  # a new visitor: no score in this session
+    with pytest.raises(AppError, match="score a clip first"):
+        fresh.predict("1-2", 3, api_name="/rescore")
+    with pytest.raises(AppError, match="less than minimum value 0"):
+        fresh.predict("1-2", -1, api_name="/rescore")
 
 
 def test_bad_upload_gives_the_one_line_message(client: Client, clips: dict[str, Path]) -> None:

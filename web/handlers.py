@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from models import QUADRANT_COLOURS, QUADRANT_NAMES, ComposeRequest, MoodscoreError, piano_roll_png, safe_stem
-from models.tasks import compose_params, score_params
+from models.tasks import compose_params, rescore_params, score_params
 
 from .jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
 MAX_VARIATIONS = 8  # the core's limit; the page has this many result slots
+MAX_SEED = 2**31 - 1
 SCORE_DOWNLOADS = ("midi", "audio", "mp3", "video", "timeline", "summary", "stems_zip")
 STEMS = "stems (zip)"  # the score tab's extra that asks for the stems
 
@@ -65,8 +66,9 @@ class Handlers:
         extra: list[str] | None,
         seed: float,
         progress: ProgressFn | None = None,
-    ) -> tuple[str, str, str | None, list[str], str]:
-        """Score an uploaded clip: (timeline plot, music mp3, scored video or None, downloads, summary HTML)."""
+    ) -> tuple[str, str, str | None, list[str], str, dict[str, Any]]:
+        """Score an uploaded clip: (timeline plot, music mp3, scored video or None, downloads, summary HTML, the
+        score kept for a rescore). The last stays on the server (a ``gr.State``): the page never sends a path."""
         src = trusted_upload(clip, uploads=self.uploads)
         folder = self.jobs.new_folder()
         local = folder / f"{safe_stem(src.name)}{src.suffix.lower()[:10]}"
@@ -82,16 +84,56 @@ class Handlers:
             stems=STEMS in (extra or []),
         )
         result = self.jobs.run("score", params, folder, progress=progress)
-        files = result.files
-        downloads = [str(files[k]) for k in SCORE_DOWNLOADS if k in files]
-        video = str(files["video"]) if "video" in files else None
-        return (
-            str(files["plot"]),
-            str(files["mp3"]),
-            video,
-            downloads,
-            score_summary_html(result.summary, result.modalities),
+        kept = {"folder": folder.name, "clip": local.name, "name": src.name, **_bars_of(result.summary)}
+        return (*_score_outputs(result), kept)
+
+    def rescore(
+        self,
+        previous: dict[str, Any] | None,
+        bars: str | None,
+        seed: float | None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[str, str, str | None, list[str], str, dict[str, Any]]:
+        """Write bars ``bars`` ("9-12", 1-based) of the last score again from ``seed``, every other bar as it
+        was, without analysing the clip again: the same values as :meth:`score`, the new score kept in turn."""
+        if not previous:
+            raise UserFacingError("score a clip first: this writes some bars of its music again", "No score yet")
+        first, last = bar_range(bars, int(previous.get("bars") or 0))
+        new_seed = whole_seed(seed)
+        folder = self.jobs.new_folder()  # (old folders are swept first: the previous one may have gone)
+        before = self.jobs.folder_of(str(previous.get("folder", "")))
+        if before is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            minutes = f"{self.jobs.settings.keep_minutes:g}"
+            raise UserFacingError(
+                f"the last score is no longer on the server (results are kept {minutes} minutes); score the clip again",
+                "No score yet",
+            )
+        clip = str(previous["clip"])
+        try:
+            share(before / clip, folder / clip)
+            (folder / "scored").mkdir()
+            for name in ("score.json", "timeline.json"):
+                share(before / "out" / name, folder / "scored" / name)
+        except UserFacingError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        params = rescore_params(
+            clip,
+            "scored",
+            bars=(first, last),
+            seed=new_seed,
+            name=str(previous.get("name") or clip),
+            limits=self.jobs.settings.limits,
         )
+        result = self.jobs.run("rescore", params, folder, progress=progress)
+        plot, mp3, video, downloads, summary = _score_outputs(result)
+        note = (
+            f'<p class="ms-rescored">Bars {first}-{last} written again from seed {new_seed}; '
+            "every other bar is as it was.</p>"
+        )
+        kept = {**previous, "folder": folder.name, **_bars_of(result.summary)}
+        return plot, mp3, video, downloads, note + summary, kept
 
     def compose(
         self,
@@ -149,6 +191,62 @@ class Handlers:
             return piano_roll_png(midi, midi_path.with_suffix(".png"), title=title)
         except MoodscoreError as exc:
             raise UserFacingError(exc.public_message) from None
+
+
+def _bars_of(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"bars": int(summary["bars"]), "sections": list(summary.get("sections", []))}
+
+
+def _score_outputs(result: Any) -> tuple[str, str, str | None, list[str], str]:
+    """A score job's result as the page shows it: plot, music, scored video (or None), downloads, summary HTML."""
+    files = result.files
+    downloads = [str(files[k]) for k in SCORE_DOWNLOADS if k in files]
+    video = str(files["video"]) if "video" in files else None
+    return (
+        str(files["plot"]),
+        str(files["mp3"]),
+        video,
+        downloads,
+        score_summary_html(result.summary, result.modalities),
+    )
+
+
+def sections_of(kept: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The choices of the page's segment picker for the kept score: (label, "first-last") per section."""
+    out = []
+    for section in (kept or {}).get("sections", []):
+        a, b = section["bars"]
+        q = str(section.get("quadrant", ""))
+        out.append((f"bars {a}-{b}: {q} {QUADRANT_NAMES.get(q, '')}, {section.get('key', '')}", f"{a}-{b}"))
+    return out
+
+
+def bar_range(text: str | None, n_bars: int) -> tuple[int, int]:
+    """The bars "9-12" (or "9") as (9, 12), refused with a message unless they lie within bars 1-``n_bars``."""
+    raw = str(text or "").strip()
+    a, sep, b = raw.partition("-")
+    if not sep:
+        b = a
+    if len(raw) > 20 or not (a.strip().isdecimal() and b.strip().isdecimal()):
+        shown = raw if len(raw) <= 20 else raw[:20] + "..."
+        raise UserFacingError(f"give the bars as FIRST-LAST, e.g. 2-3, got {shown!r}", "Which bars?")
+    first, last = int(a), int(b)
+    if first > last:
+        raise UserFacingError(f"give the first bar before the last, got {first}-{last}", "Which bars?")
+    if not 1 <= first <= last <= n_bars:
+        raise UserFacingError(f"bars {first}-{last} are not within this score: it has bars 1-{n_bars}", "Which bars?")
+    return first, last
+
+
+def whole_seed(value: float | None) -> int:
+    """A seed from the page: a whole number from 0 to 2^31 - 1, else a message."""
+    try:
+        seed = float(value if value is not None else 0)
+    except (TypeError, ValueError):
+        seed = -1.0
+    if not (seed == seed and 0 <= seed <= MAX_SEED and seed == int(seed)):
+        raise UserFacingError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {value!r}", "Invalid option")
+    return int(seed)
 
 
 def share(src: Path, dest: Path) -> None:

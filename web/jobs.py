@@ -100,6 +100,13 @@ class WebJobs:
         folder.mkdir()
         return folder
 
+    def folder_of(self, name: str) -> Path | None:
+        """The job folder called ``name`` (as :meth:`new_folder` names them) if it is still there, else None."""
+        if not (len(name) == 32 and all(c in "0123456789abcdef" for c in name)):
+            return None
+        folder = self.root / name
+        return folder if folder.is_dir() else None
+
     def sweep(self, *, now: float | None = None) -> int:
         """Delete job folders older than ``keep_minutes``; return how many went."""
         cutoff = (now if now is not None else time.time()) - 60.0 * self.settings.keep_minutes
@@ -118,7 +125,17 @@ class WebJobs:
         self, kind: str, params: Mapping[str, Any], folder: Path, *, progress: ProgressFn | None = None
     ) -> TaskResult:
         """Run a job (:mod:`models.tasks`) in ``folder`` on the runner, relaying its progress (and its place in
-        line) to ``progress`` from this thread. Errors come back as :class:`UserFacingError`."""
+        line) to ``progress`` from this thread. Errors come back as :class:`UserFacingError`; the folder of a
+        job that failed is removed (it holds the job's inputs, and no output: the core writes all or nothing)."""
+        try:
+            return self._run(kind, params, folder, progress=progress)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _run(
+        self, kind: str, params: Mapping[str, Any], folder: Path, *, progress: ProgressFn | None = None
+    ) -> TaskResult:
         latest: list[Any] = [0.0, "starting"]
 
         def report(fraction: float, message: str) -> None:

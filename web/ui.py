@@ -1,8 +1,9 @@
 """The page: a Gradio Blocks app with a 'Score a clip' tab and a 'Compose' tab.
 
-Both buttons share one concurrency group ("engine") so that at most ``max_jobs`` jobs run at once, whatever
-mix of scoring and composing; the queue holds at most ``max_queue`` waiting events. The endpoints have
-stable API names: ``/score`` and ``/compose``.
+Every button that runs a job shares one concurrency group ("engine") so that at most ``max_jobs`` jobs run at
+once, whatever mix of scoring, rescoring and composing; the queue holds at most ``max_queue`` waiting events.
+The endpoints have stable API names: ``/score``, ``/rescore`` and ``/compose``. A rescore works on the visitor's
+last score, which the server keeps in the session (a ``gr.State``); the request names only bars and a seed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
 from models.runner import Runner, make_runner
 
-from .handlers import MAX_VARIATIONS, STEMS, Handlers
+from .handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
 from .jobs import UserFacingError, WebJobs, WebSettings
 from .pad import draw_pad, point_at
 
@@ -79,6 +80,14 @@ def build_app(
         with page_errors():
             return handlers.score(clip, tempo, key, extra, seed, progress=progress)
 
+    def rescore(kept: Any, bars: str, seed: float, progress: Any = track) -> Any:
+        with page_errors():
+            return handlers.rescore(kept, bars, seed, progress=progress)
+
+    def show_sections(kept: Any) -> Any:
+        choices = sections_of(kept)
+        return gr.Dropdown(choices=choices, value=None, interactive=bool(choices))
+
     def compose(
         mode: str,
         quadrant: str,
@@ -136,13 +145,27 @@ def build_app(
                         )
                         video = gr.Video(label="Scored video", interactive=False, height=360, elem_id="scored-video")
                         files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="files")
+                        with gr.Accordion("Write some bars again", open=True, elem_id="rescore"):
+                            gr.Markdown(
+                                "Not happy with one stretch? Pick a segment (or give bars), a new seed, and only "
+                                "those bars are written again; every other bar stays, and nothing is analysed again."
+                            )
+                            with gr.Row():
+                                part = gr.Dropdown(
+                                    [], label="Segment", interactive=False, elem_id="rescore-segment", scale=2
+                                )
+                                r_bars = gr.Textbox(label="Bars", placeholder="e.g. 9-12", elem_id="rescore-bars")
+                                r_seed = gr.Number(1, precision=0, minimum=0, label="New seed", elem_id="rescore-seed")
+                            r_go = gr.Button("Write these bars again", elem_id="rescore-button")
+                kept = gr.State(None)  # the visitor's last score (a job folder's name), kept on the server
+                outputs = [plot, music, video, files, summary, kept]
                 go.click(
-                    score,
-                    [clip, tempo, key, extra, seed],
-                    [plot, music, video, files, summary],
-                    api_name="score",
-                    concurrency_id="engine",
-                )
+                    score, [clip, tempo, key, extra, seed], outputs, api_name="score", concurrency_id="engine"
+                ).success(show_sections, kept, part, api_visibility="private", queue=False)
+                part.input(lambda value: value or "", part, r_bars, api_visibility="private", queue=False)
+                r_go.click(
+                    rescore, [kept, r_bars, r_seed], outputs, api_name="rescore", concurrency_id="engine"
+                ).success(show_sections, kept, part, api_visibility="private", queue=False)
             with gr.Tab("Compose", id="compose"):
                 with gr.Row():
                     with gr.Column(scale=2):

@@ -15,6 +15,8 @@ import numpy as np
 from . import affect
 from .cuts import detect_cuts
 from .errors import MoodscoreError, UnreadableMediaError
+from .face_choice import FacePass, FaceRecord
+from .face_choice import choose as choose_face
 from .fusion import FusionOptions, build_timeline, pool_frames, window_starts
 from .types import Timeline
 
@@ -34,6 +36,8 @@ MIN_MEDIA_S = 0.5  # a clip must hold at least this much decodable audio or vide
 # Video frames read per second. Three are plenty for the timeline (1 s windows every 0.5 s, segments of 2 s and
 # more): on held-out faces (benchmarks/bench_face_video.py) 3 and 5 fps read the same, and 3 costs 40% less.
 ANALYSIS_FPS = 3.0
+MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (models.face_choice)
+THUMB_EVERY_S = 1.0  # thumbnails kept of each face (for the timeline's picture)
 
 
 def _noop_progress(fraction: float, message: str) -> None:
@@ -162,10 +166,11 @@ class Engine:
         n_frames = n_faces = 0
         times = np.zeros(0)
         cuts: list[float] = []
+        faces_seen = None
         if info.has_video:
             thumbs: list[Any] = []
-            times, probs, n_frames, n_faces = self._face_pass(clip, info.duration_s, fps, report, timings, thumbs)
-            face_windows = pool_frames(times, probs, starts, opts)
+            faces_seen = self._track_faces(clip, info.duration_s, fps, report, timings, thumbs)
+            times, n_frames = faces_seen.times, len(faces_seen.times)
             t_cuts = time.perf_counter()
             cuts = detect_cuts(thumbs)
             timings["cuts_s"] = time.perf_counter() - t_cuts
@@ -174,6 +179,13 @@ class Engine:
             if "error" in voice_result:
                 raise voice_result["error"]
         voice_windows = voice_result.get("windows", np.full((len(starts), affect.N_CLASSES), np.nan))
+        choice = None
+        if faces_seen is not None:  # which face carries each shot, now that the speech and the cuts are known
+            t_choice = time.perf_counter()
+            choice = choose_face(faces_seen, cuts=cuts, speech=voice_result.get("speech"))
+            n_faces = sum(i is not None for i in choice.chosen)
+            face_windows = pool_frames(times, choice.frame_probs, starts, opts)
+            timings["face_choice_s"] = time.perf_counter() - t_choice
         # how much of the clip could actually be decoded: a cut file or a picture named .mp4 must not get a
         # timeline invented for its whole declared length
         video_s = float(times[-1]) + 1.0 / fps if info.has_video and n_frames else 0.0
@@ -214,8 +226,11 @@ class Engine:
                 "timings": {k: round(v, 4) for k, v in timings.items()},
             }
         )
+        if choice is not None:
+            meta["faces"] = choice.meta
         report(1.0, "done")
-        return Timeline(duration_s=timeline.duration_s, segments=timeline.segments, meta=meta)
+        faces = choice.thumbs if choice is not None else ()
+        return Timeline(duration_s=timeline.duration_s, segments=timeline.segments, meta=meta, faces=faces)
 
     def _voice_job(
         self,
@@ -256,7 +271,23 @@ class Engine:
         timings: dict[str, float],
         thumbs: list[Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Three overlapping stages: decode frames (a thread), track faces (here), classify crops (a thread).
+        """The face path alone: frame times, the chosen face's class probabilities per frame (NaN: none), frames
+        sampled, frames with a face. The choice here knows neither speech nor cuts (:meth:`analyze` uses both)."""
+        faces = self._track_faces(clip, duration_s, fps, report, timings, thumbs)
+        choice = choose_face(faces)
+        return faces.times, choice.frame_probs, len(faces.times), sum(i is not None for i in choice.chosen)
+
+    def _track_faces(
+        self,
+        clip: ClipSource,
+        duration_s: float,
+        fps: float,
+        report: Progress,
+        timings: dict[str, float],
+        thumbs: list[Any] | None = None,
+    ) -> FacePass:
+        """Three overlapping stages: decode frames (a thread), track faces (here), classify crops (a thread);
+        every face the tracker follows is classified (the choice of one comes after).
         ``thumbs`` gets a thumbnail of every decoded frame (for the cut detection).
 
         A failure anywhere stops the decoder too (no thread is left blocked on a full queue).
@@ -302,9 +333,12 @@ class Engine:
         producer.start()
         expected = max(1, int(duration_s * fps))
         times: list[float] = []
-        pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frame index, crop, landmarks
+        pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # record index, crop, landmarks
         futures: list[Future[tuple[list[int], np.ndarray]]] = []
-        n_found = 0
+        records: list[FaceRecord] = []
+        face_thumbs: dict[int, np.ndarray] = {}
+        last_thumb: dict[int, float] = {}  # per face, the time of the last thumbnail kept
+        frame_size = (0, 0)
         t_face = 0.0
         try:
             with ExitStack() as stack:
@@ -312,7 +346,9 @@ class Engine:
                 # a fresh process imports torch for the expression network while MediaPipe is imported here and
                 # the first frames decode; batches queue behind the load
                 loading = pool.submit(lambda: self.expression)
-                tracker = stack.enter_context(open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE))
+                tracker = stack.enter_context(
+                    open_face_tracker(self._paths["landmarker"], crop_size=FER_SIZE, max_faces=MAX_FACES)
+                )
                 while True:
                     if loading.done() and loading.exception() is not None:
                         loading.result()  # a broken expression file fails the job now, not after the tracking
@@ -324,11 +360,16 @@ class Engine:
                             raise item
                         raise UnreadableMediaError(f"could not decode the video: {item}")
                     t = time.perf_counter()
-                    obs = tracker.process(item.rgb, item.t_s)
+                    seen = tracker.process_all(item.rgb, item.t_s)
                     t_face += time.perf_counter() - t
-                    if obs is not None:
-                        pending.append((len(times), obs.crop, obs.landmarks))
-                        n_found += 1
+                    frame_size = (item.rgb.shape[1], item.rgb.shape[0])
+                    for obs in seen:
+                        k = len(records)
+                        records.append(FaceRecord(len(times), obs.track, obs.box, obs.mouth, obs.sharpness))
+                        pending.append((k, obs.crop, obs.landmarks))
+                        # about one thumbnail a second per face is kept (memory stays small on long clips)
+                        if obs.thumb is not None and item.t_s - last_thumb.get(obs.track, -np.inf) >= THUMB_EVERY_S:
+                            face_thumbs[k], last_thumb[obs.track] = obs.thumb, item.t_s
                     times.append(item.t_s)
                     if len(pending) >= _FACE_BATCH:
                         futures.append(pool.submit(classify, *_face_batch(pending)))
@@ -337,7 +378,7 @@ class Engine:
                         report(0.05 + 0.85 * min(1.0, len(times) / expected), f"faces {len(times)}/{expected} frames")
                 if pending:
                     futures.append(pool.submit(classify, *_face_batch(pending)))
-                probs = np.full((len(times), affect.N_CLASSES), np.nan)
+                probs = np.full((len(records), affect.N_CLASSES), np.nan)
                 for fut in futures:
                     idx, out = fut.result()
                     probs[idx] = out
@@ -347,11 +388,11 @@ class Engine:
         timings["video_decode_s"] = stage_time["decode"]
         timings["face_track_s"] = t_face
         timings["expression_s"] = stage_time["expression"]
-        return np.asarray(times), probs, len(times), n_found
+        return FacePass(np.asarray(times), records, probs, face_thumbs, frame_size)
 
 
 def _face_batch(pending: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Frame indices, stacked crops and stacked landmarks of a batch."""
+    """Record indices, stacked crops and stacked landmarks of a batch."""
     return [i for i, _, _ in pending], np.stack([c for _, c, _ in pending]), np.stack([m for _, _, m in pending])
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .types import FaceThumb
+
 FACE_CHOICE_VERSION = 1  # a change of the choice changes analyses: part of what makes a cached analysis stale
 
 # MediaPipe Face Mesh indices: inner lips (upper, lower) at the middle of the mouth; forehead and chin
@@ -216,3 +218,76 @@ def _viterbi(emit: np.ndarray, switch_cost: float) -> np.ndarray:
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return path
+
+
+@dataclass
+class FacePass:
+    """The faces of a clip's sampled frames as the tracker followed them, and the expression read on each."""
+
+    times: np.ndarray  # (F,) the sampled frames' times
+    records: list[FaceRecord]
+    probs: np.ndarray  # (len(records), classes) the expression of each face seen
+    thumbs: dict[int, np.ndarray]  # record index -> RGB thumbnail, about one a second per face
+    frame_size: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class FaceChoice:
+    """The face chosen in each frame and what follows from it."""
+
+    chosen: list[int | None]  # per frame, the index of the chosen record
+    frame_probs: np.ndarray  # (F, classes): the chosen face's expression, NaN where none
+    thumbs: tuple[FaceThumb, ...]  # the chosen face's thumbnails, in time order
+    meta: dict[str, object]  # for the timeline's meta: how many faces, and which one was read when
+
+
+def choose(
+    face_pass: FacePass,
+    *,
+    cuts: Sequence[float] = (),
+    speech: dict[str, object] | None = None,
+    opts: FaceChoiceOptions | None = None,
+) -> FaceChoice:
+    """Choose the face of each frame of ``face_pass`` (:func:`choose_faces`), given the cuts and the voice's speech
+    windows, and collect the chosen face's expressions and thumbnails."""
+    fp = face_pass
+    talking = speech_per_frame(fp.times, speech)
+    chosen = choose_faces(fp.records, fp.times, fp.frame_size, cuts=cuts, talking=talking, opts=opts)
+    n_classes = fp.probs.shape[1] if fp.probs.ndim == 2 else 0
+    frame_probs = np.full((len(fp.times), n_classes), np.nan)
+    for f, i in enumerate(chosen):
+        if i is not None:
+            frame_probs[f] = fp.probs[i]
+    thumbs = tuple(
+        FaceThumb(float(fp.times[fp.records[i].frame]), fp.thumbs[i], fp.records[i].track)
+        for i in chosen
+        if i is not None and i in fp.thumbs
+    )
+    # stretches of frames that read one face (frames with no face in between do not break one)
+    stretches: list[dict[str, object]] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    cut_list = sorted(cuts)
+    for f, i in enumerate(chosen):
+        if i is None:
+            continue
+        r, t = fp.records[i], float(fp.times[f])
+        shot = int(np.searchsorted(cut_list, t + 1e-6, side="right"))
+        if not stretches or stretches[-1]["track"] != r.track or stretches[-1]["shot"] != shot:
+            if stretches:
+                stretches[-1]["box"] = [round(float(v), 1) for v in np.median(boxes, axis=0)]
+            stretches.append({"start_s": round(t, 3), "end_s": round(t, 3), "track": r.track, "shot": shot})
+            boxes = []
+        stretches[-1]["end_s"] = round(t, 3)
+        boxes.append(r.box)
+    if stretches:
+        stretches[-1]["box"] = [round(float(v), 1) for v in np.median(boxes, axis=0)]
+    for s in stretches:
+        del s["shot"]
+    meta: dict[str, object] = {
+        "tracked": len({r.track for r in fp.records}),
+        "frames_with_several": int(np.count_nonzero(np.bincount([r.frame for r in fp.records]) > 1))
+        if fp.records
+        else 0,
+        "read": stretches,
+    }
+    return FaceChoice(chosen=chosen, frame_probs=frame_probs, thumbs=thumbs, meta=meta)

@@ -155,13 +155,26 @@ class Segment:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class FaceThumb:
+    """A small picture (RGB uint8, e.g. 64x64) of the face the analysis read at ``t_s``; ``track`` names the face."""
+
+    t_s: float
+    rgb: np.ndarray
+    track: int = 0
+
+
 @dataclass(frozen=True)
 class Timeline:
-    """The emotion of a clip over time: segments that cover [0, duration_s] with no gap and no overlap."""
+    """The emotion of a clip over time: segments that cover [0, duration_s] with no gap and no overlap.
+
+    ``faces``: pictures of the face read, about one a second (for :func:`models.plots.timeline_png`); they stay in
+    memory only: the JSON has no room for pictures, and a timeline read from JSON has none."""
 
     duration_s: float
     segments: tuple[Segment, ...]
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    faces: tuple[FaceThumb, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.segments:
@@ -213,7 +226,7 @@ class Timeline:
                 "arousal": [x if k else None for x, k in zip(curve["arousal"], keep, strict=False)],
             }
         meta["forced"] = [*meta.get("forced", []), {"start_s": a, "end_s": b, "quadrant": quadrant}]
-        return Timeline(duration_s=self.duration_s, segments=tuple(out), meta=meta)
+        return Timeline(duration_s=self.duration_s, segments=tuple(out), meta=meta, faces=self.faces)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"duration_s": self.duration_s, "segments": [s.to_dict() for s in self.segments]}

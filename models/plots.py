@@ -21,14 +21,14 @@ QUADRANT_NAMES = {"Q1": "happy / excited", "Q2": "tense / angry", "Q3": "sad / l
 TRACK_COLOURS = {"Piano": "#222222", "Bass": "#8a4fff", "Pad": "#2aa198"}
 
 
-def _figure(rows: int, height: float) -> tuple[Any, Any]:
+def _figure(rows: int, height: float, height_ratios: list[float] | None = None) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # no pyplot: no global state, safe from several threads
 
     fig = Figure(figsize=(10, height), dpi=100, layout="constrained")
-    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False, height_ratios=height_ratios)[:, 0]
     return fig, axes
 
 
@@ -98,8 +98,19 @@ def timeline_png(
     bars: bool = True,
     title: str = "",
 ) -> Path:
-    """Valence and arousal over time with the segments as coloured, labelled bands; the piano roll below."""
-    fig, axes = _figure(2 if midi is not None else 1, 6.0 if midi is not None else 3.2)
+    """Valence and arousal over time with the segments as coloured, labelled bands; the piano roll below. Above
+    them, where the timeline holds pictures of the faces read (:attr:`Timeline.faces`), the face of each segment
+    (the picture nearest its middle)."""
+    thumbs = segment_faces(timeline)
+    with_faces = any(t is not None for t in thumbs)
+    height, ratios = (6.0, [3.2, 2.8]) if midi is not None else (3.2, [3.2])
+    if with_faces:
+        height, ratios = height + FACE_ROW_IN, [FACE_ROW_IN, *ratios]
+    fig, axes = _figure(len(ratios), height, ratios)
+    top = axes[0]
+    if with_faces:
+        _draw_faces(top, timeline, thumbs)
+        axes = axes[1:]
     ax = axes[0]
     for seg in timeline.segments:
         q = seg.emotion.quadrant
@@ -130,9 +141,40 @@ def timeline_png(
     ax.set_ylabel("valence / arousal")
     ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2)
     if title:
-        ax.set_title(title, fontsize=10, pad=16)
+        top.set_title(title, fontsize=10, pad=8 if with_faces else 16)
     if midi is not None:
         _draw_roll(axes[1], midi, duration_s=max(timeline.duration_s, 1e-3), bars=bars)
     else:
         ax.set_xlabel("time (s)")
     return _save(fig, path)
+
+
+FACE_ROW_IN = 1.0  # height of the row of face pictures (inches)
+FACE_PX = 52  # their size on the picture (pixels at the figure's 100 dpi)
+
+
+def segment_faces(timeline: Timeline) -> list[Any]:
+    """Per segment, the picture of the face read nearest its middle (within the segment), or None."""
+    faces = getattr(timeline, "faces", ())
+    out: list[Any] = []
+    for seg in timeline.segments:
+        inside = [f for f in faces if seg.start_s <= f.t_s < seg.end_s]
+        mid = (seg.start_s + seg.end_s) / 2
+        out.append(min(inside, key=lambda f: abs(f.t_s - mid)).rgb if inside else None)
+    return out
+
+
+def _draw_faces(ax: Any, timeline: Timeline, thumbs: list[Any]) -> None:
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_ylabel("face", rotation=0, ha="right", va="center")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    for seg, thumb in zip(timeline.segments, thumbs, strict=True):
+        ax.axvspan(seg.start_s, seg.end_s, color=QUADRANT_COLOURS[seg.emotion.quadrant], alpha=0.22, lw=0)
+        if thumb is None:
+            continue
+        image = OffsetImage(thumb, zoom=FACE_PX / max(thumb.shape[:2]), interpolation="bilinear")
+        ax.add_artist(AnnotationBbox(image, ((seg.start_s + seg.end_s) / 2, 0.5), frameon=False, pad=0))

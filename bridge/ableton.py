@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import osc_io
@@ -22,6 +23,24 @@ NOTES_PER_MESSAGE = 100  # 100 notes x 5 arguments: about 4 KB per datagram
 
 class AbletonError(Exception):
     """Live did not answer, or answered with /live/error."""
+
+
+@dataclass(frozen=True)
+class LiveClip:
+    """One session clip to make: its length and notes in beats (from the clip's start), name and colour."""
+
+    length_beats: float
+    notes: Sequence[Note]
+    name: str
+    color: int  # 0xRRGGBB
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A locator (an arrangement cue point) at ``beat``, named ``name``."""
+
+    beat: float
+    name: str
 
 
 class AbletonLink:
@@ -105,11 +124,7 @@ class AbletonLink:
             if _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
                 raise AbletonError(f"track {track} slot {slot} already holds a clip; pick an empty slot")
             self._send("/live/clip_slot/create_clip", track, slot, float(length_beats))
-            deadline = time.monotonic() + wait_s
-            while not _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
-                if time.monotonic() > deadline:
-                    raise AbletonError(f"the clip in track {track} slot {slot} did not appear within {wait_s:g} s")
-                time.sleep(0.02)
+            self._wait_for_clip(track, slot, wait_s)
             for group in chunks(notes, NOTES_PER_MESSAGE):
                 args: list[Any] = [track, slot]
                 for pitch, start, dur, vel in group:
@@ -121,6 +136,88 @@ class AbletonLink:
         if held != len(notes):
             raise AbletonError(f"the clip in track {track} slot {slot} holds {held} of the {len(notes)} notes sent")
         return len(notes)
+
+    def _wait_for_clip(self, track: int, slot: int, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while not _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
+            if time.monotonic() > deadline:
+                raise AbletonError(f"the clip in track {track} slot {slot} did not appear within {wait_s:g} s")
+            time.sleep(0.02)
+
+    def _number(self, address: str, *args: Any) -> float:
+        reply = self._query(address, *args)
+        if not reply or not isinstance(reply[-1], int | float) or isinstance(reply[-1], bool):
+            raise AbletonError(f"unexpected reply to {address} from Live: {reply!r}")
+        return float(reply[-1])
+
+    def _cue_points(self) -> list[tuple[str, float]]:
+        flat = self._query("/live/song/get/cue_points")  # name, time, name, time, ...
+        return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
+
+    def put_score(
+        self, track: int, first_slot: int, clips: Sequence[LiveClip], *, tempo: float, cues: Sequence[Cue] = (),
+        wait_s: float = 5.0,
+    ) -> int:  # fmt: skip
+        """A scored clip into the session view: clip k in scene ``first_slot + k`` of ``track`` (scenes are added
+        at the end of the set when there are too few), the song's tempo set to ``tempo``, and ``cues`` as
+        locators (arrangement cue points) where there is none yet; each clip is read back to confirm its notes.
+
+        Every target slot must be empty (checked before anything changes). Returns the number of notes sent.
+        """
+        with self._lock:
+            self._drain()
+            scenes = int(self._number("/live/song/get/num_scenes"))
+            last = first_slot + len(clips)
+            for slot in range(first_slot, min(last, scenes)):
+                if _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
+                    raise AbletonError(f"track {track} slot {slot} already holds a clip; pick {len(clips)} empty slots")
+            for _ in range(scenes, last):
+                self._send("/live/song/create_scene", -1)  # -1: at the end of the list
+            deadline = time.monotonic() + wait_s
+            while scenes < last:
+                if time.monotonic() > deadline:
+                    raise AbletonError(f"Live did not add the {last - scenes} scenes asked for within {wait_s:g} s")
+                time.sleep(0.02)
+                scenes = int(self._number("/live/song/get/num_scenes"))
+            self._send("/live/song/set/tempo", float(tempo))
+            for k, clip in enumerate(clips):
+                slot = first_slot + k
+                self._send("/live/clip_slot/create_clip", track, slot, float(clip.length_beats))
+                self._wait_for_clip(track, slot, wait_s)
+                for group in chunks(clip.notes, NOTES_PER_MESSAGE):
+                    args: list[Any] = [track, slot]
+                    for pitch, start, dur, vel in group:
+                        args += [int(pitch), float(start), float(dur), int(vel), 0]
+                    self._send("/live/clip/add/notes", *args)
+                self._send("/live/clip/set/name", track, slot, clip.name)
+                self._send("/live/clip/set/color", track, slot, int(clip.color))
+            if cues:
+                self._put_cues(cues)
+            for k, clip in enumerate(clips):  # the sends are fire-and-forget: confirm Live holds every note
+                held = (len(self._query("/live/clip/get/notes", track, first_slot + k)) - 2) // 5
+                if held != len(clip.notes):
+                    raise AbletonError(f"the clip in track {track} slot {first_slot + k} holds {held} of the "
+                                       f"{len(clip.notes)} notes sent")  # fmt: skip
+        return sum(len(c.notes) for c in clips)
+
+    def _put_cues(self, cues: Sequence[Cue]) -> None:
+        """AbletonOSC adds a cue point only where the song's time is (``/live/song/cue_point/add_or_delete``, which
+        deletes one that is there): so, for each cue where there is none, move the time there and add one; then
+        name them by their index in ``/live/song/get/cue_points``; then put the song's time back."""
+        close = 1e-3  # beats
+        before = self._number("/live/song/get/current_song_time")
+        have = [t for _, t in self._cue_points()]
+        ours = [c for c in cues if not any(abs(t - c.beat) < close for t in have)]
+        for cue in ours:
+            self._send("/live/song/set/current_song_time", float(cue.beat))
+            self._send("/live/song/cue_point/add_or_delete")
+        now = self._cue_points()
+        for cue in ours:
+            found = [i for i, (_, t) in enumerate(now) if abs(t - cue.beat) < close]
+            if not found:
+                raise AbletonError(f"Live did not add the locator at beat {cue.beat:g} ({cue.name})")
+            self._send("/live/song/cue_point/set/name", found[0], cue.name)
+        self._send("/live/song/set/current_song_time", float(before))
 
 
 def _truthy(reply: list[Any]) -> bool:

@@ -6,7 +6,14 @@ The default output is tab-separated lines that a ReaScript (or any script) parse
     piece	0	120.0	C major	8	Q1,Q1,...	57	Q1 happy / excited	/tmp/moodscore-bridge/.../piece0_seed0.mid
     note	60	0.0	1.0	90          (pitch, start in beats from the item start, length in beats, velocity)
     segment	0.0	2.5	Q1	happy      (score only: start s, end s, quadrant, label)
+    section	0	0.0	8.1	1	4	Q1	C major	Q1 happy / excited	15905076   (score: start s, end s, first and
+                                    last bar, quadrant, key, name, colour 0xRRGGBB)
+    marker	0	4.52	cut	cut 1	0.0   (score: time s, cut or hit, name, its distance from its downbeat in ms)
+    stem	0	piano	/tmp/.../stems/clip_piano.wav	/tmp/.../stems/clip_piano.mid   (score --stems)
     end
+
+With ``--progress-lines`` every progress report is printed at once as ``progress<TAB>fraction<TAB>message`` (and
+flushed), so a script that reads the output while the request runs (the REAPER scripts do) can show it.
 
 An error prints ``error<TAB>reason`` and exits with status 2. ``--json`` prints one JSON object instead.
 """
@@ -26,18 +33,22 @@ from typing import Any
 
 from . import osc_io
 from .protocol import (
+    CANCELLED,
     CLIP,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DONE,
     ERROR,
+    MARKER,
     NOTES,
     PIECE,
     PONG,
     PREFIX,
     PROGRESS,
+    SECTION,
     SEGMENT,
     STATUS,
+    STEM,
     TIMELINE,
     Note,
     Piece,
@@ -52,6 +63,9 @@ class Result:
     pieces: list[Piece] = field(default_factory=list)
     notes: dict[int, dict[int, Note]] = field(default_factory=dict)  # piece -> note index -> note
     segments: list[tuple[float, float, str, str]] = field(default_factory=list)
+    sections: list[list[Any]] = field(default_factory=list)  # /moodscore/section arguments after the index
+    markers: list[list[Any]] = field(default_factory=list)
+    stems: list[list[Any]] = field(default_factory=list)
     timeline_parts: dict[int, str] = field(default_factory=dict)
     timeline_path: str = ""
     info: list[Any] = field(default_factory=list)  # pong / status / clip arguments
@@ -127,7 +141,7 @@ def _take(r: Result, address: str, a: list[Any], on_progress: Callable[[float, s
     if address == ERROR:
         r.error = str(a[-1]) if a else "unknown error"
         return True
-    if address in (PONG, STATUS):
+    if address in (PONG, STATUS, CANCELLED):
         r.kind, r.info = address.rsplit("/", 1)[-1], a
         return True
     if address == DONE:
@@ -149,6 +163,12 @@ def _take(r: Result, address: str, a: list[Any], on_progress: Callable[[float, s
     elif address == TIMELINE:
         r.timeline_parts[int(a[0])] = str(a[3])
         r.timeline_path = str(a[2])
+    elif address == SECTION:
+        r.sections.append(a[1:])
+    elif address == MARKER:
+        r.markers.append(a[1:])
+    elif address == STEM:
+        r.stems.append(a[1:])
     elif address == CLIP:
         r.info = a
     return False
@@ -168,6 +188,12 @@ def print_lines(r: Result, out: Any = sys.stdout) -> None:
             line("note", p, repr(s), repr(d), v)
     for seg in r.segments:
         line("segment", *seg)
+    for i, sec in enumerate(r.sections):
+        line("section", i, *sec)
+    for i, marker in enumerate(r.markers):
+        line("marker", i, *marker)
+    for i, stem in enumerate(r.stems):
+        line("stem", i, *stem)
     if r.timeline_path:
         line("timeline", r.timeline_path)
     line("end")
@@ -180,6 +206,7 @@ def as_json(r: Result) -> dict[str, Any]:
         for p in r.pieces
     ]
     out["segments"] = [list(s) for s in r.segments]
+    out["sections"], out["markers"], out["stems"] = r.sections, r.markers, r.stems
     if r.timeline_parts:
         out["timeline"] = json.loads(r.timeline_json)
     return out
@@ -194,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--timeout", type=float, **({"default": None} | d), help="seconds (60; score 900)")
         parser.add_argument("--json", action="store_true", **d, help="print one JSON object instead of lines")
         parser.add_argument("--progress", action="store_true", **d, help="print progress to stderr")
+        parser.add_argument(
+            "--progress-lines",
+            action="store_true",
+            **d,
+            help="print progress as 'progress<TAB>fraction<TAB>message' lines to stdout at once",
+        )
+        parser.add_argument("--id", **({"default": None} | d), help="the request's id (default: made up)")
         parser.add_argument("--secret-file", type=Path, **({"default": None} | d), metavar="PATH",
                             help="the bridge's secret (default: MOODSCORE_BRIDGE_SECRET, else "
                             "~/.config/moodscore/bridge-secret)")  # fmt: skip
@@ -215,14 +249,25 @@ def build_parser() -> argparse.ArgumentParser:
     music(c)
     c.add_argument("--timesig", default="4/4")
     c.add_argument("--variations", type=int, default=1)
-    a = sub.add_parser("ableton", help="compose into an Ableton clip slot (through the bridge)")
-    music(a)
+    a = sub.add_parser("ableton", help="compose (or score a video) into Ableton clip slots (through the bridge)")
+    what = a.add_mutually_exclusive_group(required=True)
+    what.add_argument("--quadrant", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
+    what.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
+    what.add_argument("--path", help="score this video (on the bridge's machine): a clip per section from --slot on")
+    a.add_argument("--bars", type=int, default=None, help="with an emotion: length in bars (default 8)")
     a.add_argument("--track", type=int, required=True)
     a.add_argument("--slot", type=int, required=True)
     sc = sub.add_parser("score", help="score a video file on the bridge's machine")
     sc.add_argument("path")
-    for sp in (sub.choices["ping"], s, c, a, sc):
+    sc.add_argument("--stems", action="store_true", help="also a WAV and a MIDI file per part (stem lines)")
+    x = sub.add_parser("cancel", help="cancel an earlier request that is queued or running")
+    x.add_argument("--of", required=True, help="the id of the request to cancel")
+    for sp in (sub.choices["ping"], s, c, a, sc, x):
         common(sp, False)
+    for sp in (a, sc):
+        sp.add_argument("--hits", default=None, metavar="S,S,...", help="moments (s) the music accents")
+        sp.add_argument("--set", default=None, dest="force", metavar="A-B=Qn,...",
+                        help="stretches forced to a quadrant, e.g. 0-4.5=Q3,9-12=Q1")  # fmt: skip
     for sp in (c, a, sc):
         sp.add_argument("--tempo", type=float, default=None, help="BPM (default 120; ableton: Live's tempo)")
         sp.add_argument("--key", default="auto")
@@ -240,7 +285,12 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             opts["valence"], opts["arousal"] = (float(x) for x in args.va.split(","))
         except ValueError:
             raise SystemExit(f"moodscore osc: error: --va needs two numbers like 0.6,-0.4, got {args.va!r}") from None
-    for name in ("bars", "timesig", "variations", "track", "slot", "path", "tempo", "key", "seed", "instruments"):
+    if getattr(args, "stems", False):
+        opts["stems"] = 1
+    if getattr(args, "force", None):
+        opts["set"] = args.force
+    for name in ("bars", "timesig", "variations", "track", "slot", "path", "tempo", "key", "seed", "instruments",
+                 "hits"):  # fmt: skip
         value = getattr(args, name, None)
         if value is not None:
             opts[name] = float(value) if name == "tempo" else value
@@ -251,14 +301,21 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    timeout = args.timeout or (900.0 if args.request == "score" else 60.0)
+    long = args.request == "score" or (args.request == "ableton" and args.path)
+    timeout = args.timeout or (900.0 if long else 60.0)
     progress = (lambda f, m: print(f"{100 * f:5.1f}% {m}", file=sys.stderr)) if args.progress else None
+    if args.progress_lines:
+
+        def progress(fraction: float, message: str) -> None:
+            clean = " ".join(str(message).split())
+            print(f"progress\t{fraction:.4f}\t{clean}", flush=True)
+
     opts = options_from_args(args)
     secret = read_secret(args.secret_file)  # the bridge's, when it runs as this user
     if secret is not None and args.request != "ping":
         opts["secret"] = secret
     r = request(f"{PREFIX}/{args.request}", opts, host=args.host, port=args.port,
-                timeout=timeout, on_progress=progress)  # fmt: skip
+                timeout=timeout, rid=args.id, on_progress=progress)  # fmt: skip
     if r.error is not None:
         if args.json:
             print(json.dumps({"ok": False, "error": r.error}))

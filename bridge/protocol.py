@@ -26,9 +26,13 @@ NOTES = f"{PREFIX}/notes"
 TIMELINE = f"{PREFIX}/timeline"
 SEGMENT = f"{PREFIX}/segment"
 CLIP = f"{PREFIX}/clip"
+SECTION = f"{PREFIX}/section"
+MARKER = f"{PREFIX}/marker"
+STEM = f"{PREFIX}/stem"
+CANCELLED = f"{PREFIX}/cancelled"
 DONE = f"{PREFIX}/done"
 ERROR = f"{PREFIX}/error"
-REPLIES = (PONG, STATUS, PROGRESS, PIECE, NOTES, TIMELINE, SEGMENT, CLIP, DONE, ERROR)
+REPLIES = (PONG, STATUS, PROGRESS, PIECE, NOTES, TIMELINE, SEGMENT, SECTION, MARKER, STEM, CLIP, CANCELLED, DONE, ERROR)
 
 NOTES_PER_MESSAGE = 64  # 64 notes x 4 args: about 2.3 KB, far below any UDP datagram limit
 TEXT_CHUNK = 4000  # characters of timeline JSON per /moodscore/timeline message
@@ -53,7 +57,10 @@ OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
     "seed": ((int,), "random seed (default 0)"),
     "variations": ((int,), "pieces to compose (default 1)"),
     "instruments": ((str,), "comma list of piano,bass,pad (default piano)"),
-    "path": ((str,), "a video file on the bridge's machine (score)"),
+    "path": ((str,), "a video file on the bridge's machine (score; ableton: score it into Live)"),
+    "stems": ((int,), "score: 1 to also write a WAV and a MIDI file per part (/moodscore/stem)"),
+    "hits": ((str,), "score: moments to accent, seconds as a comma list ('12.4,31')"),
+    "set": ((str,), "score: stretches forced to a quadrant, 'A-B=Qn' as a comma list ('0-4.5=Q3,9-12=Q1')"),
     "track": ((int,), "Ableton track index, from 0"),
     "slot": ((int,), "Ableton clip slot index, from 0"),
     "of": ((str,), "the request id to report on (status)"),
@@ -122,6 +129,43 @@ def parse_options(args: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
+def parse_hits(text: str) -> tuple[float, ...]:
+    """``hits``: seconds as a comma list, each finite and from 0; at most 1,000, sorted, repeats dropped."""
+    out: set[float] = set()
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            t = float(part)
+        except ValueError:
+            got = part.strip()[:40]
+            raise RequestError(f"hits are seconds separated by commas, like '12.4,31'; got {got!r}") from None
+        if not math.isfinite(t) or t < 0:
+            raise RequestError(f"a hit must be a time from 0 s, got {part.strip()[:40]!r}")
+        out.add(t)
+    if len(out) > 1000:
+        raise RequestError(f"at most 1000 hits, got {len(out)}")
+    return tuple(sorted(out))
+
+
+def parse_forced(text: str) -> tuple[tuple[float, float, str], ...]:
+    """``set``: stretches of the clip forced to a quadrant, ``FROM-TO=Qn`` as a comma list (seconds)."""
+    import re
+
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*-\s*([0-9]+(?:\.[0-9]*)?)\s*=\s*([Qq][1-4])\s*", part)
+        if m is None or not float(m.group(2)) > float(m.group(1)):
+            got = part.strip()[:40]
+            raise RequestError(f"'set' takes stretches like '0-4.5=Q3' separated by commas; got {got!r}")
+        out.append((float(m.group(1)), float(m.group(2)), m.group(3).upper()))
+    if len(out) > 256:
+        raise RequestError(f"at most 256 stretches in 'set', got {len(out)}")
+    return tuple(out)
+
+
 def parse_timesig(text: str) -> tuple[int, int]:
     try:
         num, den = (int(x) for x in text.strip().split("/"))
@@ -152,6 +196,21 @@ def emotion_name(emotion: str | tuple[float, float], quadrants: Sequence[str]) -
     if isinstance(emotion, tuple):
         return f"V{emotion[0]:+.2f} A{emotion[1]:+.2f} ({label})"
     return label
+
+
+# one colour per quadrant (0xRRGGBB) for regions, clips and markers: Q1 warm yellow, Q2 red, Q3 blue, Q4 green
+QUADRANT_COLORS = {"Q1": 0xF2B134, "Q2": 0xD1495B, "Q3": 0x3D6FB6, "Q4": 0x4FA97B}
+
+
+def quadrant_color(quadrant: str) -> int:
+    return QUADRANT_COLORS.get(quadrant, 0x9A9A9A)
+
+
+def section_name(quadrant: str) -> str:
+    """A section's name after its emotion: 'Q3 sad / depressed'."""
+    from models import QUADRANT_NAMES
+
+    return f"{quadrant} {QUADRANT_NAMES.get(quadrant, '')}".strip()
 
 
 GRID = 1920  # positions in beats are rounded to 1/1920 beat: finer than any MIDI file's ticks, and free of

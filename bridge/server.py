@@ -25,6 +25,7 @@ from . import handlers, osc_io
 from .ableton import AbletonError
 from .handlers import Context, Reply
 from .protocol import (
+    CANCELLED,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DONE,
@@ -53,7 +54,8 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/status", "on_status", "the bridge's load, or the state of one earlier request"),
     Route(f"{PREFIX}/compose", "on_compose", "compose for a quadrant or a valence-arousal point"),
     Route(f"{PREFIX}/score", "on_score", "score a video file on the bridge's machine"),
-    Route(f"{PREFIX}/ableton", "on_ableton", "compose and put the clip into Ableton Live through AbletonOSC"),
+    Route(f"{PREFIX}/ableton", "on_ableton", "compose (or score a video) into Ableton Live through AbletonOSC"),
+    Route(f"{PREFIX}/cancel", "on_cancel", "cancel an earlier request that is still queued or running"),
 )
 
 
@@ -134,6 +136,7 @@ class BridgeServer:
         self._routes = {r.address: getattr(self, r.method) for r in ROUTES}
         self._states: OrderedDict[str, tuple[str, float, str]] = OrderedDict()  # last 256 requests
         self._states_lock = threading.Lock()
+        self._active: dict[str, tuple[Reply, Any]] = {}  # queued or running requests: their reply and job
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -216,6 +219,10 @@ class BridgeServer:
     def _fail(self, reply: Reply, exc: BaseException) -> None:
         from models import MoodscoreError
 
+        if isinstance(exc, handlers.Cancelled):
+            self._set_state(reply.rid, "cancelled", 1.0, "cancelled")
+            reply.error("cancelled")
+            return
         if isinstance(exc, MoodscoreError):
             message = exc.message
         elif isinstance(exc, RequestError | AbletonError):
@@ -230,14 +237,25 @@ class BridgeServer:
         def job() -> None:
             self._set_state(reply.rid, "running", 0.0, "")
             try:
+                if reply.cancelled.is_set():
+                    raise handlers.Cancelled("cancelled")
                 kind, n = fn(self.ctx, reply, *args)
                 self._set_state(reply.rid, "done", 1.0, "")
                 reply.send(DONE, kind, n)
             except Exception as exc:
                 self._fail(reply, exc)
+            finally:
+                with self._states_lock:
+                    if self._active.get(reply.rid, (None,))[0] is reply:
+                        del self._active[reply.rid]
 
-        self.runner.submit(job)  # QueueFullError (a MoodscoreError) becomes an error reply
+        with self._states_lock:
+            if reply.rid in self._active:
+                raise RequestError(f"a request with the id {reply.rid!r} is still queued or running; use a new id")
         self._set_state(reply.rid, "queued", 0.0, "")
+        with self._states_lock:  # (held, so the job cannot end before it is listed as active)
+            submitted = self.runner.submit(job)  # QueueFullError (a MoodscoreError) becomes an error reply
+            self._active[reply.rid] = (reply, submitted)
 
     # -- request state (bounded) ---------------------------------------------------------------------
     def _set_state(self, rid: str, state: str, fraction: float, message: str) -> None:
@@ -273,6 +291,8 @@ class BridgeServer:
     def on_score(self, reply: Reply, opts: dict[str, Any]) -> None:
         if "path" not in opts:
             raise RequestError("score needs a 'path' option: a video file on the bridge's machine")
+        handlers.parse_hits(str(opts.get("hits", "")))  # check early
+        handlers.parse_forced(str(opts.get("set", "")))
         clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
         try:
             self._submit(reply, handlers.run_score, opts, clip)
@@ -284,8 +304,41 @@ class BridgeServer:
         for name in ("track", "slot"):
             if name not in opts or opts[name] < 0:
                 raise RequestError(f"ableton needs a '{name}' option (an integer from 0)")
+        if "path" in opts:  # score the video into Live
+            if {"quadrant", "valence", "arousal", "bars", "variations"} & set(opts):
+                raise RequestError("ableton with a 'path' scores the video: give no quadrant, valence, arousal or bars")
+            if self.ctx.ableton is None:
+                raise RequestError("this bridge has no Ableton connection")
+            handlers.parse_hits(str(opts.get("hits", "")))  # check early
+            handlers.parse_forced(str(opts.get("set", "")))
+            clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
+            try:
+                self._submit(reply, handlers.run_ableton_score, opts, clip)
+            except BaseException:
+                clip.close()
+                raise
+            return
         handlers.compose_request({**opts, "variations": 1}, tempo=opts.get("tempo", 120.0))  # check early
         self._submit(reply, handlers.run_ableton, opts)
+
+    def on_cancel(self, reply: Reply, opts: dict[str, Any]) -> None:
+        if "of" not in opts:
+            raise RequestError("cancel needs an 'of' option: the id of the request to cancel")
+        of = str(opts["of"])
+        with self._states_lock:
+            active = self._active.get(of)
+            state = self._states.get(of, ("unknown", 0.0, ""))[0]
+        if active is None:
+            raise RequestError(f"nothing to cancel: request {of!r} is {state}")
+        target, job = active
+        target.cancelled.set()
+        if job.cancel():  # it was still waiting: it never runs
+            with self._states_lock:
+                self._active.pop(of, None)
+            self._set_state(of, "cancelled", 1.0, "cancelled")
+            target.error("cancelled")
+        # a running one stops at its next progress report, or is abandoned (see handlers.run_job)
+        reply.send(CANCELLED, of, state)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,9 @@
 --
 -- REAPER's Lua has no sockets, so the scripts reach the moodscore OSC bridge by running the
 -- `moodscore osc ...` client through io.popen and reading the tab-separated lines it prints
--- (see bridge/client.py): "ok", "piece", "note", "segment", "end", or "error<TAB>reason".
+-- (see bridge/client.py): "ok", "piece", "note", "segment", "section", "marker", "stem", "end", or
+-- "error<TAB>reason". M.run waits for the client (fine for a few seconds of composing); M.start runs it in the
+-- background writing into a file that a script polls from reaper.defer (scoring a video takes a while).
 --
 -- Settings (environment variable, else REAPER ExtState section "moodscore", else the default):
 --   MOODSCORE_CMD     / command : how to start the CLI, e.g. "moodscore" (default) or
@@ -38,14 +40,19 @@ function M.quote(arg)
   return "'" .. arg:gsub("'", "'\\''") .. "'"
 end
 
--- The full command line for `moodscore osc --host H --port P <args...>`, stderr folded into stdout.
-function M.command(args)
+-- `moodscore osc --host H --port P <args...>` as one command line, each argument quoted for the shell.
+function M.command_line(args)
   local bridge = setting("MOODSCORE_BRIDGE", "bridge", "127.0.0.1:9000")
   local host, port = bridge:match("^(.*):(%d+)$")
   local parts = { setting("MOODSCORE_CMD", "command", "moodscore"), "osc",
                   "--host", M.quote(host or "127.0.0.1"), "--port", M.quote(port or "9000") }
   for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
-  local line = table.concat(parts, " ") .. " 2>&1"
+  return table.concat(parts, " ")
+end
+
+-- The full command line for io.popen, stderr folded into stdout.
+function M.command(args)
+  local line = M.command_line(args) .. " 2>&1"
   if M.is_windows() then
     -- cmd /c strips the first and last quote of the line when it starts with one: wrap it once more
     line = '"' .. line .. '"'
@@ -61,7 +68,7 @@ end
 
 -- Parse the client's output. Returns a result table, or nil and a readable reason.
 function M.parse(text)
-  local r = { pieces = {}, segments = {}, complete = false }
+  local r = { pieces = {}, segments = {}, sections = {}, markers = {}, stems = {}, complete = false }
   local piece = nil
   for raw in (text or ""):gmatch("[^\n]+") do
     local f = split_tabs((raw:gsub("\r$", "")))
@@ -80,6 +87,14 @@ function M.parse(text)
     elseif kind == "segment" then
       r.segments[#r.segments + 1] = { start_s = tonumber(f[2]), end_s = tonumber(f[3]),
                                       quadrant = f[4], label = f[5] }
+    elseif kind == "section" then
+      r.sections[#r.sections + 1] = { start_s = tonumber(f[3]), end_s = tonumber(f[4]), first_bar = tonumber(f[5]),
+                                      last_bar = tonumber(f[6]), quadrant = f[7], key = f[8], name = f[9],
+                                      color = tonumber(f[10]) }
+    elseif kind == "marker" then
+      r.markers[#r.markers + 1] = { time_s = tonumber(f[3]), kind = f[4], name = f[5], offset_ms = tonumber(f[6]) }
+    elseif kind == "stem" then
+      r.stems[#r.stems + 1] = { part = f[3], wav = f[4], midi = f[5] }
     elseif kind == "end" then
       r.complete = true
     end
@@ -106,6 +121,77 @@ function M.run(args)
   local text = pipe:read("a")
   pipe:close()
   return M.parse(text)
+end
+
+-- Background runs ---------------------------------------------------------------------------------------
+
+function M.temp_dir()
+  if M.is_windows() then
+    return os.getenv("TEMP") or os.getenv("TMP") or "C:\\Windows\\Temp", "\\"
+  end
+  return os.getenv("TMPDIR") or "/tmp", "/"
+end
+
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- Start `moodscore osc <args>` in the background: its output (stdout and stderr) goes to a file, followed by a
+-- line "exited" when it has ended. `name` makes the files' names. Returns a job table
+-- { out = file, launcher = script } or nil and a reason. Nothing waits: REAPER stays responsive.
+function M.start(args, name)
+  local dir, sep = M.temp_dir()
+  local base = dir:gsub("[/\\]+$", "") .. sep .. "moodscore-" .. name:gsub("[^%w%-_.]", "_")
+  local job = { out = base .. ".txt" }
+  local script, launch
+  if M.is_windows() then
+    -- a batch file expands %...%: double every percent sign of the command line
+    job.launcher = base .. ".cmd"
+    script = "@echo off\r\n" .. (M.command_line(args) .. " > " .. M.quote(job.out) .. " 2>&1"):gsub("%%", "%%%%")
+      .. "\r\necho exited>> " .. M.quote(job.out):gsub("%%", "%%%%") .. "\r\n"
+    launch = 'start "" /b cmd /c ' .. M.quote(job.launcher)
+  else
+    job.launcher = base .. ".sh"
+    script = M.command_line(args) .. " > " .. M.quote(job.out) .. " 2>&1\n"
+      .. "echo \"exited $?\" >> " .. M.quote(job.out) .. "\n"
+    launch = "/bin/sh " .. M.quote(job.launcher) .. " > /dev/null 2>&1 &"
+  end
+  local f, err = io.open(job.launcher, "wb")
+  if not f then return nil, "could not write " .. job.launcher .. ": " .. tostring(err) end
+  f:write(script)
+  f:close()
+  os.remove(job.out)
+  local pipe, perr = io.popen(launch, "r")
+  if not pipe then
+    os.remove(job.launcher)
+    return nil, "could not start the moodscore client: " .. tostring(perr)
+  end
+  pipe:close()
+  return job
+end
+
+-- The output so far, whether the client has ended, and its latest progress (fraction, message).
+function M.poll(job)
+  local text = M.read_file(job.out) or ""
+  local fraction, message = nil, nil
+  for line in text:gmatch("[^\n]+") do
+    local fr, msg = line:match("^progress\t([^\t]*)\t([^\r]*)")
+    if fr then fraction, message = tonumber(fr), msg end
+  end
+  local ended = text:match("^exited") ~= nil or text:match("\nexited") ~= nil
+  return text, ended, fraction, message
+end
+
+-- Remove a background job's files (once it has ended: a running one would write them again).
+function M.forget(job)
+  if job then
+    os.remove(job.out)
+    os.remove(job.launcher)
+  end
 end
 
 function M.fail(title, message)

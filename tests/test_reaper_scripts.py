@@ -6,9 +6,12 @@ does not know, so a misspelt API call fails the test. It runs the real client th
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,8 @@ import pytest
 from osc_helpers import debug_engine, notes_in_beats, one_torch_thread, running_bridge
 from osc_reaper_standin import STANDIN_LUA, run_script
 
-from models import ComposeRequest, Timeline
+from bridge.protocol import QUADRANT_COLORS
+from models import QUADRANT_NAMES, ComposeRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "reaper_scripts"
@@ -81,61 +85,220 @@ def test_compose_reports_a_time_signature_the_composer_cannot_do(bridge: Any, tm
     assert not {"Undo_BeginBlock", "CreateNewMIDIItemInProj"} & {c[0] for c in calls}  # nothing changed
 
 
-def test_score_video_puts_music_and_regions_under_the_video(bridge: Any, tmp_path: Path) -> None:
+def _returns(calls: list[list[Any]]) -> list[tuple[list[Any], Any]]:
+    """(call, the object it returned) for every call the stand-in saw return an object."""
+    return [(calls[i - 1], c[1]) for i, c in enumerate(calls) if c[0] == "=" and i]
+
+
+def _cuts_clip(folder: Path) -> Path:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_example", ROOT / "tests" / "data" / "make_example.py")
+    assert spec is not None and spec.loader is not None
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    path = folder / "cuts.mp4"
+    maker.make_cuts_clip(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12 s clip with hard cuts at 2.48, 5.0 and 7.52 s (tests/data/make_example.py --cuts)."""
+    return _cuts_clip(tmp_path_factory.mktemp("cuts"))
+
+
+def _job_folders(bridge: Any, rid: str) -> list[Path]:
+    return [p for p in bridge.ctx.out_dir.iterdir() if p.name.endswith("-" + rid)]
+
+
+def test_score_video_inserts_stems_regions_and_markers_while_reaper_stays_responsive(
+    bridge: Any, cuts_clip: Path, tmp_path: Path
+) -> None:
+    import soundfile
+
     folder = bridge.videos / 'it\'s a "clip" $HOME & co'  # quotes, spaces and shell characters in the path
     folder.mkdir()
     video = folder / "my video (1).mp4"
-    shutil.copy(ROOT / "tests" / "data" / "example.mp4", video)
-    env = _env(bridge, REAPER_TEMPO="120", REAPER_VIDEO=str(video), REAPER_VIDEO_POS="10.0", REAPER_VIDEO_LEN="12.5")
+    shutil.copy(cuts_clip, video)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    # the video item starts at 10 s in the project and shows the clip from 0.5 s to 11.5 s: its first frame is at 9.5 s
+    env = _env(bridge, REAPER_TEMPO="120", REAPER_VIDEO=str(video), REAPER_VIDEO_POS="10.0", REAPER_VIDEO_LEN="11.0",
+               REAPER_VIDEO_OFFS="0.5", TMPDIR=str(temp))  # fmt: skip
     calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=240)
-    assert error == "" and "ShowMessageBox" not in [c[0] for c in calls], calls[-3:]
+    names = [c[0] for c in calls]
+    assert error == "" and "ShowMessageBox" not in names and "defer_limit" not in names, calls[-3:]
+    (job,) = [p for p in bridge.ctx.out_dir.iterdir() if (p / "score.json").is_file() and "reaper-" in p.name]
+    summary = json.loads((job / "score.json").read_text(encoding="utf-8"))
 
-    (midi_path,) = bridge.ctx.out_dir.glob("*/score.mid")
-    (timeline_path,) = bridge.ctx.out_dir.glob("*/timeline.json")
-    assert [c for c in calls if c[0] == "InsertTrackAtIndex"] == [["InsertTrackAtIndex", 1, True]]  # under it
+    # the script returned at once and polled from reaper.defer; the progress window showed the bridge's progress
+    (launch,) = [c for c in calls if c[0] == "io.popen"]
+    assert launch[1].startswith("/bin/sh '") and launch[1].endswith(".sh' > /dev/null 2>&1 &")
+    begin = names.index("Undo_BeginBlock")
+    ticks = [i for i, n in enumerate(names) if n == "tick"]
+    assert len(ticks) > 10 and names.index("io.popen") < names.index("gfx.init") < ticks[0]
+    shown = [c[1] for c in calls[ticks[0] : begin] if c[0] == "gfx.drawstr"]
+    assert any(re.match(r"[1-9]\d*%  faces", t) for t in shown), shown  # a fraction and the bridge's message
+    assert names.index("gfx.quit") < begin
+
+    # one undo block holds every change
+    assert names.count("Undo_BeginBlock") == names.count("Undo_EndBlock") == 1
+    end = names.index("Undo_EndBlock")
+    changes = {"InsertTrackAtIndex", "AddMediaItemToTrack", "CreateNewMIDIItemInProj", "AddProjectMarker2",
+               "MIDI_InsertNote", "SetMediaItemInfo_Value", "SetMediaItemTake_Source"}  # fmt: skip
+    assert all(begin < i < end for i, n in enumerate(names) if n in changes)
+
+    # a track per stem, named for its part, then one for the MIDI, right under the video's track
+    assert [c[1:] for c in calls if c[0] == "InsertTrackAtIndex"] == [[1, True], [2, True], [3, True], [4, True]]
+    made = {ret: call[2] for call, ret in _returns(calls) if call[0] == "GetTrack"}
+    track_names = {c[1]: c[3] for c in calls if c[0] == "GetSetMediaTrackInfo_String"}
+    parts = [made[t] for t in made]
+    assert [track_names[t] for t in made] == ["piano", "bass", "pad", "moodscore MIDI"] and parts == [1, 2, 3, 4]
+
+    # each stem's WAV (in the bridge's job folder) on its track, second 0 of the file at the clip's first frame
+    rets = _returns(calls)
+    sources = {ret: call[1] for call, ret in rets if call[0] == "PCM_Source_CreateFromFile"}
+    items = {ret: call[1] for call, ret in rets if call[0] == "AddMediaItemToTrack"}
+    takes = {ret: call[1] for call, ret in rets if call[0] == "AddTakeToMediaItem"}
+    stems = {}
+    for c in calls:
+        if c[0] == "SetMediaItemTake_Source":
+            item = takes[c[1]]
+            wav = Path(sources[c[2]])
+            stems[track_names[items[item]]] = (item, c[1], wav)
+    assert sorted(stems) == ["bass", "pad", "piano"]
+    for part, (item, take, wav) in stems.items():
+        assert wav.parent == job / "stems" and wav.name == f"my_video_1_{part}.wav", wav
+        length = soundfile.info(str(wav)).duration
+        assert abs(length - summary["duration_s"]) < 0.01
+        props = {c[2]: c[3] for c in calls if c[0] == "SetMediaItemInfo_Value" and c[1] == item}
+        assert props == {"D_POSITION": 10.0, "D_LENGTH": pytest.approx(min(11.0, length - 0.5))}
+        assert [c[2:] for c in calls if c[0] == "SetMediaItemTakeInfo_Value" and c[1] == take] == [["D_STARTOFFS", 0.5]]
+        assert ["GetSetMediaItemTakeInfo_String", take, "P_NAME", part, True] in calls
+
+    # the MIDI of every part, each note at its time in the clip (trimmed to the video item)
     (create,) = [c for c in calls if c[0] == "CreateNewMIDIItemInProj"]
-    assert create[1:] == ["track#2", 10.0, 22.5, False]  # aligned with the video item, in seconds
-    # the music starts with the clip (QN 20 at 120 BPM); notes past the item's end are left out or shortened
-    end_ppq = 12.5 * 2 * 960
-    expected = sorted(
-        (p, s * 960, min((s + d) * 960, end_ppq), v)
-        for p, s, d, v in notes_in_beats(pretty_midi.PrettyMIDI(str(midi_path)), 120.0)
-        if s * 960 < end_ppq
-    )
+    assert create[1:] == [next(t for t, n in track_names.items() if n == "moodscore MIDI"), 10.0, 21.0, False]
+    midi = pretty_midi.PrettyMIDI(str(job / "score.mid"))
+    expected = []
+    for inst in midi.instruments:
+        for n in inst.notes:
+            s, e = max(9.5 + n.start, 10.0), min(9.5 + n.end, 21.0)
+            if e > s:
+                expected.append((n.pitch, (s - 10.0) * 2 * 960, (e - 10.0) * 2 * 960, n.velocity))
     got = sorted((c[7], c[4], c[5], c[8]) for c in calls if c[0] == "MIDI_InsertNote")
+    expected.sort()
     assert [(p, v) for p, _, _, v in got] == [(p, v) for p, _, _, v in expected] and got
-    assert [t for n in got for t in n[1:3]] == pytest.approx([t for n in expected for t in n[1:3]], abs=1e-6)
-    takes = [c for c in calls if c[0] == "GetSetMediaItemTakeInfo_String"]
-    assert takes == [["GetSetMediaItemTakeInfo_String", "take#2", "P_NAME", "moodscore my video (1).mp4", True]]
+    assert [t for n in got for t in n[1:3]] == pytest.approx([t for n in expected for t in n[1:3]], abs=2.0)
 
-    timeline = Timeline.from_json(timeline_path.read_text(encoding="utf-8"))
-    regions = [c[1:] for c in calls if c[0] == "AddProjectMarker2"]
-    want = [
-        [0, True, 10.0 + s.start_s, min(10.0 + s.end_s, 22.5), f"{s.emotion.quadrant} {s.emotion.label}", -1, 0]
-        for s in timeline.segments
-        if s.start_s < 12.5
-    ]
-    assert regions == want and regions
+    # a region per section, named and coloured after its emotion; a marker at every cut inside the item
+    per_bar = 4 * midi.resolution
+    want = []
+    for sec in summary["sections"]:
+        first, last = sec["bars"]
+        s = 9.5 + midi.tick_to_time((first - 1) * per_bar)
+        e = 9.5 + min(midi.tick_to_time(last * per_bar), summary["duration_s"])
+        rgb = QUADRANT_COLORS[sec["quadrant"]]
+        native = (rgb >> 16) | (rgb & 0xFF00) | ((rgb & 0xFF) << 16) | 0x1000000  # the stand-in's ColorToNative
+        want.append([0, True, max(s, 10.0), min(e, 21.0), f"{sec['quadrant']} {QUADRANT_NAMES[sec['quadrant']]}",
+                     -1, native])  # fmt: skip
+    regions = [c[1:] for c in calls if c[0] == "AddProjectMarker2" and c[2]]
+    assert [r[:2] + r[4:] for r in regions] == [w[:2] + w[4:] for w in want] and regions
+    assert [r[2:4] for r in regions] == [pytest.approx(w[2:4], abs=1e-4) for w in want]
+    markers = [c[1:] for c in calls if c[0] == "AddProjectMarker2" and not c[2]]
+    cuts = [t for t in summary["cuts"] if 10.0 <= 9.5 + t <= 21.0]
+    assert len(cuts) >= 3 and [m[4] for m in markers] == [f"cut {k + 1}" for k in range(len(summary["cuts"]))
+                                                         if summary["cuts"][k] in cuts]  # fmt: skip
+    assert [m[2] for m in markers] == pytest.approx([9.5 + t for t in cuts], abs=1e-5)
+    assert all(m[:2] == [0, False] and m[3] == 0 and m[5:] == [-1, 0] for m in markers)
+    assert list(temp.iterdir()) == []  # the client's files are gone
+
+
+@pytest.mark.parametrize("how", ["close", "esc"])
+def test_closing_the_progress_window_cancels_the_job_and_changes_nothing(
+    bridge: Any, cuts_clip: Path, tmp_path: Path, how: str
+) -> None:
+    video = bridge.videos / f"cancel me {how}.mp4"
+    shutil.copy(cuts_clip, video)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    # the "user" closes the window (or presses Esc) once it shows some progress: the job is running by then
+    env = _env(bridge, REAPER_VIDEO=str(video), TMPDIR=str(temp), REAPER_CLOSE_WHEN="^[1-9]%d*%%")
+    if how == "esc":
+        env["REAPER_PRESS_ESC"] = "1"
+    calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=240)
+    names = [c[0] for c in calls]
+    assert error == "" and "defer_limit" not in names
+    nothing = {"Undo_BeginBlock", "InsertTrackAtIndex", "AddMediaItemToTrack", "CreateNewMIDIItemInProj",
+               "AddProjectMarker2", "PCM_Source_CreateFromFile", "ShowMessageBox"}  # fmt: skip
+    assert not nothing & set(names), [n for n in names if n in nothing]
+    score, cancel = [c[1] for c in calls if c[0] == "io.popen"]
+    assert "moodscore-reaper-" in score and "-cancel.sh" in cancel
+    assert names.index("gfx.quit") > names.index("io.popen")
+    rid = re.search(r"moodscore-(reaper-[0-9-]+)\.sh", score).group(1)
+    # the bridge cancelled the job, and removes its folder once it has stopped
+    assert bridge._states[rid][0] == "cancelled"
+    deadline = time.monotonic() + 60
+    while _job_folders(bridge, rid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _job_folders(bridge, rid) == []
+    assert list(temp.iterdir()) == []
+
+
+def test_score_video_reports_a_bridge_error_in_one_message_box(bridge: Any, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.mp4"
+    shutil.copy(ROOT / "tests" / "data" / "example.mp4", outside)
+    env = _env(bridge, REAPER_VIDEO=str(outside), TMPDIR=str(tmp_path))
+    calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=120)
+    assert error == ""
+    (box,) = [c for c in calls if c[0] == "ShowMessageBox"]
+    assert "is outside the folders this bridge may read" in box[1] and box[2] == "moodscore: score video"
+    assert "Undo_BeginBlock" not in [c[0] for c in calls]
+
+
+def test_score_video_explains_a_client_that_does_not_start(tmp_path: Path) -> None:
+    env = {"MOODSCORE_CMD": str(tmp_path / "no-such-moodscore"), "REAPER_VIDEO": "/videos/clip.mp4",
+           "TMPDIR": str(tmp_path)}  # fmt: skip
+    calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=60)
+    assert error == ""
+    (box,) = [c[1] for c in calls if c[0] == "ShowMessageBox"]
+    assert box.startswith("no answer from the moodscore client") and "no-such-moodscore" in box
+    assert "Undo_BeginBlock" not in [c[0] for c in calls]
 
 
 def test_windows_and_macos_command_lines_are_quoted_for_their_shells(tmp_path: Path) -> None:
     canned = tmp_path / "out.txt"
-    canned.write_text("error\tthe bridge is not running\n", encoding="utf-8")
-    video = r"C:\Users\Ana Lima\Videos\clip (1) & more.mp4"
-    env = {"REAPER_OS": "Win64", "REAPER_FAKE_POPEN": str(canned), "REAPER_VIDEO": video,
-           "MOODSCORE_CMD": r'"C:\Program Files\moodscore\moodscore.exe"',
+    canned.write_text("", encoding="utf-8")
+    video = r"C:\Users\Ana Lima\Videos\clip (1) & 100% more.mp4"
+    env = {"REAPER_OS": "Win64", "REAPER_FAKE_POPEN": str(canned), "REAPER_VIDEO": video, "REAPER_MAX_TICKS": "2",
+           "TEMP": str(tmp_path / "win"), "MOODSCORE_CMD": r'"C:\Program Files\moodscore\moodscore.exe"',
            "MOODSCORE_BRIDGE": "127.0.0.1:9000"}  # fmt: skip
     calls, _ = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env)
     (popen,) = [c for c in calls if c[0] == "io.popen"]
-    assert popen[1] == (
-        r'""C:\Program Files\moodscore\moodscore.exe" osc --host "127.0.0.1" --port "9000" "score" '
-        r'"C:\Users\Ana Lima\Videos\clip (1) & more.mp4" "--tempo" "120.000000" "--timeout" "1800" 2>&1"'
+    (launcher,) = tmp_path.glob("win\\moodscore-reaper-*.cmd")  # (a Windows path, made on Linux: one file name)
+    out = str(launcher)[: -len(".cmd")] + ".txt"
+    rid = launcher.name[len("win\\moodscore-") : -len(".cmd")]
+    assert popen[1] == f'start "" /b cmd /c "{launcher}"'
+    assert launcher.read_bytes().decode() == (
+        '@echo off\r\n"C:\\Program Files\\moodscore\\moodscore.exe" osc --host "127.0.0.1" --port "9000" "score" '
+        '"C:\\Users\\Ana Lima\\Videos\\clip (1) & 100%% more.mp4" "--stems" "--instruments" "piano,bass,pad" '
+        f'"--tempo" "120.000000" "--id" "{rid}" "--progress-lines" "--timeout" "1800" > "{out}" 2>&1\r\n'
+        f'echo exited>> "{out}"\r\n'
     )
-    assert [c[1] for c in calls if c[0] == "ShowMessageBox"] == ["the bridge is not running"]
 
-    env.update(REAPER_OS="macOS-arm64", REAPER_VIDEO="/Users/o'neil/Movies/My Clip.mov", MOODSCORE_CMD="moodscore")
+    env.update(REAPER_OS="macOS-arm64", REAPER_VIDEO="/Users/o'neil/Movies/My Clip.mov", MOODSCORE_CMD="moodscore",
+               TMPDIR=str(tmp_path))  # fmt: skip
     calls, _ = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env)
     (popen,) = [c for c in calls if c[0] == "io.popen"]
-    assert popen[1] == ("moodscore osc --host '127.0.0.1' --port '9000' 'score' '/Users/o'\\''neil/Movies/My Clip.mov' "
-                        "'--tempo' '120.000000' '--timeout' '1800' 2>&1")  # fmt: skip
-    assert os.sep == "/"  # (the POSIX quoting also ran for real through /bin/sh in the score test above)
+    (launcher,) = tmp_path.glob("moodscore-reaper-*.sh")
+    rid = launcher.name[len("moodscore-") : -len(".sh")]
+    out = tmp_path / f"moodscore-{rid}.txt"
+    assert popen[1] == f"/bin/sh '{launcher}' > /dev/null 2>&1 &"
+    assert launcher.read_text() == (
+        "moodscore osc --host '127.0.0.1' --port '9000' 'score' '/Users/o'\\''neil/Movies/My Clip.mov' '--stems' "
+        f"'--instruments' 'piano,bass,pad' '--tempo' '120.000000' '--id' '{rid}' '--progress-lines' '--timeout' "
+        f"'1800' > '{out}' 2>&1\n"
+        f"echo \"exited $?\" >> '{out}'\n"
+    )
+    assert os.sep == "/"  # (the POSIX launcher also ran for real through /bin/sh in the score test above)

@@ -222,6 +222,7 @@ def _overlaps(box: Box, others: list[Box]) -> bool:
 class _Track:
     id: int
     box: Box
+    slot: int  # which of the tracker's landmarkers follows it
     thumb_t: float = -math.inf  # time of its last thumbnail
 
 
@@ -266,11 +267,17 @@ class FaceTracker:
             self._detector = create_detector(model_path)
             try:
                 # blendshapes cost about 1.2 ms a frame and the analysis does not use them
-                self._track = create_landmarker(model_path, video=video_track, num_faces=1, blendshapes=blendshapes)
+                first = create_landmarker(model_path, video=video_track, num_faces=1, blendshapes=blendshapes)
             except BaseException:
                 self._detector.close()
                 raise
         self._video = video_track
+        # one landmarker per face followed (and a spare to try a candidate with): a VIDEO-mode landmarker smooths
+        # the landmarks from one call to the next, so sharing one would blend the faces' mouths and eyes
+        self._landmarkers: list[Any] = [first]
+        self._make_landmarker = lambda: create_landmarker(
+            model_path, video=video_track, num_faces=1, blendshapes=blendshapes
+        )
         self._tracks: list[_Track] = []
         self._gone: list[tuple[int, Box, float]] = []  # tracks lost lately (id, last box, time): found again, kept
         self._next_id = 0
@@ -291,7 +298,8 @@ class FaceTracker:
             self._closed = True
             with quiet_native_stderr():
                 self._detector.close()
-                self._track.close()
+                for landmarker in self._landmarkers:
+                    landmarker.close()
 
     def __enter__(self) -> FaceTracker:
         return self
@@ -329,14 +337,21 @@ class FaceTracker:
         return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
 
     def _search(
-        self, rgb: np.ndarray, levels: tuple[int, ...], taken: list[Box] | None = None, room: int | None = None
-    ) -> list[FaceObservation]:
-        """Faces not among ``taken``, at most ``room`` (default max_faces): level by level, each new candidate
-        landmarked until ``max_candidates`` of them were turned down; after the first level that finds a face only
-        one more level is searched (the smallest tiles cost the most and matter where nothing larger is in view)."""
+        self,
+        rgb: np.ndarray,
+        levels: tuple[int, ...],
+        taken: list[Box] | None = None,
+        room: int | None = None,
+        busy: set[int] | None = None,
+    ) -> list[tuple[FaceObservation, int]]:
+        """Faces not among ``taken``, at most ``room`` (default max_faces), each with the landmarker slot that found
+        it (not one of ``busy``): level by level, each new candidate landmarked until ``max_candidates`` of them were
+        turned down; after the first level that finds a face only one more level is searched (the smallest tiles
+        cost the most and matter where nothing larger is in view)."""
         taken = list(taken or [])
         room = self.max_faces if room is None else room
-        found: list[FaceObservation] = []
+        busy = set(busy or ())
+        found: list[tuple[FaceObservation, int]] = []
         failures, found_at = 0, None
         for n, level in enumerate(levels):
             if found_at is not None and n > found_at + 1:
@@ -347,7 +362,8 @@ class FaceTracker:
                 # overlapping tiles report the same face twice; a static false positive comes back every frame
                 if _overlaps(box, taken) or any(_iou(box, r) > 0.5 for r in self._rejected):
                     continue
-                obs = self._landmark_around(rgb, box)
+                slot = min(set(range(self.max_faces + 1)) - busy)
+                obs = self._landmark_around(rgb, box, slot)
                 if obs is None:
                     failures += 1
                     self._rejected.append(box)
@@ -355,23 +371,28 @@ class FaceTracker:
                     failures += 1  # the crop held a face already known: the candidate was that face again
                     taken.append(box)
                 else:
-                    found.append(obs)
+                    found.append((obs, slot))
+                    busy.add(slot)
                     taken += [obs.box, box]
                     found_at = n if found_at is None else found_at
         return found
 
-    def _landmark_around(self, rgb: np.ndarray, box: Box) -> FaceObservation | None:
+    def _landmark_around(self, rgb: np.ndarray, box: Box, slot: int = 0) -> FaceObservation | None:
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         side = self.track_margin * max(box[2] - box[0], box[3] - box[1], 4.0)
         x0, y0 = cx - side / 2, cy - side / 2
         patch, f = square_patch(rgb, x0, y0, side, self.track_size)
         self.calls["landmark"] += 1
+        while len(self._landmarkers) <= slot:
+            with quiet_native_stderr():
+                self._landmarkers.append(self._make_landmarker())
+        landmarker = self._landmarkers[slot]
         img = _to_mp_image(patch)
         if self._video:
             self._last_ms += 1
-            res = self._track.detect_for_video(img, self._last_ms)
+            res = landmarker.detect_for_video(img, self._last_ms)
         else:
-            res = self._track.detect(img)
+            res = landmarker.detect(img)
         faces = result_faces(res, patch.shape[1], patch.shape[0])
         if not faces:
             return None
@@ -414,7 +435,7 @@ class FaceTracker:
         kept: list[tuple[_Track, FaceObservation]] = []
         lost = False
         for tr in self._tracks:
-            obs = self._landmark_around(rgb, tr.box)
+            obs = self._landmark_around(rgb, tr.box, tr.slot)
             if obs is None or _overlaps(obs.box, [o.box for _, o in kept]):  # gone, or two tracks on one face
                 lost = True
                 self._gone.append((tr.id, tr.box, t_s))
@@ -428,7 +449,7 @@ class FaceTracker:
                 self._rejected.clear()  # give turned-down candidates another chance now and then
             # lost just now: search every frame (tiles of the small scale every other frame); lost for a while
             # (no face in view): the full search every third frame only, a third of the cost of empty scenes
-            new: list[FaceObservation] = []
+            new: list[tuple[FaceObservation, int]] = []
             if self._lost < self.research_every:
                 new = self._search(rgb, (0, 1, 2) if self._lost % 2 == 0 else (0, 1))
             elif self._lost % 3 == 0:
@@ -441,18 +462,18 @@ class FaceTracker:
             levels = (0, 1) if lost else (1,) if self._periodic % 2 == 0 else (2,)
             self._periodic += not lost
             room = max(1, self.max_faces - len(kept))
-            new = self._search(rgb, levels, [o.box for _, o in kept], room)
+            new = self._search(rgb, levels, [o.box for _, o in kept], room, {tr.slot for tr, _ in kept})
         else:
             new = []
         self._gone = [g for g in self._gone if t_s - g[2] <= 2.0]
-        for obs in new:
+        for obs, slot in new:
             same = [g for g in self._gone if _overlaps(obs.box, [g[1]])]
             if same:  # a face found again where one was lost lately keeps its id
                 track_id = same[-1][0]
                 self._gone = [g for g in self._gone if g[0] != track_id]
             else:
                 track_id, self._next_id = self._next_id, self._next_id + 1
-            kept.append((_Track(track_id, obs.box), obs))
+            kept.append((_Track(track_id, obs.box, slot), obs))
         if searched:
             self._since_search = 0
         if not kept:

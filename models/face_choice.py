@@ -134,15 +134,20 @@ def _speaking(
         t = times[frames]
         # a change counts where the two frames are neighbours in the sampling and speech is heard at either
         step = np.abs(np.diff(mouth))
-        ok = (np.diff(frames) == 1) & (talking[frames[1:]] | talking[frames[:-1]])
+        pairs = np.diff(frames) == 1
+        heard = talking[frames[1:]] | talking[frames[:-1]]
+        ok, quiet = pairs & heard, pairs & ~heard
         if not ok.any():
             continue
+        # what the mouth does in silence is this face's own baseline (chewing, smiling, or landmarks that jitter
+        # on a blurred face): only movement beyond it counts as speaking
+        floor = max(opts.speak_floor, float(step[quiet].mean())) if quiet.sum() >= 2 else opts.speak_floor
         mid = (t[1:] + t[:-1]) / 2
         for k, i in enumerate(idx):
             near = ok & (np.abs(mid - t[k]) <= opts.speak_window_s)
             if near.sum() >= 2:
                 act = float(step[near].mean())
-                out[i] = min(1.0, max(0.0, (act - opts.speak_floor) / (opts.speak_full - opts.speak_floor)))
+                out[i] = min(1.0, max(0.0, (act - floor) / (opts.speak_full - opts.speak_floor)))
     return out
 
 

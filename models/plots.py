@@ -149,8 +149,8 @@ def timeline_png(
     return _save(fig, path)
 
 
-FACE_ROW_IN = 1.0  # height of the row of face pictures (inches)
-FACE_PX = 52  # their size on the picture (pixels at the figure's 100 dpi)
+FACE_ROW_IN = 0.9  # height of the row of face pictures (inches)
+FACE_PX = 64  # their size on the picture (pixels at the figure's 100 dpi)
 
 
 def segment_faces(timeline: Timeline) -> list[Any]:
@@ -176,5 +176,5 @@ def _draw_faces(ax: Any, timeline: Timeline, thumbs: list[Any]) -> None:
         ax.axvspan(seg.start_s, seg.end_s, color=QUADRANT_COLOURS[seg.emotion.quadrant], alpha=0.22, lw=0)
         if thumb is None:
             continue
-        image = OffsetImage(thumb, zoom=FACE_PX / max(thumb.shape[:2]), interpolation="bilinear")
+        image = OffsetImage(thumb, zoom=FACE_PX / max(thumb.shape[:2]), interpolation="bilinear", dpi_cor=False)
         ax.add_artist(AnnotationBbox(image, ((seg.start_s + seg.end_s) / 2, 0.5), frameon=False, pad=0))

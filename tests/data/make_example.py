@@ -122,12 +122,10 @@ def landmarks(img: np.ndarray) -> np.ndarray:
     return np.array([[p.x * w, p.y * h] for p in result.face_landmarks[0]])
 
 
-def sad_offsets(pts: np.ndarray) -> np.ndarray:
-    """Where each landmark moves to make the smile sad: frowning mouth, closed lips, raised inner brows, heavy lids."""
+def closed_lips_offsets(pts: np.ndarray) -> np.ndarray:
+    """Where each landmark moves to close the lips over the teeth: the inner lips meet; the triangles over the
+    teeth collapse."""
     offsets = np.zeros_like(pts)
-    mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
-    face_h = float(np.linalg.norm(pts[152] - pts[10]))
-    # Close the lips over the teeth: the inner lips meet; the triangles over the teeth collapse.
     gap = np.array([pts[lo, 1] - pts[up, 1] for up, lo in zip(UPPER_INNER, LOWER_INNER, strict=True)])
     for k, (up, lo) in enumerate(zip(UPPER_INNER, LOWER_INNER, strict=True)):
         offsets[up, 1] += 0.42 * gap[k]
@@ -135,6 +133,14 @@ def sad_offsets(pts: np.ndarray) -> np.ndarray:
     for k, (up, lo) in enumerate(zip(UPPER_OUTER, LOWER_OUTER, strict=True)):
         offsets[up, 1] += 0.25 * gap[k]
         offsets[lo, 1] -= 0.45 * gap[k]
+    return offsets
+
+
+def sad_offsets(pts: np.ndarray) -> np.ndarray:
+    """Where each landmark moves to make the smile sad: frowning mouth, closed lips, raised inner brows, heavy lids."""
+    offsets = closed_lips_offsets(pts)
+    mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
+    face_h = float(np.linalg.norm(pts[152] - pts[10]))
     # Frown: a smooth field over the mouth region bends the lips into an arch (corners down and a little
     # in); it fades outside an ellipse around the mouth, so neighbouring skin follows without folding.
     centre = 0.5 * (pts[61] + pts[291])
@@ -393,14 +399,72 @@ def make_cuts_clip(path: str | os.PathLike[str], *, seconds: float = 12.0) -> No
     encode(path, cuts_frames(seconds, (640, 360)), np.clip(track, -1.0, 1.0), crf=26)
 
 
+TWO_FACES_SIZE = (640, 360)
+# the squares (x, y, side) the two faces of the two-faces clip fill: a large one on the left, out of focus, tinted
+# blue and silent (a face in the background), and a smaller, sharp one near the middle that speaks
+BIG_FACE = (0, 30, 300)
+SMALL_FACE = (290, 95, 170)
+BIG_BLUR_SIGMA = 6.0  # pixels of the frame
+BIG_TINT = (0.65, 0.8, 1.25)
+
+
+def two_faces_frames(
+    seconds: float, mouth_open: Sequence[float], size: tuple[int, int] = TWO_FACES_SIZE
+) -> Iterable[np.ndarray]:
+    """Frames of one shot with two faces (BIG_FACE, SMALL_FACE); ``mouth_open`` (per frame, 0..1) opens the small
+    face's lips (0: closed, 1: wide open), as a speaker's do; the big face never moves its."""
+    import cv2
+
+    img = working_image()
+    pts = landmarks(img)
+    face_w = float(pts[:, 0].max() - pts[:, 0].min())
+    centre = pts.mean(axis=0)
+    closed = closed_lips_offsets(pts)
+    mouths = [warp_to(img, pts, closed, a) for a in (1.0, 0.2, -0.6, -1.4)]  # closed to wide open
+
+    def face(src: np.ndarray, side: int) -> np.ndarray:
+        return view(src, centre[0], centre[1] + 0.1 * face_w, face_w / 0.62, (side, side))
+
+    bx, by, bs = BIG_FACE
+    big = face(img, bs).astype(np.float32) * np.array(BIG_TINT, np.float32)
+    big = cv2.GaussianBlur(np.clip(big, 0, 255).astype(np.uint8), (0, 0), BIG_BLUR_SIGMA)
+    sx, sy, ss = SMALL_FACE
+    small = [face(m, ss) for m in mouths]
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    background = np.stack([90 + 40 * xx / w, 95 + 20 * yy / h, 80 + 30 * (1 - xx / w)], axis=-1).astype(np.uint8)
+    for i in range(round(seconds * FPS)):
+        frame = background.copy()
+        frame[by : by + bs, bx : bx + bs] = big
+        k = round(3 * min(max(mouth_open[i] if i < len(mouth_open) else 0.0, 0.0), 1.0))
+        frame[sy : sy + ss, sx : sx + ss] = small[k]
+        yield frame
+
+
+def make_two_faces_clip(path: str | os.PathLike[str], *, seconds: float = 5.0) -> None:
+    """Write a 640x360 clip of one shot with two faces (see two_faces_frames) and speech whose loudness opens the
+    small face's mouth: the face that carries the scene is the small one."""
+    track = np.zeros(round(seconds * SPEECH_SR), dtype=np.float32)
+    place_lines(track, HAPPY_LINES[:2], start_s=0.3, end_s=seconds, gap_s=0.3, **HAPPY_VOICE)
+    track = np.clip(track, -1.0, 1.0)
+    hop = SPEECH_SR // FPS
+    rms = np.array([np.sqrt(np.mean(track[i * hop : (i + 1) * hop] ** 2)) for i in range(round(seconds * FPS))])
+    mouth_open = np.clip(rms / (0.5 * rms.max()), 0.0, 1.0)
+    encode(path, two_faces_frames(seconds, list(mouth_open)), track, crf=23)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="where to write the clip (.mp4)")
     parser.add_argument("--benchmark", action="store_true", help="make the 30 s 1280x720 benchmark clip instead")
     parser.add_argument("--cuts", action="store_true", help="make the 12 s clip with known cuts (CUTS_S, FADE_S)")
+    parser.add_argument(
+        "--two-faces", action="store_true", help="make the 5 s clip of two faces, the small one speaking"
+    )
     args = parser.parse_args(argv)
     tmp = args.output.with_name(args.output.stem + ".part" + args.output.suffix)
-    (make_benchmark_clip if args.benchmark else make_cuts_clip if args.cuts else make_example)(tmp)
+    maker = make_benchmark_clip if args.benchmark else make_cuts_clip if args.cuts else make_example
+    (make_two_faces_clip if args.two_faces else maker)(tmp)
     tmp.replace(args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
 

@@ -66,6 +66,7 @@ class Result:
     sections: list[list[Any]] = field(default_factory=list)  # /moodscore/section arguments after the index
     markers: list[list[Any]] = field(default_factory=list)
     stems: list[list[Any]] = field(default_factory=list)
+    clips: list[list[Any]] = field(default_factory=list)  # /moodscore/clip arguments (ableton)
     timeline_parts: dict[int, str] = field(default_factory=dict)
     timeline_path: str = ""
     info: list[Any] = field(default_factory=list)  # pong / status / clip arguments
@@ -171,10 +172,13 @@ def _take(r: Result, address: str, a: list[Any], on_progress: Callable[[float, s
         r.stems.append(a[1:])
     elif address == CLIP:
         r.info = a
+        r.clips.append(a)
     return False
 
 
-def print_lines(r: Result, out: Any = sys.stdout) -> None:
+def print_lines(r: Result, out: Any = None) -> None:
+    out = out or sys.stdout  # (looked up now: a test or a caller may have replaced it)
+
     def line(*fields: Any) -> None:
         out.write("\t".join(str(f).replace("\t", " ").replace("\n", " ") for f in fields) + "\n")
 
@@ -194,6 +198,8 @@ def print_lines(r: Result, out: Any = sys.stdout) -> None:
         line("marker", i, *marker)
     for i, stem in enumerate(r.stems):
         line("stem", i, *stem)
+    for clip in r.clips if len(r.clips) > 1 else ():
+        line("clip", *clip)
     if r.timeline_path:
         line("timeline", r.timeline_path)
     line("end")
@@ -206,7 +212,7 @@ def as_json(r: Result) -> dict[str, Any]:
         for p in r.pieces
     ]
     out["segments"] = [list(s) for s in r.segments]
-    out["sections"], out["markers"], out["stems"] = r.sections, r.markers, r.stems
+    out["sections"], out["markers"], out["stems"], out["clips"] = r.sections, r.markers, r.stems, r.clips
     if r.timeline_parts:
         out["timeline"] = json.loads(r.timeline_json)
     return out

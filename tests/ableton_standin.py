@@ -5,6 +5,11 @@ UDP port and sends each reply to ``response_port`` (11001 in Live) of the host t
 address with the query's own arguments first. A clip appears only ``clip_delay`` seconds after
 ``/live/clip_slot/create_clip`` (as in Live, where adding notes at once fails); notes sent to a slot without a
 clip are refused with ``/live/error``. Everything received is recorded.
+
+The song has ``num_scenes`` scenes (``/live/song/create_scene index``, -1 at the end, adds one); a clip slot
+outside them makes AbletonOSC's handler fail, which it only logs: no reply. Cue points (``cue_points``: name and
+time in beats, in time order) are added and deleted only as AbletonOSC can: ``/live/song/cue_point/add_or_delete``
+toggles one at ``current_song_time``; ``/live/song/cue_point/set/name index name`` renames one.
 """
 
 from __future__ import annotations
@@ -23,11 +28,17 @@ class Clip:
     length: float
     name: str = ""
     notes: list[tuple[int, float, float, int, bool]] = field(default_factory=list)
+    color: int | None = None
 
 
 class AbletonStandIn:
-    def __init__(self, *, tempo: float = 123.0, clip_delay: float = 0.15, response_port: int = 11001) -> None:
+    def __init__(
+        self, *, tempo: float = 123.0, clip_delay: float = 0.15, response_port: int = 11001, num_scenes: int = 8
+    ) -> None:
         self.tempo = tempo
+        self.num_scenes = num_scenes
+        self.current_song_time = 0.0
+        self.cue_points: list[list[Any]] = []  # [name, time] in time order
         self.clip_delay = clip_delay
         self.response_port = response_port
         self.received: list[tuple[str, list[Any]]] = []
@@ -71,8 +82,40 @@ class AbletonStandIn:
                 self._handle(host, m.address, list(m.params))
 
     def _handle(self, host: str, address: str, p: list[Any]) -> None:
+        slot_addresses = ("/live/clip_slot/create_clip", "/live/clip_slot/get/has_clip")
+        if address in slot_addresses and not 0 <= int(p[1]) < self.num_scenes:
+            self.errors.append(f"{address}: IndexError: no scene {p[1]}")  # AbletonOSC logs it and sends nothing
+            return
         if address == "/live/song/get/tempo":
             self._reply(host, address, float(self.tempo))
+        elif address == "/live/song/set/tempo":
+            self.tempo = float(p[0])
+        elif address == "/live/song/get/num_scenes":
+            self._reply(host, address, self.num_scenes)
+        elif address == "/live/song/create_scene":
+            self.num_scenes += 1
+        elif address == "/live/song/get/current_song_time":
+            self._reply(host, address, float(self.current_song_time))
+        elif address == "/live/song/set/current_song_time":
+            self.current_song_time = float(p[0])
+        elif address == "/live/song/get/cue_points":
+            flat = [x for name, t in self.cue_points for x in (name, float(t))]
+            self._reply(host, address, *flat)
+        elif address == "/live/song/cue_point/add_or_delete":
+            here = [c for c in self.cue_points if abs(c[1] - self.current_song_time) < 1e-6]
+            if here:
+                self.cue_points.remove(here[0])
+            else:
+                self.cue_points.append(["", self.current_song_time])
+                self.cue_points.sort(key=lambda c: c[1])
+        elif address == "/live/song/cue_point/set/name":
+            self.cue_points[int(p[0])][0] = str(p[1])
+        elif address == "/live/clip/set/color":
+            clip = self.clips.get((int(p[0]), int(p[1])))
+            if clip is None:
+                self._error(host, "set/color: no clip")
+                return
+            clip.color = int(p[2])
         elif address == "/live/clip_slot/create_clip":
             track, slot, length = int(p[0]), int(p[1]), float(p[2])
             timer = threading.Timer(self.clip_delay, self._make_clip, (track, slot, length))

@@ -346,15 +346,15 @@ class FaceTracker:
     ) -> list[tuple[FaceObservation, int]]:
         """Faces not among ``taken``, at most ``room`` (default max_faces), each with the landmarker slot that found
         it (not one of ``busy``): level by level, each new candidate landmarked until ``max_candidates`` of them were
-        turned down; after the first level that finds a face only one more level is searched (the smallest tiles
-        cost the most and matter where nothing larger is in view)."""
+        turned down, up to the first level that finds a face (smaller faces beside it are left to the periodic
+        searches: a lost face is searched for often, and the tiles cost several detector calls)."""
         taken = list(taken or [])
         room = self.max_faces if room is None else room
         busy = set(busy or ())
         found: list[tuple[FaceObservation, int]] = []
-        failures, found_at = 0, None
-        for n, level in enumerate(levels):
-            if found_at is not None and n > found_at + 1:
+        failures = 0
+        for level in levels:
+            if found:
                 break
             for _, box in self._candidates(rgb, level):
                 if len(found) >= room or failures >= self.max_candidates:
@@ -374,7 +374,6 @@ class FaceTracker:
                     found.append((obs, slot))
                     busy.add(slot)
                     taken += [obs.box, box]
-                    found_at = n if found_at is None else found_at
         return found
 
     def _landmark_around(self, rgb: np.ndarray, box: Box, slot: int = 0) -> FaceObservation | None:
@@ -455,11 +454,11 @@ class FaceTracker:
             elif self._lost % 3 == 0:
                 new = self._search(rgb, (0, 1, 2))
         elif lost or self._since_search >= self.research_every:
-            # a face left (look for it, or another, at once) or time for the periodic look for new faces; the
-            # periodic search takes the two tile scales in turn, and finds at least one face even when all the
-            # places are taken (the weakest face then makes room)
+            # a face left (look for it, or another, at once) or time for the periodic look for new faces; every
+            # third periodic search takes the small tiles (8 detector calls at 1280x720, where the large take 2),
+            # and it finds at least one face even when all the places are taken (the weakest face then makes room)
             searched = True
-            levels = (0, 1) if lost else (1,) if self._periodic % 2 == 0 else (2,)
+            levels = (0, 1) if lost else (2,) if self._periodic % 3 == 2 else (1,)
             self._periodic += not lost
             room = max(1, self.max_faces - len(kept))
             new = self._search(rgb, levels, [o.box for _, o in kept], room, {tr.slot for tr, _ in kept})
@@ -481,7 +480,8 @@ class FaceTracker:
             self._lost += 1
             return []
         self._lost = 0
-        self._rejected.clear()
+        if searched and self._periodic % 3 == 0:
+            self._rejected.clear()  # turned-down candidates get another chance now and then (a face turned away)
         self._since_search += 1
         out = [
             replace(o, track=tr.id, t_s=t_s, searched=searched, frame_size=(rgb.shape[1], rgb.shape[0]))

@@ -1,7 +1,9 @@
-"""``moodscore send ableton``: compose for an emotion and put the MIDI into an Ableton Live clip slot.
+"""``moodscore send ableton``: compose for an emotion and put the MIDI into an Ableton Live clip slot, or score
+a video and put its music into Live (a clip per section, the tempo, the cuts as locators).
 
 By default the running bridge composes (its Engine is warm) and talks to AbletonOSC; ``--local`` composes in
-this process instead (slower: it loads the generator first) and talks to AbletonOSC directly.
+this process instead (slower: it loads the generator first) and talks to AbletonOSC directly. A video is always
+scored by the bridge.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     emo = a.add_mutually_exclusive_group(required=True)
     emo.add_argument("--quadrant", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
     emo.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
-    a.add_argument("--bars", type=int, default=8, help="length in 4/4 bars (default 8)")
+    emo.add_argument("--video", metavar="PATH", help="score this video (through the bridge): a clip per section "
+                     "from --slot on, Live's tempo set to the score's, the cuts as locators")  # fmt: skip
+    a.add_argument("--bars", type=int, default=None, help="with an emotion: length in 4/4 bars (default 8)")
     a.add_argument("--tempo", type=float, default=None, help="BPM (default: the Live set's tempo)")
     a.add_argument("--key", default="auto")
     a.add_argument("--seed", type=int, default=0)
@@ -34,17 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ableton-host", default="127.0.0.1", help="with --local: where AbletonOSC runs")
     a.add_argument("--ableton-port", type=int, default=SEND_PORT, help=f"with --local (default {SEND_PORT})")
     a.add_argument("--ableton-reply-port", type=int, default=REPLY_PORT, help=f"with --local (default {REPLY_PORT})")
-    a.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the bridge (default 60)")
+    a.add_argument("--timeout", type=float, default=None, help="seconds to wait for the bridge (60; a video 900)")
     a.add_argument("--debug-models", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {"track": args.track, "slot": args.slot, "bars": args.bars, "key": args.key,
-                            "seed": args.seed}  # fmt: skip
+    opts: dict[str, Any] = {"track": args.track, "slot": args.slot, "key": args.key, "seed": args.seed}
+    if args.video:
+        if args.bars is not None or args.local:
+            raise SystemExit("moodscore send: error: --video is scored by the bridge, to its own length: "
+                             "give no --bars or --local")  # fmt: skip
+        from pathlib import Path
+
+        opts["path"] = str(Path(args.video).expanduser().resolve())
+    else:
+        opts["bars"] = 8 if args.bars is None else args.bars
     if args.quadrant:
         opts["quadrant"] = args.quadrant
-    else:
+    elif args.va:
         try:
             opts["valence"], opts["arousal"] = (float(x) for x in args.va.split(","))
         except ValueError:
@@ -86,12 +98,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             sent, name, tempo = _local(args, opts)
         else:
             from .client import request
+            from .protocol import read_secret
 
             host, _, port = args.bridge.rpartition(":")
-            r = request(f"{PREFIX}/ableton", opts, host=host or DEFAULT_HOST, port=int(port), timeout=args.timeout)
+            secret = read_secret()  # the bridge's, when it runs as this user
+            if secret is not None:
+                opts["secret"] = secret
+            timeout = args.timeout or (900.0 if args.video else 60.0)
+            r = request(f"{PREFIX}/ableton", opts, host=host or DEFAULT_HOST, port=int(port), timeout=timeout)
             if r.error is not None:
                 print(f"moodscore send: error: {r.error}", file=sys.stderr)
                 return 2
+            if args.video:
+                tempo = float(r.clips[0][4]) if r.clips else 0.0
+                print(f"put {len(r.clips)} clips (one per section) into track {args.track} from slot {args.slot}, "
+                      f"set the tempo to {tempo:g} BPM and added {len(r.markers)} locators")  # fmt: skip
+                return 0
             sent, name, tempo = int(r.info[2]), str(r.info[3]), float(r.info[4])
     except (MoodscoreError, AbletonError, RequestError) as exc:
         print(f"moodscore send: error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)

@@ -229,3 +229,23 @@ def test_ableton_with_a_path_takes_no_emotion(tmp_path: Path, link: AbletonLink)
         peer.send(bridge.address, "/moodscore/ableton", "x1", "track", 0, "slot", 0, "path", "/v.mp4", "quadrant", "Q1")
         (reply,) = peer.until("x1", 10)
     assert reply[0] == "/moodscore/error" and "give no quadrant" in reply[1][2]
+
+
+def test_moodscore_send_ableton_video_through_the_bridge(
+    tmp_path: Path, live: AbletonStandIn, link: AbletonLink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.send import main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes((Path(__file__).parent / "data" / "example.mp4").read_bytes())
+    with one_torch_thread(), running_bridge(tmp_path / "out", allowed_roots=[videos], ableton=lambda: link) as bridge:
+        host, port = bridge.address
+        argv = ["ableton", "--track", "3", "--slot", "0", "--video", str(videos / "clip.mp4"),
+                "--bridge", f"{host}:{port}"]  # fmt: skip
+        assert main(argv) == 0
+        with pytest.raises(SystemExit, match="give no --bars or --local"):
+            main([*argv, "--bars", "4"])
+    out = capsys.readouterr()
+    n = len([k for k in live.clips if k[0] == 3])
+    assert n >= 1 and f"put {n} clips (one per section) into track 3 from slot 0" in out.out

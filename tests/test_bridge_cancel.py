@@ -1,0 +1,60 @@
+"""/moodscore/cancel: a queued request never runs, a running one stops and leaves no folder, and cancelling what
+is not queued or running is a clear error."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from osc_helpers import Peer, one_torch_thread, running_bridge
+
+ROOT = Path(__file__).resolve().parents[1]
+FINAL = ("/moodscore/error", "/moodscore/done", "/moodscore/cancelled")
+
+
+def test_cancel_a_queued_and_a_running_score(tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    clip = videos / "clip.mp4"
+    shutil.copy(ROOT / "tests" / "data" / "example.mp4", clip)
+    with one_torch_thread(), running_bridge(tmp_path / "out", allowed_roots=[videos]) as bridge, Peer() as peer:
+        peer.send(bridge.address, "/moodscore/score", "r1", "path", str(clip), "stems", 1)
+        peer.send(bridge.address, "/moodscore/score", "r2", "path", str(clip))
+        time.sleep(0.3)
+        assert bridge._states["r2"][0] == "queued"
+        replies: dict[str, list[tuple[str, list[object]]]] = {"r1": [], "r2": [], "c1": [], "c2": []}
+
+        def collect(until: float) -> None:
+            deadline = time.monotonic() + until
+            while time.monotonic() < deadline and not all(r and r[-1][0] in FINAL for r in replies.values()):
+                for address, args in peer.receive(timeout=0.2, quiet=0.1):
+                    if args and args[0] in replies:
+                        replies[str(args[0])].append((address, args))
+
+        peer.send(bridge.address, "/moodscore/cancel", "c2", "of", "r2")
+        collect(1.0)
+        assert replies["c2"] == [("/moodscore/cancelled", ["c2", "r2", "queued"])]
+        # r1 is running: once it has reported progress, cancel it too
+        deadline = time.monotonic() + 60
+        while bridge._states["r1"][1] <= 0.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        peer.send(bridge.address, "/moodscore/cancel", "c1", "of", "r1")
+        collect(60.0)
+        assert replies["r2"] == [("/moodscore/error", ["r2", "/moodscore/score", "cancelled"])]  # it never ran
+        assert replies["r1"][-1] == ("/moodscore/error", ["r1", "/moodscore/score", "cancelled"])
+        assert "/moodscore/piece" not in [a for a, _ in replies["r1"]]
+        assert replies["c1"] == [("/moodscore/cancelled", ["c1", "r1", "running"])]
+        assert bridge._states["r1"][0] == bridge._states["r2"][0] == "cancelled"
+        # the cancelled job's folder goes once it has stopped; the queued one's was never made
+        deadline = time.monotonic() + 30
+        while list(bridge.ctx.out_dir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(bridge.ctx.out_dir.iterdir()) == []
+
+        peer.send(bridge.address, "/moodscore/cancel", "c3", "of", "r1")
+        peer.send(bridge.address, "/moodscore/cancel", "c4")
+        (late,) = peer.until("c3", 10)
+        (bare,) = peer.until("c4", 10)
+    assert late == ("/moodscore/error", ["c3", "/moodscore/cancel", "nothing to cancel: request 'r1' is cancelled"])
+    assert "cancel needs an 'of' option" in bare[1][2]

@@ -140,6 +140,8 @@ def test_the_small_sharp_speaking_face_is_read_throughout(two_faces: tuple[Timel
     assert sx <= (x0 + x1) / 2 <= sx + side and sy <= (y0 + y1) / 2 <= sy + side
     assert (x1 - x0) < 0.75 * maker.BIG_FACE[2] * 0.62  # it is not the largest face in the picture
     assert len({f.track for f in tl.faces}) == 1
+    assert tl.forced(0.0, 1.0, "Q3").faces == tl.faces  # the pictures stay with a timeline the user steers
+    assert "faces" not in tl.to_dict()  # and stay out of timeline.json
 
 
 def test_timeline_png_shows_the_face_read(two_faces: tuple[Timeline, ModuleType, np.ndarray], tmp_path: Path) -> None:

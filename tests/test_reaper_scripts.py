@@ -71,7 +71,10 @@ def test_compose_inserts_the_generated_notes_at_the_edit_cursor(bridge: Any, tmp
     expected = sorted((p, s * 960, (s + d) * 960, v) for p, s, d, v in notes_in_beats(score.midi, 100.0))
     got = sorted((c[7], c[4], c[5], c[8]) for c in inserts)
     assert [(p, v) for p, _, _, v in got] == [(p, v) for p, _, _, v in expected]
-    assert [t for n in got for t in n[1:3]] == pytest.approx([t for n in expected for t in n[1:3]], abs=1e-6)
+    # a performance places notes off the beat grid: the bridge's MIDI file holds them to its tick, the client to
+    # 1/1920 beat
+    close = 960 * (0.5 / score.midi.resolution + 0.5 / 1920) + 1e-6
+    assert [t for n in got for t in n[1:3]] == pytest.approx([t for n in expected for t in n[1:3]], abs=close)
     (name,) = [c for c in calls if c[0] == "GetSetMediaItemTakeInfo_String"]
     assert name[2:] == ["P_NAME", "Q1 happy / excited", True]
 

@@ -17,8 +17,8 @@ when a face is lost, and every ``research_every`` frames to catch new faces. ``p
 face of a frame, ``process`` the main one; which face carries the scene over a whole shot is decided after the
 tracking, with the speech and the cuts known (:mod:`models.face_choice`).
 
-The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.face_align`
-and is re-exported here.
+The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.face_align`,
+the geometry of the search (boxes, patches, tiles) in :mod:`models.face_geometry`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ from models.face_align import aligned_crop as aligned_crop
 from models.face_align import alignment_matrix as alignment_matrix
 from models.face_align import anchor_points as anchor_points
 from models.face_choice import FaceRecord, mouth_opening, score_frame, sharpness
+from models.face_geometry import Box, box_area, box_iou, same_face
+from models.face_geometry import check_rgb as check_rgb
+from models.face_geometry import landmark_box as landmark_box
+from models.face_geometry import search_tiles as search_tiles
+from models.face_geometry import square_patch as square_patch
 
 N_LANDMARKS = 478
 BLENDSHAPE_NAMES: tuple[str, ...] = (
@@ -137,85 +142,6 @@ class FaceObservation:
     sharpness: float | None = None  # variance of the Laplacian of the face over its variance (with ``thumb``)
     thumb: np.ndarray | None = None  # (thumb_size, thumb_size, 3) uint8 RGB around the face, when taken
     frame_size: tuple[int, int] = (0, 0)  # width, height of the frame
-
-
-def check_rgb(rgb: np.ndarray) -> np.ndarray:
-    a = np.asarray(rgb)
-    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or a.shape[0] < 8 or a.shape[1] < 8:
-        raise InputError(f"expected an RGB uint8 frame (H, W, 3), got {a.dtype} {a.shape}")
-    return a
-
-
-def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
-    x0, y0 = landmarks[:, :2].min(axis=0)
-    x1, y1 = landmarks[:, :2].max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
-
-
-def _area(b: tuple[float, float, float, float]) -> float:
-    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    inter = _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-    return inter / max(_area(a) + _area(b) - inter, 1e-9)
-
-
-def square_patch(
-    rgb: np.ndarray, x0: float, y0: float, side: float, size: int, *, area: bool = False
-) -> tuple[np.ndarray, float]:
-    """The square [x0, x0+side) x [y0, y0+side) of ``rgb`` (black outside) resized to ``size``; returns it and
-    the factor f such that frame = patch * f + (x0, y0). ``area``: resampled by pixel area (slower, but the same
-    softening at every ratio, as a sharpness measure needs)."""
-    h, w = rgb.shape[:2]
-    ix0, iy0, s = round(x0), round(y0), max(1, round(side))
-    sx0, sy0, sx1, sy1 = max(ix0, 0), max(iy0, 0), min(ix0 + s, w), min(iy0 + s, h)
-    if sx0 == ix0 and sy0 == iy0 and sx1 == ix0 + s and sy1 == iy0 + s:
-        src = rgb[sy0:sy1, sx0:sx1]
-    else:
-        src = np.zeros((s, s, 3), np.uint8)
-        if sx1 > sx0 and sy1 > sy0:
-            src[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
-    if area and src.shape[0] != size:
-        return np.ascontiguousarray(cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)), s / size
-    # halve with a Gaussian pyramid while over twice the size, then bilinear: close to INTER_AREA's
-    # anti-aliasing at a tenth of its cost for the non-integer ratios tracking produces (2.6 -> 0.3 ms at 550 px)
-    while src.shape[0] >= 2 * size:
-        src = cv2.pyrDown(src)
-    patch = src if src.shape[0] == size else cv2.resize(src, (size, size), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(patch), s / size
-
-
-def search_tiles(width: int, height: int, level: int) -> list[tuple[int, int, int]]:
-    """Square tiles (x0, y0, side) of a search level: 1 = squares of the short side along the long side,
-    2 = squares of 2/3 of the short side on a grid; neighbours overlap by at least a quarter."""
-    short = min(width, height)
-    side = short if level == 1 else max(8, round(short * 2 / 3))
-
-    def starts(length: int) -> list[int]:
-        if length <= side:
-            return [0]
-        n = int(np.ceil((length - side) / (0.75 * side))) + 1
-        return [round(v) for v in np.linspace(0, length - side, n)]
-
-    return [(x, y, side) for y in starts(height) for x in starts(width)]
-
-
-Box = tuple[float, float, float, float]
-
-
-def _overlaps(box: Box, others: list[Box]) -> bool:
-    """Whether ``box`` shows the same face as one of ``others``: they overlap, or one holds the other's centre."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    for o in others:
-        ox, oy = (o[0] + o[2]) / 2, (o[1] + o[3]) / 2
-        if (
-            _iou(box, o) > 0.3
-            or (o[0] <= cx <= o[2] and o[1] <= cy <= o[3])
-            or (box[0] <= ox <= box[2] and box[1] <= oy <= box[3])
-        ):
-            return True
-    return False
 
 
 @dataclass
@@ -334,7 +260,7 @@ class FaceTracker:
                 score = float(det.categories[0].score) if det.categories else 0.0
                 x0, y0 = bb.origin_x * f + ox, bb.origin_y * f + oy
                 found.append((score, (x0, y0, x0 + bb.width * f, y0 + bb.height * f)))
-        return sorted(found, key=lambda c: (c[0] >= self.strong_score, _area(c[1])), reverse=True)
+        return sorted(found, key=lambda c: (c[0] >= self.strong_score, box_area(c[1])), reverse=True)
 
     def _search(
         self,
@@ -360,14 +286,14 @@ class FaceTracker:
                 if len(found) >= room or failures >= self.max_candidates:
                     return found
                 # overlapping tiles report the same face twice; a static false positive comes back every frame
-                if _overlaps(box, taken) or any(_iou(box, r) > 0.5 for r in self._rejected):
+                if same_face(box, taken) or any(box_iou(box, r) > 0.5 for r in self._rejected):
                     continue
                 slot = min(set(range(self.max_faces + 1)) - busy)
                 obs = self._landmark_around(rgb, box, slot)
                 if obs is None:
                     failures += 1
                     self._rejected.append(box)
-                elif _overlaps(obs.box, taken):
+                elif same_face(obs.box, taken):
                     failures += 1  # the crop held a face already known: the candidate was that face again
                     taken.append(box)
                 else:
@@ -435,7 +361,7 @@ class FaceTracker:
         lost = False
         for tr in self._tracks:
             obs = self._landmark_around(rgb, tr.box, tr.slot)
-            if obs is None or _overlaps(obs.box, [o.box for _, o in kept]):  # gone, or two tracks on one face
+            if obs is None or same_face(obs.box, [o.box for _, o in kept]):  # gone, or two tracks on one face
                 lost = True
                 self._gone.append((tr.id, tr.box, t_s))
             else:
@@ -466,7 +392,7 @@ class FaceTracker:
             new = []
         self._gone = [g for g in self._gone if t_s - g[2] <= 2.0]
         for obs, slot in new:
-            same = [g for g in self._gone if _overlaps(obs.box, [g[1]])]
+            same = [g for g in self._gone if same_face(obs.box, [g[1]])]
             if same:  # a face found again where one was lost lately keeps its id
                 track_id = same[-1][0]
                 self._gone = [g for g in self._gone if g[0] != track_id]

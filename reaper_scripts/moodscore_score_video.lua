@@ -4,8 +4,9 @@
 --   voices in it and composes music that follows the emotion, locked to the picture's cuts. The music lands
 --   right under the video's track, aligned with the clip's first frame: one track per stem (piano, bass,
 --   pad...: audio files the bridge rendered) and one with the MIDI of every part; every section of the music
---   becomes a region named (and coloured) after its emotion, every cut and hit a marker. All of it is one
---   undo step.
+--   becomes a region named (and coloured) after its emotion, every cut a marker. All of it is one undo step.
+--   Hits: project markers named "hit..." over the video item are moments the music must hit (a downbeat,
+--   an accent); put them there before running the script.
 --   REAPER stays responsive while the bridge works: a small window shows the progress; close it (or press
 --   Esc in it) to cancel, which cancels the job on the bridge too and changes nothing in the project.
 --   The bridge must be allowed to read the file (`moodscore bridge --allow FOLDER`).
@@ -30,6 +31,20 @@ local function selected_video()
   local _, _, tempo = reaper.TimeMap_GetTimeSigAtTime(0, pos)
   return { item = item, path = path, pos = pos, len = len, offs = offs, tempo = tempo,
            clip_start = pos - offs, item_end = pos + len }
+end
+
+-- The project's markers named "hit..." over the video item, as seconds from the clip's first frame.
+local function hits_over(video)
+  local hits = {}
+  local count = reaper.CountProjectMarkers(0)
+  for i = 0, count - 1 do
+    local ok, isrgn, pos, _, name = reaper.EnumProjectMarkers3(0, i)
+    if ok and ok > 0 and not isrgn and (name or ""):lower():match("^hit") and pos >= video.pos
+       and pos <= video.item_end then
+      hits[#hits + 1] = string.format("%.4f", pos - video.clip_start)
+    end
+  end
+  return table.concat(hits, ",")
 end
 
 local function native_color(rgb)
@@ -116,7 +131,8 @@ local function insert(video, result)
     end
     for _, m in ipairs(result.markers) do
       local t = video.clip_start + m.time_s
-      if t >= video.pos and t <= video.item_end then
+      -- (the hits came from the project's own markers: they are there already)
+      if m.kind ~= "hit" and t >= video.pos and t <= video.item_end then
         reaper.AddProjectMarker2(0, false, t, 0, m.name, -1, 0)
       end
     end
@@ -193,9 +209,14 @@ local function main()
   local video, why = selected_video()
   if not video then return common.fail(TITLE, why) end
   local id = string.format("reaper-%d-%06d", os.time(), math.floor(reaper.time_precise() * 1000) % 1000000)
-  local job, err = common.start({ "score", video.path, "--stems", "--instruments", INSTRUMENTS,
-                                  "--tempo", string.format("%.6f", video.tempo), "--id", id,
-                                  "--progress-lines", "--timeout", "1800" }, id)
+  local args = { "score", video.path, "--stems", "--instruments", INSTRUMENTS,
+                 "--tempo", string.format("%.6f", video.tempo), "--id", id, "--progress-lines", "--timeout", "1800" }
+  local hits = hits_over(video)
+  if hits ~= "" then
+    args[#args + 1] = "--hits"
+    args[#args + 1] = hits
+  end
+  local job, err = common.start(args, id)
   if not job then return common.fail(TITLE, err) end
   run = { video = video, job = job, id = id, fraction = 0, message = "starting the moodscore client" }
   gfx.init(TITLE, 460, 86)

@@ -4,7 +4,8 @@ Every API call is recorded with its arguments (numbers, booleans, strings, and o
 with the signature ReaScript documents (a wrong type or count of arguments is an error, and so is a function the
 stand-in does not know). The stand-in has one tempo and one time signature (REAPER_TEMPO, REAPER_TIMESIG), 960 PPQ
 per quarter note, a list of tracks starting with one selected track ("track#1"), and a selected video item on it
-when REAPER_VIDEO is set (REAPER_VIDEO_POS, _LEN, _OFFS). Audio sources know their length from the WAV header.
+when REAPER_VIDEO is set (REAPER_VIDEO_POS, _LEN, _OFFS), and the markers in REAPER_MARKERS ("name@s;...").
+Audio sources know their length from the WAV header.
 
 ``reaper.defer`` is a loop the harness drives after the script's main chunk: every 30 ms (``tick`` is recorded)
 it runs what was deferred, until nothing is (or REAPER_MAX_TICKS, then ``defer_limit``). ``gfx`` records what is
@@ -234,6 +235,22 @@ function api.AddProjectMarker2(proj, isrgn, pos, rgnend, name, want, color)
         and type(name) == "string" and math.type(want) == "integer" and math.type(color) == "integer"
         and (not isrgn or rgnend > pos), "AddProjectMarker2(0, isrgn, pos, rgnend, name, wantidx, color)")
   return 1
+end
+
+-- the project's markers before the script runs: REAPER_MARKERS is "name@seconds;name@seconds..."
+local project_markers = {}
+for name, pos in env("REAPER_MARKERS", ""):gmatch("([^;@]*)@([^;]+)") do
+  project_markers[#project_markers + 1] = { name = name, pos = tonumber(pos) }
+end
+function api.CountProjectMarkers(proj)
+  check(proj == 0, "CountProjectMarkers(0)")
+  return #project_markers, #project_markers, 0
+end
+function api.EnumProjectMarkers3(proj, idx)
+  check(proj == 0 and math.type(idx) == "integer", "EnumProjectMarkers3(0, integer)")
+  local m = project_markers[idx + 1]
+  if not m then return 0, false, 0.0, 0.0, "", 0, 0 end
+  return idx + 1, false, m.pos, 0.0, m.name, idx + 1, 0
 end
 
 -- reaper.defer: the function runs on a later tick of the loop below, as REAPER runs it about 30 times a second

@@ -128,12 +128,15 @@ def test_score_video_inserts_stems_regions_and_markers_while_reaper_stays_respon
     temp.mkdir()
     # the video item starts at 10 s in the project and shows the clip from 0.5 s to 11.5 s: its first frame is at 9.5 s
     env = _env(bridge, REAPER_TEMPO="120", REAPER_VIDEO=str(video), REAPER_VIDEO_POS="10.0", REAPER_VIDEO_LEN="11.0",
-               REAPER_VIDEO_OFFS="0.5", TMPDIR=str(temp))  # fmt: skip
+               REAPER_VIDEO_OFFS="0.5", TMPDIR=str(temp),
+               REAPER_MARKERS="Hit the door@12.5;verse@13.0;hit@30.0")  # fmt: skip
     calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=240)
     names = [c[0] for c in calls]
     assert error == "" and "ShowMessageBox" not in names and "defer_limit" not in names, calls[-3:]
     (job,) = [p for p in bridge.ctx.out_dir.iterdir() if (p / "score.json").is_file() and "reaper-" in p.name]
     summary = json.loads((job / "score.json").read_text(encoding="utf-8"))
+    # the project's "hit" markers over the item became hits (seconds in the clip), which the music lands on
+    assert summary["options"]["hits"] == [3.0] and summary["sync"]["hits"][0]["t_s"] == 3.0
 
     # the script returned at once and polled from reaper.defer; the progress window showed the bridge's progress
     (launch,) = [c for c in calls if c[0] == "io.popen"]

@@ -1,20 +1,31 @@
-"""A corpus of hostile and careless inputs for the command line, made by script into a folder.
+"""A corpus of hostile and careless inputs for the command line, the web page and the OSC bridge, made by script.
 
     from hostile_corpus import build_corpus     # tests/ is on sys.path under pytest
     cases = build_corpus(folder)                # [Case(name, argv, ok), ...]
+    web = web_cases(cases, folder)              # the same inputs as Gradio API requests, and the web's own
+    osc = bridge_cases(cases, folder, outside)  # as /moodscore/... requests, and hostile OSC messages
 
 Each case is one `moodscore` command line: media files of every kind the issue tracker has seen go wrong (empty,
 text, truncated, a picture named .mp4, 39 audio channel layouts, browser and camera codecs, frames too large),
 MIDI files that are empty, drums only, SMPTE-timed or built to ask for gigabytes, options out of range and
 output paths that are links, pipes or busy. ``ok`` says whether the command should succeed (exit 0) or refuse
 (exit 2 with one line). ``benchmarks/bench_hostile.py`` runs them all and counts crashes, hangs and leftovers.
+
+The web page and the bridge are asked for the same inputs as a user would ask them (an upload through the Gradio
+API; a path under the bridge's ``--allow`` folder), where they take such an input at all, plus what only they take:
+requests without a clip or a score, values no widget offers, OSC arguments of the wrong type, huge strings, paths
+that climb out with ``..`` or a symlink, undecodable datagrams. :func:`run_web` and :func:`run_bridge` send one
+case and tell how it was answered; :func:`verdict` says whether that was a clear answer.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import media_fixtures as fx
 import numpy as np
@@ -25,6 +36,12 @@ class Case:
     name: str
     argv: tuple[str, ...]  # after `moodscore`
     ok: bool  # True: exit 0 expected; False: exit 2 with a one-line error
+    # the same input as the web page and the bridge are asked for it (:func:`web_cases`, :func:`bridge_cases`):
+    # the job ("score" or "compose"; "" where the case is the command line's alone: output paths, the judge,
+    # analysis options), the media file and the options (tempo, seed, key, instruments, quadrant, bars, va)
+    job: str = ""
+    media: Path | None = None
+    options: tuple[tuple[str, object], ...] = ()
 
 
 END = fx.END_OF_TRACK
@@ -39,7 +56,7 @@ def build_corpus(folder: Path) -> list[Case]:
     cases: list[Case] = []
 
     def analyze(name: str, path: Path, ok: bool) -> None:
-        cases.append(Case(f"analyze {name}", ("analyze", str(path), "--quiet"), ok))
+        cases.append(Case(f"analyze {name}", ("analyze", str(path), "--quiet"), ok, "score", path))
 
     # media: refused
     refused = {
@@ -70,17 +87,26 @@ def build_corpus(folder: Path) -> list[Case]:
     analyze("7.1 AAC under video", fx.surround_clip(folder, "7.1"), True)
     for kind in fx.CODEC_CLIPS:
         clip = fx.codec_clip(folder, kind)
-        cases.append(Case(f"score {kind}", ("score", str(clip), "--out", f"{out}-{kind}", "--quiet"), True))
+        cases.append(
+            Case(f"score {kind}", ("score", str(clip), "--out", f"{out}-{kind}", "--quiet"), True, "score", clip)
+        )
     # options
     face = fx.face_clip(folder)
-    for name, extra in (("tempo 0.01", ("--tempo", "0.01")), ("tempo 3", ("--tempo", "3")),
-                        ("seed -1", ("--seed", "-1")), ("key H#", ("--key", "H#")),
-                        ("instruments drums", ("--instruments", "drums"))):  # fmt: skip
-        cases.append(Case(f"score {name}", ("score", str(face), "--out", f"{out}-opt", "--quiet", *extra), False))
+    bad_options: list[tuple[str, tuple[str, str], tuple[str, object]]] = [
+        ("tempo 0.01", ("--tempo", "0.01"), ("tempo", 0.01)),
+        ("tempo 3", ("--tempo", "3"), ("tempo", 3.0)),
+        ("seed -1", ("--seed", "-1"), ("seed", -1)),
+        ("key H#", ("--key", "H#"), ("key", "H#")),
+        ("instruments drums", ("--instruments", "drums"), ("instruments", "drums")),
+    ]
+    for name, extra, option in bad_options:
+        argv = ("score", str(face), "--out", f"{out}-opt", "--quiet", *extra)
+        cases.append(Case(f"score {name}", argv, False, "score", face, (option,)))
     cases.append(Case("analyze --min-segment nan", ("analyze", str(face), "--min-segment", "nan"), False))
-    cases.append(Case("compose --bars 0", ("compose", "--quadrant", "Q1", "--bars", "0", "--out", out), False))
-    cases.append(Case("compose --quadrant Q5", ("compose", "--quadrant", "Q5", "--out", out), False))
-    cases.append(Case("compose --va 2,0", ("compose", "--va", "2,0", "--out", out), False))
+    for name, extra, options in (("--bars 0", ("--quadrant", "Q1", "--bars", "0"), (("quadrant", "Q1"), ("bars", 0))),
+                                 ("--quadrant Q5", ("--quadrant", "Q5"), (("quadrant", "Q5"),)),
+                                 ("--va 2,0", ("--va", "2,0"), (("va", (2.0, 0.0)),))):  # fmt: skip
+        cases.append(Case(f"compose {name}", ("compose", *extra, "--out", out), False, "compose", None, options))
     # output paths
     (folder / "real.json").write_text("keep")
     (folder / "link.json").symlink_to(folder / "real.json")
@@ -113,3 +139,289 @@ def build_corpus(folder: Path) -> list[Case]:
         path.write_bytes(data)
         cases.append(Case(f"judge {name}", ("judge", str(path)), ok))
     return cases
+
+
+# -- the web page and the OSC bridge ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrontCase:
+    """One request (or a few, in one session) to a front end. Web: steps ``(api_name, *args)``, a Path argument
+    uploaded as a file; the answer of the last step counts. Bridge: one step ``(address, request id, *args)``, an
+    argument ``(value, tag)`` sent with that OSC type tag, or ``("raw", datagram)``."""
+
+    name: str
+    ok: bool  # True: a result expected; False: a one-line refusal
+    steps: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a front end answered: ``answer`` is "ok", "refused", "hang" or "dead" (the server stopped answering)."""
+
+    answer: str
+    text: str
+    seconds: float
+    steps_done: int = 0  # requests of the case that succeeded (each leaves its job's results)
+
+
+def verdict(ok: bool, outcome: Outcome, *, private: tuple[str, ...] = ()) -> str:
+    """ "clear", "crash" (an internal error, a traceback, more than one line, a server path shown), "hang" or
+    "wrong" (a result where a refusal was expected, or the other way round)."""
+    if outcome.answer == "hang":
+        return "hang"
+    if outcome.answer == "dead":
+        return "crash"
+    text = outcome.text
+    if outcome.answer == "refused":
+        unclear = ("Traceback", "internal error", "has raised an exception", "Exception", "Error(")
+        if "\n" in text.strip() or not text.strip() or any(u in text for u in unclear):
+            return "crash"
+        if any(p and p in text for p in private):
+            return "crash"  # a server path shown to a visitor
+    return "clear" if (outcome.answer == "ok") == ok else "wrong"
+
+
+WEB_SCORE = {"tempo": 100.0, "key": "auto", "instruments": "piano", "seed": 0}
+
+
+def _web_score(media: Any, options: dict[str, Any]) -> tuple[Any, ...]:
+    o = {**WEB_SCORE, **options}
+    extra = [x for x in str(o["instruments"]).split(",") if x and x != "piano"]
+    return ("/score", media, o["tempo"], o["key"], extra, o["seed"])
+
+
+def _web_compose(options: dict[str, Any]) -> tuple[Any, ...]:
+    mode, v, a = ("quadrant", 0.0, 0.0)
+    if "va" in options:
+        mode, (v, a) = "valence / arousal point", options["va"]
+    return ("/compose", mode, options.get("quadrant", "Q1"), v, a, options.get("bars", 4), 120, "auto", [], 0, 1)
+
+
+def web_cases(cases: list[Case], folder: Path) -> tuple[list[FrontCase], list[tuple[str, str]]]:
+    """The corpus as a visitor of the web page sends it (a score with the file uploaded, a compose), plus what only
+    the page takes; and the cases it cannot be sent, with the reason."""
+    out: list[FrontCase] = []
+    skipped: list[tuple[str, str]] = []
+    for case in cases:
+        opts = dict(case.options)
+        if case.job == "score" and case.media is not None:
+            if not case.media.is_file():
+                skipped.append((case.name, "a browser uploads only files that exist (not a folder or a pipe)"))
+                continue
+            out.append(FrontCase(case.name, case.ok, (_web_score(case.media, opts),)))
+        elif case.job == "compose":
+            out.append(FrontCase(case.name, case.ok, (_web_compose(opts),)))
+        else:
+            skipped.append((case.name, "the page takes no output path, analysis option or MIDI file"))
+    face = fx.face_clip(folder)
+    odd = folder / "odd\nname <b>&amp;.mp4"
+    odd.write_text("not a video\n")
+    long_name = folder / ("long" * 60 + ".mp4")
+    long_name.write_bytes(face.read_bytes())
+    score = _web_score(face, {})
+    for name, ok, steps in (
+        ("web: score without a clip", False, (_web_score(None, {}),)),
+        ("web: score with a 100 KB key", False, (_web_score(face, {"key": "A" * 100_000}),)),
+        ("web: score with tempo 1e308", False, (_web_score(face, {"tempo": 1e308}),)),
+        ("web: score with seed 10^12", False, (_web_score(face, {"seed": 10**12}),)),
+        ("web: score with a fractional seed (rounded)", True, (_web_score(face, {"seed": 2.5}),)),
+        ("web: text upload named with a newline and HTML", False, (_web_score(odd, {}),)),
+        ("web: upload with a 244-character name", True, (_web_score(long_name, {}),)),
+        ("web: compose 100 variations", False, (("/compose", "quadrant", "Q1", 0.0, 0.0, 2, 120, "auto", [], 0, 100),)),
+        ("web: compose 10^9 bars", False, (_web_compose({"bars": 10**9}),)),
+        ("web: compose an unknown mode", False, (("/compose", "x" * 1000, "Q1", 0.0, 0.0, 2, 120, "auto", [], 0, 1),)),
+        ("web: rescore without a score", False, (("/rescore", "1-2", 3),)),
+        ("web: rescore bars 1-1 after a score", True, (score, ("/rescore", "1-1", 5))),
+        ("web: rescore bars 1-99 after a score", False, (score, ("/rescore", "1-99", 5))),
+        ("web: rescore with 100 KB of bars", False, (score, ("/rescore", "1" * 100_000, 5))),
+        ("web: rescore with seed -1", False, (score, ("/rescore", "1-1", -1))),
+    ):
+        out.append(FrontCase(name, ok, steps))
+    return out, skipped
+
+
+def run_web(url: str, case: FrontCase, *, timeout: float = 180.0) -> Outcome:
+    """Send ``case`` to the web page at ``url`` through its Gradio API, in a session of its own."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    start = time.perf_counter()
+    try:
+        client = Client(url, verbose=False, download_files=False)
+    except Exception as exc:  # whatever it is, the server did not answer
+        return Outcome("dead", f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+    values: Any = None
+    done = 0
+    for api_name, *args in case.steps:
+        sent = [handle_file(str(a)) if isinstance(a, Path) else a for a in args]
+        try:
+            job = client.submit(*sent, api_name=api_name)
+            values = job.result(timeout=timeout)
+        except TimeoutError:
+            return Outcome("hang", "", time.perf_counter() - start, done)
+        except AppError as exc:
+            return Outcome("refused", " ".join(str(exc).split("\n")), time.perf_counter() - start, done)
+        except ValueError as exc:  # the client's own checks (a file over the size limit)
+            return Outcome("refused", str(exc), time.perf_counter() - start, done)
+        except Exception as exc:  # a broken connection: the server is gone
+            return Outcome("dead", f"{type(exc).__name__}: {exc}", time.perf_counter() - start, done)
+        done += 1
+    ok = isinstance(values, list | tuple) and any(v for v in values)
+    said = "ok" if ok else f"empty result {values!r}"
+    return Outcome("ok" if ok else "refused", said, time.perf_counter() - start, done)
+
+
+def web_answers(url: str, *, timeout: float = 10.0) -> bool:
+    """Whether the page still serves (its config, through the same API a client starts with)."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url.rstrip('/')}/config", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+RID = "<id>"  # replaced by a new request id for every case
+
+
+def _osc_options(options: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for name, value in options.items():
+        if name == "va":
+            out += ["valence", float(value[0]), "arousal", float(value[1])]
+        else:
+            out += [name, value]
+    return out
+
+
+def bridge_cases(cases: list[Case], allowed: Path, outside: Path) -> list[FrontCase]:
+    """The corpus as /moodscore/score and /moodscore/compose requests (the media named by its path under the
+    bridge's ``--allow`` folder ``allowed``), plus hostile OSC: wrong types, huge strings, paths that leave
+    ``allowed`` (``..``, symlinks into ``outside``), special files, undecodable datagrams."""
+    out: list[FrontCase] = []
+    for case in cases:
+        opts = dict(case.options)
+        if case.job == "score" and case.media is not None:
+            step = ("/moodscore/score", RID, "path", str(case.media), *_osc_options(opts))
+            out.append(FrontCase(case.name, case.ok, (step,)))
+        elif case.job == "compose":
+            out.append(FrontCase(case.name, case.ok, (("/moodscore/compose", RID, *_osc_options(opts)),)))
+    outside.mkdir(parents=True, exist_ok=True)
+    face = fx.face_clip(allowed)
+    secret = fx.face_clip(outside)
+    links = {"link_out.mp4": secret, "link_in.mp4": face, "linkdir": outside}
+    for name, target in links.items():
+        if not (allowed / name).is_symlink():
+            (allowed / name).symlink_to(target)
+    if not (allowed / "loop.mp4").is_symlink():
+        (allowed / "loop.mp4").symlink_to(allowed / "loop.mp4")
+    (allowed / "sub").mkdir(exist_ok=True)
+    nested = b"/moodscore/ping\x00,\x00\x00\x00"
+    for _ in range(2000):
+        nested = b"#bundle\x00" + bytes(8) + len(nested).to_bytes(4, "big") + nested
+    score = "/moodscore/score"
+    for name, ok, step in (
+        ("osc: path outside --allow", False, (score, RID, "path", "/etc/passwd")),
+        ("osc: path climbing out with ..", False, (score, RID, "path", f"{allowed}/../{outside.name}/{secret.name}")),
+        ("osc: path with .. that stays inside", True, (score, RID, "path", f"{allowed}/sub/../{face.name}")),
+        ("osc: symlink to a file outside", False, (score, RID, "path", str(allowed / "link_out.mp4"))),
+        ("osc: symlinked folder leading outside", False, (score, RID, "path", f"{allowed}/linkdir/{secret.name}")),
+        ("osc: symlink to a file inside", True, (score, RID, "path", str(allowed / "link_in.mp4"))),
+        ("osc: symlink to itself", False, (score, RID, "path", str(allowed / "loop.mp4"))),
+        ("osc: the allowed folder itself", False, (score, RID, "path", str(allowed))),
+        ("osc: empty path", False, (score, RID, "path", "")),
+        ("osc: relative path", False, (score, RID, "path", face.name)),
+        ("osc: /dev/zero", False, (score, RID, "path", "/dev/zero")),
+        ("osc: /proc/self/environ", False, (score, RID, "path", "/proc/self/environ")),
+        ("osc: 60,000-character path", False, (score, RID, "path", f"{allowed}/{'a' * 60_000}.mp4")),
+        ("osc: 60,000-character key", False, (score, RID, "path", str(face), "key", "K" * 60_000)),
+        ("osc: 60,000-character request id", False, (score, "r" * 60_000, "path", "/etc/passwd")),
+        ("osc: path as an integer", False, (score, RID, "path", 5)),
+        ("osc: path as a blob", False, (score, RID, "path", b"/etc/passwd")),
+        ("osc: tempo as a string", False, (score, RID, "path", str(face), "tempo", "fast")),
+        ("osc: seed as a float", False, (score, RID, "path", str(face), "seed", 1.5)),
+        ("osc: seed 2^31", False, (score, RID, "path", str(face), "seed", (2**31, "h"))),
+        ("osc: tempo 1e308", False, (score, RID, "path", str(face), "tempo", (1e308, "d"))),
+        ("osc: tempo infinity", False, (score, RID, "path", str(face), "tempo", (float("inf"), "d"))),
+        ("osc: a true where a number goes", False, (score, RID, "path", str(face), "seed", True)),
+        ("osc: 1,000 option pairs", False, (score, RID, "path", str(face), *["tempo", 100.0] * 1000)),
+        ("osc: request id as a float", False, (score, 2.5, "path", str(face))),
+        ("osc: compose 2^31-1 bars", False, ("/moodscore/compose", RID, "quadrant", "Q1", "bars", 2**31 - 1)),
+        ("osc: compose 10^6 variations", False, ("/moodscore/compose", RID, "quadrant", "Q1", "variations", 10**6)),
+        ("osc: reply_port 0", False, ("/moodscore/compose", RID, "quadrant", "Q1", "reply_port", 0)),
+        ("osc: unknown address with ..", False, ("/moodscore/../score", RID, "path", str(face))),
+        ("osc: not OSC at all", False, ("raw", bytes(range(256)))),
+        ("osc: bundles nested 2,000 deep", False, ("raw", nested)),
+    ):
+        out.append(FrontCase(name, ok, (step,)))
+    return [
+        FrontCase(c.name, c.ok, tuple(tuple(f"h{i}" if a == RID else a for a in step) for step in c.steps))
+        for i, c in enumerate(out, 1)
+    ]
+
+
+def _osc_datagram(step: tuple[Any, ...]) -> bytes:
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    if step[0] == "raw":
+        return bytes(step[1])
+    builder = OscMessageBuilder(step[0])
+    for arg in step[1:]:
+        if isinstance(arg, tuple):
+            builder.add_arg(arg[0], arg[1])
+        else:
+            builder.add_arg(arg)
+    return bytes(builder.build().dgram)
+
+
+def _osc_exchange(address: tuple[str, int], datagram: bytes, timeout: float) -> list[tuple[str, list[Any]]] | None:
+    """Send one datagram from a socket of its own; the replies up to /moodscore/done or /moodscore/error (or
+    /moodscore/pong), None when none came within ``timeout`` s."""
+    from pythonosc.osc_packet import OscPacket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.sendto(datagram, address)
+        replies: list[tuple[str, list[Any]]] = []
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            for m in OscPacket(data).messages:
+                replies.append((m.message.address, list(m.message.params)))
+                if m.message.address in ("/moodscore/done", "/moodscore/error", "/moodscore/pong"):
+                    return replies
+    return None
+
+
+def run_bridge(address: tuple[str, int], case: FrontCase, *, timeout: float = 180.0) -> Outcome:
+    """Send ``case`` to the bridge at ``address`` and wait for its last reply."""
+    start = time.perf_counter()
+    (step,) = case.steps
+    try:
+        datagram = _osc_datagram(step)
+    except Exception as exc:  # a case this OSC library cannot even build
+        return Outcome("refused", f"unsendable: {exc}", 0.0)
+    replies = _osc_exchange(address, datagram, timeout)
+    seconds = time.perf_counter() - start
+    if replies is None:
+        return Outcome("hang", "", seconds)
+    last, args = replies[-1]
+    if last == "/moodscore/done":
+        return Outcome("ok", "ok", seconds, 1)
+    return Outcome("refused", str(args[2]) if len(args) > 2 else repr(args), seconds)
+
+
+def bridge_answers(address: tuple[str, int], *, timeout: float = 10.0) -> bool:
+    """Whether the bridge still answers a ping."""
+    replies = _osc_exchange(address, _osc_datagram(("/moodscore/ping", "alive")), timeout)
+    return bool(replies) and replies[-1][0] == "/moodscore/pong"
+
+
+def files_under(folder: Path) -> set[str]:
+    """Every file below ``folder`` (relative paths), to see what a refused request left."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -136,6 +137,17 @@ def test_score_the_example_clip_in_the_browser(page: Any, tmp_path_factory: pyte
     assert sum(len(i.notes) for i in midi.instruments) > 0
     names = page.eval_on_selector_all("#files a[download]", "as => as.map(a => a.getAttribute('download'))")
     assert set(names) == {"score.mid", "music.wav", "music.mp3", "example_scored.mp4", "timeline.json", "score.json"}
+
+    # write one segment again: the picker lists the music's segments and fills in their bars; the page then shows
+    # the new music (and says which bars changed) without analysing again
+    page.click("#rescore-segment input")
+    page.get_by_role("option").first.click()
+    bars = page.locator("#rescore-bars textarea, #rescore-bars input").first
+    sync_api.expect(bars).to_have_value(re.compile(r"^\d+-\d+$"))
+    page.click("#rescore-button")
+    page.wait_for_selector("#score-summary .ms-rescored")
+    assert "written again from seed 1" in page.inner_text("#score-summary")
+    page.wait_for_selector("#files a[download='score.mid']")
 
     out = _artifacts(tmp_path_factory)
     shot = out / "web_score_example.png"

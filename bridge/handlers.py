@@ -22,25 +22,16 @@ from .protocol import (
     BLOB_LIMIT,
     CLIP,
     ERROR,
-    MARKER,
     NOTES,
     NOTES_PER_MESSAGE,
     PIECE,
     PROGRESS,
-    SECTION,
-    SEGMENT,
-    STEM,
-    TEXT_CHUNK,
-    TIMELINE,
     RequestError,
     chunks,
     emotion_name,
     emotion_of,
     notes_of,
-    parse_forced,
-    parse_hits,
     parse_timesig,
-    quadrant_color,
 )
 
 JOB_DIR = re.compile(r"^\d+-\d{5}-[A-Za-z0-9._-]+$")  # <pid>-<counter>-<cleaned request id>
@@ -270,159 +261,6 @@ def allowed_clip(ctx: Context, raw: str) -> CheckedClip:
     return CheckedClip(path, fd)
 
 
-@dataclass(frozen=True)
-class Section:
-    """One section of a scored clip's music: seconds from the clip's first frame, bars (1-based, inclusive) and
-    beats of the score's own grid (quarter notes in score.mid, whose tempo map follows the picture)."""
-
-    index: int
-    start_s: float
-    end_s: float
-    first_bar: int
-    last_bar: int
-    quadrant: str
-    key: str
-    start_beat: float
-    end_beat: float
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A cut or a hit: its time in seconds from the clip's first frame and its distance from its downbeat."""
-
-    time_s: float
-    kind: str  # "cut" or "hit"
-    name: str
-    offset_ms: float
-
-
-@dataclass
-class Scored:
-    """A finished score job, as the bridge reports it (every path inside the request's folder)."""
-
-    result: Any  # models.tasks.TaskResult
-    midi: Any  # score.mid as a PrettyMIDI
-    clip_name: str
-    sections: list[Section]
-    markers: list[Marker]
-    stems: list[tuple[str, Path, Path]]  # (part, wav, mid)
-
-
-def sections_of(midi: Any, summary: dict[str, Any]) -> list[Section]:
-    """score.json's sections with their times, read off score.mid's own tempo map (bar b starts at beat 4b)."""
-    per_bar = 4.0
-    if midi.time_signature_changes:
-        ts = midi.time_signature_changes[0]
-        per_bar = ts.numerator * 4.0 / ts.denominator
-    duration = float(summary.get("duration_s") or midi.get_end_time())
-
-    def at(beat: float) -> float:
-        return min(float(midi.tick_to_time(round(beat * midi.resolution))), duration)
-
-    out = []
-    for i, sec in enumerate(summary.get("sections") or []):
-        first, last = (int(b) for b in sec["bars"])
-        a, b = (first - 1) * per_bar, last * per_bar
-        out.append(Section(i, at(a), at(b), first, last, str(sec["quadrant"]), str(sec["key"]), a, b))
-    return out
-
-
-def markers_of(summary: dict[str, Any]) -> list[Marker]:
-    """The cuts the analysis found and the hits asked for, in time order, with where they landed in the music."""
-    sync = summary.get("sync") or {}
-    out = []
-    for kind, times in (("cut", summary.get("cuts") or []), ("hit", (summary.get("options") or {}).get("hits") or [])):
-        landed = sync.get(f"{kind}s") or []
-        for k, t in enumerate(times):
-            offset = float(landed[k]["offset_ms"]) if k < len(landed) else 0.0
-            out.append(Marker(float(t), kind, f"{kind} {k + 1}", offset))
-    return sorted(out, key=lambda m: (m.time_s, m.kind))
-
-
-def stems_of(result: Any, midi: Any, stem: str) -> list[tuple[str, Path, Path]]:
-    """The stems a score job wrote, one per part in score.mid's track order: (part, its WAV, its MIDI file)."""
-    from models import safe_stem
-
-    folder = result.files.get("stems")
-    if folder is None:
-        return []
-    out = []
-    for i, inst in enumerate(midi.instruments):
-        part = safe_stem(inst.name or f"track{i + 1}").lower()
-        wav, mid = folder / f"{stem}_{part}.wav", folder / f"{stem}_{part}.mid"
-        if not (wav.is_file() and mid.is_file()):
-            raise RequestError(f"the score job wrote no stem for the part {part!r}")
-        out.append((part, wav, mid))
-    return out
-
-
-def score_clip(
-    ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip, *, stems: bool,
-    tempo: float | None = 120.0,
-) -> Scored:  # fmt: skip
-    """Score the video held in ``checked`` in a new request folder (the clip is copied in, and deleted after)."""
-    import pretty_midi
-
-    from models import safe_stem
-    from models.tasks import score_params
-
-    instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
-    hits = parse_hits(str(opts.get("hits", "")))
-    force = parse_forced(str(opts.get("set", "")))
-    clip = checked.path
-    folder = ctx.job_dir(reply.rid)
-    local = folder / f"{safe_stem(clip.name)}{clip.suffix.lower()[:10]}"
-    try:
-        checked.place(local)
-    finally:
-        checked.close()
-    params = score_params(
-        local.name, out=".", tempo=float(tempo) if tempo is not None else None, instruments=instruments,
-        key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), name=clip.name, stems=stems, hits=hits,
-        force=force,
-    )  # fmt: skip
-    try:
-        result = run_job(ctx, reply, "score", params, folder)
-    finally:
-        local.unlink(missing_ok=True)  # the request's copy of the clip
-    midi = pretty_midi.PrettyMIDI(str(result.files["midi"]))  # the notes as the file holds them (tick grid)
-    summary = result.summary
-    return Scored(result, midi, clip.name, sections_of(midi, summary), markers_of(summary),
-                  stems_of(result, midi, safe_stem(clip.name)))  # fmt: skip
-
-
-def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
-    from models import Timeline
-
-    from .protocol import section_name
-
-    scored = score_clip(ctx, reply, opts, checked, stems=bool(opts.get("stems", 0)), tempo=opts.get("tempo", 120.0))
-    result = scored.result
-    timeline = Timeline.from_json(result.files["timeline"].read_text(encoding="utf-8"))
-    text = timeline.to_json(indent=None)
-    parts = [text[i : i + TEXT_CHUNK] for i in range(0, len(text), TEXT_CHUNK)]
-    for i, part in enumerate(parts):
-        reply.send(TIMELINE, i, len(parts), str(result.files["timeline"]), part)
-    for i, seg in enumerate(timeline.segments):
-        e = seg.emotion
-        reply.send(SEGMENT, i, float(seg.start_s), float(seg.end_s), e.quadrant, e.label)
-    for sec in scored.sections:
-        reply.send(SECTION, sec.index, sec.start_s, sec.end_s, sec.first_bar, sec.last_bar, sec.quadrant, sec.key,
-                   section_name(sec.quadrant), quadrant_color(sec.quadrant))  # fmt: skip
-    for i, m in enumerate(scored.markers):
-        reply.send(MARKER, i, m.time_s, m.kind, m.name, m.offset_ms)
-    for i, (part, wav, mid) in enumerate(scored.stems):
-        reply.send(STEM, i, part, str(wav), str(mid))
-    tempo = float(result.summary["tempo"])
-    quadrants = tuple(result.summary["bar_quadrants"])
-    send_piece(
-        reply, 0, midi_path=result.files["midi"], notes=notes_of(scored.midi, tempo), tempo=tempo,
-        key=str(result.summary["key"]), quadrants=quadrants, name=f"moodscore {scored.clip_name}"[:120],
-        blob=bool(opts.get("blob", 1)),
-    )  # fmt: skip
-    return "score", 1
-
-
 def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> tuple[str, int]:
     if ctx.ableton is None:
         raise RequestError("this bridge has no Ableton connection")
@@ -440,56 +278,3 @@ def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> tuple[str, 
     sent = link.put_clip(track, slot, notes, length, name)
     reply.send(CLIP, track, slot, sent, name, float(piece["tempo"]), float(length), str(path))
     return "ableton", 1
-
-
-def live_clips(scored: Scored) -> list[Any]:
-    """One Live clip per section of a scored clip: the notes of every part that start in it, in beats of the
-    score's own grid from the section's start (cut at its end), named and coloured after its emotion."""
-    from .ableton import LiveClip
-    from .protocol import section_name
-
-    midi = scored.midi
-    res = float(midi.resolution)
-
-    def beat(t: float) -> float:
-        return round(midi.time_to_tick(t) / res * 1920) / 1920
-
-    notes = sorted(
-        (beat(n.start), beat(n.end), int(n.pitch), int(n.velocity)) for inst in midi.instruments for n in inst.notes
-    )
-    out = []
-    for sec in scored.sections:
-        mine = [
-            (p, s - sec.start_beat, min(e, sec.end_beat) - s, v)
-            for s, e, p, v in notes
-            if sec.start_beat <= s < sec.end_beat and min(e, sec.end_beat) > s
-        ]
-        mine.sort(key=lambda n: (n[1], n[0]))
-        name = f"{sec.index + 1} {section_name(sec.quadrant)}"
-        out.append(LiveClip(sec.end_beat - sec.start_beat, mine, name, quadrant_color(sec.quadrant)))
-    return out
-
-
-def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
-    """Score a video and put its music into Live: a clip per section in consecutive scenes of one track, the
-    song's tempo the score's, the cuts as locators at their beats in the score."""
-    from .ableton import Cue
-
-    if ctx.ableton is None:
-        checked.close()
-        raise RequestError("this bridge has no Ableton connection")
-    link = ctx.ableton()
-    scored = score_clip(ctx, reply, opts, checked, stems=False, tempo=opts.get("tempo"))
-    midi = scored.midi
-    tempo = float(scored.result.summary["tempo"])
-    clips = live_clips(scored)
-    cues = [Cue(round(midi.time_to_tick(m.time_s) / midi.resolution, 4), m.name) for m in scored.markers]
-    track, slot = int(opts["track"]), int(opts["slot"])
-    reply.progress(0.99, "putting the music into Live")
-    link.put_score(track, slot, clips, tempo=tempo, cues=cues)
-    for k, clip in enumerate(clips):
-        reply.send(CLIP, track, slot + k, len(clip.notes), clip.name, tempo, float(clip.length_beats),
-                   str(scored.result.files["midi"]))  # fmt: skip
-    for i, m in enumerate(scored.markers):
-        reply.send(MARKER, i, m.time_s, m.kind, m.name, m.offset_ms)
-    return "ableton", len(clips)

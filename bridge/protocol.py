@@ -1,7 +1,8 @@
 """The bridge's OSC vocabulary: request options, reply addresses, note lists and their chunking.
 
 Everything here is plain data and small conversions shared by the server, the client and the Ableton adapter;
-the address table itself (which request runs which handler) is ``bridge.server.ROUTES``.
+the address table itself (which request runs which handler) is ``bridge.server.ROUTES``; scored clips are
+``bridge.scoring``.
 """
 
 from __future__ import annotations

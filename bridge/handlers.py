@@ -61,8 +61,8 @@ class Reply:
         self.send(ERROR, self.address, " ".join(str(message).split())[:1000])
 
     def progress(self, fraction: float, message: str) -> None:
-        if self.cancelled.is_set():  # a job running in this process stops here (one in a worker process is
-            raise Cancelled("cancelled")  # abandoned instead: see run_job)
+        if self.cancelled.is_set():
+            return  # nothing more is sent for a cancelled request
         if self.on_progress is not None:
             self.on_progress(self.rid, fraction, message)
         now = time.monotonic()
@@ -141,7 +141,16 @@ def send_piece(
 def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> Any:
     """Run a core job (:mod:`models.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
     waits for a worker, its place in the queue goes out as progress."""
-    job = ctx.runner.submit(kind, params, folder, progress=reply.progress)
+    from models.runner import ThreadRunner
+
+    here = isinstance(ctx.runner, ThreadRunner)
+
+    def progress(fraction: float, message: str) -> None:
+        if reply.cancelled.is_set() and here:
+            raise Cancelled("cancelled")  # a job in this process stops at its next report (one in a worker
+        reply.progress(fraction, message)  # process cannot be stopped from here: it is abandoned)
+
+    job = ctx.runner.submit(kind, params, folder, progress=progress)
     shown = 0
     try:
         while True:

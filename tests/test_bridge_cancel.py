@@ -58,3 +58,42 @@ def test_cancel_a_queued_and_a_running_score(tmp_path: Path) -> None:
         (bare,) = peer.until("c4", 10)
     assert late == ("/moodscore/error", ["c3", "/moodscore/cancel", "nothing to cancel: request 'r1' is cancelled"])
     assert "cancel needs an 'of' option" in bare[1][2]
+
+
+def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_when_it_ends(tmp_path: Path) -> None:
+    import functools
+
+    from bridge.server import BridgeServer
+    from models import Engine
+    from models.runner import ProcessRunner
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    clip = videos / "clip.mp4"
+    shutil.copy(ROOT / "tests" / "data" / "example.mp4", clip)
+    runner = ProcessRunner(functools.partial(Engine, debug=True), warm=True).start()
+    try:
+        with (
+            BridgeServer(runner=runner, host="127.0.0.1", port=0, out_dir=tmp_path / "out", allowed_roots=[videos])
+            as bridge,
+            Peer() as peer,
+        ):  # fmt: skip
+            peer.send(bridge.address, "/moodscore/score", "w1", "path", str(clip))
+            deadline = time.monotonic() + 120
+            while bridge._states.get("w1", ("", 0.0))[1] <= 0.0 and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the worker reports progress: it is running
+            (folder,) = list(bridge.ctx.out_dir.iterdir())
+            peer.send(bridge.address, "/moodscore/cancel", "c1", "of", "w1")
+            t0 = time.monotonic()
+            replies = peer.until("w1", 30)
+            assert replies[-1] == ("/moodscore/error", ["w1", "/moodscore/score", "cancelled"])
+            assert time.monotonic() - t0 < 2.0  # at once, not when the worker is done
+            # the worker finishes the job; then its folder goes, and the worker takes the next request
+            deadline = time.monotonic() + 120
+            while folder.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not folder.exists()
+            peer.send(bridge.address, "/moodscore/compose", "n1", "quadrant", "Q1", "bars", 1)
+            assert peer.until("n1", 120)[-1] == ("/moodscore/done", ["n1", "compose", 1])
+    finally:
+        runner.shutdown()

@@ -33,13 +33,16 @@ class FaceChoiceOptions:
     size: float = 1.0
     centre: float = 0.5
     sharp: float = 1.0
-    speak: float = 1.2
+    speak: float = 1.5
     on_screen: float = 0.5
     switch_cost: float = 3.0  # at 3 frames a second: another face must be better by 1 for about a second
     absent_cost: float = 1.5  # a frame without the chosen face
     speak_window_s: float = 2.0  # mouth movement is judged over this much time either side of a frame
-    speak_floor: float = 0.01  # mean change of the mouth opening (of the face's height) between frames: still
-    speak_full: float = 0.04  # ... and clearly talking
+    # mean change of the mouth opening (of the face's height) between neighbouring sampled frames: landmarks on a
+    # still, sharp face jitter by about 0.003; a speaker's mouth, sampled a few times a second, moves between
+    # closed (about 0.02) and open (0.06 and more) at random
+    speak_floor: float = 0.008
+    speak_full: float = 0.03
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,39 @@ def two_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Timeline, Modul
     return Engine(debug=True).analyze(path), maker, frame
 
 
+@pytest.fixture(scope="module")
+def two_sharp_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModuleType]:
+    maker = _maker()
+    path = tmp_path_factory.mktemp("faces") / "two_sharp_faces.mp4"
+    maker.make_two_faces_clip(path, blur=0.0)
+    return path, maker
+
+
+def test_the_speaker_is_read_over_a_larger_silent_face(two_sharp_faces: tuple[Path, ModuleType]) -> None:
+    """Both faces in focus: the larger one wins on looks alone, the smaller one because it speaks."""
+    from models.face_choice import choose
+
+    path, maker = two_sharp_faces
+    engine = Engine(debug=True)
+    tl = engine.analyze(path)
+    (read,) = tl.meta["faces"]["read"]
+    x0, y0, x1, y1 = read["box"]
+    sx, sy, side = maker.SMALL_FACE
+    assert sx <= (x0 + x1) / 2 <= sx + side and sy <= (y0 + y1) / 2 <= sy + side
+    seen = engine._track_faces(path, tl.duration_s, 3.0, lambda f, m: None, {})
+    tracks = {r.track for r in seen.records}
+    assert len(tracks) == 2
+    # each face has its own landmarker: the small face's mouth moves, the big one's stays still (not blended)
+    spread = {t: float(np.std([r.mouth for r in seen.records if r.track == t])) for t in tracks}
+    small_track = read["track"]
+    (big_track,) = tracks - {small_track}
+    assert spread[small_track] > 0.01 > 3 * spread[big_track], spread
+    without_speech = choose(seen).chosen
+    assert {seen.records[i].track for i in without_speech if i is not None} == {big_track}
+    with_speech = choose(seen, speech=tl.meta["speech"]).chosen
+    assert {seen.records[i].track for i in with_speech if i is not None} == {small_track}
+
+
 def _face_crops(tl: Timeline, maker: ModuleType, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """64x64 pictures of the small and the big face of ``frame``, framed as the tracker frames its thumbnails (the
     face box, 1.4 times as wide); the big face's box is the small one's, moved and scaled with its square."""

@@ -409,10 +409,11 @@ BIG_TINT = (0.65, 0.8, 1.25)
 
 
 def two_faces_frames(
-    seconds: float, mouth_open: Sequence[float], size: tuple[int, int] = TWO_FACES_SIZE
+    seconds: float, mouth_open: Sequence[float], size: tuple[int, int] = TWO_FACES_SIZE, *, blur: float = BIG_BLUR_SIGMA
 ) -> Iterable[np.ndarray]:
     """Frames of one shot with two faces (BIG_FACE, SMALL_FACE); ``mouth_open`` (per frame, 0..1) opens the small
-    face's lips (0: closed, 1: wide open), as a speaker's do; the big face never moves its."""
+    face's lips (0: closed, 1: wide open), as a speaker's do; the big face never moves its. ``blur``: the big face's
+    Gaussian blur (pixels; 0: as sharp as the small one)."""
     import cv2
 
     img = working_image()
@@ -427,7 +428,9 @@ def two_faces_frames(
 
     bx, by, bs = BIG_FACE
     big = face(img, bs).astype(np.float32) * np.array(BIG_TINT, np.float32)
-    big = cv2.GaussianBlur(np.clip(big, 0, 255).astype(np.uint8), (0, 0), BIG_BLUR_SIGMA)
+    big = np.clip(big, 0, 255).astype(np.uint8)
+    if blur > 0:
+        big = cv2.GaussianBlur(big, (0, 0), blur)
     sx, sy, ss = SMALL_FACE
     small = [face(m, ss) for m in mouths]
     w, h = size
@@ -441,16 +444,17 @@ def two_faces_frames(
         yield frame
 
 
-def make_two_faces_clip(path: str | os.PathLike[str], *, seconds: float = 5.0) -> None:
+def make_two_faces_clip(path: str | os.PathLike[str], *, seconds: float = 5.0, blur: float = BIG_BLUR_SIGMA) -> None:
     """Write a 640x360 clip of one shot with two faces (see two_faces_frames) and speech whose loudness opens the
-    small face's mouth: the face that carries the scene is the small one."""
+    small face's mouth: the face that carries the scene is the small one (with ``blur=0`` only because it speaks)."""
     track = np.zeros(round(seconds * SPEECH_SR), dtype=np.float32)
     place_lines(track, HAPPY_LINES[:2], start_s=0.3, end_s=seconds, gap_s=0.3, **HAPPY_VOICE)
     track = np.clip(track, -1.0, 1.0)
     hop = SPEECH_SR // FPS
     rms = np.array([np.sqrt(np.mean(track[i * hop : (i + 1) * hop] ** 2)) for i in range(round(seconds * FPS))])
-    mouth_open = np.clip(rms / (0.5 * rms.max()), 0.0, 1.0)
-    encode(path, two_faces_frames(seconds, list(mouth_open)), track, crf=23)
+    # loud syllables open it wide, quieter sounds less, pauses close it
+    mouth_open = np.clip((rms - 0.25 * rms.max()) / (0.5 * rms.max()), 0.0, 1.0)
+    encode(path, two_faces_frames(seconds, list(mouth_open), blur=blur), track, crf=23)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

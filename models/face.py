@@ -159,8 +159,9 @@ class FaceTracker:
     frames with several faces or once a second a thumbnail and its sharpness); :meth:`process` returns the main
     one (the best by size, centrality and sharpness, :func:`models.face_choice.score_frame`, held until another
     face is clearly better for two frames). Holds a BlazeFace detector (IMAGE mode) for the search over the whole
-    frame and its tiles, and a landmarker (VIDEO mode) for the crop around each face (the crops are framed alike,
-    so one landmarker serves every track). Use it as a context manager, or call :meth:`close`.
+    frame and its tiles, and a landmarker (VIDEO mode) per face followed, for the crop around it (the second and
+    third are made when a second and a third face appear, in about 50 ms each). Each face followed costs one
+    landmarker call a frame. Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(

@@ -8,7 +8,8 @@
 --   Hits: project markers named "hit..." over the video item are moments the music must hit (a downbeat,
 --   an accent); put them there before running the script.
 --   REAPER stays responsive while the bridge works: a small window shows the progress; close it (or press
---   Esc in it) to cancel, which cancels the job on the bridge too and changes nothing in the project.
+--   Esc in it, or run the script again and let REAPER terminate the running one) to cancel, which cancels the
+--   job on the bridge too and changes nothing in the project.
 --   The bridge must be allowed to read the file (`moodscore bridge --allow FOLDER`).
 
 local TITLE = "moodscore: score video"
@@ -163,9 +164,23 @@ local function draw(fraction, message)
 end
 
 local function cleanup()
+  run.finished = true
   gfx.quit()
   common.forget(run.job)
   common.forget(run.cancel)
+end
+
+-- The script ended while the bridge works (run again and its instance terminated, or REAPER quitting): cancel
+-- the job on the bridge. Nothing was inserted; the client's small files stay in the temp folder, since it
+-- may still write them.
+local function on_exit()
+  if run and not run.finished then
+    run.finished = true
+    if not run.cancelling then
+      common.start({ "cancel", "--of", run.id, "--timeout", "10" }, run.id .. "-cancel")
+    end
+    gfx.quit()
+  end
 end
 
 local function tick()
@@ -219,6 +234,7 @@ local function main()
   local job, err = common.start(args, id)
   if not job then return common.fail(TITLE, err) end
   run = { video = video, job = job, id = id, fraction = 0, message = "starting the moodscore client" }
+  reaper.atexit(on_exit)
   gfx.init(TITLE, 460, 86)
   tick()
 end

@@ -11,8 +11,10 @@ Audio sources know their length from the WAV header.
 it runs what was deferred, until nothing is (or REAPER_MAX_TICKS, then ``defer_limit``). ``gfx`` records what is
 drawn; every call that returns an object is followed by a ``=`` record of what it returned. The window is closed
 by the "user" once a drawn text matches the Lua pattern REAPER_CLOSE_WHEN (Esc is
-pressed instead with REAPER_PRESS_ESC). io.popen is recorded too and, with REAPER_FAKE_POPEN, returns that file's
-text instead of running anything.
+pressed instead with REAPER_PRESS_ESC); with REAPER_TERMINATE_WHEN the loop stops once a drawn text matches, as
+when the user runs the script again and REAPER terminates the running instance. Then the functions given to
+``reaper.atexit`` run (``atexit`` is recorded). io.popen is recorded too and, with REAPER_FAKE_POPEN, returns that
+file's text instead of running anything.
 """
 
 from __future__ import annotations
@@ -254,8 +256,9 @@ function api.EnumProjectMarkers3(proj, idx)
 end
 
 -- reaper.defer: the function runs on a later tick of the loop below, as REAPER runs it about 30 times a second
-local deferred = {}
+local deferred, at_exit = {}, {}
 function api.defer(fn) check(type(fn) == "function", "defer(function)"); deferred[#deferred + 1] = fn end
+function api.atexit(fn) check(type(fn) == "function", "atexit(function)"); at_exit[#at_exit + 1] = fn end
 
 reaper = setmetatable({}, { __index = function(_, name)
   local f = api[name]
@@ -289,6 +292,8 @@ function gfx_api.drawstr(text)
   check(type(text) == "string", "gfx.drawstr(string)")
   local when = env("REAPER_CLOSE_WHEN", "")
   if when ~= "" and text:match(when) then window.closing = true end
+  local stop = env("REAPER_TERMINATE_WHEN", "")
+  if stop ~= "" and text:match(stop) then window.closing_text = true end
 end
 function gfx_api.update() drawing("gfx.update") end
 function gfx_api.getchar()
@@ -320,8 +325,10 @@ end
 
 local ok, err = pcall(dofile, script)
 local ticks, max_ticks = 0, tonumber(env("REAPER_MAX_TICKS", "6000"))
+local terminate_when = env("REAPER_TERMINATE_WHEN", "")
 while ok and #deferred > 0 do
   if ticks >= max_ticks then record("defer_limit", ticks); break end
+  if terminate_when ~= "" and window.closing_text then record("terminated", ticks); break end
   local run = deferred
   deferred = {}
   os.execute("sleep 0.03")
@@ -332,6 +339,12 @@ while ok and #deferred > 0 do
     ok, err = pcall(fn)
     if not ok then break end
   end
+end
+-- the script has ended (or was terminated): REAPER runs its atexit functions
+for _, fn in ipairs(at_exit) do
+  if not ok then break end
+  record("atexit")
+  ok, err = pcall(fn)
 end
 local out = io.open(record_path, "w")
 for _, line in ipairs(calls) do out:write(line, "\n") end

@@ -17,7 +17,8 @@ no widget offers, rescores); ``--front bridge`` starts ``moodscore bridge --allo
 ``/moodscore/score`` with the path under the allowed folder, plus hostile OSC messages (wrong types, huge strings,
 ``..``, symlinks out of the folder, undecodable datagrams). There a clear answer is a result where one is expected,
 else one line without a traceback, an "internal error" or a server path; a crash is also a server that no longer
-answers (checked after every case); a leftover is a staging folder or lock, or a refused request that left a job
+answers (checked after every case), an unclear refusal one without a message (or of several lines, or showing a
+server path); a leftover is a staging folder or lock, or a refused request that left a job
 folder (web) or files (bridge). Prints the summary and writes the front end's section of ``--out``.
 """
 
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the front end's Markdown table here")
     args = ap.parse_args(argv)
 
-    counts = {"clear": 0, "crash": 0, "hang": 0, "wrong": 0, "leftovers": 0}
+    counts = {"clear": 0, "crash": 0, "unclear": 0, "hang": 0, "wrong": 0, "leftovers": 0}
     skipped: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="moodscore-hostile-") as tmp:
         folder = Path(tmp)
@@ -232,10 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = run_web(folder, counts, skipped)
         else:
             rows = run_bridge(folder, counts)
+    results = sum(r[2] in ("ok", "exit 0") for r in rows)
     summary = (
-        f"{len(rows)} inputs: {counts['clear']} clear answers ({sum(r[2] in ('ok', 'exit 0') for r in rows)} "
-        f"results, {sum(r[2] not in ('ok', 'exit 0') for r in rows)} refusals), {counts['crash']} crashes, "
-        f"{counts['hang']} hangs, {counts['wrong']} wrong answers, {counts['leftovers']} with leftovers"
+        f"{len(rows)} inputs: {counts['clear']} clear answers ({results} results, {len(rows) - results} refusals), "
+        f"{counts['crash']} crashes, {counts['unclear']} unclear refusals, {counts['hang']} hangs, "
+        f"{counts['wrong']} wrong answers, {counts['leftovers']} with leftovers"
     )
     print(summary)
     if args.out:

@@ -30,7 +30,8 @@ WEB = (
     "analyze text named .mp4", "analyze PNG named .mp4", "analyze 7.1 AAC under video", "score webm_vp8_opus",
     "score key H#", "compose --quadrant Q5", "web: score without a clip", "web: score with a 100 KB key",
     "web: text upload named with a newline and HTML", "web: rescore without a score",
-    "web: rescore bars 1-99 after a score",
+    "web: rescore bars 1-99 after a score", "web: score with seed 10^12", "web (raw HTTP): compose with bars NaN",
+    "web (raw HTTP): rescore with a forged state",
 )  # fmt: skip
 BRIDGE = (
     "analyze a pipe", "analyze truncated, index lost", "analyze audio layout 5.1", "score seed -1",

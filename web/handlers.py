@@ -70,19 +70,24 @@ class Handlers:
         """Score an uploaded clip: (timeline plot, music mp3, scored video or None, downloads, summary HTML, the
         score kept for a rescore). The last stays on the server (a ``gr.State``): the page never sends a path."""
         src = trusted_upload(clip, uploads=self.uploads)
+        checked_tempo, checked_seed = number(tempo, "tempo"), whole_seed(seed)  # before a folder is made
         folder = self.jobs.new_folder()
         local = folder / f"{safe_stem(src.name)}{src.suffix.lower()[:10]}"
-        share(src, local)
         params = score_params(
             local.name,
-            tempo=float(tempo),
+            tempo=checked_tempo,
             instruments=instruments_of(extra),
             key=str(key or "auto"),
-            seed=int(seed or 0),
+            seed=checked_seed,
             name=src.name,
             limits=self.jobs.settings.limits,
             stems=STEMS in (extra or []),
         )
+        try:
+            share(src, local)
+        except UserFacingError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         result = self.jobs.run("score", params, folder, progress=progress)
         kept = {"folder": folder.name, "clip": local.name, "name": src.name, **_bars_of(result.summary)}
         return (*_score_outputs(result), kept)
@@ -151,17 +156,19 @@ class Handlers:
     ) -> list[Any]:
         """Compose without a video: [audio x 8, piano roll x 8, downloads, summary HTML]; unused slots None."""
         emotion: str | tuple[float, float] = (
-            (float(valence), float(arousal)) if mode == "valence / arousal point" else str(quadrant)
+            (number(valence, "valence"), number(arousal, "arousal"))
+            if mode == "valence / arousal point"
+            else str(quadrant)
         )
         try:
             request = ComposeRequest(
                 emotion=emotion,
-                bars=int(bars),
-                tempo=float(tempo),
+                bars=whole(bars, "bars"),
+                tempo=number(tempo, "tempo"),
                 key=str(key or "auto"),
                 instruments=instruments_of(extra),
-                seed=int(seed or 0),
-                variations=int(variations),
+                seed=whole_seed(seed),
+                variations=whole(variations, "variations"),
             )
         except MoodscoreError as exc:
             raise UserFacingError(exc.public_message, "Invalid option") from None
@@ -236,6 +243,23 @@ def bar_range(text: str | None, n_bars: int) -> tuple[int, int]:
     if not 1 <= first <= last <= n_bars:
         raise UserFacingError(f"bars {first}-{last} are not within this score: it has bars 1-{n_bars}", "Which bars?")
     return first, last
+
+
+def number(value: object, name: str) -> float:
+    """A finite number from the page (a request can carry anything where a slider's number goes), else a message."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UserFacingError(f"{name} must be a finite number, got {str(value)[:40]!r}", "Invalid option")
+    return float(value)
+
+
+def whole(value: object, name: str) -> int:
+    """A whole number from the page, else a message."""
+    x = number(value, name)
+    if x != int(x):
+        raise UserFacingError(f"{name} must be a whole number, got {x:g}", "Invalid option")
+    return int(x)
 
 
 def whole_seed(value: float | None) -> int:

@@ -130,7 +130,7 @@ def build_app(
                             tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
                             key = gr.Dropdown(list(KEYS), value="auto", label="Key")
                             extra = gr.CheckboxGroup(["bass", "pad", STEMS], value=[], label="With piano")
-                            seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                            seed = gr.Number(0, minimum=0, step=1, label="Seed")
                         go = gr.Button("Score this clip", variant="primary", elem_id="score-button")
                         gr.Examples([[str(default_example_clip())]], inputs=[clip], label="Example clip")
                     with gr.Column(scale=3):
@@ -155,7 +155,7 @@ def build_app(
                                     [], label="Segment", interactive=False, elem_id="rescore-segment", scale=2
                                 )
                                 r_bars = gr.Textbox(label="Bars", placeholder="e.g. 9-12", elem_id="rescore-bars")
-                                r_seed = gr.Number(1, precision=0, minimum=0, label="New seed", elem_id="rescore-seed")
+                                r_seed = gr.Number(1, minimum=0, step=1, label="New seed", elem_id="rescore-seed")
                             r_go = gr.Button("Write these bars again", elem_id="rescore-button")
                 kept = gr.State(None)  # the visitor's last score (a job folder's name), kept on the server
                 outputs = [plot, music, video, files, summary, kept]
@@ -190,7 +190,7 @@ def build_app(
                         c_key = gr.Dropdown(list(KEYS), value="auto", label="Key")
                         c_extra = gr.CheckboxGroup(["bass", "pad"], value=["bass", "pad"], label="With piano")
                         with gr.Row():
-                            c_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                            c_seed = gr.Number(0, minimum=0, step=1, label="Seed")
                             variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
                         pad.select(pick, None, [mode, valence, arousal], api_visibility="private", queue=False)
                         c_go = gr.Button("Compose", variant="primary", elem_id="compose-button")

@@ -14,7 +14,8 @@ by the "user" once a drawn text matches the Lua pattern REAPER_CLOSE_WHEN (Esc i
 pressed instead with REAPER_PRESS_ESC); with REAPER_TERMINATE_WHEN the loop stops once a drawn text matches, as
 when the user runs the script again and REAPER terminates the running instance. Then the functions given to
 ``reaper.atexit`` run (``atexit`` is recorded). io.popen is recorded too and, with REAPER_FAKE_POPEN, returns that
-file's text instead of running anything.
+file's text instead of running anything (a POSIX background launcher is recorded as ``launcher``, path and
+text, and its output file gets that text and its "exited" line).
 """
 
 from __future__ import annotations
@@ -318,6 +319,16 @@ io.popen = function(cmd, mode)
   local fake = env("REAPER_FAKE_POPEN", "")
   if fake ~= "" then
     local f = io.open(fake, "r"); local text = f:read("a"); f:close()
+    -- a POSIX background launcher: the client's "output" goes where the launcher would have sent it
+    local launcher = cmd:match("^/bin/sh '([^']+)'")
+    local script = launcher and io.open(launcher, "r")
+    if script then
+      local body = script:read("a")
+      script:close()
+      record("launcher", launcher, body)
+      local out = body:match("> '([^']+)' 2>&1")
+      local o = io.open(out, "w"); o:write(text, "exited 0\n"); o:close()
+    end
     return { read = function() return text end, close = function() return true end }
   end
   return real_popen(cmd, mode)

@@ -303,14 +303,84 @@ def test_windows_and_macos_command_lines_are_quoted_for_their_shells(tmp_path: P
                TMPDIR=str(tmp_path))  # fmt: skip
     calls, _ = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env)
     popen = next(c for c in calls if c[0] == "io.popen")
-    (launcher,) = [p for p in tmp_path.glob("moodscore-reaper-*.sh") if "-cancel" not in p.name]
-    rid = launcher.name[len("moodscore-") : -len(".sh")]
+    launcher, text = next(c[1:] for c in calls if c[0] == "launcher")
+    rid = Path(launcher).name[len("moodscore-") : -len(".sh")]
     out = tmp_path / f"moodscore-{rid}.txt"
+    assert launcher == str(tmp_path / f"moodscore-{rid}.sh") and rid.startswith("reaper-")
     assert popen[1] == f"/bin/sh '{launcher}' > /dev/null 2>&1 &"
-    assert launcher.read_text() == (
+    assert text == (
         "moodscore osc --host '127.0.0.1' --port '9000' 'score' '/Users/o'\\''neil/Movies/My Clip.mov' '--stems' "
         f"'--instruments' 'piano,bass,pad' '--tempo' '120.000000' '--id' '{rid}' '--progress-lines' '--timeout' "
         f"'1800' > '{out}' 2>&1\n"
         f"echo \"exited $?\" >> '{out}'\n"
     )
     assert os.sep == "/"  # (the POSIX launcher also ran for real through /bin/sh in the score test above)
+
+
+def _canned(tmp_path: Path, stems: list[Path]) -> Path:
+    """What `moodscore osc score --progress-lines` prints for a score of three sections, two cuts and a hit."""
+    lines = [
+        "progress\t0.5000\tcomposing",
+        "ok\tscore",
+        "piece\t0\t100.0\tC major\t5\tQ3,Q1,Q1,Q1,Q4\t2\tmoodscore clip.mp4\t/x/score.mid",
+        "note\t60\t0.0\t1.0\t90",
+        "note\t64\t4.0\t2.0\t80",
+        "section\t0\t0.0\t2.5\t1\t1\tQ3\tA minor\tQ3 sad / low\t4026294",
+        "section\t1\t2.5\t8.0\t2\t4\tQ1\tC major\tQ1 happy / excited\t15905076",
+        "section\t2\t8.0\t10.0\t5\t5\tQ4\tC major\tQ4 calm / content\t5220731",
+        "marker\t0\t2.5\tcut\tcut 1\t0.0",
+        "marker\t1\t4.0\thit\thit 1\t0.0",
+        "marker\t2\t8.0\tcut\tcut 2\t-12.5",
+        *[f"stem\t{i}\t{p.stem}\t{p}\t{p.with_suffix('.mid')}" for i, p in enumerate(stems)],
+        "end",
+    ]
+    canned = tmp_path / "client-output.txt"
+    canned.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return canned
+
+
+def test_score_video_puts_a_region_per_section_and_a_marker_per_cut(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    stems = [tmp_path / "piano.wav", tmp_path / "bass.wav"]
+    for p in stems:
+        soundfile.write(str(p), np.zeros((480000, 2), np.float32), 48000, subtype="PCM_24")  # 10 s
+    env = {"REAPER_FAKE_POPEN": str(_canned(tmp_path, stems)), "REAPER_VIDEO": "/videos/clip.mp4",
+           "REAPER_VIDEO_POS": "5.0", "REAPER_VIDEO_LEN": "10.0", "TMPDIR": str(tmp_path)}  # fmt: skip
+    calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env)
+    names = [c[0] for c in calls]
+    assert error == "" and "ShowMessageBox" not in names
+    regions = [c[1:] for c in calls if c[0] == "AddProjectMarker2" and c[2]]
+    assert regions == [
+        [0, True, 5.0, 7.5, "Q3 sad / low", -1, 0x3D6FB6 >> 16 | 0x6F00 | 0xB6 << 16 | 0x1000000],
+        [0, True, 7.5, 13.0, "Q1 happy / excited", -1, 0xF2 | 0xB100 | 0x34 << 16 | 0x1000000],
+        [0, True, 13.0, 15.0, "Q4 calm / content", -1, 0x4F | 0xA900 | 0x7B << 16 | 0x1000000],
+    ]
+    # the cuts become markers; the hit came from the project's own "hit" marker, which is there already
+    assert [c[1:] for c in calls if c[0] == "AddProjectMarker2" and not c[2]] == [
+        [0, False, 7.5, 0, "cut 1", -1, 0], [0, False, 13.0, 0, "cut 2", -1, 0]]  # fmt: skip
+    named = [c[3] for c in calls if c[0] == "GetSetMediaTrackInfo_String"]
+    assert named == ["piano", "bass", "moodscore MIDI"]
+    assert [c[1] for c in calls if c[0] == "PCM_Source_CreateFromFile"] == [str(p) for p in stems]
+    # the notes at their times in the clip: 100 BPM in the piece, 120 in the project (960 PPQ from QN 10)
+    notes = [c[4:6] for c in calls if c[0] == "MIDI_InsertNote"]
+    assert notes == [pytest.approx([0.0, 1152.0]), pytest.approx([4608.0, 6912.0])]
+    assert list(tmp_path.glob("moodscore-reaper-*")) == []
+
+
+def test_a_stem_that_cannot_be_read_inserts_nothing(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    good = tmp_path / "piano.wav"
+    soundfile.write(str(good), np.zeros((4800, 2), np.float32), 48000)
+    env = {"REAPER_FAKE_POPEN": str(_canned(tmp_path, [good, tmp_path / "gone.wav"])),
+           "REAPER_VIDEO": "/videos/clip.mp4", "TMPDIR": str(tmp_path)}  # fmt: skip
+    calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env)
+    assert error == ""
+    (box,) = [c[1] for c in calls if c[0] == "ShowMessageBox"]
+    assert box.startswith(f"Cannot read the stem {tmp_path / 'gone.wav'}")
+    names = [c[0] for c in calls]
+    assert "Undo_BeginBlock" not in names and "InsertTrackAtIndex" not in names
+    assert names.count("PCM_Source_CreateFromFile") == 1 and names.count("PCM_Source_Destroy") == 1

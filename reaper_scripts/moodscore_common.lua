@@ -149,10 +149,12 @@ function M.start(args, name)
   local job = { out = base .. ".txt" }
   local script, launch
   if M.is_windows() then
-    -- a batch file expands %...%: double every percent sign of the command line
+    -- a batch file expands %...%: double every percent sign of the command line; it is read as UTF-8 (as
+    -- REAPER's Lua strings are) after chcp 65001
     job.launcher = base .. ".cmd"
-    script = "@echo off\r\n" .. (M.command_line(args) .. " > " .. M.quote(job.out) .. " 2>&1"):gsub("%%", "%%%%")
-      .. "\r\necho exited>> " .. M.quote(job.out):gsub("%%", "%%%%") .. "\r\n"
+    local run_line = (M.command_line(args) .. " > " .. M.quote(job.out) .. " 2>&1"):gsub("%%", "%%%%")
+    local out_name = M.quote(job.out):gsub("%%", "%%%%")
+    script = "@echo off\r\nchcp 65001 > nul\r\n" .. run_line .. "\r\necho exited>> " .. out_name .. "\r\n"
     launch = 'start "" /b cmd /c ' .. M.quote(job.launcher)
   else
     job.launcher = base .. ".sh"

@@ -81,3 +81,25 @@ def test_notes_are_in_beats_and_ordered() -> None:
     inst.notes = [pretty_midi.Note(80, 64, 2.0, 2.5), pretty_midi.Note(70, 60, 0.0, 1.0)]
     pm.instruments.append(inst)
     assert protocol.notes_of(pm, 90.0) == [(60, 0.0, 1.5, 70), (64, 3.0, 0.75, 80)]
+
+
+def test_hits_and_forced_stretches_parse_or_say_why() -> None:
+    assert protocol.parse_hits(" 31, 12.4,,12.4 ") == (12.4, 31.0)
+    assert protocol.parse_forced("0-4.5=q3, 9-12=Q1") == ((0.0, 4.5, "Q3"), (9.0, 12.0, "Q1"))
+    for bad, needle in (("12.4;31", "separated by commas"), ("-1", "from 0 s"), ("nan", "from 0 s")):
+        with pytest.raises(protocol.RequestError, match=needle):
+            protocol.parse_hits(bad)
+    for bad in ("4-2=Q1", "0-4=Q5", "0-4"):
+        with pytest.raises(protocol.RequestError, match=r"'set' takes stretches like '0-4\.5=Q3'"):
+            protocol.parse_forced(bad)
+
+
+def test_a_score_with_bad_hits_is_refused_before_it_is_queued(tmp_path: Path) -> None:
+    from osc_helpers import Peer
+
+    server = BridgeServer(object(), host="127.0.0.1", port=0, out_dir=tmp_path, allowed_roots=[tmp_path])
+    with server, Peer() as peer:
+        peer.send(server.address, "/moodscore/score", "h1", "path", str(tmp_path / "x.mp4"), "hits", "soon")
+        (reply,) = peer.until("h1", 10)
+    assert reply[0] == "/moodscore/error" and "hits are seconds separated by commas" in reply[1][2]
+    assert list(tmp_path.iterdir()) == []  # no request folder was made

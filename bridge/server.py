@@ -215,8 +215,12 @@ class BridgeServer:
     def _fail(self, reply: Reply, exc: BaseException) -> None:
         from models import MoodscoreError
 
+        with self._states_lock:
+            active = self._active.get(reply.rid)
+        mine = active is None or active[0] is reply  # a request that reused a queued one's id leaves its state be
         if isinstance(exc, handlers.Cancelled):
-            self._set_state(reply.rid, "cancelled", 1.0, "cancelled")
+            if mine:
+                self._set_state(reply.rid, "cancelled", 1.0, "cancelled")
             reply.error("cancelled")
             return
         if isinstance(exc, MoodscoreError):
@@ -226,7 +230,8 @@ class BridgeServer:
         else:
             log.error("internal error on %s %r", reply.address, reply.rid, exc_info=exc)
             message = f"internal error: {type(exc).__name__}: {exc}"
-        self._set_state(reply.rid, "error", 1.0, message)
+        if mine:
+            self._set_state(reply.rid, "error", 1.0, message)
         reply.error(message)
 
     def _submit(self, reply: Reply, fn: Callable[..., tuple[str, int]], *args: Any) -> None:

@@ -39,6 +39,11 @@ def test_cancel_a_queued_and_a_running_score(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while bridge._states["r1"][1] <= 0.0 and time.monotonic() < deadline:
             time.sleep(0.05)
+        with Peer() as other:  # the id of a running request cannot be taken, and its state stays
+            other.send(bridge.address, "/moodscore/compose", "r1", "quadrant", "Q1")
+            (taken,) = other.until("r1", 10)
+        assert "a request with the id 'r1' is still queued or running" in taken[1][2]
+        assert bridge._states["r1"][0] == "running"
         peer.send(bridge.address, "/moodscore/cancel", "c1", "of", "r1")
         collect(60.0)
         assert replies["r2"] == [("/moodscore/error", ["r2", "/moodscore/score", "cancelled"])]  # it never ran

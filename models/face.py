@@ -41,7 +41,7 @@ from models.face_align import FER_TEMPLATE as FER_TEMPLATE
 from models.face_align import aligned_crop as aligned_crop
 from models.face_align import alignment_matrix as alignment_matrix
 from models.face_align import anchor_points as anchor_points
-from models.face_choice import FaceRecord, mouth_opening, score_frame, sharpness
+from models.face_choice import FaceChoiceOptions, FaceRecord, mouth_opening, score_frame, sharpness
 from models.face_geometry import Box, box_area, box_iou, same_face
 from models.face_geometry import check_rgb as check_rgb
 from models.face_geometry import landmark_box as landmark_box
@@ -150,18 +150,23 @@ class _Track:
     box: Box
     slot: int  # which of the tracker's landmarkers follows it
     thumb_t: float = -math.inf  # time of its last thumbnail
+    mouth: float | None = None  # its mouth opening when last read
+    lively: float = 0.0  # running mean of how much its mouth opening changed from one reading to the next
 
 
 class FaceTracker:
     """Finds and tracks up to ``max_faces`` faces in a stream of frames; see the module docstring.
 
-    :meth:`process_all` returns every tracked face of a frame (each with its track id, mouth opening, and in
+    :meth:`process_all` returns every face read in a frame (each with its track id, mouth opening, and in
     frames with several faces or once a second a thumbnail and its sharpness); :meth:`process` returns the main
-    one (the best by size, centrality and sharpness, :func:`models.face_choice.score_frame`, held until another
-    face is clearly better for two frames). Holds a BlazeFace detector (IMAGE mode) for the search over the whole
-    frame and its tiles, and a landmarker (VIDEO mode) per face followed, for the crop around it (the second and
-    third are made when a second and a third face appear, in about 50 ms each). Each face followed costs one
-    landmarker call a frame. Use it as a context manager, or call :meth:`close`.
+    one (the best by size, centrality, sharpness (:func:`models.face_choice.score_frame`) and how much its mouth
+    moves, held until another face is clearly better for two readings).
+
+    Holds a BlazeFace detector (IMAGE mode) for the search over the whole frame and its tiles, and a landmarker
+    (VIDEO mode) per face followed, for the crop around it (the second and third are made when a second and a
+    third face appear, in about 50 ms each). Each face followed costs one landmarker call a frame, except that
+    faces other than the main one whose mouths stay still are read every ``secondary_every`` frames only. Use it
+    as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -176,6 +181,7 @@ class FaceTracker:
         strong_score: float = 0.75,
         max_candidates: int = 3,
         max_faces: int = 3,
+        secondary_every: int = 2,
         thumb_size: int = 64,
         thumb_every_s: float = 1.0,
         video_track: bool = True,
@@ -189,6 +195,7 @@ class FaceTracker:
         self.crop_size, self.research_every = crop_size, research_every
         self.search_size, self.track_size, self.track_margin = search_size, track_size, track_margin
         self.strong_score, self.max_candidates, self.max_faces = strong_score, max_candidates, max_faces
+        self.secondary_every = max(1, secondary_every)
         self.thumb_size, self.thumb_every_s = thumb_size, thumb_every_s
         with quiet_native_stderr():
             self._detector = create_detector(model_path)
@@ -214,6 +221,7 @@ class FaceTracker:
         self._rejected: list[Box] = []  # candidate boxes the landmarker turned down lately
         self._main: int | None = None  # the track :meth:`process` returns
         self._challenger: tuple[int, int] = (-1, 0)  # a track clearly better than the main one, for how many frames
+        self._frame_no = 0
         self._last_ms = -1
         self._closed = False
         self._first = True  # the first inference logs a native warning; it runs silenced
@@ -341,8 +349,8 @@ class FaceTracker:
         return thumb, sharpness(grey)
 
     def process_all(self, rgb: np.ndarray, t_s: float) -> list[FaceObservation]:
-        """Every tracked face of this frame (at most ``max_faces``), in the order they were first seen. Frames must
-        come in time order."""
+        """Every face read in this frame (at most ``max_faces``; a still face beside the main one is read every
+        ``secondary_every`` frames), main face first. Frames must come in time order."""
         if self._closed:
             raise InputError("the face tracker is closed")
         if self._first:
@@ -353,20 +361,32 @@ class FaceTracker:
 
     def process(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
         """The main face of this frame (see the class docstring), or None. Frames must come in time order."""
-        return self._main_face(self.process_all(rgb, t_s), rgb.shape[1], rgb.shape[0])
+        faces = self.process_all(rgb, t_s)
+        return next((o for o in faces if o.track == self._main), faces[0] if faces else None)
 
     def _process_all(self, rgb: np.ndarray, t_s: float) -> list[FaceObservation]:
         rgb = check_rgb(rgb)
         self._last_ms = max(self._last_ms, round(t_s * 1000) - 1)  # VIDEO mode needs increasing timestamps
+        self._frame_no += 1
         kept: list[tuple[_Track, FaceObservation]] = []
+        # faces other than the main one whose mouths are still are read every ``secondary_every`` frames only (a
+        # mouth that moves may be speaking, which the choice after the tracking wants to see in every frame)
+        skipped: list[_Track] = []
+        still = FaceChoiceOptions().speak_floor
         lost = False
-        for tr in self._tracks:
+        for tr in sorted(self._tracks, key=lambda tr: tr.id != self._main):  # the main face first
+            main_read = bool(kept) and kept[0][0].id == self._main
+            if main_read and tr.lively < still and (self._frame_no + tr.id) % self.secondary_every:
+                skipped.append(tr)
+                continue
             obs = self._landmark_around(rgb, tr.box, tr.slot)
             if obs is None or same_face(obs.box, [o.box for _, o in kept]):  # gone, or two tracks on one face
                 lost = True
                 self._gone.append((tr.id, tr.box, t_s))
             else:
-                tr.box = obs.box
+                if tr.mouth is not None:
+                    tr.lively = 0.7 * tr.lively + 0.3 * abs(obs.mouth - tr.mouth)
+                tr.box, tr.mouth = obs.box, obs.mouth
                 kept.append((tr, obs))
         searched = False
         if not kept:
@@ -387,8 +407,9 @@ class FaceTracker:
             searched = True
             levels = (0, 1) if lost else (2,) if self._periodic % 3 == 2 else (1,)
             self._periodic += not lost
-            room = max(1, self.max_faces - len(kept))
-            new = self._search(rgb, levels, [o.box for _, o in kept], room, {tr.slot for tr, _ in kept})
+            room = max(1, self.max_faces - len(kept) - len(skipped))
+            taken = [o.box for _, o in kept] + [tr.box for tr in skipped]
+            new = self._search(rgb, levels, taken, room, {tr.slot for tr, _ in kept} | {tr.slot for tr in skipped})
         else:
             new = []
         self._gone = [g for g in self._gone if t_s - g[2] <= 2.0]
@@ -399,11 +420,11 @@ class FaceTracker:
                 self._gone = [g for g in self._gone if g[0] != track_id]
             else:
                 track_id, self._next_id = self._next_id, self._next_id + 1
-            kept.append((_Track(track_id, obs.box, slot), obs))
+            kept.append((_Track(track_id, obs.box, slot, mouth=obs.mouth), obs))
         if searched:
             self._since_search = 0
         if not kept:
-            self._tracks = []
+            self._tracks, self._main = [], None
             self._lost += 1
             return []
         self._lost = 0
@@ -415,23 +436,28 @@ class FaceTracker:
             for tr, o in kept
         ]
         for k, (tr, _) in enumerate(kept):
-            if len(kept) > 1 or t_s - tr.thumb_t >= self.thumb_every_s:
+            if len(kept) + len(skipped) > 1 or t_s - tr.thumb_t >= self.thumb_every_s:
                 thumb, sharp = self._thumb(rgb, out[k].box)
                 out[k] = replace(out[k], thumb=thumb, sharpness=sharp)
                 tr.thumb_t = t_s
-        if len(out) > self.max_faces:  # the weakest face makes room for the one found
+        if len(out) + len(skipped) > self.max_faces:  # the weakest face makes room for the one found
             weakest = int(np.argmin(score_frame([_record(o) for o in out], out[0].frame_size)))
             del out[weakest], kept[weakest]
-        self._tracks = [tr for tr, _ in kept]
+        self._tracks = [tr for tr, _ in kept] + skipped
+        self._update_main(out, [tr.lively for tr, _ in kept], rgb.shape[1], rgb.shape[0])
         return out
 
-    def _main_face(self, faces: list[FaceObservation], width: int, height: int) -> FaceObservation | None:
-        """The main face among this frame's; it changes when another is better by 0.3 for two frames in a row."""
+    def _update_main(self, faces: list[FaceObservation], lively: list[float], width: int, height: int) -> None:
+        """The main face among this frame's (by size, centrality, sharpness and how much its mouth moves, which
+        may be speech: the tracker does not know where the speech is); it changes when another is better by 0.3
+        for two readings in a row."""
         if not faces:
             self._main = None
-            return None
+            return
         ids = [o.track for o in faces]
-        scores = score_frame([_record(o) for o in faces], (width, height))
+        opts = FaceChoiceOptions()
+        moving = np.clip((np.array(lively) - opts.speak_floor) / (opts.speak_full - opts.speak_floor), 0.0, 1.0)
+        scores = score_frame([_record(o) for o in faces], (width, height), opts) + opts.speak * moving
         best = int(np.argmax(scores))
         if self._main not in ids:
             self._main, self._challenger = ids[best], (-1, 0)
@@ -444,7 +470,6 @@ class FaceTracker:
                     self._main, self._challenger = ids[best], (-1, 0)
             else:
                 self._challenger = (-1, 0)
-        return faces[ids.index(self._main)]
 
 
 def _record(obs: FaceObservation) -> FaceRecord:

@@ -89,26 +89,30 @@ def speech_per_frame(times: np.ndarray, speech: dict[str, object] | None, *, thr
 
 
 def _static_scores(records: Sequence[FaceRecord], frame_size: tuple[int, int], opts: FaceChoiceOptions) -> np.ndarray:
-    """Size, centrality and sharpness of each record against the other faces of its frame."""
+    """Size, centrality and sharpness of each record against the other faces of its frame and the frames either
+    side (the tracker reads faces other than its main one every other frame only)."""
     w, h = frame_size
+    if not records:
+        return np.zeros(0)
+    frames = np.array([r.frame for r in records])
+    areas = np.array([max(1.0, (r.box[2] - r.box[0]) * (r.box[3] - r.box[1])) for r in records])
+    sharp = np.array([np.nan if r.sharpness is None else r.sharpness for r in records])
+    n = int(frames.max()) + 1
+    top_area, top_sharp = np.zeros(n + 2), np.zeros(n + 2)  # per frame, padded by one either side
+    np.maximum.at(top_area, frames + 1, areas)
+    np.maximum.at(top_sharp, frames + 1, np.nan_to_num(sharp))
+    near_area = np.maximum(np.maximum(top_area[:-2], top_area[1:-1]), top_area[2:])  # frames f-1..f+1
+    near_sharp = np.maximum(np.maximum(top_sharp[:-2], top_sharp[1:-1]), top_sharp[2:])
     out = np.zeros(len(records))
-    by_frame: dict[int, list[int]] = {}
     for i, r in enumerate(records):
-        by_frame.setdefault(r.frame, []).append(i)
-    for idx in by_frame.values():
-        areas = np.array([max(1.0, (records[i].box[2] - records[i].box[0]) * (records[i].box[3] - records[i].box[1]))
-                          for i in idx])  # fmt: skip
-        sharp = [records[i].sharpness for i in idx]
-        known = [s for s in sharp if s is not None]
-        top_sharp = max(known) if known else 0.0
-        for j, i in enumerate(idx):
-            x0, y0, x1, y1 = records[i].box
-            dx = abs((x0 + x1) / 2 - w / 2) / max(w / 2, 1.0)
-            dy = abs((y0 + y1) / 2 - h / 2) / max(h / 2, 1.0)
-            centre = 1.0 - min(1.0, math.hypot(dx, dy) / math.sqrt(2.0))
-            s = sharp[j]
-            sharp_rel = 1.0 if s is None or top_sharp <= 0 else s / top_sharp
-            out[i] = opts.size * math.sqrt(areas[j] / areas.max()) + opts.centre * centre + opts.sharp * sharp_rel
+        x0, y0, x1, y1 = r.box
+        dx = abs((x0 + x1) / 2 - w / 2) / max(w / 2, 1.0)
+        dy = abs((y0 + y1) / 2 - h / 2) / max(h / 2, 1.0)
+        centre = 1.0 - min(1.0, math.hypot(dx, dy) / math.sqrt(2.0))
+        top = near_sharp[r.frame]
+        sharp_rel = 1.0 if np.isnan(sharp[i]) or top <= 0 else min(1.0, sharp[i] / top)
+        size = math.sqrt(min(1.0, areas[i] / near_area[r.frame]))
+        out[i] = opts.size * size + opts.centre * centre + opts.sharp * sharp_rel
     return out
 
 
@@ -137,7 +141,7 @@ def _speaking(
         t = times[frames]
         # a change counts where the two frames are neighbours in the sampling and speech is heard at either
         step = np.abs(np.diff(mouth))
-        pairs = np.diff(frames) == 1
+        pairs = np.diff(frames) <= 2  # neighbours in the sampling (a face other than the main one: every other)
         heard = talking[frames[1:]] | talking[frames[:-1]]
         ok, quiet = pairs & heard, pairs & ~heard
         if not ok.any():
@@ -204,6 +208,11 @@ def choose_faces(
             r = records[i]
             emit[r.frame - first, col[r.track]] = scores[i]
             where[r.frame - first, col[r.track]] = i
+        # a frame the tracker skipped for a face it reads every other frame: as in the frames either side, and that
+        # face's expression is the one read just before
+        gap = (where[1:-1] < 0) & (where[:-2] >= 0) & (where[2:] >= 0)
+        emit[1:-1][gap] = ((emit[:-2] + emit[2:]) / 2)[gap]
+        where[1:-1][gap] = where[:-2][gap]
         emit += opts.on_screen * (where >= 0).mean(axis=0)  # time on screen within the shot
         for f, k in enumerate(_viterbi(emit, opts.switch_cost)):
             if where[f, k] >= 0:

@@ -76,6 +76,17 @@ def test_a_face_that_leaves_is_replaced() -> None:
     assert all(records[i].track == 1 for i in chosen[7:] if i is not None) and chosen[-1] is not None
 
 
+def test_a_face_read_every_other_frame_is_chosen_in_every_frame() -> None:
+    """The tracker reads a still face other than its main one every other frame: the frames between take the
+    reading before them, and the face is neither punished for them nor dropped in them."""
+    n = 12
+    records = [rec(f, 0, LEFT_BIG, sharp=0.05) for f in range(n)]
+    records += [rec(f, 1, MIDDLE, sharp=0.4) for f in range(0, n, 2)]
+    chosen = choose_faces(records, np.arange(n) / 3, SIZE)
+    assert all(i is not None and records[i].track == 1 for i in chosen[:-1])
+    assert [records[i].frame for i in chosen[:-1] if i is not None] == [f - f % 2 for f in range(n - 1)]
+
+
 def test_speech_per_frame() -> None:
     speech = {"t": [0.0, 0.5, 1.0, 1.5], "win_s": 1.0, "share": [1.0, 0.8, 0.1, 0.0]}
     talk = speech_per_frame(np.array([0.1, 0.6, 1.2, 1.8, 3.0]), speech)

@@ -27,8 +27,11 @@ class AbletonError(Exception):
 
 @dataclass(frozen=True)
 class LiveClip:
-    """One session clip to make: its length and notes in beats (from the clip's start), name and colour."""
+    """One session clip to make: its track and slot (scene), its length and notes in beats (from the clip's
+    start), name and colour."""
 
+    track: int
+    slot: int
     length_beats: float
     notes: Sequence[Note]
     name: str
@@ -155,22 +158,30 @@ class AbletonLink:
         return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
 
     def put_score(
-        self, track: int, first_slot: int, clips: Sequence[LiveClip], *, tempo: float, cues: Sequence[Cue] = (),
-        wait_s: float = 5.0,
-    ) -> int:  # fmt: skip
-        """A scored clip into the session view: clip k in scene ``first_slot + k`` of ``track`` (scenes are added
-        at the end of the set when there are too few), the song's tempo set to ``tempo``, and ``cues`` as
-        locators (arrangement cue points) where there is none yet; each clip is read back to confirm its notes.
+        self, clips: Sequence[LiveClip], *, tempo: float, cues: Sequence[Cue] = (), wait_s: float = 5.0
+    ) -> int:
+        """A scored clip into the session view: every clip in its track and slot (scenes are added at the end of
+        the set when there are too few), the song's tempo set to ``tempo``, and ``cues`` as locators (arrangement
+        cue points) where there is none yet; each clip is read back to confirm its notes.
 
-        Every target slot must be empty (checked before anything changes). Returns the number of notes sent.
+        Every track must exist and every target slot be empty (checked before anything changes). Returns the
+        number of notes sent.
         """
+        if not clips:
+            return 0
         with self._lock:
             self._drain()
+            tracks = int(self._number("/live/song/get/num_tracks"))
+            wanted = sorted({c.track for c in clips})
+            if wanted[-1] >= tracks:
+                need = f"track {wanted[0]}" if len(wanted) == 1 else f"tracks {wanted[0]}-{wanted[-1]}"
+                raise AbletonError(f"Live's set has {tracks} tracks (numbered from 0); the music needs {need}")
             scenes = int(self._number("/live/song/get/num_scenes"))
-            last = first_slot + len(clips)
-            for slot in range(first_slot, min(last, scenes)):
-                if _truthy(self._query("/live/clip_slot/get/has_clip", track, slot)):
-                    raise AbletonError(f"track {track} slot {slot} already holds a clip; pick {len(clips)} empty slots")
+            first, last = min(c.slot for c in clips), max(c.slot for c in clips) + 1
+            for clip in sorted(clips, key=lambda c: (c.track, c.slot)):
+                if clip.slot < scenes and _truthy(self._query("/live/clip_slot/get/has_clip", clip.track, clip.slot)):
+                    raise AbletonError(f"track {clip.track} slot {clip.slot} already holds a clip; the music needs "
+                                       f"slots {first}-{last - 1} empty")  # fmt: skip
             for _ in range(scenes, last):
                 self._send("/live/song/create_scene", -1)  # -1: at the end of the list
             deadline = time.monotonic() + wait_s
@@ -180,23 +191,22 @@ class AbletonLink:
                 time.sleep(0.02)
                 scenes = int(self._number("/live/song/get/num_scenes"))
             self._send("/live/song/set/tempo", float(tempo))
-            for k, clip in enumerate(clips):
-                slot = first_slot + k
-                self._send("/live/clip_slot/create_clip", track, slot, float(clip.length_beats))
-                self._wait_for_clip(track, slot, wait_s)
+            for clip in clips:
+                self._send("/live/clip_slot/create_clip", clip.track, clip.slot, float(clip.length_beats))
+                self._wait_for_clip(clip.track, clip.slot, wait_s)
                 for group in chunks(clip.notes, NOTES_PER_MESSAGE):
-                    args: list[Any] = [track, slot]
+                    args: list[Any] = [clip.track, clip.slot]
                     for pitch, start, dur, vel in group:
                         args += [int(pitch), float(start), float(dur), int(vel), 0]
                     self._send("/live/clip/add/notes", *args)
-                self._send("/live/clip/set/name", track, slot, clip.name)
-                self._send("/live/clip/set/color", track, slot, int(clip.color))
+                self._send("/live/clip/set/name", clip.track, clip.slot, clip.name)
+                self._send("/live/clip/set/color", clip.track, clip.slot, int(clip.color))
             if cues:
                 self._put_cues(cues)
-            for k, clip in enumerate(clips):  # the sends are fire-and-forget: confirm Live holds every note
-                held = (len(self._query("/live/clip/get/notes", track, first_slot + k)) - 2) // 5
+            for clip in clips:  # the sends are fire-and-forget: confirm Live holds every note
+                held = (len(self._query("/live/clip/get/notes", clip.track, clip.slot)) - 2) // 5
                 if held != len(clip.notes):
-                    raise AbletonError(f"the clip in track {track} slot {first_slot + k} holds {held} of the "
+                    raise AbletonError(f"the clip in track {clip.track} slot {clip.slot} holds {held} of the "
                                        f"{len(clip.notes)} notes sent")  # fmt: skip
         return sum(len(c.notes) for c in clips)
 

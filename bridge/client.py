@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--bars", type=int, default=None, help="with an emotion: length in bars (default 8)")
     a.add_argument("--track", type=int, required=True)
     a.add_argument("--slot", type=int, required=True)
+    a.add_argument("--parts", action="store_true", help="with --path: each part on its own track from --track on")
     sc = sub.add_parser("score", help="score a video file on the bridge's machine")
     sc.add_argument("path")
     sc.add_argument("--stems", action="store_true", help="also a WAV and a MIDI file per part (stem lines)")
@@ -293,6 +294,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"moodscore osc: error: --va needs two numbers like 0.6,-0.4, got {args.va!r}") from None
     if getattr(args, "stems", False):
         opts["stems"] = 1
+    if getattr(args, "parts", False):
+        opts["parts"] = 1
     if getattr(args, "force", None):
         opts["set"] = args.force
     for name in ("bars", "timesig", "variations", "track", "slot", "path", "tempo", "key", "seed", "instruments",

@@ -64,6 +64,7 @@ OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
     "set": ((str,), "score: stretches forced to a quadrant, 'A-B=Qn' as a comma list ('0-4.5=Q3,9-12=Q1')"),
     "track": ((int,), "Ableton track index, from 0"),
     "slot": ((int,), "Ableton clip slot index, from 0"),
+    "parts": ((int,), "ableton with a path: 1 to put each part on its own track, from 'track' on"),
     "of": ((str,), "the request id to report on (status)"),
     "reply_port": ((int,), "send replies to this UDP port on the sender's host"),
     "blob": ((int,), "1 (default) to attach small MIDI files as blobs, 0 not to"),

@@ -179,9 +179,13 @@ def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: Checked
     return "score", 1
 
 
-def live_clips(scored: Scored) -> list[Any]:
-    """One Live clip per section of a scored clip: the notes of every part that start in it, in beats of the
-    score's own grid from the section's start (cut at its end), named and coloured after its emotion."""
+def live_clips(scored: Scored, track: int, slot: int, *, parts: bool = False) -> list[Any]:
+    """The Live clips of a scored clip: section k in scene ``slot + k``, on ``track`` with the notes of every part,
+    or with ``parts`` one track per part from ``track`` on (in score.mid's track order). Notes are in beats of the
+    score's own grid from the section's start (cut at its end); each clip is named and coloured after its
+    section's emotion."""
+    from models import safe_stem
+
     from .ableton import LiveClip
 
     midi = scored.midi
@@ -190,25 +194,30 @@ def live_clips(scored: Scored) -> list[Any]:
     def beat(t: float) -> float:
         return round(midi.time_to_tick(t) / res * 1920) / 1920
 
-    notes = sorted(
-        (beat(n.start), beat(n.end), int(n.pitch), int(n.velocity)) for inst in midi.instruments for n in inst.notes
-    )
+    groups = [(i, inst) for i, inst in enumerate(midi.instruments)] if parts else [(-1, None)]
     out = []
-    for sec in scored.sections:
-        mine = [
-            (p, s - sec.start_beat, min(e, sec.end_beat) - s, v)
-            for s, e, p, v in notes
-            if sec.start_beat <= s < sec.end_beat and min(e, sec.end_beat) > s
-        ]
-        mine.sort(key=lambda n: (n[1], n[0]))
-        name = f"{sec.index + 1} {section_name(sec.quadrant)}"
-        out.append(LiveClip(sec.end_beat - sec.start_beat, mine, name, quadrant_color(sec.quadrant)))
+    for k, (i, only) in enumerate(groups):
+        insts = [only] if only is not None else midi.instruments
+        notes = sorted(
+            (beat(n.start), beat(n.end), int(n.pitch), int(n.velocity)) for inst in insts for n in inst.notes
+        )
+        suffix = f" ({safe_stem(only.name or f'track{i + 1}').lower()})" if only is not None else ""
+        for sec in scored.sections:
+            mine = [
+                (p, s - sec.start_beat, min(e, sec.end_beat) - s, v)
+                for s, e, p, v in notes
+                if sec.start_beat <= s < sec.end_beat and min(e, sec.end_beat) > s
+            ]
+            mine.sort(key=lambda n: (n[1], n[0]))
+            name = f"{sec.index + 1} {section_name(sec.quadrant)}{suffix}"
+            out.append(LiveClip(track + k, slot + sec.index, sec.end_beat - sec.start_beat, mine, name,
+                                quadrant_color(sec.quadrant)))  # fmt: skip
     return out
 
 
 def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
-    """Score a video and put its music into Live: a clip per section in consecutive scenes of one track, the
-    song's tempo the score's, the cuts as locators at their beats in the score."""
+    """Score a video and put its music into Live: a clip per section in consecutive scenes of one track (or of one
+    track per part), the song's tempo the score's, the cuts and hits as locators at their beats in the score."""
     from .ableton import Cue
 
     if ctx.ableton is None:
@@ -218,13 +227,12 @@ def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked:
     scored = score_clip(ctx, reply, opts, checked, stems=False, tempo=opts.get("tempo"))
     midi = scored.midi
     tempo = float(scored.result.summary["tempo"])
-    clips = live_clips(scored)
+    clips = live_clips(scored, int(opts["track"]), int(opts["slot"]), parts=bool(opts.get("parts", 0)))
     cues = [Cue(round(midi.time_to_tick(m.time_s) / midi.resolution, 4), m.name) for m in scored.markers]
-    track, slot = int(opts["track"]), int(opts["slot"])
     reply.progress(0.99, "putting the music into Live")
-    link.put_score(track, slot, clips, tempo=tempo, cues=cues)
-    for k, clip in enumerate(clips):
-        reply.send(CLIP, track, slot + k, len(clip.notes), clip.name, tempo, float(clip.length_beats),
+    link.put_score(clips, tempo=tempo, cues=cues)
+    for clip in clips:
+        reply.send(CLIP, clip.track, clip.slot, len(clip.notes), clip.name, tempo, float(clip.length_beats),
                    str(scored.result.files["midi"]))  # fmt: skip
     for i, m in enumerate(scored.markers):
         reply.send(MARKER, i, m.time_s, m.kind, m.name, m.offset_ms)

@@ -28,9 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     emo.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
     emo.add_argument("--video", metavar="PATH", help="score this video (through the bridge): a clip per section "
                      "from --slot on, Live's tempo set to the score's, the cuts as locators")  # fmt: skip
+    a.add_argument("--hits", default=None, metavar="S,S,...", help="with --video: moments (s) the music accents")
     a.add_argument("--bars", type=int, default=None, help="with an emotion: length in 4/4 bars (default 8)")
+    a.add_argument("--parts", action="store_true",
+                   help="with --video: each part (piano, bass, pad) on its own track, from --track on")  # fmt: skip
     a.add_argument("--tempo", type=float, default=None, help="BPM (default: the Live set's tempo)")
     a.add_argument("--key", default="auto")
+    a.add_argument("--instruments", default=None, help="comma list of piano,bass,pad (default piano)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--bridge", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}", metavar="HOST:PORT",
                    help=f"the running bridge (default {DEFAULT_HOST}:{DEFAULT_PORT})")  # fmt: skip
@@ -45,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {"track": args.track, "slot": args.slot, "key": args.key, "seed": args.seed}
+    if args.instruments:
+        opts["instruments"] = args.instruments
     if args.video:
         if args.bars is not None or args.local:
             raise SystemExit("moodscore send: error: --video is scored by the bridge, to its own length: "
@@ -52,7 +58,13 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         from pathlib import Path
 
         opts["path"] = str(Path(args.video).expanduser().resolve())
+        if args.hits:
+            opts["hits"] = args.hits
+        if args.parts:
+            opts["parts"] = 1
     else:
+        if args.parts or args.hits:
+            raise SystemExit("moodscore send: error: --parts and --hits go with --video")
         opts["bars"] = 8 if args.bars is None else args.bars
     if args.quadrant:
         opts["quadrant"] = args.quadrant
@@ -111,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             if args.video:
                 tempo = float(r.clips[0][4]) if r.clips else 0.0
-                print(f"put {len(r.clips)} clips (one per section) into track {args.track} from slot {args.slot}, "
+                top = max((int(c[0]) for c in r.clips), default=args.track)
+                where = f"tracks {args.track}-{top}" if args.parts else f"track {args.track}"
+                print(f"put {len(r.clips)} clips (one per section) into {where} from slot {args.slot}, "
                       f"set the tempo to {tempo:g} BPM and added {len(r.markers)} locators")  # fmt: skip
                 return 0
             sent, name, tempo = int(r.info[2]), str(r.info[3]), float(r.info[4])

@@ -319,6 +319,8 @@ class BridgeServer:
                 clip.close()
                 raise
             return
+        if "parts" in opts:
+            raise RequestError("'parts' goes with 'path' (a scored video's parts on tracks of their own)")
         handlers.compose_request({**opts, "variations": 1}, tempo=opts.get("tempo", 120.0))  # check early
         self._submit(reply, handlers.run_ableton, opts)
 

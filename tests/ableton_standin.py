@@ -6,10 +6,11 @@ address with the query's own arguments first. A clip appears only ``clip_delay``
 ``/live/clip_slot/create_clip`` (as in Live, where adding notes at once fails); notes sent to a slot without a
 clip are refused with ``/live/error``. Everything received is recorded.
 
-The song has ``num_scenes`` scenes (``/live/song/create_scene index``, -1 at the end, adds one); a clip slot
-outside them makes AbletonOSC's handler fail, which it only logs: no reply. Cue points (``cue_points``: name and
-time in beats, in time order) are added and deleted only as AbletonOSC can: ``/live/song/cue_point/add_or_delete``
-toggles one at ``current_song_time``; ``/live/song/cue_point/set/name index name`` renames one.
+The song has ``num_tracks`` tracks and ``num_scenes`` scenes (``/live/song/create_scene index``, -1 at the end,
+adds one); a clip slot outside them makes AbletonOSC's handler fail, which it only logs: no reply. Cue points
+(``cue_points``: name and time in beats, in time order) are added and deleted only as AbletonOSC can:
+``/live/song/cue_point/add_or_delete`` toggles one at ``current_song_time``; ``/live/song/cue_point/set/name index
+name`` renames one.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ class Clip:
 
 class AbletonStandIn:
     def __init__(
-        self, *, tempo: float = 123.0, clip_delay: float = 0.15, response_port: int = 11001, num_scenes: int = 8
-    ) -> None:
+        self, *, tempo: float = 123.0, clip_delay: float = 0.15, response_port: int = 11001, num_scenes: int = 8,
+        num_tracks: int = 8,
+    ) -> None:  # fmt: skip
         self.tempo = tempo
         self.num_scenes = num_scenes
+        self.num_tracks = num_tracks
         self.current_song_time = 0.0
         self.cue_points: list[list[Any]] = []  # [name, time] in time order
         self.clip_delay = clip_delay
@@ -83,13 +86,15 @@ class AbletonStandIn:
 
     def _handle(self, host: str, address: str, p: list[Any]) -> None:
         slot_addresses = ("/live/clip_slot/create_clip", "/live/clip_slot/get/has_clip")
-        if address in slot_addresses and not 0 <= int(p[1]) < self.num_scenes:
-            self.errors.append(f"{address}: IndexError: no scene {p[1]}")  # AbletonOSC logs it and sends nothing
+        if address in slot_addresses and not (0 <= int(p[0]) < self.num_tracks and 0 <= int(p[1]) < self.num_scenes):
+            self.errors.append(f"{address}: IndexError: no slot {p[0]} {p[1]}")  # AbletonOSC logs it, sends nothing
             return
         if address == "/live/song/get/tempo":
             self._reply(host, address, float(self.tempo))
         elif address == "/live/song/set/tempo":
             self.tempo = float(p[0])
+        elif address == "/live/song/get/num_tracks":
+            self._reply(host, address, self.num_tracks)
         elif address == "/live/song/get/num_scenes":
             self._reply(host, address, self.num_scenes)
         elif address == "/live/song/create_scene":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,8 +203,9 @@ def test_locators_keep_the_cue_points_already_there(live: AbletonStandIn, link: 
     from bridge.ableton import Cue, LiveClip
 
     live.cue_points = [["verse", 8.0]]
-    clips = [LiveClip(4.0, [(60, 0.0, 1.0, 90)], "1 Q1", 0xF2B134), LiveClip(8.0, [(62, 4.5, 0.5, 80)], "2 Q3", 1)]
-    assert link.put_score(0, 0, clips, tempo=101.5, cues=[Cue(4.0, "cut 1"), Cue(8.0, "cut 2")]) == 2
+    clips = [LiveClip(0, 0, 4.0, [(60, 0.0, 1.0, 90)], "1 Q1", 0xF2B134),
+             LiveClip(0, 1, 8.0, [(62, 4.5, 0.5, 80)], "2 Q3", 1)]  # fmt: skip
+    assert link.put_score(clips, tempo=101.5, cues=[Cue(4.0, "cut 1"), Cue(8.0, "cut 2")]) == 2
     # add_or_delete at beat 8 would have deleted the user's locator: it is left as it was
     assert live.cue_points == [["cut 1", 4.0], ["verse", 8.0]] and live.tempo == 101.5
     assert [(c.name, c.length, c.color) for c in (live.clips[(0, 0)], live.clips[(0, 1)])] == [
@@ -216,11 +218,14 @@ def test_a_score_into_live_refuses_an_occupied_slot_before_changing_anything(
     from bridge.ableton import Cue, LiveClip
 
     live.clips[(0, 2)] = Clip(4.0, name="mine")
-    clips = [LiveClip(4.0, [(60, 0.0, 1.0, 90)], f"{k + 1} Q1", 0) for k in range(3)]
-    with pytest.raises(AbletonError, match="track 0 slot 2 already holds a clip"):
-        link.put_score(0, 1, clips, tempo=140.0, cues=[Cue(4.0, "cut 1")])
+    clips = [LiveClip(0, 1 + k, 4.0, [(60, 0.0, 1.0, 90)], f"{k + 1} Q1", 0) for k in range(3)]
+    with pytest.raises(AbletonError, match="track 0 slot 2 already holds a clip; the music needs slots 1-3 empty"):
+        link.put_score(clips, tempo=140.0, cues=[Cue(4.0, "cut 1")])
+    with pytest.raises(AbletonError, match=r"Live's set has 8 tracks \(numbered from 0\); the music needs tracks 7-8"):
+        link.put_score([replace(c, track=7 + k % 2) for k, c in enumerate(clips)], tempo=140.0)
     sent = {a for a, _ in live.received}
-    assert sent <= {"/live/song/get/num_scenes", "/live/clip_slot/get/has_clip"}  # only questions were asked
+    questions = {"/live/song/get/num_tracks", "/live/song/get/num_scenes", "/live/clip_slot/get/has_clip"}
+    assert sent <= questions  # only questions were asked
     assert live.tempo == 96.0 and live.cue_points == [] and list(live.clips) == [(0, 2)]
 
 
@@ -246,6 +251,20 @@ def test_moodscore_send_ableton_video_through_the_bridge(
         assert main(argv) == 0
         with pytest.raises(SystemExit, match="give no --bars or --local"):
             main([*argv, "--bars", "4"])
+        # each part on a track of its own: the piano's clips on track 5, the bass's on track 6
+        argv = ["ableton", "--track", "5", "--slot", "2", "--video", str(videos / "clip.mp4"), "--parts",
+                "--instruments", "piano,bass", "--bridge", f"{host}:{port}"]  # fmt: skip
+        assert main(argv) == 0
+        (job,) = [p for p in bridge.ctx.out_dir.iterdir() if '"bass"' in (p / "score.json").read_text()]
     out = capsys.readouterr()
     n = len([k for k in live.clips if k[0] == 3])
     assert n >= 1 and f"put {n} clips (one per section) into track 3 from slot 0" in out.out
+    assert f"put {2 * n} clips (one per section) into tracks 5-6 from slot 2" in out.out
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(str(job / "score.mid"))
+    for track, inst in zip((5, 6), midi.instruments, strict=True):
+        clips = [live.clips[(track, 2 + k)] for k in range(n)]
+        assert all(c.name.endswith(f"({inst.name.lower()})") for c in clips)
+        assert sum(len(c.notes) for c in clips) == len(inst.notes) > 0
+        assert sorted(p for c in clips for p, *_ in c.notes) == sorted(x.pitch for x in inst.notes)

@@ -1,10 +1,11 @@
 """Which face carries the scene: a score per face and frame, and a choice per shot that does not flicker.
 
 Each face the tracker follows (:class:`models.face.FaceTracker`, several at once) is scored in every frame it
-is seen by what makes a viewer look at it: its size (next to the largest face in the frame), how central it is,
-how sharp it is (the variance of the Laplacian of a small crop over the crop's own variance, next to the sharpest
-face in the frame: a face blurred by the depth of field loses), whether it is speaking (its mouth opening moves
-while the voice detector hears speech) and how much of the shot it is on screen. :func:`choose_faces` then picks
+is seen by what makes a viewer look at it: its size (next to the largest face in the frame and the frames either
+side), how central it is, how sharp it is (the variance of the Laplacian of a small crop over the crop's own
+variance, next to the sharpest face nearby: a face blurred by the depth of field loses), whether it is speaking
+(its mouth opening moves while the voice detector hears speech, more than it does in silence) and how much of
+the shot it is on screen. :func:`choose_faces` then picks
 one face per frame with a Viterbi pass over the faces of each shot: staying with a face is free, switching costs
 ``switch_cost`` and a frame in which the chosen face is not seen costs ``absent_cost``, so the choice moves only
 when another face has been clearly better for a while, or at a cut (a new shot starts a new choice).
@@ -193,12 +194,12 @@ def choose_faces(
         return chosen
     scores = record_scores(records, times, frame_size, talking=talking, opts=opts)
     shot_of = np.searchsorted(np.asarray(sorted(cuts), dtype=float), times + 1e-6, side="right")
-    for shot in np.unique(shot_of):
+    in_shot: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        in_shot.setdefault(int(shot_of[r.frame]), []).append(i)
+    for shot, mine in in_shot.items():
         frames = np.flatnonzero(shot_of == shot)
         first, last = int(frames[0]), int(frames[-1])
-        mine = [i for i, r in enumerate(records) if first <= r.frame <= last]
-        if not mine:
-            continue
         tracks = sorted({records[i].track for i in mine})
         col = {tr: k for k, tr in enumerate(tracks)}
         n = last - first + 1

@@ -14,6 +14,7 @@ when another face has been clearly better for a while, or at a cut (a new shot s
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -309,3 +310,20 @@ def choose(
         "read": stretches,
     }
     return FaceChoice(chosen=chosen, frame_probs=frame_probs, thumbs=thumbs, meta=meta)
+
+
+def save_thumbs(path: str | os.PathLike[str], faces: Sequence[FaceThumb]) -> None:
+    """Write a timeline's face pictures (:attr:`Timeline.faces`) to an ``.npz`` file (e.g. beside a cached
+    timeline's JSON, which has no room for them)."""
+    rgb = np.stack([f.rgb for f in faces]) if faces else np.zeros((0, 1, 1, 3), np.uint8)
+    t_s = np.array([f.t_s for f in faces], dtype=np.float64)
+    np.savez_compressed(path, t_s=t_s, track=np.array([f.track for f in faces], dtype=np.int64), rgb=rgb)
+
+
+def load_thumbs(path: str | os.PathLike[str]) -> tuple[FaceThumb, ...]:
+    """The face pictures :func:`save_thumbs` wrote."""
+    with np.load(path) as data:
+        return tuple(
+            FaceThumb(float(t), np.ascontiguousarray(rgb), int(k))
+            for t, k, rgb in zip(data["t_s"], data["track"], data["rgb"], strict=True)
+        )

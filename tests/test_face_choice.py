@@ -188,6 +188,18 @@ def test_the_small_sharp_speaking_face_is_read_throughout(two_faces: tuple[Timel
     assert "faces" not in tl.to_dict()  # and stay out of timeline.json
 
 
+def test_face_pictures_round_trip(two_faces: tuple[Timeline, ModuleType, np.ndarray], tmp_path: Path) -> None:
+    from models.face_choice import load_thumbs, save_thumbs
+
+    tl = two_faces[0]
+    save_thumbs(tmp_path / "faces.npz", tl.faces)
+    again = load_thumbs(tmp_path / "faces.npz")
+    assert [(f.t_s, f.track) for f in again] == [(f.t_s, f.track) for f in tl.faces]
+    assert all(np.array_equal(a.rgb, b.rgb) and a.rgb.dtype == np.uint8 for a, b in zip(again, tl.faces, strict=True))
+    save_thumbs(tmp_path / "none.npz", ())
+    assert load_thumbs(tmp_path / "none.npz") == ()
+
+
 def test_timeline_png_shows_the_face_read(two_faces: tuple[Timeline, ModuleType, np.ndarray], tmp_path: Path) -> None:
     from models.plots import FACE_PX, timeline_png
 

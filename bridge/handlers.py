@@ -157,12 +157,16 @@ def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folde
             if reply.cancelled.is_set():
                 raise Cancelled("cancelled")
             try:
-                return job.result(timeout=0.5)
+                result = job.result(timeout=0.5)
             except TimeoutError:
                 place = job.position()
                 if place >= 1 and place != shown:
                     reply.progress(0.0, f"waiting for a worker: number {place} in the queue")
                 shown = place
+                continue
+            if reply.cancelled.is_set():  # it ended as it was cancelled: its output is not wanted
+                raise Cancelled("cancelled")
+            return result
     except Cancelled:
         abandon(job, folder)
         raise

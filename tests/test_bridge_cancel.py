@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from osc_helpers import Peer, one_torch_thread, running_bridge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,36 @@ def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_w
             assert peer.until("n1", 120)[-1] == ("/moodscore/done", ["n1", "compose", 1])
     finally:
         runner.shutdown()
+
+
+def test_a_job_that_ends_just_as_it_is_cancelled_is_not_delivered(tmp_path: Path) -> None:
+    import socket
+
+    from bridge.handlers import Cancelled, Context, Reply, run_job
+
+    class Ending:  # a job whose result is handed over just as the cancel arrives
+        def __init__(self, reply: Reply) -> None:
+            self.reply = reply
+
+        def result(self, timeout: float | None = None) -> object:
+            self.reply.cancelled.set()
+            return object()
+
+        def cancel(self) -> bool:
+            return False
+
+        def done(self) -> bool:
+            return True
+
+    class Runner:
+        def submit(self, kind: str, params: object, folder: Path, progress: object = None) -> Ending:
+            return Ending(reply)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        reply = Reply(sock, ("127.0.0.1", 9), "late")
+        ctx = Context(runner=Runner(), out_dir=tmp_path, allowed_roots=())
+        folder = ctx.job_dir("late")
+        (folder / "score.json").write_text("{}")
+        with pytest.raises(Cancelled):
+            run_job(ctx, reply, "score", {}, folder)
+    assert not folder.exists()

@@ -230,3 +230,21 @@ def test_switches_to_a_clearly_larger_face() -> None:
     assert boxes[0] is not None and iou(boxes[0].box, small[1]) > 0.5  # still tracking the small one
     last = boxes[-1]
     assert last is not None and iou(last.box, big[1]) > 0.5  # the periodic re-search moved to the big one
+
+
+def test_two_faces_keep_their_ids_and_the_still_one_beside_the_main_is_read_every_other_frame() -> None:
+    small = next(small_face_frames(110, (60, 40), (0, 0), 1))
+    big = next(small_face_frames(200, (700, 100), (0, 0), 1))
+    both = small[0].copy()
+    both[100:700, 700:1280] = big[0][100:700, 700:1280]
+    with open_face_tracker(research_every=3) as t:
+        seen = [t.process_all(both, i / 3) for i in range(14)]
+    boxes = {o.track: o.box for frame in seen for o in frame}
+    assert len(boxes) == 2  # two faces, each keeping its id
+    main = seen[-1][0].track  # the main face comes first
+    assert iou(boxes[main], big[1]) > 0.5 and all(frame[0].track == main for frame in seen)
+    (other,) = set(boxes) - {main}
+    assert iou(boxes[other], small[1]) > 0.5
+    read = [any(o.track == other for o in frame) for frame in seen[4:]]
+    assert read == [i % 2 == 0 for i in range(len(read))]  # its mouth is still: every other frame
+    assert all(o.thumb is not None and o.sharpness is not None for frame in seen[4:] for o in frame)

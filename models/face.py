@@ -18,23 +18,22 @@ face of a frame, ``process`` the main one; which face carries the scene over a w
 tracking, with the speech and the cuts known (:mod:`models.face_choice`).
 
 The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.face_align`,
-the geometry of the search (boxes, patches, tiles) in :mod:`models.face_geometry`; both are re-exported here.
+the geometry of the search (boxes, patches, tiles) in :mod:`models.face_geometry`, the MediaPipe models
+(landmarker, detector, their results as arrays) in :mod:`models.face_mediapipe`; all are re-exported here.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from models._native import quiet_native_stderr
-from models.errors import InputError, ModelLoadError
+from models.errors import InputError
 from models.face_align import ANCHORS as ANCHORS
 from models.face_align import FER_SIZE as FER_SIZE
 from models.face_align import FER_TEMPLATE as FER_TEMPLATE
@@ -47,84 +46,13 @@ from models.face_geometry import check_rgb as check_rgb
 from models.face_geometry import landmark_box as landmark_box
 from models.face_geometry import search_tiles as search_tiles
 from models.face_geometry import square_patch as square_patch
-
-N_LANDMARKS = 478
-BLENDSHAPE_NAMES: tuple[str, ...] = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
-    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
-    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
-    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
-    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
-)  # fmt: skip
-
-
-def default_model_path() -> Path:
-    """The bundled ``face_landmarker.task`` in ``models.weights``."""
-    return Path(str(importlib.resources.files("models.weights").joinpath("face_landmarker.task")))
-
-
-def create_landmarker(
-    model_path: str | os.PathLike[str] | None = None, *, video: bool, num_faces: int = 1, blendshapes: bool = True
-) -> Any:
-    """A MediaPipe FaceLandmarker (IMAGE or VIDEO mode). Close it (it is a context manager)."""
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    path = Path(model_path) if model_path is not None else default_model_path()
-    if not path.is_file():
-        raise ModelLoadError(f"face landmarker model not found: {path}")
-    mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
-    opts = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(path)),
-        running_mode=mode,
-        num_faces=num_faces,
-        output_face_blendshapes=blendshapes,
-    )
-    try:
-        return vision.FaceLandmarker.create_from_options(opts)
-    except (RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"could not load the face landmarker {path}: {exc}") from exc
-
-
-def create_detector(model_path: str | os.PathLike[str] | None = None, *, min_confidence: float = 0.5) -> Any:
-    """MediaPipe FaceDetector (IMAGE mode) over the BlazeFace model inside the landmarker bundle."""
-    import zipfile
-
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    path = Path(model_path) if model_path is not None else default_model_path()
-    try:
-        with zipfile.ZipFile(path) as z:
-            buffer = z.read("face_detector.tflite")
-        opts = vision.FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_buffer=buffer),
-            running_mode=vision.RunningMode.IMAGE,
-            min_detection_confidence=min_confidence,
-        )
-        return vision.FaceDetector.create_from_options(opts)
-    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"could not load the face detector from {path}: {exc}") from exc
-
-
-def _to_mp_image(rgb: np.ndarray) -> Any:
-    import mediapipe as mp
-
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-
-
-def result_faces(result: Any, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A FaceLandmarkerResult -> [(landmarks (478, 3) float32 in pixels of that image, blendshapes (52,))]."""
-    faces = []
-    for i, lms in enumerate(result.face_landmarks):
-        pts = np.array([(p.x * width, p.y * height, p.z * width) for p in lms], dtype=np.float32)
-        bs = np.zeros(len(BLENDSHAPE_NAMES), dtype=np.float32)
-        if result.face_blendshapes and i < len(result.face_blendshapes):
-            bs[:] = [c.score for c in result.face_blendshapes[i]][: len(BLENDSHAPE_NAMES)]
-        faces.append((pts, bs))
-    return faces
+from models.face_mediapipe import BLENDSHAPE_NAMES as BLENDSHAPE_NAMES
+from models.face_mediapipe import N_LANDMARKS as N_LANDMARKS
+from models.face_mediapipe import _to_mp_image as _to_mp_image
+from models.face_mediapipe import create_detector as create_detector
+from models.face_mediapipe import create_landmarker as create_landmarker
+from models.face_mediapipe import default_model_path as default_model_path
+from models.face_mediapipe import result_faces as result_faces
 
 
 @dataclass(frozen=True)

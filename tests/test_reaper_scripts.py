@@ -293,7 +293,8 @@ def test_windows_and_macos_command_lines_are_quoted_for_their_shells(tmp_path: P
     assert popen[1] == f'start "" /b cmd /c "{launcher}"'
     assert cancel[1] == f'start "" /b cmd /c "{str(launcher)[: -len(".cmd")]}-cancel.cmd"'
     assert launcher.read_bytes().decode() == (
-        '@echo off\r\nchcp 65001 > nul\r\n"C:\\Program Files\\moodscore\\moodscore.exe" osc --host "127.0.0.1" --port "9000" "score" '
+        "@echo off\r\nchcp 65001 > nul\r\n"
+        '"C:\\Program Files\\moodscore\\moodscore.exe" osc --host "127.0.0.1" --port "9000" "score" '
         '"C:\\Users\\Ana Lima\\Videos\\clip (1) & 100%% more.mp4" "--stems" "--instruments" "piano,bass,pad" '
         f'"--tempo" "120.000000" "--id" "{rid}" "--progress-lines" "--timeout" "1800" > "{out}" 2>&1\r\n'
         f'echo exited>> "{out}"\r\n'

@@ -41,6 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 TITLES = {"cli": "Command line", "web": "Web page (Gradio API)", "bridge": "OSC bridge"}
 JOB_FOLDER = re.compile(r"^[0-9a-f]{32}$")
+NOTES = {
+    "web": "The unclear refusals, if any, are Gradio's own: its input checks run before moodscore's code and answer "
+    "a string where a slider's number goes, or a file path the server never received, with an error event that "
+    "carries no message (the page shows a bare 'Error'). Only a hand-made HTTP request can send either; the request "
+    "is refused, nothing is written, and the server serves on.",
+}
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -120,9 +126,10 @@ def server(argv: list[str], env: dict[str, str], ready: Any, log: Path) -> Itera
 
 
 def run_web(folder: Path, counts: dict[str, int], skipped: list[tuple[str, str]]) -> list[Row]:
-    import hostile_corpus as hc
+    import hostile_fronts as hf
+    from hostile_corpus import build_corpus
 
-    cases, cannot = hc.web_cases(hc.build_corpus(folder / "corpus"), folder / "corpus")
+    cases, cannot = hf.web_cases(build_corpus(folder / "corpus"), folder / "corpus")
     skipped += cannot
     tmp = folder / "web-tmp"
     tmp.mkdir()
@@ -130,15 +137,15 @@ def run_web(folder: Path, counts: dict[str, int], skipped: list[tuple[str, str]]
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_TEMP_DIR": str(folder / "gradio")}
     rows: list[Row] = []
-    with server(["web", "--port", str(port)], env, lambda: hc.web_answers(url, timeout=2), folder / "web.log") as proc:
+    with server(["web", "--port", str(port)], env, lambda: hf.web_answers(url, timeout=2), folder / "web.log") as proc:
         (root,) = tmp.glob("moodscore-web-*")  # the server's job folders
         private = (str(tmp), str(folder / "gradio"), str(ROOT))
         for case in cases:
             before = {p.name for p in root.iterdir() if JOB_FOLDER.match(p.name)}
-            outcome = hc.run_web(url, case, timeout=180)
-            verdict = hc.verdict(case.ok, outcome, private=private)
-            if proc.poll() is not None or not hc.web_answers(url):
-                verdict, outcome = "crash", hc.Outcome("dead", f"the server stopped answering: {outcome.text}", 0)
+            outcome = hf.run_web(url, case, timeout=180)
+            verdict = hf.verdict(case.ok, outcome, private=private)
+            if proc.poll() is not None or not hf.web_answers(url):
+                verdict, outcome = "crash", hf.Outcome("dead", f"the server stopped answering: {outcome.text}", 0)
             new = {p.name for p in root.iterdir() if JOB_FOLDER.match(p.name)} - before
             left = leftovers(root) + leftovers(folder / "corpus")
             if len(new) > outcome.steps_done:
@@ -147,28 +154,33 @@ def run_web(folder: Path, counts: dict[str, int], skipped: list[tuple[str, str]]
     return rows
 
 
-def run_bridge(folder: Path, counts: dict[str, int]) -> list[Row]:
-    import hostile_corpus as hc
+def run_bridge(folder: Path, counts: dict[str, int], skipped: list[tuple[str, str]]) -> list[Row]:
+    import hostile_fronts as hf
+    from hostile_corpus import build_corpus
 
     corpus, out = folder / "corpus", folder / "bridge-out"
-    cases = hc.bridge_cases(hc.build_corpus(corpus), corpus, folder / "outside")
+    everything = build_corpus(corpus)
+    skipped += [
+        (c.name, "the bridge takes no output path, analysis option or MIDI file") for c in everything if not c.job
+    ]
+    cases = hf.bridge_cases(everything, corpus, folder / "outside")
     port = _free_port(socket.SOCK_DGRAM)
     address = ("127.0.0.1", port)
     argv = ["bridge", "--port", str(port), "--allow", str(corpus), "--out", str(out), "--no-secret"]
     rows: list[Row] = []
 
     def ready() -> bool:
-        return hc.bridge_answers(address, timeout=1)
+        return hf.bridge_answers(address, timeout=1)
 
     with server(argv, dict(os.environ), ready, folder / "bridge.log") as proc:
         for case in cases:
-            before = hc.files_under(out)
-            outcome = hc.run_bridge(address, case, timeout=180)
-            verdict = hc.verdict(case.ok, outcome)
-            if proc.poll() is not None or not hc.bridge_answers(address):
-                verdict, outcome = "crash", hc.Outcome("dead", f"the bridge stopped answering: {outcome.text}", 0)
+            before = hf.files_under(out)
+            outcome = hf.run_bridge(address, case, timeout=180)
+            verdict = hf.verdict(case.ok, outcome)
+            if proc.poll() is not None or not hf.bridge_answers(address):
+                verdict, outcome = "crash", hf.Outcome("dead", f"the bridge stopped answering: {outcome.text}", 0)
             left = leftovers(out) + leftovers(corpus)
-            if outcome.answer != "ok" and hc.files_under(out) - before:
+            if outcome.answer != "ok" and hf.files_under(out) - before:
                 left.append("files of a refused request")
             rows.append(_row(case.name, case.ok, outcome.answer, verdict, outcome.seconds, outcome.text, left, counts))
     return rows
@@ -190,8 +202,10 @@ def section(front: str, command: str, summary: str, rows: list[Row], skipped: li
         note = " ".join(said.split()).replace("|", "\\|")[:160] + (f" (leftovers: {', '.join(left)})" if left else "")
         got = got.removeprefix("exit ")
         lines.append(f"| {name.replace('|', '/')} | {want} | {got} | {verdict} | {seconds:.1f} | {note} |")
+    if front in NOTES:
+        lines += ["", NOTES[front]]
     if skipped:
-        lines += ["", f"Not sent ({len(skipped)}; the page has no way to take them):", ""]
+        lines += ["", f"Not sent ({len(skipped)}; this front end has no way to take them):", ""]
         lines += [f"- {name}: {why}" for name, why in skipped]
     return "\n".join(lines) + "\n"
 
@@ -199,7 +213,8 @@ def section(front: str, command: str, summary: str, rows: list[Row], skipped: li
 def write_section(path: Path, front: str, text: str) -> None:
     """Put the front end's section into ``path``, keeping the other front ends' sections."""
     head = (
-        "# Hostile and careless inputs\n\nThe corpus of `tests/hostile_corpus.py` through each front end "
+        "# Hostile and careless inputs\n\nThe corpus of `tests/hostile_corpus.py` and `tests/hostile_fronts.py` "
+        "through each front end "
         "(`benchmarks/bench_hostile.py --front cli|web|bridge`).\n"
     )
     old = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -232,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.front == "web":
             rows = run_web(folder, counts, skipped)
         else:
-            rows = run_bridge(folder, counts)
+            rows = run_bridge(folder, counts, skipped)
     results = sum(r[2] in ("ok", "exit 0") for r in rows)
     summary = (
         f"{len(rows)} inputs: {counts['clear']} clear answers ({results} results, {len(rows) - results} refusals), "

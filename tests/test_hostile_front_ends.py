@@ -1,4 +1,4 @@
-"""A sample of the hostile corpus (``tests/hostile_corpus.py``) through every front end, as a user sends it.
+"""A sample of the hostile corpus (``tests/hostile_corpus.py``, ``hostile_fronts.py``) through every front end.
 
 The command line as a process; the web page through its Gradio API on a real server on loopback (the upload and
 all); the OSC bridge with real datagrams on loopback, the media named by a path under its ``--allow`` folder. Each
@@ -21,7 +21,8 @@ import pytest
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-import hostile_corpus as hc  # (tests/ is on sys.path under pytest)
+import hostile_fronts as hf  # (tests/ is on sys.path under pytest)
+from hostile_corpus import Case, build_corpus
 from osc_helpers import one_torch_thread, running_bridge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,9 +44,9 @@ JOB_FOLDER = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[hc.Case]]:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Case]]:
     folder = tmp_path_factory.mktemp("hostile")
-    return folder, hc.build_corpus(folder)
+    return folder, build_corpus(folder)
 
 
 def _pick(cases: list[Any], names: tuple[str, ...]) -> list[Any]:
@@ -59,7 +60,7 @@ def _staging(folder: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize("name", CLI)
-def test_the_command_line_answers_each_input_in_one_line(corpus: tuple[Path, list[hc.Case]], name: str) -> None:
+def test_the_command_line_answers_each_input_in_one_line(corpus: tuple[Path, list[Case]], name: str) -> None:
     folder, cases = corpus
     (case,) = _pick(cases, (name,))
     proc = subprocess.run(
@@ -91,33 +92,31 @@ def web() -> Iterator[tuple[str, Path]]:
 
 
 def test_the_web_page_answers_each_input_clearly_and_serves_on(
-    corpus: tuple[Path, list[hc.Case]], web: tuple[str, Path]
+    corpus: tuple[Path, list[Case]], web: tuple[str, Path]
 ) -> None:
     folder, cases = corpus
     url, root = web
-    front, skipped = hc.web_cases(cases, folder)
+    front, skipped = hf.web_cases(cases, folder)
     assert {"analyze a folder", "analyze a pipe", "judge MIDI without notes"} <= {name for name, _ in skipped}
     for case in _pick(front, WEB):
         before = {p.name for p in root.iterdir() if JOB_FOLDER.match(p.name)}
-        outcome = hc.run_web(url, case, timeout=60)
-        assert hc.verdict(case.ok, outcome, private=(str(root), "/tmp/gradio")) == "clear", (case.name, outcome)
-        assert hc.web_answers(url), f"the page stopped serving after {case.name}"
+        outcome = hf.run_web(url, case, timeout=60)
+        assert hf.verdict(case.ok, outcome, private=(str(root), "/tmp/gradio")) == "clear", (case.name, outcome)
+        assert hf.web_answers(url), f"the page stopped serving after {case.name}"
         new = {p.name for p in root.iterdir() if JOB_FOLDER.match(p.name)} - before
         assert len(new) == outcome.steps_done, (case.name, new)  # a refused request leaves no job folder
         assert not _staging(root) and not _staging(folder)
 
 
-def test_the_bridge_answers_each_input_clearly_and_serves_on(
-    corpus: tuple[Path, list[hc.Case]], tmp_path: Path
-) -> None:
+def test_the_bridge_answers_each_input_clearly_and_serves_on(corpus: tuple[Path, list[Case]], tmp_path: Path) -> None:
     folder, cases = corpus
     out = tmp_path / "out"
-    front = hc.bridge_cases(cases, folder, tmp_path / "outside")
+    front = hf.bridge_cases(cases, folder, tmp_path / "outside")
     with one_torch_thread(), running_bridge(out, allowed_roots=[folder]) as bridge:
         for case in _pick(front, BRIDGE):
-            before = hc.files_under(out)
-            outcome = hc.run_bridge(bridge.address, case, timeout=60)
-            assert hc.verdict(case.ok, outcome) == "clear", (case.name, outcome)
-            assert hc.bridge_answers(bridge.address), f"the bridge stopped answering after {case.name}"
-            assert outcome.answer == "ok" or hc.files_under(out) == before, case.name  # nothing from a refusal
+            before = hf.files_under(out)
+            outcome = hf.run_bridge(bridge.address, case, timeout=60)
+            assert hf.verdict(case.ok, outcome) == "clear", (case.name, outcome)
+            assert hf.bridge_answers(bridge.address), f"the bridge stopped answering after {case.name}"
+            assert outcome.answer == "ok" or hf.files_under(out) == before, case.name  # nothing from a refusal
             assert not _staging(out) and not _staging(folder)

@@ -8,6 +8,7 @@ analysed again) and the options in ``score.json`` (with the bars rescored so far
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -91,24 +92,38 @@ def rescore_job(
         raise InputError(f"the clip {src} is not there any more; give it with --clip")
     options = found.options
     done = [(int(a), int(b), int(c)) for a, b, c in options.get("rescores") or ()]
+    kept: dict[str, Any] = {
+        "tempo": options.get("tempo"),
+        "instruments": tuple(options.get("instruments") or ("piano",)),
+        "key": options.get("key", "auto"),
+        "seed": int(options.get("seed", 0)),
+        "temperature": float(options.get("temperature", 1.0)),
+        "tempo_range": tuple(options["tempo_range"]) if options.get("tempo_range") else None,
+        "hits": tuple(options.get("hits") or ()),
+        "stems": bool(options.get("stems")),
+        "loop": bool(options.get("loop")),
+        "music_db": options.get("music_db"),
+        "duck_db": options.get("duck_db"),
+    }
+    # any other option score.json keeps that score_job takes (lists as tuples), so that the other bars come out the
+    # same; not ``force``, whose stretches the timeline already holds
+    takes = inspect.signature(score_job).parameters
+    for option, value in options.items():
+        if option not in kept and option not in ("force", "rescores") and option in takes:
+            kept[option] = _tupled(value)
     return score_job(
         engine,
         src,
         out_dir,
-        tempo=options.get("tempo"),
-        instruments=tuple(options.get("instruments") or ("piano",)),
-        key=options.get("key", "auto"),
-        seed=int(options.get("seed", 0)),
-        temperature=float(options.get("temperature", 1.0)),
         name=name if name is not None else found.summary.get("clip"),
         limits=limits,
         progress=progress,
         timeline=found.timeline,
-        tempo_range=tuple(options["tempo_range"]) if options.get("tempo_range") else None,
-        hits=tuple(options.get("hits") or ()),
-        stems=bool(options.get("stems")),
-        loop=bool(options.get("loop")),
-        music_db=options.get("music_db"),
-        duck_db=options.get("duck_db"),
         rescores=(*done, (first - 1, last, seed)),
+        **kept,
     )
+
+
+def _tupled(value: Any) -> Any:
+    """JSON lists back as the tuples score_job takes."""
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value

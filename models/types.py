@@ -322,12 +322,12 @@ class ComposeRequest:
                 raise bad("the beat grid's times must rise")
         if any(not (isinstance(b, int) and 0 <= b < MAX_BARS) for b in self.phrase_bars):
             raise bad(f"phrase_bars must be bar numbers, got {self.phrase_bars!r}")
+        if isinstance(self.seed, bool) or not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
+            raise bad(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if self.tempo is None:
             object.__setattr__(self, "tempo", self.suggested_tempo())
         if not (isinstance(self.tempo, int | float) and MIN_TEMPO <= self.tempo <= MAX_TEMPO):
             raise bad(f"tempo must be from {MIN_TEMPO:g} to {MAX_TEMPO:g} BPM, got {self.tempo!r}")
-        if isinstance(self.seed, bool) or not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
-            raise bad(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if tuple(self.time_signature) != (4, 4):
             raise bad(f"only 4/4 is supported so far, got {self.time_signature[0]}/{self.time_signature[1]}")
         parse_key(self.key)  # raises on an unknown key
@@ -342,18 +342,22 @@ class ComposeRequest:
             raise bad(f"{self.n_bars} bars at {self.tempo:g} BPM is more than the limit of {MAX_BARS} bars")
 
     def suggested_tempo(self) -> float:
-        """The tempo the emotion suggests: for a Timeline, at its duration-weighted mean valence and arousal."""
+        """The tempo the emotion suggests (for a Timeline, at its duration-weighted mean valence and arousal), as the
+        piece with this seed takes it."""
         from .music.controls import controls
+        from .music.style import draw_style
 
         e = self.emotion
         if isinstance(e, str):
-            return controls(*affect.quadrant_va(e)).tempo
-        if isinstance(e, tuple):
-            return controls(float(e[0]), float(e[1])).tempo
-        w = [s.duration_s for s in e.segments]
-        v = sum(s.emotion.valence * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
-        a = sum(s.emotion.arousal * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
-        return controls(v, a).tempo
+            v, a = affect.quadrant_va(e)
+        elif isinstance(e, tuple):
+            v, a = float(e[0]), float(e[1])
+        else:
+            w = [s.duration_s for s in e.segments]
+            v = sum(s.emotion.valence * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
+            a = sum(s.emotion.arousal * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
+        # the piece's player takes it a little faster or slower than the emotion's middle (draw_style)
+        return float(round(controls(v, a).tempo * draw_style(self.seed).tempo))
 
     @property
     def bar_s(self) -> float:

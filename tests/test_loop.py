@@ -27,9 +27,14 @@ def test_a_loop_ends_on_the_dominant_and_its_audio_joins_seamlessly(tmp_path: Pa
     assert last and set(last) <= {7, 11, 2, 5}, sorted(set(last))  # G, B, D, F: the dominant (seventh)
     audio, sr = sf.read(tmp_path / piece["audio"])
     assert len(audio) == round(end * sr)  # exactly the bars: a loop player plays it back to back
-    seam = np.concatenate([audio[-sr // 10 :], audio[: sr // 10]])  # the end joined to the start
-    jump = np.abs(np.diff(seam, axis=0)).max()
-    assert jump < 4 * np.abs(np.diff(audio, axis=0)).mean() + 0.05  # no click: the join is like the rest
+    # no click: the step from the last sample to the first is like any step between neighbouring samples
+    step = np.abs(np.diff(audio, axis=0))
+    assert np.abs(audio[0] - audio[-1]).max() < np.percentile(step, 99)
+    # and the 0.1 s either side of the join is no harsher than the same around the piece's other bar lines
+    bar = round(end / 8 * sr)
+    seam = np.concatenate([audio[-sr // 10 :], audio[: sr // 10]])
+    others = [np.abs(np.diff(audio[b * bar - sr // 10 : b * bar + sr // 10], axis=0)).max() for b in range(1, 8)]
+    assert np.abs(np.diff(seam, axis=0)).max() <= 1.2 * max(others)
     assert np.abs(audio[: sr // 20]).max() > 0.001  # the end's ring-out sounds under the start
     plain = compose_job(Engine(debug=True), ComposeRequest(emotion="Q1", bars=8, tempo=120, key="C major", seed=3),
                         tmp_path / "plain")  # fmt: skip

@@ -179,9 +179,13 @@ def realise(
     melody_low: int,
     voicer: Voicer,
     octave_bass: bool = False,
+    thin: float = 0.0,
+    draws: Sequence[float] = (),
 ) -> list[Note]:
     """One bar of ``pattern`` over ``chords`` (the chord under each of the bar's sixteenths); ``octave_bass``
-    doubles the bass an octave down on the downbeat."""
+    doubles the bass an octave down on the downbeat; ``thin`` is how often a struck chord of three or more notes
+    leaves out an inner one (a lighter hand), decided by ``draws`` (one number in 0..1 per sixteenth of the bar, the
+    same where the bar's place in its phrase comes back, so a returning phrase is thinned alike)."""
     high = max(bass_low + 18, min(72, melody_low - 2))
     voicings: dict[int, list[int]] = {}
     out: list[Note] = []
@@ -216,6 +220,9 @@ def realise(
             # a chord struck with its bass note leaves the lowest voice to the bass (thinner, wider-spaced chords)
             v = voices(onset)
             pitches = v[1:] if len(v) >= 3 and onset in bass_onsets else v
+            d = draws[onset] if onset < len(draws) else 1.0
+            if len(pitches) >= 3 and d < thin:
+                pitches = [p for i, p in enumerate(pitches) if i != 1 + int(d / thin * (len(pitches) - 2))]
         elif role == "P":
             pitches = [bass_low + (tonic - bass_low) % 12]
         elif role.startswith("B"):

@@ -41,8 +41,9 @@ from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
 from models.music.keys import Key, parse_key
 from models.music.melody import STEPS, Material, MelodyWriter, Note
 from models.music.performance import graces as add_graces
-from models.music.performance import levels, pedal, tidy, to_instrument, velocities
+from models.music.performance import levels, pedal, play, tidy, to_instrument, velocities
 from models.music.progression import ChordModel, load_chord_model, load_patterns
+from models.music.style import Style, draw_style
 from models.music.sync import lay_on_grid
 from models.music.theory import Chord, chord, scale
 from models.types import ComposeRequest, Score
@@ -86,6 +87,10 @@ class Composer:
     def write(self, request: ComposeRequest, *, seed: int) -> Score:
         """One piece for ``request`` with ``seed``."""
         rng = np.random.default_rng([seed, SEED_STEP])
+        style = draw_style(seed)
+        thin_draws = rng.random(64 * STEPS)  # per place in a phrase: which chords the lighter hand thins
+        in_octaves: dict[tuple[int, str], bool] = {}  # per theme and role: is the tune played in octaves
+        doubled: list[Note] = []  # the tune an octave below, where it is played in octaves
         quadrants = request.bar_quadrants()
         points = bar_points(request)
         ctl = [controls(v, a) for v, a in points]
@@ -94,14 +99,14 @@ class Composer:
         keys, home = self._keys(request, quadrants, ctl, rng)
         plan = plan_form(quadrants, [c.beats_per_chord for c in ctl], keys, request.phrase_bars, loop=request.loop)
         temperature = float(request.temperature)
-        melody = MelodyWriter(self.rhythms, rng, temperature)
+        melody = MelodyWriter(self.rhythms, rng, temperature, style)
         themes: dict[int, _Theme] = {}
         n16 = len(quadrants) * STEPS
         grid: list[Chord | None] = [None] * n16
         slots: list[tuple[int, int, Chord]] = []
         mel: list[Note] = []
         acc: list[Note] = []
-        voicer = Voicer(rng, spread=0.85)
+        voicer = Voicer(rng, spread=style.spread)
         history: list[str] = []
         breaths: set[int] = set()
         graces: list[tuple[int, int]] = []
@@ -126,22 +131,31 @@ class Composer:
             mel_per_bar = [float(np.clip(0.3 * t, 2.0, 7.0)) for t in total]
             letter = "B" if ph.role == "B" else "A"
             material = theme.melody.get(letter)
+            # the return after a contrast (A' after B) restates the theme more closely than the answer varies it
+            returning = ph.role == "A'" and k > 0 and plan.phrases[k - 1].role == "B"
+
             notes, made = melody.phrase(
                 start_bar=ph.start,
                 chords=under,
                 tonic=sec.tonic,
                 minor=sec.minor,
-                center=c.melody_center,
+                center=c.melody_center + style.register,
                 notes_per_bar=mel_per_bar,
                 cadence=ph.cadence,
                 previous=prev_pitch,
                 material=material,
                 lift=4.0 if letter == "B" else 0.0,
                 peak=0.68 - 0.35 * max(0.0, -c.valence),
+                keep=0.85 if returning else 0.65,
             )
             theme.melody.setdefault(letter, made)
             mel += notes
-            acc += _under_melody(notes, grid, c.doubling, rng)
+            acc += _under_melody(notes, grid, c.doubling * style.fill, rng)
+            octaves_here = in_octaves.setdefault(
+                (sec.theme, ph.role), bool(rng.random() < style.octaves * (1.5 if ph.role == "B" else 0.8))
+            )
+            if octaves_here:
+                doubled += [Note(n.start, n.dur, n.pitch - 12) for n in notes]  # the tune in octaves
             graces += _graces(notes, scale(sec.tonic, sec.minor), rng, 0.15 * (1 - c.legato) + 0.04)
             if ph.cadence in ("half", "authentic") and rng.random() < 0.35:
                 breaths.add(ph.end * STEPS)  # a breath before the next phrase
@@ -155,8 +169,12 @@ class Composer:
             # curve that rises or falls inside a section changes the texture with it)
             steady = abs(c.arousal - theme.arousal) < 0.2
             pattern = theme.pattern.get("A") if first_of_section and ph.role == "A" and steady else None
-            if ph.role == "A'" and last_pattern == theme.pattern["A"].name and steady and rng.random() < 0.8:
-                pattern = theme.pattern["A"]  # the answer mostly keeps the statement's texture
+            # the answer mostly keeps the statement's texture; the return after the contrast half the time (else the
+            # arranger gives the restated tune a new texture)
+            statement = theme.pattern.get("A")
+            keeps = 0.5 if returning else 0.8 if statement and last_pattern == statement.name else 0.0
+            if ph.role == "A'" and statement and steady and rng.random() < keeps:
+                pattern = theme.pattern["A"]
             if pattern is None:
                 pattern = choose_pattern(self.patterns, c, density, rng, avoid=last_pattern)
                 if ph.role not in theme.pattern:
@@ -169,10 +187,11 @@ class Composer:
             octaves = rng.random() < c.doubling  # the bass in octaves on the downbeats
             for bar in range(ph.start, ph.end):
                 in_bar = [n.pitch for n in notes if bar * STEPS <= n.start < (bar + 1) * STEPS]
-                low = min(in_bar) if in_bar else int(c.melody_center) - 4
+                low = min(in_bar) if in_bar else int(c.melody_center + style.register) - 4
+                bass_low = int(np.clip(round(ctl[bar].bass_low + style.bass), 28, 45))
                 bar_chords = grid[bar * STEPS : (bar + 1) * STEPS]
                 if ph.cadence == "final" and bar == ph.end - 1:
-                    acc += _final_chord(bar, bar_chords[-1], ctl[bar], low, voicer)  # type: ignore[arg-type]
+                    acc += _final_chord(bar, bar_chords[-1], bass_low, low, voicer)  # type: ignore[arg-type]
                     continue
                 cadence_bar = bar == ph.end - 1 and ph.bars > 1 and held  # (the final bar was handled above)
                 acc += realise(
@@ -180,16 +199,24 @@ class Composer:
                     bar=bar,
                     chords=bar_chords,  # type: ignore[arg-type]
                     tonic=sec.tonic,
-                    bass_low=ctl[bar].bass_low,
+                    bass_low=bass_low,
                     melody_low=low,
                     voicer=voicer,
                     octave_bass=octaves,
+                    thin=style.thin,
+                    draws=thin_draws[(bar - ph.start) * STEPS : (bar - ph.start + 1) * STEPS].tolist(),
                 )
         acc += _keep_pulse(mel, acc, grid, plan, breaths, rng, rate=[float(np.clip(c.arousal, 0.0, 0.8)) for c in ctl])
-        acc = _leave_room(acc, bar_speech(request))
+        talk = bar_speech(request)
+        acc = _leave_room(acc, talk)
+        # under dialogue the tune is not doubled (a single line leaves the voice more room)
+        acc += [n for n in doubled if not talk or talk[min(n.start // STEPS, len(talk) - 1)] < TALKING]
         mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
-        midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths)
+        midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths, style)
         add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
+        tune = {(n.start, n.pitch) for n in mel}
+        for inst in midi.instruments:
+            play(inst, tune, style, rng, sixteenth_s=sixteenth_s, end_s=n16 * sixteenth_s)
         if request.beat_grid is not None:
             lay_on_grid(midi, tempo, request.beat_grid)
         sections = tuple((s.start, s.end, s.quadrant, Key(s.tonic, s.minor).name) for s in plan.sections)
@@ -306,6 +333,7 @@ class Composer:
         sixteenth_s: float,
         n16: int,
         breaths: set[int],
+        style: Style,
     ) -> pretty_midi.PrettyMIDI:
         end_s = n16 * sixteenth_s
         level = levels(ctl)
@@ -319,7 +347,10 @@ class Composer:
             tidy(piano_notes, vel), program=PROGRAMS["piano"], name=TRACK_NAMES["piano"], sixteenth_s=sixteenth_s,
             end_s=end_s,
         )  # fmt: skip
-        pedal(piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s, breaths=breaths)
+        pedal(
+            piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s, breaths=breaths,
+            hold=style.pedal,
+        )  # fmt: skip
         out.instruments.append(piano)
         if "bass" in request.instruments:
             notes = bass_part(slots, ctl)
@@ -463,10 +494,10 @@ def _mean_controls(cs: Sequence[Controls]) -> Controls:
     return controls(v, a)
 
 
-def _final_chord(bar: int, ch: Chord, c: Controls, melody_low: int, voicer: Voicer) -> list[Note]:
+def _final_chord(bar: int, ch: Chord, bass_low: int, melody_low: int, voicer: Voicer) -> list[Note]:
     """The last bar: the tonic chord with its root below, held to the end of the piece (it rings with the pedal)."""
     start = bar * STEPS
     voicer.colour = 0.0  # the last chord is the plain tonic triad
-    voicing = voicer.voicing(ch, max(c.bass_low + 18, min(70, melody_low - 2)))
-    root = c.bass_low + (ch.root - c.bass_low) % 12
+    voicing = voicer.voicing(ch, max(bass_low + 18, min(70, melody_low - 2)))
+    root = bass_low + (ch.root - bass_low) % 12
     return [Note(start, STEPS, root), Note(start, STEPS, root + 12)] + [Note(start, STEPS, p) for p in voicing]

@@ -6,9 +6,9 @@ Every control is a smooth function of (valence, arousal) in [-1, 1]^2 except the
 changes sign (as the quadrants do), so ``--va 0.1,0.1`` and ``--va 0.9,0.9`` differ in every other control.
 
 Anchors (EMOPIA 1.0 train, 876 clips, per quadrant, medians): notes per second Q1 8.1, Q2 10.3, Q3 4.5, Q4 4.3;
-mean velocity 76, 81, 54, 51; mean pitch 61-63 in every quadrant, the lowest note higher in Q3/Q4 (39, 38) than
-in Q1/Q2 (31, 27). The representative quadrant point is (+-0.49, +-0.49), so the slopes below put a quadrant's
-point at its EMOPIA median.
+mean velocity 76, 81, 54, 51; mean pitch 61-63 in every quadrant, the middle pitch of Q3 highest, the lowest note
+higher in Q3/Q4 (39, 38) than in Q1/Q2 (31, 27); sad music changes chords least often. The representative
+quadrant point is (+-0.49, +-0.49), so the slopes below put a quadrant's point at its EMOPIA median.
 """
 
 from __future__ import annotations
@@ -50,15 +50,18 @@ def controls(valence: float, arousal: float) -> Controls:
     """The composer's controls for a point of the valence-arousal plane (both clipped to [-1, 1])."""
     v, a = _clip(valence), _clip(arousal)
     ta = (a + 1) / 2  # arousal in 0..1
+    # sad, quiet music sits higher: EMOPIA's Q3 pieces have their middle pitch 4 semitones above Q4's and their
+    # lowest notes higher than the excited quadrants' (the left hand does not reach down; the pedal blends it)
+    lift = 5.0 * max(0.0, -v) * (1 - ta)
     return Controls(
         valence=v,
         arousal=a,
         minor_probability=minor_probability(v, a),
         tempo=round(92 + 30 * a + 5 * v),
-        notes_per_second=max(2.5, 6.5 + 4.6 * a - 2.5 * v * a),
-        beats_per_chord=8.0 if a < -0.7 else 4.0 if a < 0.6 else 2.0,
-        melody_center=74 + 1.5 * a + 5 * v * a,
-        bass_low=round(37 - 8 * ta),
+        notes_per_second=max(2.5, 6.8 + 5.0 * a - 1.22 * v - 2.08 * v * a),
+        beats_per_chord=8.0 if a < -0.7 or (a < -0.3 and v < -0.3) else 4.0 if a < 0.6 else 2.0,
+        melody_center=74 + 1.5 * a + 5 * v * a + lift,
+        bass_low=round(37 - 8 * ta + lift),
         velocity=_clip(65 + 26 * a - 4 * v, 30, 110),
         borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
         tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),

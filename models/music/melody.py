@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.music.style import PLAIN, Style
 from models.music.theory import Chord, nearest_pitch, scale
 
 STEPS = 16  # sixteenths per bar
@@ -41,7 +42,14 @@ class Material:
 
 
 class MelodyWriter:
-    def __init__(self, rhythms: Sequence[dict[str, object]], rng: np.random.Generator, temperature: float = 1.0):
+    def __init__(
+        self,
+        rhythms: Sequence[dict[str, object]],
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        style: Style = PLAIN,
+    ):
+        self.style = style
         cells: list[tuple[Rhythm, float]] = []
         for r in rhythms:
             onsets = tuple(int(x) for x in r["onsets"])  # type: ignore[attr-defined]
@@ -90,13 +98,15 @@ class MelodyWriter:
         cadence: str,
         previous: int | None,
         material: Material | None = None,
+        keep: float = 0.65,
         lift: float = 0.0,
         peak: float = 0.68,
     ) -> tuple[list[Note], Material]:
         """The notes of a phrase of ``len(chords) // 16`` bars (``chords``: the chord under every sixteenth).
-        With ``material`` (a theme's earlier phrase) its rhythms and pitches return, fitted to the chords; the
-        cadence bar is always written anew. ``lift`` raises the arch's peak (a contrasting B phrase); ``peak`` is
-        where in the phrase it comes (0..1: sad music peaks early and falls for longer)."""
+        With ``material`` (a theme's earlier phrase) its rhythms and pitches return, fitted to the chords, each bar
+        with probability ``keep`` (the rest varied); the cadence bar is always written anew. ``lift`` raises the
+        arch's peak (a contrasting B phrase); ``peak`` is where in the phrase it comes (0..1: sad music peaks early
+        and falls for longer)."""
         bars = len(chords) // STEPS
         keys = scale(tonic, minor)
         if material is not None and len(material.rhythms) >= 2:
@@ -114,7 +124,7 @@ class MelodyWriter:
         for b, rhythm in enumerate(rhythms):
             onsets, durs = rhythm
             cadence_bar = b == bars - 1
-            if material is not None and not cadence_bar and b < len(material.bars) and self.rng.random() > 0.35:
+            if material is not None and not cadence_bar and b < len(material.bars) and self.rng.random() < keep:
                 pitches = [self._fit(p + shift, chords[b * STEPS + o], keys, strong=o % 8 == 0)
                            for p, o in zip(material.bars[b], onsets, strict=False)]  # fmt: skip
                 pitches += [pitches[-1] if pitches else prev] * (len(onsets) - len(pitches))
@@ -167,12 +177,18 @@ class MelodyWriter:
         tones = set(chord.pitch_classes)
         pcs = set(keys) | tones
         cands = [p for p in range(prev - 9, prev + 10) if p % 12 in pcs and 57 <= p <= 88]
+        if not medium and self.style.chromatic and not goal:
+            # a chromatic neighbour or passing note, off the beat, a semitone from the note before
+            cands += [p for p in (prev - 1, prev + 1) if p % 12 not in pcs and 57 <= p <= 88]
         if goal:
             cands = [p for p in cands if p % 12 in goal] or [nearest_pitch(goal[0], prev)]
         cost = []
         for p in cands:
             step = abs(p - prev)
-            c = {0: 0.7, 1: 0.0, 2: 0.0, 3: 0.8, 4: 0.9, 5: 1.6, 7: 1.8}.get(step, 2.6 if step < 9 else 4.0)
+            third = self.style.thirds
+            c = {0: self.style.repeats, 1: 0.0, 2: 0.0, 3: third, 4: third + 0.1, 5: 1.6, 7: 1.8}.get(
+                step, 2.6 if step < 9 else 4.0
+            )
             if last_leap and step <= 2 and (p - prev) * last_leap < 0:
                 c -= 0.8  # a leap is followed by a step back
             elif last_leap and (p - prev) * last_leap > 0 and step >= 3:
@@ -181,7 +197,9 @@ class MelodyWriter:
                 # a non-chord tone: free off the beat, an accented passing tone or suspension on beats 2 and 4,
                 # rare on 1 and 3
                 c += 2.6 if strong else 0.8 if medium else 0.15
-            if p % 12 not in keys:
+            if p % 12 not in pcs:
+                c += 2.2 - 8.0 * self.style.chromatic  # a chromatic neighbour (the tone of neither key nor chord)
+            elif p % 12 not in keys:
                 c += 1.5  # a chromatic chord tone (borrowed or secondary chords) only where the chord has it
             c += 0.12 * abs(p - target)
             cost.append(c)

@@ -17,6 +17,7 @@ import pretty_midi
 from models.music.controls import Controls
 from models.music.form import Plan
 from models.music.melody import STEPS, Note
+from models.music.style import Style
 
 LOWEST, HIGHEST = 33, 96  # A1 .. C7
 PEDAL = 64
@@ -102,15 +103,16 @@ def pedal(
     sixteenth_s: float,
     end_s: float,
     breaths: set[int] = frozenset(),  # type: ignore[assignment]
+    hold: float = 1.0,
 ) -> None:
     """Sustain pedal per chord: down just after the chord sounds (legato pedalling), up just before the next,
     held for part of the chord where the music is brisk, lifted early where a phrase takes a breath; the last chord
-    keeps it to the end."""
+    keeps it to the end. ``hold`` scales how long it stays down (a player who pedals less)."""
     for i, (start, length) in enumerate(slots):
         bar = min(start // STEPS, len(controls) - 1)
         down = (start + 0.5) * sixteenth_s
         last = i == len(slots) - 1
-        held = length if last else max(2.0, length * controls[bar].legato)
+        held = length if last else max(2.0, length * controls[bar].legato * hold)
         # legato (syncopated) pedalling: the pedal comes up just after the next chord is struck, so the old
         # harmony's last notes overlap the new one's first for an instant and the line stays unbroken
         up = end_s if last else (start + min(held, length) + 0.25) * sixteenth_s
@@ -141,4 +143,51 @@ def graces(inst: pretty_midi.Instrument, graces: Sequence[tuple[int, int]], *, s
             continue
         length = min(0.11, sixteenth_s / 2)  # a thirty-second note before the beat
         inst.notes.append(pretty_midi.Note(velocity=max(1, top.velocity - 12), pitch=pitch, start=t - length, end=t))
+    inst.notes.sort(key=lambda n: (n.start, n.pitch))
+
+
+def play(
+    inst: pretty_midi.Instrument,
+    melody: set[tuple[int, int]],
+    style: Style,
+    rng: np.random.Generator,
+    *,
+    sixteenth_s: float,
+    end_s: float,
+) -> None:
+    """A player's timing on the written notes (``melody``: the tune's (sixteenth, pitch)): the notes struck together
+    arrive a few milliseconds early or late together, each a little on its own, and the chords under the tune
+    ``style.lead`` after it (the tune sings out ahead of its accompaniment). A note is let go when the notes it
+    leads into are played, so a legato line stays joined; the pedal moves with the hands. A note on a bar line is
+    never moved before it, so bars stay where they are written (picture lock, rescoring and loops rely on it)."""
+    offsets: dict[int, float] = {}  # per written onset (in 128ths: grace notes sit between sixteenths)
+
+    def when(q: int) -> float:
+        if q not in offsets:
+            g = float(rng.normal(0.0, style.timing))
+            offsets[q] = abs(g) if q % (8 * STEPS) == 0 else g
+        return offsets[q]
+
+    def at(t: float) -> int:
+        return round(t / sixteenth_s * 8)
+
+    for n in sorted(inst.notes, key=lambda n: n.start):
+        q, qe = at(n.start), at(n.end)
+        tune = q % 8 != 0 or (q // 8, n.pitch) in melody
+        lag = 0.0 if tune else style.lead
+        shift = when(q) + float(rng.normal(0.0, 0.3 * style.timing)) + lag
+        if q % (8 * STEPS) == 0:
+            shift = abs(shift) if q else 0.0  # (the first downbeat is the piece's start: on time)
+        end = n.end if n.end >= end_s - 1e-6 else n.end + (offsets.get(qe, 0.0) + lag if qe in offsets else shift)
+        n.start = min(max(0.0, n.start + shift), end_s - 0.01)
+        n.end = min(end_s, max(n.start + 0.02, end))
+    # the pedal moves with the hands: a change just after an onset waits for that onset's chord as played
+    for cc in inst.control_changes:
+        q = int(cc.time / sixteenth_s) * 8
+        if cc.number == PEDAL and q in offsets and cc.time < end_s - 1e-6:
+            cc.time = min(end_s, cc.time + max(0.0, offsets[q] + style.lead))
+    inst.notes.sort(key=lambda n: (n.pitch, n.start))
+    for a, b in zip(inst.notes, inst.notes[1:], strict=False):
+        if a.pitch == b.pitch and a.end > b.start:
+            a.end = max(a.start + 0.01, b.start)
     inst.notes.sort(key=lambda n: (n.start, n.pitch))

@@ -3,20 +3,29 @@ composing.
 
 A timeline is stored under a key made of the clip's bytes (SHA-256), the analysis settings and the identity of
 the models that read it (each weight file's path, size and modification time), in ``$XDG_CACHE_HOME/moodscore/
-analysis`` (``~/.cache/...``) or a folder given. Files are written atomically; the newest ``MAX_ENTRIES`` are
-kept. A damaged entry is ignored and replaced.
+analysis`` (``~/.cache/...``) or a folder given: ``<key>.json``, and beside it ``<key>.faces.npz`` with the
+pictures of the faces read (:attr:`Timeline.faces`, which the JSON has no room for), so that a timeline taken from
+the cache draws its row of faces as the first one did. Files are written atomically (the pictures first, so an
+entry is never seen before its pictures are there); the newest ``MAX_ENTRIES`` are kept. A damaged entry is
+ignored and replaced; missing or damaged pictures only lose the row of faces.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from . import face_choice
 from .atomic import atomic_output
-from .types import Timeline
+from .errors import OutputError
+from .face_choice import load_thumbs, save_thumbs
+from .types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -39,7 +48,9 @@ def file_digest(path: Path) -> str:
 
 
 def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
-    """The key of a clip's analysis: its content, the settings and the models' identity."""
+    """The key of a clip's analysis: its content, the settings, the version of the face choice
+    (:data:`models.face_choice.FACE_CHOICE_VERSION`: which face is read changes the analysis) and the models'
+    identity."""
     models: dict[str, Any] = {"debug": bool(engine.debug)}
     for name in ("expression", "voice", "landmarker"):
         path = engine._paths.get(name)
@@ -48,26 +59,60 @@ def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
             models[name] = [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
         else:
             models[name] = None  # the bundled default (its version is the package's)
+    settings = {**settings, "face_choice": face_choice.FACE_CHOICE_VERSION}
     text = json.dumps({"format": FORMAT, "clip": file_digest(clip), "settings": settings, "models": models},
                       sort_keys=True, default=str)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
+def faces_path(folder: Path, key: str) -> Path:
+    """Where the pictures of the faces of the entry ``key`` are kept."""
+    return folder / f"{key}.faces.npz"
+
+
 def load(folder: Path, key: str) -> Timeline | None:
+    """The timeline kept under ``key`` with its pictures of faces (none if they are missing or damaged), or None."""
     try:
-        return Timeline.from_json((folder / f"{key}.json").read_text(encoding="utf-8"))
+        timeline = Timeline.from_json((folder / f"{key}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    faces = load_faces(folder, key)
+    return dataclasses.replace(timeline, faces=faces) if faces else timeline
+
+
+def load_faces(folder: Path, key: str) -> tuple[FaceThumb, ...]:
+    """The pictures of faces kept under ``key``; none if there are none, or if the file is damaged."""
+    path = faces_path(folder, key)
+    if not path.is_file():
+        return ()
+    try:
+        faces = load_thumbs(path)
+    except Exception:  # a damaged file fails in numpy, zipfile or zlib in many ways: the row of faces is only lost
+        return ()
+    ok = all(
+        f.rgb.dtype == np.uint8 and f.rgb.ndim == 3 and f.rgb.shape[2] == 3 and min(f.rgb.shape[:2]) > 0
+        and np.isfinite(f.t_s)
+        for f in faces
+    )  # fmt: skip
+    return faces if ok else ()
 
 
 def store(folder: Path, key: str, timeline: Timeline) -> None:
-    """Keep ``timeline`` (failures to write are ignored: the cache only saves time)."""
+    """Keep ``timeline`` and its pictures of faces (failures to write are ignored: the cache only saves time)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        pictures = faces_path(folder, key)
+        if timeline.faces:
+            # (the temporary name ends in .npz, or numpy would write to that name with .npz added)
+            with atomic_output(pictures, suffix=".part.npz", errors=(OSError, ValueError)) as tmp:
+                save_thumbs(tmp, timeline.faces)
+        else:
+            pictures.unlink(missing_ok=True)
         with atomic_output(folder / f"{key}.json", errors=(OSError,)) as tmp:
             Path(tmp).write_text(timeline.to_json() + "\n", encoding="utf-8")
         entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[MAX_ENTRIES:]:
             old.unlink(missing_ok=True)
-    except (OSError, ValueError):  # a full disk or a read-only home must not fail the job
+            faces_path(folder, old.stem).unlink(missing_ok=True)
+    except (OSError, ValueError, OutputError):  # a full disk or a read-only home must not fail the job
         return

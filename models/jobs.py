@@ -412,6 +412,19 @@ def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
     return normalize_loudness(audio, sr)
 
 
+def _cache_entry(
+    engine: Engine, clip: Path, cache: str | os.PathLike[str] | bool, limits: MediaLimits | None
+) -> tuple[Path, str]:
+    """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis_cache`)."""
+    from . import analysis_cache
+    from .cuts import CUTS_VERSION
+    from .engine import ANALYSIS_FPS
+
+    folder = analysis_cache.default_folder() if isinstance(cache, bool) else Path(cache)
+    settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}
+    return folder, analysis_cache.analysis_key(engine, clip, settings)
+
+
 @holding_output
 def score_job(
     engine: Engine,
@@ -444,7 +457,9 @@ def score_job(
 
     ``timeline``: follow this one (a previous run's ``timeline.json``, edited or not) instead of analysing; it must
     last as long as the clip. ``cache``: keep and reuse the analysis by the clip's content
-    (:mod:`models.analysis_cache`; True for the default folder, or a folder). ``force``: (start_s, end_s,
+    (:mod:`models.analysis_cache`; True for the default folder, or a folder), with its pictures of the faces read
+    for timeline.png; a ``timeline`` given without pictures takes them from the clip's cached analysis if there is
+    one (the faces are the clip's, whatever the edits to the emotions). ``force``: (start_s, end_s,
     quadrant) stretches that take that quadrant whatever the analysis found (:meth:`Timeline.forced`).
 
     The music is locked to the picture (:mod:`models.music.sync`): every emotion change, every moment in ``hits``
@@ -501,15 +516,17 @@ def score_job(
                 f"the timeline lasts {timeline.duration_s:.2f} s but {src.name} {info.duration_s:.2f} s: "
                 "give the timeline of this clip"
             )
+        if cache and not timeline.faces:  # the pictures of the faces read, from this clip's cached analysis
+            from . import analysis_cache
+
+            with contextlib.suppress(OSError):
+                folder, cache_key = _cache_entry(engine, src, cache, limits)
+                timeline = replace(timeline, faces=analysis_cache.load_faces(folder, cache_key))
         report(0.55, "following the timeline given")
     elif cache:
         from . import analysis_cache
-        from .cuts import CUTS_VERSION
-        from .engine import ANALYSIS_FPS
 
-        folder = analysis_cache.default_folder() if cache is True else Path(cache)
-        settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}
-        cache_key = analysis_cache.analysis_key(engine, src, settings)
+        folder, cache_key = _cache_entry(engine, src, cache, limits)
         timeline = analysis_cache.load(folder, cache_key)
         if timeline is not None:
             report(0.55, "analysis taken from the cache")

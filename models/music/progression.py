@@ -9,7 +9,8 @@ one is drawn in proportion to how often it leads there, so the approach to a cad
 
 Emotion weight of a chord (log scale): borrowed chords from the other mode (bVI, bVII, iv in major; IV, V in
 minor) rise with ``Controls.borrowed``; sevenths, suspensions and secondary dominants with ``Controls.tension``;
-minor-quality chords with falling valence.
+minor-quality chords with falling valence, more steeply on the happy side (EMOPIA's happy pieces spend a quarter of
+their time on minor chords, its sad ones not half: pop's sad songs lean on major chords too).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class ChordModel:
             borrowed * (3.0 * c.borrowed - 1.0)
             + chromatic * (1.5 * c.tension - 2.5)
             + colour * 1.5 * (c.tension - 0.45)
-            - (minor_q - 0.5) * 1.2 * c.valence
+            - (minor_q - 0.5) * (2.4 if c.valence > 0 else 0.6) * c.valence
         )
         out: np.ndarray = np.exp(logw)
         return out

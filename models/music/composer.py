@@ -146,7 +146,8 @@ class Composer:
                 material=material,
                 lift=4.0 if letter == "B" else 0.0,
                 peak=0.68 - 0.35 * max(0.0, -c.valence),
-                keep=0.85 if returning else 0.65,
+                # the answer begins as the statement did and goes its own way to its cadence (a parallel period)
+                keep=(0.85, 0.85) if returning else (0.9, 0.45),
             )
             theme.melody.setdefault(letter, made)
             mel += notes
@@ -172,7 +173,7 @@ class Composer:
             # the answer mostly keeps the statement's texture; the return after the contrast half the time (else the
             # arranger gives the restated tune a new texture)
             statement = theme.pattern.get("A")
-            keeps = 0.5 if returning else 0.8 if statement and last_pattern == statement.name else 0.0
+            keeps = 0.5 if returning else 0.65 if statement and last_pattern == statement.name else 0.0
             if ph.role == "A'" and statement and steady and rng.random() < keeps:
                 pattern = theme.pattern["A"]
             if pattern is None:

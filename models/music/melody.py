@@ -98,13 +98,14 @@ class MelodyWriter:
         cadence: str,
         previous: int | None,
         material: Material | None = None,
-        keep: float = 0.65,
+        keep: tuple[float, float] = (0.65, 0.65),
         lift: float = 0.0,
         peak: float = 0.68,
     ) -> tuple[list[Note], Material]:
         """The notes of a phrase of ``len(chords) // 16`` bars (``chords``: the chord under every sixteenth).
         With ``material`` (a theme's earlier phrase) its rhythms and pitches return, fitted to the chords, each bar
-        with probability ``keep`` (the rest varied); the cadence bar is always written anew. ``lift`` raises the
+        with probability ``keep`` (in the phrase's first half, in its second half; the rest varied); the cadence
+        bar is always written anew. ``lift`` raises the
         arch's peak (a contrasting B phrase); ``peak`` is where in the phrase it comes (0..1: sad music peaks early
         and falls for longer)."""
         bars = len(chords) // STEPS
@@ -124,7 +125,12 @@ class MelodyWriter:
         for b, rhythm in enumerate(rhythms):
             onsets, durs = rhythm
             cadence_bar = b == bars - 1
-            if material is not None and not cadence_bar and b < len(material.bars) and self.rng.random() < keep:
+            if (
+                material is not None
+                and not cadence_bar
+                and b < len(material.bars)
+                and self.rng.random() < keep[0 if 2 * b < bars else 1]
+            ):
                 pitches = [self._fit(p + shift, chords[b * STEPS + o], keys, strong=o % 8 == 0)
                            for p, o in zip(material.bars[b], onsets, strict=False)]  # fmt: skip
                 pitches += [pitches[-1] if pitches else prev] * (len(onsets) - len(pitches))

@@ -212,7 +212,7 @@ class Composer:
         acc = _leave_room(acc, talk)
         # under dialogue the tune is not doubled (a single line leaves the voice more room)
         acc += [n for n in doubled if not talk or talk[min(n.start // STEPS, len(talk) - 1)] < TALKING]
-        mel, acc = _breathe(mel, breaths), _breathe(acc, breaths)
+        mel, acc = _breathe(mel, breaths), _breathe(acc, breaths, above=BREATH_ABOVE)
         midi = self._perform(request, plan, ctl, mel, acc, slots, rng, tempo, sixteenth_s, n16, breaths, style)
         add_graces(midi.instruments[0], graces, sixteenth_s=sixteenth_s)
         tune = {(n.start, n.pitch) for n in mel}
@@ -348,10 +348,7 @@ class Composer:
             tidy(piano_notes, vel), program=PROGRAMS["piano"], name=TRACK_NAMES["piano"], sixteenth_s=sixteenth_s,
             end_s=end_s,
         )  # fmt: skip
-        pedal(
-            piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s, breaths=breaths,
-            hold=style.pedal,
-        )  # fmt: skip
+        pedal(piano, [(a, n) for a, n, _ in slots], ctl, sixteenth_s=sixteenth_s, end_s=end_s, breaths=breaths)
         out.instruments.append(piano)
         if "bass" in request.instruments:
             notes = bass_part(slots, ctl)
@@ -372,15 +369,16 @@ class Composer:
         return out
 
 
-BREATH = 2  # sixteenths of silence before a phrase that takes a breath
+BREATH = 2  # sixteenths of silence in the hands' upper notes before a phrase that takes a breath
+BREATH_ABOVE = 52  # E3: the left hand's low notes are held through the breath, so the music breathes, not stops
 
 
-def _breathe(notes: list[Note], breaths: set[int]) -> list[Note]:
-    """Notes sounding into a breath end where it begins."""
+def _breathe(notes: list[Note], breaths: set[int], *, above: int = 0) -> list[Note]:
+    """Notes (at or above pitch ``above``) sounding into a breath end where it begins."""
     out = []
     for n in notes:
         for b in breaths:
-            if n.start < b - BREATH < n.start + n.dur:
+            if n.pitch >= above and n.start < b - BREATH < n.start + n.dur:
                 n = Note(n.start, max(1, b - BREATH - n.start), n.pitch)
         out.append(n)
     return out

@@ -65,7 +65,7 @@ def controls(valence: float, arousal: float) -> Controls:
         velocity=_clip(65 + 26 * a - 4 * v, 30, 110),
         borrowed=_clip(0.45 - 0.8 * abs(v), 0.0, 1.0),
         tension=_clip(0.15 + 0.5 * ta + 0.25 * max(0.0, -v) * ta, 0.0, 1.0),
-        legato=_clip(1.0 - 0.15 * ta, 0.85, 1.0),
+        legato=_clip(1.0 - 0.25 * max(0.0, a), 0.85, 1.0),  # calm music is pedalled through (EMOPIA: no gaps)
         doubling=_clip(0.25 + 0.45 * ta - 0.1 * v, 0.1, 0.8),
         colour=_clip(0.35 + 0.25 * v - 0.2 * a, 0.1, 0.7),
     )

@@ -103,21 +103,21 @@ def pedal(
     sixteenth_s: float,
     end_s: float,
     breaths: set[int] = frozenset(),  # type: ignore[assignment]
-    hold: float = 1.0,
 ) -> None:
     """Sustain pedal per chord: down just after the chord sounds (legato pedalling), up just before the next,
     held for part of the chord where the music is brisk, lifted early where a phrase takes a breath; the last chord
-    keeps it to the end. ``hold`` scales how long it stays down (a player who pedals less)."""
+    keeps it to the end."""
     for i, (start, length) in enumerate(slots):
         bar = min(start // STEPS, len(controls) - 1)
         down = (start + 0.5) * sixteenth_s
         last = i == len(slots) - 1
-        held = length if last else max(2.0, length * controls[bar].legato * hold)
+        held = length if last else max(2.0, length * controls[bar].legato)
         # legato (syncopated) pedalling: the pedal comes up just after the next chord is struck, so the old
         # harmony's last notes overlap the new one's first for an instant and the line stays unbroken
         up = end_s if last else (start + min(held, length) + 0.25) * sixteenth_s
-        if start + length in breaths:
-            up = min(up, (start + length - 2) * sixteenth_s)  # lifted for the breath before the next phrase
+        if start + length in breaths and controls[bar].arousal > 0:
+            # lifted for the breath before the next phrase (calm music breathes in the tune only, pedalled through)
+            up = min(up, (start + length - 1) * sixteenth_s)
         if up <= down:
             continue
         inst.control_changes.append(pretty_midi.ControlChange(PEDAL, 127, down))
@@ -157,9 +157,10 @@ def play(
 ) -> None:
     """A player's timing on the written notes (``melody``: the tune's (sixteenth, pitch)): the notes struck together
     arrive a few milliseconds early or late together, each a little on its own, and the chords under the tune
-    ``style.lead`` after it (the tune sings out ahead of its accompaniment). A note is let go when the notes it
-    leads into are played, so a legato line stays joined; the pedal moves with the hands. A note on a bar line is
-    never moved before it, so bars stay where they are written (picture lock, rescoring and loops rely on it)."""
+    ``style.lead`` after it (the tune sings out ahead of its accompaniment). A note is let go just after the notes
+    it leads into are played (``style.overlap``), so a legato line stays joined; the pedal moves with the hands. A
+    note on a bar line is never moved before it, so bars stay where they are written (picture lock, rescoring and
+    loops rely on it)."""
     offsets: dict[int, float] = {}  # per written onset (in 128ths: grace notes sit between sixteenths)
 
     def when(q: int) -> float:
@@ -178,7 +179,14 @@ def play(
         shift = when(q) + float(rng.normal(0.0, 0.3 * style.timing)) + lag
         if q % (8 * STEPS) == 0:
             shift = abs(shift) if q else 0.0  # (the first downbeat is the piece's start: on time)
-        end = n.end if n.end >= end_s - 1e-6 else n.end + (offsets.get(qe, 0.0) + lag if qe in offsets else shift)
+        # a note that leads into the next onset is let go as that onset is played, a little after it (a legato
+        # overlap: a pianist's finger leaves the old key some tens of milliseconds after the new one goes down)
+        if n.end >= end_s - 1e-6:
+            end = n.end
+        elif qe in offsets:
+            end = n.end + offsets[qe] + lag + style.overlap
+        else:
+            end = n.end + shift
         n.start = min(max(0.0, n.start + shift), end_s - 0.01)
         n.end = min(end_s, max(n.start + 0.02, end))
     # the pedal moves with the hands: a change just after an onset waits for that onset's chord as played

@@ -1,8 +1,8 @@
 """How one piece is arranged and played, apart from its emotion: what tells one pianist's cover from another's.
 
-Two covers of the same sad song differ in more than their notes: one sits an octave higher, one plays the tune in
+Two covers of the same sad song differ in more than their notes: one sits a few notes higher, one plays the tune in
 octaves over full chords while another plays it as a single line over a light left hand, one chants repeated notes,
-one spreads its chords wide, one is pedalled through and one is dry. A composer that always makes the same choices
+one spreads its chords wide, one leans its tune ahead of the chords. A composer that always makes the same choices
 writes pieces that are all alike; real piano music is not. A :class:`Style` is drawn once per piece from its seed
 (its own random stream, so it does not disturb the rest of the writing) and holds those choices, each inside the
 range where the music stays idiomatic; the emotion's controls (:mod:`models.music.controls`) still set everything
@@ -32,7 +32,7 @@ class Style:
     chromatic: float = 0.0  # 0..1: how often the melody takes a chromatic neighbour or passing note off the beat
     timing: float = 0.0  # s: the spread of a player's onsets around the written time
     lead: float = 0.0  # s: how far the tune's notes sound ahead of the chords struck with them
-    pedal: float = 1.0  # how long the pedal stays down within each chord (a factor on the emotion's legato)
+    overlap: float = 0.0  # s: how long a key is held after the next one in a legato line goes down
 
 
 PLAIN = Style()  # the composer's choices before styles: one pianist, one way
@@ -58,5 +58,5 @@ def draw_style(seed: int) -> Style:
         chromatic=0.0 if rng.random() < 0.5 else between(0.03, 0.15),
         timing=between(0.004, 0.016),
         lead=between(0.0, 0.025),
-        pedal=between(0.8, 1.0),
+        overlap=between(0.01, 0.04),
     )

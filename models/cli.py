@@ -410,6 +410,7 @@ def _cmd_rescore(args: argparse.Namespace) -> int:
             seed=args.seed,
             clip=args.clip,
             progress=progress,
+            cache=True,  # (only the pictures of the faces read come from it: nothing is analysed)
         )
     finally:
         if bar is not None:

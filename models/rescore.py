@@ -79,10 +79,12 @@ def rescore_job(
     limits: MediaLimits | None = None,
     progress: Progress | None = None,
     what: str = "--bars",
+    cache: str | os.PathLike[str] | bool = False,
 ) -> ScoreJobResult:
     """Bars ``first``-``last`` (1-based, inclusive) of the score in the folder ``scored`` written again from
     ``seed``, into ``out_dir`` (the same folder for a rescore in place). The clip is ``clip``, else the one the
-    score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors."""
+    score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors. ``cache``:
+    the analysis cache the pictures of the faces read come from (for ``timeline.png``; see ``score_job``)."""
     from .jobs import score_job
 
     found = read_scored(scored)
@@ -109,7 +111,7 @@ def rescore_job(
     # same; not ``force``, whose stretches the timeline already holds
     takes = inspect.signature(score_job).parameters
     for option, value in options.items():
-        if option not in kept and option not in ("force", "rescores") and option in takes:
+        if option not in kept and option not in ("force", "rescores", "cache") and option in takes:
             kept[option] = _tupled(value)
     return score_job(
         engine,
@@ -120,6 +122,7 @@ def rescore_job(
         progress=progress,
         timeline=found.timeline,
         rescores=(*done, (first - 1, last, seed)),
+        cache=cache,
         **kept,
     )
 

@@ -138,3 +138,19 @@ def test_a_cache_folder_that_refuses_files_does_not_fail_the_score(engine: Engin
         result = score_job(engine, clip, tmp_path / "out", cache=ro)
         assert result.files["plot"].is_file() and result.timeline.faces
         assert list(ro.iterdir()) == []
+
+
+def test_a_rescore_keeps_the_pictures_of_the_faces(
+    engine: Engine, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`moodscore rescore` reads no clip again: its timeline comes from the folder and its faces from the cache."""
+    from models.rescore import rescore_job
+
+    cache = tmp_path / "cache"
+    first = score_job(engine, clip, tmp_path / "a", seed=1, cache=cache)
+    calls = counting(engine, monkeypatch)
+    again = rescore_job(engine, tmp_path / "a", tmp_path / "a", first=1, last=1, seed=5, cache=cache)
+    assert not calls and same_faces(again.timeline.faces, first.timeline.faces)
+    assert png_height(again.files["plot"]) == png_height(first.files["plot"])
+    bare = rescore_job(engine, tmp_path / "a", tmp_path / "b", first=1, last=1, seed=6)  # (no cache: no row)
+    assert not bare.timeline.faces and png_height(bare.files["plot"]) < png_height(first.files["plot"])

@@ -28,14 +28,16 @@ from osc_helpers import one_torch_thread, running_bridge
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ("analyze text named .mp4", "score tempo 3", "compose --va 2,0", "analyze --json link.json")
 WEB = (
-    "analyze text named .mp4", "analyze PNG named .mp4", "analyze 7.1 AAC under video", "score webm_vp8_opus",
+    "analyze text named .mp4", "analyze PNG named .mp4", "analyze 7.1 AAC under video", "analyze 128x4608 frames",
+    "score webm_vp8_opus",
     "score key H#", "compose --quadrant Q5", "web: score without a clip", "web: score with a 100 KB key",
     "web: text upload named with a newline and HTML", "web: rescore without a score",
     "web: rescore bars 1-99 after a score", "web: score with seed 10^12", "web (raw HTTP): compose with bars NaN",
     "web (raw HTTP): rescore with a forged state",
 )  # fmt: skip
 BRIDGE = (
-    "analyze a pipe", "analyze truncated, index lost", "analyze audio layout 5.1", "score seed -1",
+    "analyze a pipe", "analyze truncated, index lost", "analyze audio layout 5.1", "analyze 7.1 AAC under video",
+    "analyze 128x4608 frames", "score seed -1",
     "osc: path climbing out with ..", "osc: path with .. that stays inside", "osc: symlink to a file outside",
     "osc: symlinked folder leading outside", "osc: 60,000-character path", "osc: path as an integer",
     "osc: bundles nested 2,000 deep",

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from models import Engine, affect
     from models.engine import ANALYSIS_FPS
+    from models.face_choice import choose as choose_face
     from models.train.train_expression import load_fer
 
     fps = args.fps or ANALYSIS_FPS
@@ -92,7 +93,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     timings: dict[str, float] = {}
     duration = len(faces) * args.seconds
     t = time.perf_counter()
-    times, probs, n_frames, n_faces = engine._face_pass(clip, duration, fps, lambda f, m: None, timings)
+    # the face path alone, as Engine.analyze runs it (the choice here knows neither speech nor cuts)
+    seen = engine._track_faces(clip, duration, fps, lambda f, m: None, timings)
+    choice = choose_face(seen)
+    times, probs = seen.times, choice.frame_probs
+    n_frames, n_faces = len(seen.times), sum(i is not None for i in choice.chosen)
     wall = time.perf_counter() - t
 
     names = list(affect.CLASSES)

@@ -292,11 +292,16 @@ class BridgeServer:
     def on_score(self, reply: Reply, opts: dict[str, Any]) -> None:
         if "path" not in opts:
             raise RequestError("score needs a 'path' option: a video file on the bridge's machine")
-        parse_hits(str(opts.get("hits", "")))  # check early
+        self._submit_clip(reply, scoring.run_score, opts)
+
+    def _submit_clip(self, reply: Reply, job: Callable[..., tuple[str, int]], opts: dict[str, Any]) -> None:
+        """Queue a job on the clip at ``opts["path"]`` (checked against ``--allow`` and held open now); its hits
+        and forced stretches are checked first, before anything is queued."""
+        parse_hits(str(opts.get("hits", "")))
         parse_forced(str(opts.get("set", "")))
         clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
         try:
-            self._submit(reply, scoring.run_score, opts, clip)
+            self._submit(reply, job, opts, clip)
         except BaseException:
             clip.close()  # not queued: nothing will read it
             raise
@@ -310,14 +315,7 @@ class BridgeServer:
                 raise RequestError("ableton with a 'path' scores the video: give no quadrant, valence, arousal or bars")
             if self.ctx.ableton is None:
                 raise RequestError("this bridge has no Ableton connection")
-            parse_hits(str(opts.get("hits", "")))  # check early
-            parse_forced(str(opts.get("set", "")))
-            clip = handlers.allowed_clip(self.ctx, str(opts["path"]))
-            try:
-                self._submit(reply, scoring.run_ableton_score, opts, clip)
-            except BaseException:
-                clip.close()
-                raise
+            self._submit_clip(reply, scoring.run_ableton_score, opts)
             return
         if "parts" in opts:
             raise RequestError("'parts' goes with 'path' (a scored video's parts on tracks of their own)")

@@ -262,21 +262,6 @@ class Engine:
         except Exception as exc:  # decoding failures deep inside PyAV end here
             out["error"] = UnreadableMediaError(f"could not read the audio: {exc}")
 
-    def _face_pass(
-        self,
-        clip: ClipSource,
-        duration_s: float,
-        fps: float,
-        report: Progress,
-        timings: dict[str, float],
-        thumbs: list[Any] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """The face path alone: frame times, the chosen face's class probabilities per frame (NaN: none), frames
-        sampled, frames with a face. The choice here knows neither speech nor cuts (:meth:`analyze` uses both)."""
-        faces = self._track_faces(clip, duration_s, fps, report, timings, thumbs)
-        choice = choose_face(faces)
-        return faces.times, choice.frame_probs, len(faces.times), sum(i is not None for i in choice.chosen)
-
     def _track_faces(
         self,
         clip: ClipSource,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fusion import viterbi_min_duration
 from .types import FaceThumb
 
 FACE_CHOICE_VERSION = 1  # a change of the choice changes analyses: part of what makes a cached analysis stale
@@ -216,27 +217,10 @@ def choose_faces(
         emit[1:-1][gap] = ((emit[:-2] + emit[2:]) / 2)[gap]
         where[1:-1][gap] = where[:-2][gap]
         emit += opts.on_screen * (where >= 0).mean(axis=0)  # time on screen within the shot
-        for f, k in enumerate(_viterbi(emit, opts.switch_cost)):
+        for f, k in enumerate(viterbi_min_duration(emit, min_len=1, switch_cost=opts.switch_cost)):
             if where[f, k] >= 0:
                 chosen[first + f] = int(where[f, k])
     return chosen
-
-
-def _viterbi(emit: np.ndarray, switch_cost: float) -> np.ndarray:
-    """The state path of highest total emission where each change of state costs ``switch_cost``."""
-    n, k = emit.shape
-    score = emit[0].copy()
-    back = np.zeros((n, k), dtype=np.int64)
-    for t in range(1, n):
-        best = int(np.argmax(score))
-        stay_or_switch = np.where(score >= score[best] - switch_cost, score, score[best] - switch_cost)
-        back[t] = np.where(score >= score[best] - switch_cost, np.arange(k), best)
-        score = stay_or_switch + emit[t]
-    path = np.zeros(n, dtype=np.int64)
-    path[-1] = int(np.argmax(score))
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
 
 
 @dataclass

@@ -27,7 +27,7 @@ FPS = 25
 SIZE = (320, 240)
 
 
-def _make_example() -> ModuleType:
+def make_example() -> ModuleType:
     """tests/data/make_example.py as a module (it is a script, not a package member)."""
     name = "make_example"
     if name not in sys.modules:
@@ -41,7 +41,7 @@ def _make_example() -> ModuleType:
 
 @functools.cache
 def _espeak_line() -> np.ndarray:
-    line = _make_example().speak(
+    line = make_example().speak(
         "Hello there, this is a short test of the voice.", voice="en-us", speed=170, pitch=50, amplitude=120
     )
     line.flags.writeable = False
@@ -70,7 +70,7 @@ def face_frames(seconds: float, size: tuple[int, int] = SIZE) -> Iterator[np.nda
     """The smiling astronaut, gently zooming, as uint8 RGB frames."""
     from skimage import data
 
-    me = _make_example()
+    me = make_example()
     img = data.astronaut().astype(np.float32) / 255.0
     for i in range(round(seconds * FPS)):
         zoom = 1.0 + 0.05 * math.sin(2 * math.pi * 0.3 * i / FPS)
@@ -90,7 +90,7 @@ def noise_frames(seconds: float, size: tuple[int, int] = SIZE) -> Iterator[np.nd
 
 
 def _encode(path: Path, frames: Iterator[np.ndarray] | None, audio: np.ndarray | None, **kw: object) -> Path:
-    _make_example().encode(path, frames, audio, sr=SR, fps=FPS, preset="veryfast", **kw)
+    make_example().encode(path, frames, audio, sr=SR, fps=FPS, preset="veryfast", **kw)
     return path
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from ableton_standin import AbletonStandIn, Clip
+from media_fixtures import make_example
 from osc_helpers import Peer, debug_engine, notes_in_beats, one_torch_thread, running_bridge
 
 from bridge.ableton import AbletonError, AbletonLink
@@ -128,12 +129,7 @@ def test_moodscore_send_ableton_through_the_bridge(
 @pytest.fixture(scope="module")
 def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 12 s clip with hard cuts at 2.48, 5.0 and 7.52 s (tests/data/make_example.py --cuts)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_example", Path(__file__).parent / "data" / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
+    maker = make_example()
     path = tmp_path_factory.mktemp("cuts") / "cuts.mp4"
     maker.make_cuts_clip(path)
     return path

@@ -3,12 +3,12 @@ timeline.json and score.json; a clip of one shot (whose face changes expression)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from media_fixtures import make_example
 
 from models import Engine, score_job
 
@@ -16,17 +16,9 @@ DATA = Path(__file__).parent / "data"
 FRAME_S = 1 / 25
 
 
-def _maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_example", DATA / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModuleType]:
-    maker = _maker()
+    maker = make_example()
     path = tmp_path_factory.mktemp("cuts") / "cuts.mp4"
     maker.make_cuts_clip(path)
     return path, maker

@@ -4,13 +4,13 @@ showing it."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import cv2
 import numpy as np
 import pytest
+from media_fixtures import make_example
 
 from models import Engine, Timeline
 from models.face_choice import FaceRecord, choose_faces, speech_per_frame
@@ -97,17 +97,9 @@ def test_speech_per_frame() -> None:
 # -- a real clip of two faces ----------------------------------------------------------------------------
 
 
-def _maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_example", DATA / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def two_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Timeline, ModuleType, np.ndarray]:
-    maker = _maker()
+    maker = make_example()
     path = tmp_path_factory.mktemp("faces") / "two_faces.mp4"
     maker.make_two_faces_clip(path)
     from models.media import iter_frames
@@ -118,7 +110,7 @@ def two_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Timeline, Modul
 
 @pytest.fixture(scope="module")
 def two_sharp_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModuleType]:
-    maker = _maker()
+    maker = make_example()
     path = tmp_path_factory.mktemp("faces") / "two_sharp_faces.mp4"
     maker.make_two_faces_clip(path, blur=0.0)
     return path, maker

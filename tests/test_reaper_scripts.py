@@ -18,6 +18,7 @@ from typing import Any
 
 import pretty_midi
 import pytest
+from media_fixtures import make_example
 from osc_helpers import debug_engine, notes_in_beats, one_torch_thread, running_bridge
 from osc_reaper_standin import STANDIN_LUA, run_script
 
@@ -94,12 +95,7 @@ def _returns(calls: list[list[Any]]) -> list[tuple[list[Any], Any]]:
 
 
 def _cuts_clip(folder: Path) -> Path:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_example", ROOT / "tests" / "data" / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
+    maker = make_example()
     path = folder / "cuts.mp4"
     maker.make_cuts_clip(path)
     return path

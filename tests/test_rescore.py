@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pretty_midi
 import pytest
+from media_fixtures import make_example
 
 from models.cli import main
 
@@ -34,10 +34,7 @@ def notes_inside(path: Path, lo: float, hi: float) -> list[tuple[float, int]]:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_example", DATA / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
+    maker = make_example()
     path = tmp_path_factory.mktemp("rescore") / "cuts.mp4"
     maker.make_cuts_clip(path)
     return path

@@ -3,7 +3,6 @@ clip on a cadence. Measured on what was written (the MIDI file's own downbeats a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
+from media_fixtures import make_example
 
 from models import Engine, InvalidOptionError, score_job
 from models.music.keys import parse_key
@@ -38,10 +38,7 @@ def test_moments_land_on_bar_lines_inside_the_tempo_range() -> None:
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, object]:
-    spec = importlib.util.spec_from_file_location("make_example", DATA / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
+    maker = make_example()
     folder = tmp_path_factory.mktemp("sync")
     clip = folder / "cuts.mp4"
     maker.make_cuts_clip(clip)

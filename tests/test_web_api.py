@@ -52,7 +52,7 @@ def client(server: tuple[Any, str]) -> Client:
 
 def _cuts_clip(path: Path) -> Path:
     """The 12 s clip with hard cuts (5 bars with the debug engine), for the rescore."""
-    mf._make_example().make_cuts_clip(path)
+    mf.make_example().make_cuts_clip(path)
     return path
 
 

@@ -7,6 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from .errors import MoodscoreError, UnreadableMediaError
 from .face_choice import FacePass, FaceRecord
 from .face_choice import choose as choose_face
 from .fusion import FusionOptions, build_timeline, pool_frames, window_starts
-from .types import Timeline
+from .types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
     from .expression import ExpressionModel
@@ -42,6 +43,19 @@ THUMB_EVERY_S = 1.0  # thumbnails kept of each face (for the timeline's picture)
 
 def _noop_progress(fraction: float, message: str) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A clip's per-window evidence before fusion: class probabilities (W, 8) from the faces and from the voices,
+    NaN rows where a modality says nothing, on the grid of :func:`models.fusion.window_starts`. ``meta`` is what
+    the timeline reports of the reading (source, frames, speech, cuts, faces, warnings, timings)."""
+
+    duration_s: float
+    face: np.ndarray
+    voice: np.ndarray
+    meta: dict[str, Any]
+    faces: tuple[FaceThumb, ...] = ()
 
 
 class Engine:
@@ -142,6 +156,34 @@ class Engine:
                 path = Path(tmp) / "clip"
                 path.write_bytes(bytes(clip))
                 return self.analyze(path, fps=fps, limits=limits, fusion=fusion, progress=progress)
+        opts = fusion or FusionOptions()
+        ev = self.evidence(clip, fps=fps, limits=limits, fusion=opts, progress=progress)
+        report = progress or _noop_progress
+        report(0.95, "fusing")
+        t_fuse = time.perf_counter()
+        timeline = build_timeline(ev.duration_s, ev.face, ev.voice, opts)
+        meta = dict(timeline.meta)
+        meta.update(ev.meta)
+        timings = dict(ev.meta["timings"])
+        timings["fusion_s"] = round(time.perf_counter() - t_fuse, 4)
+        timings["total_s"] = round(timings["total_s"] + timings["fusion_s"], 4)
+        meta["timings"] = timings
+        report(1.0, "done")
+        return Timeline(duration_s=timeline.duration_s, segments=timeline.segments, meta=meta, faces=ev.faces)
+
+    def evidence(
+        self,
+        clip: ClipSource,
+        *,
+        fps: float = ANALYSIS_FPS,
+        limits: MediaLimits | None = None,
+        fusion: FusionOptions | None = None,
+        progress: Progress | None = None,
+    ) -> Evidence:
+        """What the faces and the voices of ``clip`` (a path) say, window by window, before fusion.
+
+        The windows are those of ``fusion`` (``win_s``, ``hop_s``, ``min_face_fraction``); ``analyze`` fuses them.
+        """
         from . import media
 
         report = progress or _noop_progress
@@ -201,36 +243,28 @@ class Engine:
                 f"decoding stopped early: {read_s:.1f} s of the {info.duration_s:.1f} s could be read; the rest of "
                 "the timeline has no evidence"
             )
-        report(0.95, "fusing")
-        t_fuse = time.perf_counter()
-        timeline = build_timeline(info.duration_s, face_windows, voice_windows, opts)
-        timings["fusion_s"] = time.perf_counter() - t_fuse
         timings["total_s"] = time.perf_counter() - t0
-        meta = dict(timeline.meta)
-        meta.update(
-            {
-                "source": {
-                    "has_video": info.has_video,
-                    "has_audio": info.has_audio,
-                    "width": info.width,
-                    "height": info.height,
-                    "fps": info.fps,
-                },
-                "frames_sampled": n_frames,
-                "frames_with_face": n_faces,
-                "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
-                "speech": voice_result.get("speech", {"t": [], "win_s": opts.win_s, "share": []}),
-                "decoded_s": round(read_s, 3),
-                "warnings": warnings,
-                "cuts": cuts,
-                "timings": {k: round(v, 4) for k, v in timings.items()},
-            }
-        )
+        meta: dict[str, Any] = {
+            "source": {
+                "has_video": info.has_video,
+                "has_audio": info.has_audio,
+                "width": info.width,
+                "height": info.height,
+                "fps": info.fps,
+            },
+            "frames_sampled": n_frames,
+            "frames_with_face": n_faces,
+            "speech_windows": int((~np.isnan(voice_windows).any(axis=1)).sum()),
+            "speech": voice_result.get("speech", {"t": [], "win_s": opts.win_s, "share": []}),
+            "decoded_s": round(read_s, 3),
+            "warnings": warnings,
+            "cuts": cuts,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+        }
         if choice is not None:
             meta["faces"] = choice.meta
-        report(1.0, "done")
         faces = choice.thumbs if choice is not None else ()
-        return Timeline(duration_s=timeline.duration_s, segments=timeline.segments, meta=meta, faces=faces)
+        return Evidence(info.duration_s, face_windows, voice_windows, meta, faces)
 
     def _voice_job(
         self,

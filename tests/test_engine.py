@@ -42,6 +42,22 @@ def test_debug_engine_runs_the_whole_pipeline(debug_engine: Engine) -> None:
     assert Timeline.from_json(tl.to_json()) == tl
 
 
+def test_evidence_fused_is_the_timeline(debug_engine: Engine) -> None:
+    """analyze = evidence + build_timeline: a benchmark may keep the evidence and fuse it again with other
+    options, and must get what analyze would have given."""
+    from models.fusion import FusionOptions, build_timeline, window_starts
+
+    opts = FusionOptions(min_segment_s=1.0)
+    ev = debug_engine.evidence(EXAMPLE, fusion=opts)
+    n = len(window_starts(ev.duration_s, opts))
+    assert ev.face.shape == ev.voice.shape == (n, 8)
+    assert np.isfinite(ev.face).all(axis=1).any() and np.isfinite(ev.voice).all(axis=1).any()
+    tl = debug_engine.analyze(EXAMPLE, fusion=opts)
+    again = build_timeline(ev.duration_s, ev.face, ev.voice, opts)
+    assert again.segments == tl.segments
+    assert tl.meta["cuts"] == ev.meta["cuts"] and tl.meta["speech"] == ev.meta["speech"]
+
+
 def test_models_load_once_even_from_many_threads() -> None:
     eng = Engine(debug=True)
     seen: list[tuple[int, int]] = []

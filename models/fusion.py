@@ -32,10 +32,14 @@ class FusionOptions:
     min_segment_s: float = 2.0
     switch_cost: float = 4.0  # in nats: a switch must be paid for by this much evidence
     min_face_fraction: float = 0.34  # share of a window's sampled frames with a face for the face to vote
+    # How much a modality's weight in a window follows its confidence there: weight = prior x (0.05 + c) ** this,
+    # c = 1 - entropy / log 4 of its quadrant probabilities (0 = the fixed prior weights)
+    confidence_power: float = 0.0
+    pooling: str = "linear"  # "linear" (weighted mean of probabilities) or "log" (weighted geometric mean)
 
     def __post_init__(self) -> None:
         numbers = (self.win_s, self.hop_s, self.face_weight, self.voice_weight, self.min_segment_s, self.switch_cost,
-                   self.min_face_fraction)  # fmt: skip
+                   self.min_face_fraction, self.confidence_power)  # fmt: skip
         if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
             raise ValueError("fusion options must be finite numbers")
         if not 0 <= self.min_face_fraction <= 1:
@@ -44,8 +48,10 @@ class FusionOptions:
             raise ValueError("need 0 < hop_s <= win_s")
         if self.face_weight < 0 or self.voice_weight < 0 or self.face_weight + self.voice_weight <= 0:
             raise ValueError("modality weights must be non-negative and not both zero")
-        if self.min_segment_s < 0 or self.switch_cost < 0:
-            raise ValueError("min_segment_s and switch_cost must be non-negative")
+        if self.min_segment_s < 0 or self.switch_cost < 0 or self.confidence_power < 0:
+            raise ValueError("min_segment_s, switch_cost and confidence_power must be non-negative")
+        if self.pooling not in ("linear", "log"):
+            raise ValueError(f"pooling must be 'linear' or 'log', got {self.pooling!r}")
 
 
 def window_starts(duration_s: float, opts: FusionOptions) -> np.ndarray:
@@ -71,19 +77,48 @@ def pool_frames(
     return out
 
 
+def quadrant_confidence(probs: np.ndarray) -> np.ndarray:
+    """1 - entropy / log 4 of each row's quadrant probabilities: 0 for no preference, 1 for certainty."""
+    q = np.clip(np.asarray(probs, dtype=np.float64) @ affect.QUADRANT_MATRIX, 1e-12, 1.0)
+    q = q / q.sum(axis=1, keepdims=True)
+    out: np.ndarray = 1.0 + (q * np.log(q)).sum(axis=1) / math.log(4.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+_FLOOR = 1e-3  # probabilities are floored before a geometric mean, so that no class is vetoed outright
+
+
 def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray:
-    """Mix per-window face and voice probabilities (W, 8) with NaN rows for absence; NaN where neither."""
+    """Mix per-window face and voice probabilities (W, 8) with NaN rows for absence; NaN where neither.
+
+    Each present modality gets its prior weight, times ``(0.05 + confidence) ** confidence_power``; the
+    weights are renormalised over the modalities present. With ``pooling="log"`` the mix is a weighted geometric
+    mean, in which a face's ``neutral`` also stands for ``calm`` (a face cannot tell them apart).
+    """
     face = np.asarray(face, dtype=np.float64)
     voice = np.asarray(voice, dtype=np.float64)
     has_f = ~np.isnan(face).any(axis=1)
     has_v = ~np.isnan(voice).any(axis=1)
-    wf = np.where(has_f, opts.face_weight, 0.0)[:, None]
-    wv = np.where(has_v, opts.voice_weight, 0.0)[:, None]
+    wf = np.where(has_f, opts.face_weight, 0.0)
+    wv = np.where(has_v, opts.voice_weight, 0.0)
+    if opts.confidence_power > 0:
+        wf = wf * (0.05 + quadrant_confidence(np.nan_to_num(face))) ** opts.confidence_power
+        wv = wv * (0.05 + quadrant_confidence(np.nan_to_num(voice))) ** opts.confidence_power
     total = wf + wv
-    mixed = np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = mixed / total
-    out[(total[:, 0] <= 0)] = np.nan
+        wf, wv = (wf / total)[:, None], (wv / total)[:, None]
+        if opts.pooling == "log":
+            f = np.nan_to_num(face)
+            f[:, affect.CLASS_INDEX["calm"]] = np.maximum(
+                f[:, affect.CLASS_INDEX["calm"]], f[:, affect.CLASS_INDEX["neutral"]]
+            )
+            f = f / np.maximum(f.sum(axis=1, keepdims=True), 1e-12)
+            logs = np.log(np.clip(f, _FLOOR, 1.0)) * wf + np.log(np.clip(np.nan_to_num(voice), _FLOOR, 1.0)) * wv
+            out = np.exp(logs - logs.max(axis=1, keepdims=True))
+            out = out / out.sum(axis=1, keepdims=True)
+        else:
+            out = np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv
+    out[total <= 0] = np.nan
     return out
 
 

@@ -133,6 +133,9 @@ class ExpressionModel:
     bf16: bool = False  # run this CNN under bfloat16 autocast (logits back in float32); see bf16_default()
     store_int8: bool = False  # the checkpoint stores this CNN's conv/linear weights as int8 (per output channel)
     fused: bool = False  # BatchNorm folded into the convolutions (inference only; such a model is not saved)
+    # calibration: the combined log-probabilities (CNNs x geometry) are divided by this before the softmax; fitted
+    # on held-out faces so that the probabilities fusion multiplies are calibrated (1.0: as the networks say)
+    temperature: float = 1.0
 
     def set_bf16(self, on: bool) -> None:
         """bfloat16 autocast on or off for this CNN and its partners."""
@@ -195,7 +198,8 @@ class ExpressionModel:
     def predict(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """(N, S, S) uint8 grey faces framed like FER2013 -> (N, 7) probabilities over FER_CLASSES.
 
-        ``landmarks``: the faces' (N, 478, 2 or 3) MediaPipe landmarks in any pixel frame; when given and the
+        The combined log-probabilities are divided by :attr:`temperature` (the checkpoint's calibration) before the
+        softmax. ``landmarks``: the faces' (N, 478, 2 or 3) MediaPipe landmarks in any pixel frame; when given and the
         checkpoint has a geometry expert, its opinion is combined with the CNN's (a face whose landmarks are
         NaN: the CNN alone)."""
         if len(crops) == 0:
@@ -209,6 +213,7 @@ class ExpressionModel:
             ok = np.isfinite(lm).all(axis=(1, 2))
             if ok.any():
                 log_p[ok] = product_of_experts(log_p[ok], self.geometry.predict(lm[ok]), self.geometry_weight)
+        log_p = log_p / self.temperature
         p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
         out: np.ndarray = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
         return out
@@ -278,6 +283,7 @@ def _checkpoint(model: ExpressionModel, extra: dict[str, Any] | None = None) -> 
         "normalisation": {"mean": model.mean, "std": model.std, "scale": "uint8/255"},
         "tta_flip": model.tta_flip,
         "tta_shift": model.tta_shift,
+        "temperature": model.temperature,
         "state_dict": state,
         "meta": {**model.meta, **(extra or {})},
     }
@@ -318,6 +324,9 @@ def _from_checkpoint(ckpt: dict[str, Any]) -> ExpressionModel:
         model.geometry = baseline_from_checkpoint(ckpt["geometry"], "the expression checkpoint's geometry expert")
         model.geometry_weight = float(ckpt["geometry"]["weight"])
     model.partners = [(_from_checkpoint(c), float(c["weight"])) for c in ckpt.get("partners", [])]
+    model.temperature = float(ckpt.get("temperature", 1.0))
+    if not 0 < model.temperature < float("inf"):
+        raise ValueError(f"temperature must be positive and finite, got {model.temperature}")
     return model
 
 

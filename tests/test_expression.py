@@ -330,6 +330,7 @@ def test_fusing_batchnorm_keeps_the_answers_and_the_fused_model_is_not_saved(tmp
     gen = torch.Generator().manual_seed(3)
     for m, _ in main.members():
         for bn in (mod for mod in m.net.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
+            assert bn.running_mean is not None and bn.running_var is not None
             bn.running_mean.copy_(torch.randn(bn.num_features, generator=gen) * 0.5)
             bn.running_var.copy_(torch.rand(bn.num_features, generator=gen) * 2 + 0.1)
             bn.weight.data.copy_(torch.randn(bn.num_features, generator=gen))
@@ -344,3 +345,41 @@ def test_fusing_batchnorm_keeps_the_answers_and_the_fused_model_is_not_saved(tmp
         save_checkpoint(main, tmp_path / "fused.pt")
     assert not (tmp_path / "fused.pt").exists()
     assert Engine(debug=True).expression.fused  # what the product runs
+
+
+def test_the_checkpoints_temperature_divides_the_log_probabilities(tmp_path: Path) -> None:
+    """The stored temperature is applied in ``predict`` (to the product with the landmark expert too): the answers
+    are ``softmax(log p / T)`` of the uncalibrated ones, the ranking stays; a file without one means T = 1, and
+    a non-positive one is refused."""
+    from models.checkpoints import load_checkpoint, write_checkpoint
+    from models.errors import ModelLoadError
+
+    model, faces, landmarks = _with_landmark_expert()
+    raw = model.predict(faces, landmarks=landmarks)
+    model.temperature = 2.5
+    path = tmp_path / "calibrated.pt"
+    save_checkpoint(model, path)
+    loaded = load_expression_model(path)
+    assert loaded.temperature == 2.5
+    loaded.temperature = 1.0
+    raw_loaded = loaded.predict(faces, landmarks=landmarks)
+    loaded.temperature = 2.5
+    calibrated = loaded.predict(faces, landmarks=landmarks)
+    expected = np.exp(np.log(raw_loaded) / 2.5)
+    np.testing.assert_allclose(calibrated, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    assert np.array_equal(calibrated.argmax(1), raw.argmax(1))
+    assert calibrated.max(1).mean() < raw_loaded.max(1).mean()  # T > 1 softens
+    ckpt = load_checkpoint(path, default="expression.pt", what="test")
+    del ckpt["temperature"]
+    write_checkpoint(ckpt, tmp_path / "old.pt")
+    assert load_expression_model(tmp_path / "old.pt").temperature == 1.0
+    ckpt["temperature"] = 0.0
+    write_checkpoint(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(ModelLoadError, match="temperature"):
+        load_expression_model(tmp_path / "bad.pt")
+
+
+@pytest.mark.e2e
+def test_shipped_models_temperature_is_in_the_fitted_range() -> None:
+    model = load_expression_model()
+    assert 0.25 <= model.temperature <= 8.0

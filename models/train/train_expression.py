@@ -6,9 +6,15 @@
 Augmentation runs batched on tensors in the training process (random crop via a random affine with small
 rotation and scale, horizontal flip, brightness/contrast, cutout); AdamW with linear warm-up and cosine decay,
 label smoothing. A full training state is written to ``--cache`` after every epoch (``--resume`` continues
-from it; ``--init`` starts a new schedule from another run's weights, a warm restart); the best epoch on
-PublicTest is written to ``--out`` as a self-describing fp16 checkpoint.
-``--eval-only`` evaluates ``--out`` on PublicTest (plain, flip-averaged) and prints the confusion matrix.
+from it; ``--init`` starts a new schedule from another run's weights or from an expression checkpoint, a warm
+restart); the best epoch on PublicTest's select half (``models.train.holdout``; the hold half is never looked at)
+is written to ``--out`` as a self-describing checkpoint.
+For faces as a video shows them: ``--video-aug`` (pose, blur, resolution, lighting, noise; ``fer_augment``) and
+``--aligned`` (a share of each batch re-framed from MediaPipe landmarks the way the product aligns faces).
+``--ferplus`` trains on FER+ vote distributions mixed with FER2013's label and drops what FER+ calls non-faces;
+it refuses votes that are not in the images' row order (``ferplus.check_alignment``).
+``--eval-only`` evaluates ``--out`` on PublicTest (plain, flip-averaged) and prints the confusion matrix;
+``models.train.eval_expression`` grades a checkpoint on both halves and fits its temperature.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models.train.fer_augment import augment
+
+__all__ = ["augment", "evaluate", "load_fer", "main", "parse_args"]
 
 DEFAULT_DATA = "../shared/data/fer2013"
 NPZ_NAME = "fer2013_train_publictest.npz"
@@ -52,7 +62,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true")
     p.add_argument(
         "--init",
-        help="a training state (another run's last.pt) whose network weights start a new schedule (a warm restart)",
+        help="a training state (another run's last.pt) or an expression checkpoint (e.g. the shipped one) whose "
+        "network weights start a new schedule (a warm restart); a checkpoint's landmark expert is kept",
+    )
+    p.add_argument(
+        "--aligned",
+        help="MediaPipe landmarks of the Training images (extract_fer_landmarks --usage Training): each image is "
+        "also re-framed the way the product aligns faces, and a batch takes that view with --aligned-p",
+    )
+    p.add_argument("--aligned-p", type=float, default=0.5)
+    p.add_argument(
+        "--select-landmarks",
+        help="landmarks of PublicTest (extract_fer_landmarks --usage PublicTest): the epoch is chosen on the mean of "
+        "the select half's accuracy on its own framing and on the run-time alignment",
+    )
+    p.add_argument("--video-aug", action="store_true", help="pose, blur, scale, lighting and noise augmentation")
+    p.add_argument(
+        "--ferplus",
+        help="FER+ votes csv in the images' row order: soft targets, and rows FER+ calls not a face are dropped",
+    )
+    p.add_argument(
+        "--ferplus-mix",
+        type=float,
+        default=0.5,
+        help="target = (1 - mix) * FER+ vote distribution + mix * FER2013's own label",
     )
     p.add_argument(
         "--teacher",
@@ -66,38 +99,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_fer(data: str) -> dict[str, np.ndarray]:
+    """Training and PublicTest images and labels; ``sel``/``hold``: PublicTest's halves as indices into ``xva``."""
+    from models.train.holdout import publictest_halves
+
     d = np.load(Path(data) / NPZ_NAME)
     usage = d["usage"]
     tr, va = usage == "Training", usage == "PublicTest"
-    return {"xtr": d["images"][tr], "ytr": d["labels"][tr], "xva": d["images"][va], "yva": d["labels"][va]}
+    sel, hold = publictest_halves(usage)
+    first = int(np.flatnonzero(va)[0]) if va.any() else 0  # PublicTest rows follow the Training rows
+    return {
+        "xtr": d["images"][tr],
+        "ytr": d["labels"][tr],
+        "xva": d["images"][va],
+        "yva": d["labels"][va],
+        "sel": sel - first,
+        "hold": hold - first,
+        "usage": usage,
+        "labels": d["labels"],
+    }
 
 
-def augment(x: Any, size: int, gen: Any) -> Any:
-    """(B,1,48,48) float in [0,1] -> (B,1,size,size): random affine crop + flip, brightness/contrast, cutout."""
-    import torch
-    import torch.nn.functional as F
+def training_targets(data: dict[str, np.ndarray], ferplus: str | None, mix: float) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 7) target distributions for the Training rows and the mask of rows kept: FER2013's one-hot labels, or
+    ``(1 - mix) * FER+ votes + mix * one-hot`` with the rows FER+ calls not a face (or gives no emotion) dropped."""
+    onehot = np.eye(7, dtype=np.float32)[data["ytr"]]
+    if not ferplus:
+        return onehot, np.ones(len(onehot), bool)
+    from models.train.ferplus import check_alignment, load_ferplus, soft_targets
 
-    b = x.shape[0]
-    ang = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(12)
-    scale = (size / 48) * (1 + (torch.rand(b, generator=gen) * 2 - 1) * 0.12)  # fraction of the frame seen
-    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
-    max_shift = 1 - size / 48
-    tx, ty = ((torch.rand(2, b, generator=gen) * 2 - 1) * max_shift).unbind(0)
-    cos, sin = torch.cos(ang) * scale, torch.sin(ang) * scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, [b, 1, size, size], align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * 0.3
-    bright = (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * 0.12
-    m = out.mean(dim=(2, 3), keepdim=True)
-    out = ((out - m) * contrast + m + bright).clamp(0, 1)
-    cut = size // 3  # cutout on half of the batch
-    cy, cx = (torch.randint(0, size, (2, b), generator=gen)).unbind(0)
-    yy = torch.arange(size).view(1, size, 1)
-    xx = torch.arange(size).view(1, 1, size)
-    box = ((yy - cy.view(b, 1, 1)).abs() <= cut // 2) & ((xx - cx.view(b, 1, 1)).abs() <= cut // 2)
-    box &= (torch.rand(b, generator=gen) < 0.5).view(b, 1, 1)
-    return out.masked_fill(box.unsqueeze(1), 0.5)
+    fp = load_ferplus(ferplus)
+    check_alignment(fp, data["labels"], data["usage"])
+    tr = data["usage"] == "Training"
+    soft = soft_targets(fp)[tr]
+    keep = np.isfinite(soft).all(axis=1)
+    target = np.where(keep[:, None], (1 - mix) * np.nan_to_num(soft) + mix * onehot, onehot).astype(np.float32)
+    return target, keep
+
+
+def aligned_views(images: np.ndarray, landmarks_path: str, usage: str) -> np.ndarray:
+    """The images of one split re-framed by the run-time alignment (``fer_augment.aligned_faces``), cached beside
+    the landmarks file."""
+    from models.train.fer_augment import aligned_faces
+
+    cache = Path(landmarks_path).with_suffix(f".aligned_{usage}.npy")
+    if cache.exists():
+        out: np.ndarray = np.load(cache)
+        if out.shape == images.shape:
+            return out
+    c = np.load(landmarks_path)
+    found = c["found"].astype(bool) & (c["usage"] == usage)
+    if int(found.size) != len(images):
+        raise SystemExit(f"{landmarks_path} holds {found.size} rows, the {usage} split {len(images)}")
+    out = aligned_faces(images, c["landmarks"], found)
+    np.save(cache, out)
+    return out
 
 
 def evaluate(
@@ -161,8 +216,17 @@ def main(argv: list[str] | None = None) -> None:
 
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "eval_only")}
     xtr = torch.from_numpy(data["xtr"]).float().div_(255).unsqueeze(1)
-    ytr = torch.from_numpy(data["ytr"])
     mean, std = float(xtr.mean()), float(xtr.std())  # the same for a warm restart: computed from the same data
+    target_np, keep = training_targets(data, args.ferplus, args.ferplus_mix)
+    ytr = torch.from_numpy(target_np)
+    rows = torch.from_numpy(np.flatnonzero(keep))  # Training rows used (FER+ drops the non-faces)
+    xtr_aligned = None
+    if args.aligned:
+        xtr_aligned = torch.from_numpy(aligned_views(data["xtr"], args.aligned, "Training")).float().div_(255)
+        xtr_aligned = xtr_aligned.unsqueeze(1)
+    xva_aligned = aligned_views(data["xva"], args.select_landmarks, "PublicTest") if args.select_landmarks else None
+    if args.ferplus:
+        print(f"FER+ targets (mix {args.ferplus_mix}); {int((~keep).sum())} Training rows dropped", flush=True)
     dims = ExpressionDims(
         widths=tuple(int(v) for v in args.widths.split(",")),
         blocks=tuple(int(v) for v in args.blocks.split(",")),
@@ -176,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}])
     gen = torch.Generator().manual_seed(args.seed)
-    steps_per_epoch = len(xtr) // args.batch
+    steps_per_epoch = len(rows) // args.batch
     total = steps_per_epoch * args.epochs
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -192,8 +256,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"distilling from {args.teacher} ({len(teacher.members())} CNNs), weight {args.distill}", flush=True)
     if args.init:  # a warm restart: the weights only; optimiser state and schedule start afresh
         init_state = torch.load(args.init, map_location="cpu", weights_only=False)
-        net.load_state_dict(init_state["net"])
-        print(f"warm restart from {args.init} (after its epoch {init_state['epoch']})", flush=True)
+        if "format" in init_state:  # an expression checkpoint: its CNN (same input) and its landmark expert
+            init = load_expression_model(args.init)
+            if init.net.dims != dims or init.input_size != args.input_size or abs(init.mean - mean) > 1e-4:
+                raise SystemExit(f"{args.init} holds another network or input than this run's")
+            net.load_state_dict(init.net.state_dict())
+            model.geometry, model.geometry_weight, model.store_int8 = init.geometry, init.geometry_weight, True
+            print(f"warm restart from the expression checkpoint {args.init}", flush=True)
+        else:
+            net.load_state_dict(init_state["net"])
+            print(f"warm restart from {args.init} (after its epoch {init_state['epoch']})", flush=True)
     if args.resume and state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         net.load_state_dict(st["net"])
@@ -205,11 +277,15 @@ def main(argv: list[str] | None = None) -> None:
 
     for epoch in range(start_epoch, args.epochs):
         net.train()
-        perm = torch.randperm(len(xtr), generator=gen)
+        perm = rows[torch.randperm(len(rows), generator=gen)]
         t0, seen, loss_sum = time.time(), 0, 0.0
         for i in range(steps_per_epoch):
             idx = perm[i * args.batch : (i + 1) * args.batch]
-            xb = augment(xtr[idx], args.input_size, gen)
+            xb = xtr[idx]
+            if xtr_aligned is not None:  # the run-time framing for a share of the batch
+                use = (torch.rand(len(idx), generator=gen) < args.aligned_p).view(-1, 1, 1, 1)
+                xb = torch.where(use, xtr_aligned[idx], xb)
+            xb = augment(xb, args.input_size, gen, video=args.video_aug)
             xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + i, total, args.lr, args.warmup)
@@ -237,19 +313,18 @@ def main(argv: list[str] | None = None) -> None:
                     f"{seen / (time.time() - t0):.0f} img/s",
                     flush=True,
                 )
-        acc, _ = evaluate(model, data["xva"], data["yva"], tta=False)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": round(loss_sum / seen, 4),
-                "public_acc": round(acc, 4),
-                "seconds": round(time.time() - t0, 1),
-            }
-        )
+        sel = data["sel"]
+        acc, _ = evaluate(model, data["xva"][sel], data["yva"][sel], tta=False)
+        entry = {"epoch": epoch + 1, "loss": round(loss_sum / seen, 4), "select_acc": round(acc, 4)}
+        if xva_aligned is not None:
+            acc_aligned, _ = evaluate(model, xva_aligned[sel], data["yva"][sel], tta=False)
+            entry["select_acc_aligned"] = round(acc_aligned, 4)
+            acc = (acc + acc_aligned) / 2
+        history.append({**entry, "score": round(acc, 4), "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
         if acc > best:
             best = acc
-            meta = {"train_config": config, "epoch": epoch + 1, "public_acc_no_tta": round(acc, 4), "history": history}
+            meta = {"train_config": config, "epoch": epoch + 1, "select_score": round(acc, 4), "history": history}
             save_checkpoint(model, args.out, extra=meta)
             save_checkpoint(model, cache / "best.pt", extra=meta)
         torch.save(
@@ -265,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
             cache / "last.pt.tmp",
         )
         (cache / "last.pt.tmp").replace(state_path)
-    print(f"done; best PublicTest accuracy (no TTA) {best:.4f}", flush=True)
+    print(f"done; best score on PublicTest's select half (no TTA) {best:.4f}", flush=True)
 
 
 if __name__ == "__main__":

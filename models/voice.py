@@ -175,6 +175,7 @@ class VoiceModel:
         self.whisper_head = whisper[0].eval() if whisper is not None else None
         self.encoder = whisper[1] if whisper is not None else None
         self.whisper_weight = float(ckpt["whisper"]["weight"]) if whisper is not None else 0.0
+        self.whisper_temperature = float(ckpt["whisper"].get("temperature", 1.0)) if whisper is not None else 1.0
         self.arch: str = ckpt["arch"]
         self.ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "func", "whisper")}
         if whisper is not None:
@@ -210,7 +211,8 @@ class VoiceModel:
                     q = torch.softmax(self.func(v), dim=1).numpy().astype(np.float64)
                     p = (1 - self.func_weight) * p + self.func_weight * q
             if self.whisper_head is not None and pooled is not None:
-                w = torch.softmax(self.whisper_head(torch.from_numpy(pooled).float()), dim=1).numpy().astype(np.float64)
+                z = self.whisper_head(torch.from_numpy(pooled).float()) / self.whisper_temperature
+                w = torch.softmax(z, dim=1).numpy().astype(np.float64)
                 p = w if feats is None else (1 - self.whisper_weight) * p + self.whisper_weight * w
         return p
 
@@ -333,13 +335,16 @@ def _load_whisper_member(ckpt: dict[str, Any], name: str) -> tuple[nn.Module, Wh
 WHISPER_POOL = "mean+std over speech frames"
 
 
-def add_whisper_head(base: str | Path, out: str | Path, *, layer: int, mean: np.ndarray, std: np.ndarray,
-                     weight: np.ndarray, bias: np.ndarray, share: float, meta: dict[str, Any],
-                     encoder: str = "whisper-base") -> None:  # fmt: skip
-    """Write ``base`` (a voice checkpoint) with a Whisper head added: a linear classifier (``weight`` (8, 2 D),
-    ``bias``) over standardised (``mean``, ``std``) pooled frames of the encoder's block ``layer``; its
-    probabilities get ``share`` of the ensemble (1 = the head alone). ``encoder="debug"``: the tiny test encoder."""
-    ckpt = torch.load(Path(base), map_location="cpu", weights_only=True)
+def add_whisper_head(base: str | Path | dict[str, Any], out: str | Path, *, layer: int, mean: np.ndarray,
+                     std: np.ndarray, weight: np.ndarray, bias: np.ndarray, share: float, meta: dict[str, Any],
+                     temperature: float = 1.0, encoder: str = "whisper-base") -> None:  # fmt: skip
+    """Write ``base`` (a voice checkpoint, or its loaded dict) with a Whisper head added: a linear classifier
+    (``weight`` (8, 2 D), ``bias``) over standardised (``mean``, ``std``) pooled frames of the encoder's block
+    ``layer``, whose logits are divided by ``temperature`` (calibration) before the softmax; its probabilities get
+    ``share`` of the ensemble (1 = the head alone). ``encoder="debug"``: the tiny test encoder."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    ckpt = dict(base) if isinstance(base, dict) else torch.load(Path(base), map_location="cpu", weights_only=True)
     dims: dict[str, Any] = {"n_in": int(weight.shape[1]), "hidden": (), "n_classes": int(weight.shape[0])}
     head = FunctionalsMLP(**dims)
     linear = head.body[0]
@@ -351,6 +356,7 @@ def add_whisper_head(base: str | Path, out: str | Path, *, layer: int, mean: np.
     ckpt["whisper"] = {
         "encoder": {"name": encoder, "sha256": sha, "layer": int(layer), "frames_per_s": FRAMES_PER_S,
                     "pool": WHISPER_POOL}, "dims": dims, "weight": float(share), "meta": meta,
+        "temperature": float(temperature),
         "state_dict": {k: v.detach().clone() for k, v in head.state_dict().items()},
     }  # fmt: skip
     write_checkpoint(ckpt, out, provenance="voice")

@@ -1,23 +1,22 @@
 """Train and evaluate the Whisper-feature voice head on RAVDESS speech, speaker-independently.
 
-    python -m models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k \
-        --base models/weights/voice.pt --out models/weights/voice.pt [--folds 5] [--copies 0,1,2] [--no-final]
+    python -m models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k --recipe video \
+        [--fold-heads DIR] [--out models/weights/voice.pt] [--pop909 ../shared/data/pop909]
 
-Features: Whisper base's encoder (:mod:`models.whisper_encoder`), every stage's output at 50 frames/s, pooled as
-mean + std over the speech frames (Silero VAD, as at run time) of a span: the whole clip, or the 2 s crop at
-0.19-2.19 s sliced from the whole clip's encoding, for each clip and (``--copies``) its augmented copies from
-``train_voice`` (+ noise; time stretch + pitch shift). Each clip is encoded twice: alone, and inside a ~29 s chunk of
-12 clips joined in random order ("in context", as at run time, where up to 30 s are encoded at once). Cached in
-/tmp/moodscore_cache/.
+Features: Whisper base's encoder (:mod:`models.whisper_encoder`), stages 0..4 at 50 frames/s, pooled as mean + std
+over the speech frames (Silero VAD, as at run time) of a span: the whole clip, or the 2 s crop at 0.19-2.19 s
+sliced from the whole clip's encoding. Each clip is encoded alone and inside a ~29 s chunk of 12 clips joined in
+random order ("in context", as at run time). Copies: ``c0`` the original, ``c1`` + white noise, ``c2`` time
+stretch + pitch shift (``train_voice``'s), ``v0``/``v1`` random video chains (:mod:`models.train.voice_augment`:
+reverb, music under the speech, noise, band-limiting, gain, codec). Degraded test copies (``t_reverb``,
+``t_codec``, ``t_music``: other settings, seeds and songs) are only ever scored. All cached in /tmp/moodscore_cache/.
 
-Cross-validation splits BY ACTOR: outer fold k tests actors {2k+1, 2k+2, 2k+11, 2k+12}. The layer and the head
-(logistic regression with C in ``GRID``, standardised) are chosen INSIDE each outer fold by a 4-fold actor CV on
-its 16 training actors only; the outer test actors are used once, for the reported accuracy. The head is also
-scored averaged with the previous members (baseline CNN + functionals MLP, their fold models from ``train_voice``'s
-CV) at the share ``ENSEMBLE_SHARE``; the ensemble ships only if it beats the head alone by ``MARGIN`` on whole clips
-and 2 s crops, else the head ships alone (share 1). The final head (layer and C chosen by the same actor CV on all
-20 actors) is fitted on all actors and added to the ``--base`` checkpoint, written to ``--out`` only if what ships
-measured better than the previous recipe on both.
+Nested actor CV: outer fold k holds out :func:`models.train.holdout.voice_fold_actors` (k); inside, the block and
+C are chosen by an actor CV over the 16 training actors (:func:`models.train.voice_head.select_and_fit`), which
+also fits the temperature on its out-of-fold logits; the outer actors are scored once. ``--fold-heads DIR`` writes
+the five outer heads as complete checkpoints DIR/fold{k}.pt (they never heard fold k's actors). ``--out`` writes
+the head chosen and fitted the same way on all 20 actors, only if the shipping rule (``weights/voice.md``) holds
+against ``--reference`` (the shipped recipe's CV results).
 """
 
 from __future__ import annotations
@@ -31,12 +30,27 @@ from typing import Any
 
 import numpy as np
 
-from models.train.train_voice import CACHE, actor_folds, augmented_audio, list_ravdess
+from models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
+from models.train.train_voice import CACHE, augmented_audio, list_ravdess
+from models.train.voice_head import Head, calibration, confusion, recall, select_and_fit, softmax
 
-GRID: dict[str, list[Any]] = {"layer": [1, 2, 3, 4], "C": [0.03, 0.1, 0.3]}
 SPANS = ("whole", "2s")
 CROP = (0.19, 2.19)  # seconds: the 2 s crop, as in train_voice's evaluation
 GROUP = 12  # clips per in-context chunk (12 x 2.389 s = 28.7 s < 30 s)
+MAX_BLOCK = 4  # encoder blocks run for the features (stages 0..MAX_BLOCK); the heads read one of blocks 1..4
+DATE = "2026-12-05"
+TESTS = ("t_reverb", "t_codec", "t_music")
+RECIPES: dict[str, dict[str, Any]] = {
+    # the head shipped on 2026-11-22: its per-fold (block, C) as chosen inside each fold then (voice.pt's meta)
+    "shipped": {
+        "copies": ["c0", "c1", "c2"],
+        "fold_choices": [(4, 0.03), (3, 0.03), (3, 0.03), (3, 0.03), (4, 0.03)],
+        "final_choice": (4, 0.03),
+    },
+    "video": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.01, 0.03, 0.1]}},
+    "video_only": {"copies": ["c0", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.01, 0.03, 0.1]}},
+}
+SHIP_TOLERANCE = 0.005  # accuracy may drop by at most this (whole and 2 s, in context) for a new recipe to ship
 
 
 def _pool_clip(frames: list[np.ndarray], mask: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -49,32 +63,29 @@ def _pool_clip(frames: list[np.ndarray], mask: np.ndarray, a: int, b: int) -> np
     return np.stack([np.stack([pooled_stats(f[a:b], sp), pooled_stats(f[a:b][c0:c1], sp[c0:c1])]) for f in frames])
 
 
-def whisper_cube(paths: list[Path], audio: np.ndarray, copies: tuple[int, ...] = (0,), seed: int = 0) -> np.ndarray:
-    """(N, copies, 2 contexts (alone, in context), L stages, 2 spans, 2 D) pooled Whisper features; cached per copy."""
-    return np.stack([_whisper_copy(paths, audio, c, seed) for c in copies], axis=1)
-
-
-def _whisper_copy(paths: list[Path], audio: np.ndarray, copy: int, seed: int) -> np.ndarray:
-    import soundfile as sf
+def whisper_features(clips: list[np.ndarray], key: str, seed: int, *, alone: bool = True) -> np.ndarray:
+    """(N, contexts, stages, 2 spans, 2 D) pooled Whisper features of ``clips``; contexts = (alone, in context),
+    or only (in context,) when ``alone`` is False. Cached under ``key``."""
     import torch
 
     from models.voice import detect_speech
     from models.whisper_encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
 
-    cache = CACHE / f"ravdess_whisper_{len(paths)}_c{copy}_s{seed}.npy"
+    cache = CACHE / f"ravdess_whisper_{len(clips)}_{key}_s{seed}_b{MAX_BLOCK}.npy"
     if cache.exists():
-        return np.load(cache)[:, 0]
-    enc = load_whisper_encoder()
-    lengths = [sf.info(str(p)).frames for p in paths]
-    rng = np.random.default_rng(seed + copy)
-    out = np.zeros((len(paths), 1, 2, len(enc.blocks) + 1, 2, 2 * enc.dims.n_state), dtype=np.float32)
+        arr = np.load(cache)
+        return arr[:, 0] if arr.ndim == 6 else arr  # (N, 1, ...) as written before 2026-12-05
+    enc = load_whisper_encoder(MAX_BLOCK)
+    rng = np.random.default_rng(seed + int(key[1:]) if key[0] == "c" else [seed, sum(map(ord, key))])
+    ctxs = (0, 1) if alone else (1,)
+    out = np.zeros((len(clips), len(ctxs), MAX_BLOCK + 1, 2, 2 * enc.dims.n_state), dtype=np.float32)
     t0 = time.time()
-    clips = [np.ascontiguousarray(audio[i, copy, :n]) for i, n in enumerate(lengths)]
     masks = [detect_speech(y, SR) for y in clips]
-    for i, y in enumerate(clips):  # alone
-        with torch.no_grad():
-            frames = [h[0].numpy() for h in enc.layers(log_mel(y)[None])]
-        out[i, 0, 0] = _pool_clip(frames, masks[i], 0, frames[0].shape[0])
+    if alone:
+        for i, y in enumerate(clips):
+            with torch.no_grad():
+                frames = [h[0].numpy() for h in enc.layers(log_mel(y)[None])]
+            out[i, 0] = _pool_clip(frames, masks[i], 0, frames[0].shape[0])
     order = rng.permutation(len(clips))
     for g in range(0, len(order), GROUP):  # in context: one chunk < 30 s, as encode() runs it
         idx = order[g : g + GROUP]
@@ -85,171 +96,192 @@ def _whisper_copy(paths: list[Path], audio: np.ndarray, copy: int, seed: int) ->
         for i in idx:
             a = round(start / SR * FRAMES_PER_S)
             start += len(clips[i])
-            out[i, 0, 1] = _pool_clip(frames, masks[i], a, round(start / SR * FRAMES_PER_S))
-    print(f"copy {copy}: {time.time() - t0:.0f} s", flush=True)
+            out[i, -1] = _pool_clip(frames, masks[i], a, round(start / SR * FRAMES_PER_S))
+    print(f"features {key}: {time.time() - t0:.0f} s", flush=True)
     np.save(cache, out)
-    return out[:, 0]
+    return out
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, c: float) -> Any:
-    """Standardised multinomial logistic regression (scikit-learn) on x (n, D)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def copy_audio(key: str, paths: list[Path], pop909: Path) -> list[np.ndarray]:
+    """The clips of copy ``key`` (see the module docstring), each at its own length; video and test copies cached."""
+    import soundfile as sf
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000)).fit(x, y)
+    from models.train import voice_augment as va
 
-
-def _train_rows(x: np.ndarray, y: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training rows: every copy, both contexts and both spans of the given clips at ``layer``."""
-    v = x[:, :, :, layer]  # (n, copies, ctx, spans, D)
-    return v.reshape(-1, v.shape[-1]), np.repeat(y, v.shape[1] * v.shape[2] * v.shape[3])
-
-
-def select(x: np.ndarray, y: np.ndarray, actors: np.ndarray, pairs: list[list[int]]) -> tuple[dict, dict]:
-    """Choose (layer, C) by actor CV over ``pairs`` (lists of held-out actors) on whole clips in context."""
-    scores: dict[str, float] = {}
-    for layer in GRID["layer"]:
-        for c in GRID["C"]:
-            accs = []
-            for held in pairs:
-                te = np.isin(actors, held)
-                head = fit_head(*_train_rows(x[~te], y[~te], layer), c)
-                accs.append(float(np.mean(head.predict(x[te, 0, 1, layer, 0]) == y[te])))
-            scores[f"L{layer} C{c}"] = float(np.mean(accs))
-    best = max(scores, key=lambda k: scores[k])
-    layer, c = best.split()
-    return {"layer": int(layer[1:]), "C": float(c[1:])}, scores
+    lengths = [sf.info(str(p)).frames for p in paths]
+    if key[0] == "c":
+        audio = augmented_audio(paths, 0)
+        return [np.ascontiguousarray(audio[i, int(key[1:]), :n]) for i, n in enumerate(lengths)]
+    cache = CACHE / f"ravdess_audio_{len(paths)}_{key}.npy"
+    if not cache.exists():
+        clean = copy_audio("c0", paths, pop909)
+        test = key.startswith("t_")
+        music = va.render_music(pop909, va.TEST_SONGS if test else va.TRAIN_SONGS, 12 if test else 40,
+                                seed=7 if test else 3)  # fmt: skip
+        rng = np.random.default_rng([11 if test else 5, sum(map(ord, key))])
+        effect = va.TEST_DEGRADATIONS[key[2:]] if test else va.video_chain
+        out = np.zeros((len(clean), max(lengths)), dtype=np.float32)
+        for i, y in enumerate(clean):
+            out[i, : len(y)] = effect(y, rng, music)
+        np.save(cache, out)
+    arr = np.load(cache)
+    return [np.ascontiguousarray(arr[i, :n]) for i, n in enumerate(lengths)]
 
 
-def base_probs(args: argparse.Namespace, fold: int, test: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(n_test, 2 spans, 8) probabilities of the shipped recipe (baseline CNN fold model + functionals MLP trained
-    on the fold's training actors, 0.5 / 0.5), on whole clips and the 2 s crop; cached."""
+def feature_cube(keys: list[str], paths: list[Path], pop909: Path, *, alone: bool = True) -> np.ndarray:
+    """(N, copies, contexts, stages, spans, D) for the copies ``keys``."""
+    return np.stack([whisper_features(copy_audio(k, paths, pop909), k, 0, alone=alone) for k in keys], axis=1)
+
+
+def _fit(recipe: dict[str, Any], x: np.ndarray, labels: np.ndarray, actors: np.ndarray, fold: int | None,
+         log: Any) -> Head:  # fmt: skip
+    """The recipe's head on the given clips: (block, C) chosen by actor CV over them (or the recipe's recorded
+    choice), temperature from the same CV's out-of-fold logits."""
+    groups = [list(voice_fold_actors(k)) for k in range(N_VOICE_FOLDS)]
+    if "grid" in recipe:
+        grid = recipe["grid"]
+    else:
+        layer, c = recipe["final_choice"] if fold is None else recipe["fold_choices"][fold]
+        grid = {"layer": [layer], "C": [c]}
+    return select_and_fit(x, labels, actors, groups, grid, log=log)
+
+
+def cross_validate(recipe: dict[str, Any], x: np.ndarray, tests: dict[str, np.ndarray], labels: np.ndarray,
+                   actors: np.ndarray) -> tuple[dict[str, Any], list[Head]]:  # fmt: skip
+    """Nested actor CV. Returns the results (accuracy per fold and pooled, calibration before / after the
+    temperature, confusion and recall) for every test condition, and the five outer heads."""
+    heads: list[Head] = []
+    conds = {f"{span} {ctx}": (x[:, 0, c], s) for s, span in enumerate(SPANS)
+             for c, ctx in enumerate(("alone", "context"))}  # fmt: skip
+    conds |= {f"{span} {name[2:]}": (t[:, 0, -1], s) for name, t in tests.items() for s, span in enumerate(SPANS)}
+    logits = {k: np.zeros((len(labels), 8)) for k in conds}
+    fold_of = np.zeros(len(labels), dtype=int)
+    for k in range(N_VOICE_FOLDS):
+        test = np.isin(actors, voice_fold_actors(k))
+        fold_of[test] = k
+        t0 = time.time()
+        head = _fit(recipe, x[~test], labels[~test], actors[~test], k, None)
+        heads.append(head)
+        for name, (v, s) in conds.items():
+            logits[name][test] = head.logits(v[test, head.layer, s])
+        print(f"fold {k} actors {voice_fold_actors(k)}: block {head.layer} C {head.C} T {head.temperature:.2f}, "
+              f"whole/2s in context {np.mean(logits['whole context'][test].argmax(1) == labels[test]):.3f}/"
+              f"{np.mean(logits['2s context'][test].argmax(1) == labels[test]):.3f} ({time.time() - t0:.0f} s)",
+              flush=True)  # fmt: skip
+    temps = np.array([h.temperature for h in heads])[fold_of][:, None]
+    res: dict[str, Any] = {"choices": [{"layer": h.layer, "C": h.C, "temperature": h.temperature,
+                                        "inner_scores": h.scores} for h in heads], "conditions": {}}  # fmt: skip
+    for name, z in logits.items():
+        pred = z.argmax(1)
+        conf = confusion(labels, pred)
+        res["conditions"][name] = {
+            "folds": [float(np.mean(pred[fold_of == k] == labels[fold_of == k])) for k in range(N_VOICE_FOLDS)],
+            "mean": float(np.mean([np.mean(pred[fold_of == k] == labels[fold_of == k]) for k in range(N_VOICE_FOLDS)])),
+            "pooled": float(np.mean(pred == labels)), "confusion": conf.tolist(), "recall": recall(conf),
+            "uncalibrated": calibration(softmax(z), labels), "calibrated": calibration(softmax(z / temps), labels),
+        }  # fmt: skip
+    return res, heads
+
+
+def summary(res: dict[str, Any]) -> str:
+    rows = [f"{'condition':18s} {'mean':>6s} {'pooled':>6s}  {'ECE T=1':>7s} {'top T=1':>7s} {'ECE':>6s} {'top':>6s}"
+            f"  {'sad':>5s}  folds"]  # fmt: skip
+    for name, r in res["conditions"].items():
+        u, c = r["uncalibrated"], r["calibrated"]
+        rows.append(f"{name:18s} {100 * r['mean']:6.1f} {100 * r['pooled']:6.1f}  {100 * u['ece']:7.1f} "
+                    f"{u['mean_top']:7.3f} {100 * c['ece']:6.1f} {c['mean_top']:6.3f}  {r['recall'][3]:5.2f}  "
+                    + " ".join(f"{100 * a:.1f}" for a in r["folds"]))  # fmt: skip
+    return "\n".join(rows)
+
+
+def ship_decision(new: dict[str, Any], ref: dict[str, Any]) -> tuple[bool, str]:
+    """The rule fixed before the final numbers: a new recipe ships only if its nested-CV accuracy (whole and 2 s,
+    in context; mean over folds) is not worse than the reference's by more than SHIP_TOLERANCE, AND it is better on
+    the degraded copies (mean accuracy over them, whole and 2 s) or better calibrated (lower ECE, whole and 2 s in
+    context, after each one's temperature)."""
+    nc, rc = new["conditions"], ref["conditions"]
+    clean = [f"{s} context" for s in SPANS]
+    degraded = [f"{s} {t[2:]}" for s in SPANS for t in TESTS]
+    keeps = all(nc[k]["mean"] >= rc[k]["mean"] - SHIP_TOLERANCE for k in clean)
+    deg_new, deg_ref = (float(np.mean([r[k]["mean"] for k in degraded])) for r in (nc, rc))
+    ece_new, ece_ref = (float(np.mean([r[k]["calibrated"]["ece"] for k in clean])) for r in (nc, rc))
+    ok = keeps and (deg_new > deg_ref or ece_new < ece_ref)
+    pairs = ", ".join(f"{100 * nc[k]['mean']:.1f} vs {100 * rc[k]['mean']:.1f}" for k in clean)
+    why = f"clean whole/2 s {pairs}; degraded {100 * deg_new:.1f} vs {100 * deg_ref:.1f}; ECE {100 * ece_new:.1f} vs "
+    why += f"{100 * ece_ref:.1f}"
+    return ok, why
+
+
+def write_head(base: Path, out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None,
+               ) -> None:  # fmt: skip
+    """``base`` with ``head`` as its Whisper head (share 1). For a fold head (``fold_actors`` given) the base's
+    own members (fitted on all actors) are removed: their weights zeroed, the functionals model dropped."""
     import torch
 
-    from models.train.train_voice import feature_cube, functional_cube, train_functionals
-    from models.voice import SR, load_voice_model
+    from models.voice import add_whisper_head
 
-    cache = CACHE / f"voice_base_probs_fold{fold}.npy"
-    if cache.exists():
-        return np.load(cache)
-    paths, _, _ = list_ravdess(args.data)
-    audio = augmented_audio(paths, 0)
-    fx, bx = functional_cube(audio), feature_cube("baseline", audio)
-    from models.train.train_voice import RECIPES
-
-    r = RECIPES["functionals"]
-    fnet = train_functionals(fx[~test], labels[~test], r["dims"], r["alpha"], fold)
-    cnn = load_voice_model(CACHE / f"voice_baseline_fold{fold}.pt")
-    fps, out = SR / 256, []
-    for span in (0, 2):
-        sl = slice(round(0.19 * fps), round(0.19 * fps) + round(2 * fps)) if span else slice(None)
-        pc = cnn._classify(bx[test, 0][:, :, sl])
-        with torch.no_grad():
-            pf = torch.softmax(fnet(torch.from_numpy(fx[test, 0, 2 if span else 0])), 1).numpy()
-        out.append((1 - r["weight"]) * pc + r["weight"] * pf)
-    arr = np.stack(out, 1)
-    np.save(cache, arr)
-    return arr
-
-
-def cross_validate(x: np.ndarray, labels: np.ndarray, actors: np.ndarray, args: argparse.Namespace) -> dict:
-    """Nested actor CV: per outer fold, (layer, C) chosen on its training actors, then the Whisper head alone and
-    in the ensemble (share 0.5, fixed beforehand) scored on the test actors; also pooled over all test clips."""
-    folds = actor_folds(args.folds)
-    res: dict[str, Any] = {"choice": [], "test_actors": folds, "whisper": [], "base": [], "ensemble": []}
-    pw_all = np.zeros((len(labels), 2, 2, 8))  # (clip, context, span, class)
-    pb_all = np.zeros((len(labels), 2, 8))
-    for i, test_actors in enumerate(folds):
-        test = np.isin(actors, test_actors)
-        inner = [f for j, f in enumerate(folds) if j != i]
-        choice, _ = select(x[~test], labels[~test], actors[~test], inner)
-        head = fit_head(*_train_rows(x[~test], labels[~test], choice["layer"]), choice["C"])
-        pb_all[test] = base_probs(args, i, test, labels)
-        for ctx in (0, 1):
-            for s in range(len(SPANS)):
-                pw_all[test, ctx, s] = head.predict_proba(x[test, 0, ctx, choice["layer"], s])
-        res["choice"].append(choice)
-        print(f"fold {i} actors {test_actors}: chose {choice}", flush=True)
-    ens = ENSEMBLE_SHARE * pw_all + (1 - ENSEMBLE_SHARE) * pb_all[:, None]
-
-    def acc(p: np.ndarray, sel: np.ndarray) -> float:
-        return float(np.mean(p[sel].argmax(-1) == labels[sel]))
-
-    for test_actors in folds:
-        test = np.isin(actors, test_actors)
-        for key, p in (("whisper", pw_all), ("ensemble", ens)):
-            res[key].append({f"{span} {tag}": acc(p[:, c, s], test) for s, span in enumerate(SPANS)
-                             for c, tag in enumerate(("alone", "context"))})  # fmt: skip
-        res["base"].append({span: acc(pb_all[:, s], test) for s, span in enumerate(SPANS)})
-    everyone = np.ones(len(labels), dtype=bool)
-    res["mean"] = {k: {m: float(np.mean([r[m] for r in res[k]])) for m in res[k][0]}
-                   for k in ("whisper", "base", "ensemble")}  # fmt: skip
-    res["pooled"] = {"whisper": {f"{span} context": acc(pw_all[:, 1, s], everyone) for s, span in enumerate(SPANS)},
-                     "ensemble": {f"{span} context": acc(ens[:, 1, s], everyone) for s, span in enumerate(SPANS)},
-                     "base": {span: acc(pb_all[:, s], everyone) for s, span in enumerate(SPANS)}}  # fmt: skip
-    # reported only (chosen on the test folds, so optimistic): the ensemble share swept afterwards
-    res["share_sweep_posthoc"] = {str(w): {f"{span} context": float(np.mean([
-        acc(w * pw_all[:, 1, s] + (1 - w) * pb_all[:, s], np.isin(actors, f)) for f in folds]))
-        for s, span in enumerate(SPANS)} for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}  # fmt: skip
-    for key, p in (("whisper", pw_all[:, 1, 0]), ("ensemble", ens[:, 1, 0])):
-        conf = np.zeros((8, 8), dtype=int)
-        np.add.at(conf, (labels, p.argmax(-1)), 1)
-        res[f"confusion_{key}"] = conf.tolist()
-    return res
-
-
-ENSEMBLE_SHARE = 0.5  # the Whisper head's share when averaged with the shipped members, fixed before the CV
-MARGIN = 0.01  # the ensemble ships only if it beats the Whisper head alone by this much (whole and 2 s)
+    ckpt = torch.load(base, map_location="cpu", weights_only=True)
+    if fold_actors is not None:
+        ckpt["state_dict"] = {k: torch.zeros_like(v) for k, v in ckpt["state_dict"].items()}
+        ckpt.pop("func", None)
+        ckpt["meta"] = {"note": "fold head: the base network is zeroed (never fitted on this fold; not run at "
+                        "Whisper share 1)", "held_out_actors": list(fold_actors)}  # fmt: skip
+    add_whisper_head(ckpt, out, layer=head.layer, mean=head.mean, std=head.std, weight=head.weight, bias=head.bias,
+                     share=1.0, temperature=head.temperature, meta=meta)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/ravdess_speech_16k"))
+    ap.add_argument("--pop909", type=Path, default=Path("../shared/data/pop909"), help="music for the copies")
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="video")
     ap.add_argument("--base", type=Path, default=Path("models/weights/voice.pt"), help="checkpoint to add to")
-    ap.add_argument("--out", type=Path, default=Path("models/weights/voice.pt"))
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--copies", default="0,1,2", help="copies to train on: 0 original, 1 noise, 2 stretch+pitch")
-    ap.add_argument("--no-final", action="store_true")
+    ap.add_argument("--fold-heads", type=Path, metavar="DIR", help="write the outer heads to DIR/fold{k}.pt")
+    ap.add_argument("--out", type=Path, help="write the final head here if the shipping rule holds")
+    ap.add_argument("--reference", type=Path, default=CACHE / "voice_whisper_cv_shipped.json",
+                    help="CV results of the recipe to beat (written by --recipe shipped)")  # fmt: skip
+    ap.add_argument("--no-degraded", action="store_true", help="skip the degraded test copies")
+    ap.add_argument("--force", action="store_true", help="write --out without the shipping rule (calibration only)")
     args = ap.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
+    recipe = RECIPES[args.recipe]
     paths, labels, actors = list_ravdess(args.data)
-    copies = tuple(int(c) for c in args.copies.split(","))
-    x = whisper_cube(paths, augmented_audio(paths, 0), copies)
-    print(f"features {x.shape}", flush=True)
-    res = cross_validate(x, labels, actors, args)
-    (CACHE / "voice_whisper_cv.json").write_text(json.dumps(res))
-    print(json.dumps({k: v for k, v in res.items() if k in ("choice", "whisper", "base", "ensemble", "mean",
-                                                            "pooled", "share_sweep_posthoc")}, indent=1))  # fmt: skip
-    print("confusion (Whisper head, whole clips in context; rows true):\n", np.array(res["confusion_whisper"]))
-    m = res["mean"]
-    spans = [f"{span} context" for span in SPANS]
-    use_ensemble = all(m["ensemble"][k] >= m["whisper"][k] + MARGIN for k in spans)
-    share = ENSEMBLE_SHARE if use_ensemble else 1.0
-    shipped = m["ensemble" if use_ensemble else "whisper"]
-    print(f"shipping {'the ensemble' if use_ensemble else 'the Whisper head alone'} (share {share})")
-    if args.no_final or not all(shipped[k] > m["base"][k.split()[0]] for k in spans):
-        print("not better than the base recipe, or --no-final: nothing written")
-        return
-    choice, scores = select(x, labels, actors, actor_folds(args.folds))
-    print("final choice (actor CV on all 20 actors):", choice, json.dumps(scores), flush=True)
-    head = fit_head(*_train_rows(x, labels, choice["layer"]), choice["C"])
-    from models.voice import add_whisper_head
-
-    recipe = {"grid": GRID, "choice": choice, "copies": list(copies), "spans": list(SPANS), "crop_s": list(CROP),
-              "contexts": ["alone", f"in context ({GROUP} clips joined)"], "share": share,
-              "ensemble_share_tried": ENSEMBLE_SHARE}  # fmt: skip
     command = "python -m models.train.train_voice_whisper " + " ".join(sys.argv[1:] if argv is None else argv)
-    meta = {"recipe": recipe, "cv": {k: res[k] for k in ("choice", "test_actors", "whisper", "base", "ensemble",
-            "mean", "pooled", "confusion_whisper", "confusion_ensemble")}, "date": "2026-11-22",
-            "selection_scores": scores, "command": command,
-            "trained_on": f"RAVDESS speech, all actors 01-20 ({len(paths)} files, each cut at 2.389 s)"}  # fmt: skip
-    scaler, lr = head.named_steps["standardscaler"], head.named_steps["logisticregression"]
-    add_whisper_head(args.base, args.out, layer=choice["layer"], mean=scaler.mean_, std=scaler.scale_,
-                     weight=lr.coef_, bias=lr.intercept_, share=share, meta=meta)  # fmt: skip
+    x = feature_cube(recipe["copies"], paths, args.pop909)
+    tests = {} if args.no_degraded else {k: feature_cube([k], paths, args.pop909, alone=False) for k in TESTS}
+    print(f"features {x.shape}", flush=True)
+    res, heads = cross_validate(recipe, x, tests, labels, actors)
+    res |= {"recipe": args.recipe, "copies": recipe["copies"], "command": command}
+    (CACHE / f"voice_whisper_cv_{args.recipe}.json").write_text(json.dumps(res))
+    print(summary(res), flush=True)
+    print("confusion (whole clips in context; rows true):\n", np.array(res["conditions"]["whole context"]["confusion"]))
+    trained = f"RAVDESS speech actors 01-20 ({len(paths)} files, each cut at 2.389 s)"
+    if args.fold_heads:
+        args.fold_heads.mkdir(parents=True, exist_ok=True)
+        for k, head in enumerate(heads):
+            held = voice_fold_actors(k)
+            meta = {"recipe": args.recipe, "copies": recipe["copies"], "date": DATE, "command": command,
+                    "held_out_actors": list(held), "trained_actors": sorted(set(range(1, 21)) - set(held)),
+                    "choice": res["choices"][k]}  # fmt: skip
+            write_head(args.base, args.fold_heads / f"fold{k}.pt", head, meta, fold_actors=held)
+        print(f"wrote {args.fold_heads}/fold0..{N_VOICE_FOLDS - 1}.pt", flush=True)
+    if not args.out:
+        return
+    if args.recipe != "shipped" and not args.force:
+        ok, why = ship_decision(res, json.loads(args.reference.read_text()))
+        print(("ships: " if ok else "does not ship: ") + why, flush=True)
+        if not ok:
+            return
+    head = _fit(recipe, x, labels, actors, None, lambda s: print(s, flush=True))
+    print(f"final: block {head.layer} C {head.C} T {head.temperature:.3f}", flush=True)
+    keep = ("choices", "conditions", "recipe", "copies")
+    meta = {"recipe": args.recipe, "copies": recipe["copies"], "date": DATE, "command": command, "trained_on": trained,
+            "choice": {"layer": head.layer, "C": head.C, "temperature": head.temperature, "scores": head.scores},
+            "cv": {k: res[k] for k in keep}}  # fmt: skip
+    write_head(args.base, args.out, head, meta)
     print(f"wrote {args.out}")
 
 

@@ -30,12 +30,12 @@ class FusionOptions:
     face_weight: float = 0.75
     voice_weight: float = 0.25
     min_segment_s: float = 2.0
-    switch_cost: float = 4.0  # in nats: a switch must be paid for by this much evidence
+    switch_cost: float = 0.5  # in nats: a switch must be paid for by this much evidence
     min_face_fraction: float = 0.34  # share of a window's sampled frames with a face for the face to vote
     # How much a modality's weight in a window follows its confidence there: weight = prior x (0.05 + c) ** this,
     # c = 1 - entropy / log 4 of its quadrant probabilities (0 = the fixed prior weights)
-    confidence_power: float = 0.0
-    pooling: str = "linear"  # "linear" (weighted mean of probabilities) or "log" (weighted geometric mean)
+    confidence_power: float = 1.0
+    pooling: str = "log"  # "log" (weighted geometric mean) or "linear" (weighted mean of probabilities)
 
     def __post_init__(self) -> None:
         numbers = (self.win_s, self.hop_s, self.face_weight, self.voice_weight, self.min_segment_s, self.switch_cost,

@@ -17,7 +17,7 @@ def _soft(onehot: np.ndarray, p: float = 0.8) -> np.ndarray:
 
 
 def test_fusion_weights_are_renormalised_over_present_modalities() -> None:
-    opts = FusionOptions()
+    opts = FusionOptions(pooling="linear", confidence_power=0.0)
     face = np.stack([HAPPY, HAPPY, NAN, NAN])
     voice = np.stack([SAD, NAN, SAD, NAN])
     out = fuse(face, voice, opts)
@@ -100,3 +100,58 @@ def test_flicker_is_smoothed_away() -> None:
 def test_fusion_options_refuse_nan_and_out_of_range(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FusionOptions(**kwargs)
+
+
+def _voice_share(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> float:
+    """The voice's weight in a linear mix, read back from the fused probabilities."""
+    out = fuse(face[None], voice[None], opts)[0]
+    k = int(np.argmax(np.abs(voice - face)))
+    return float((out[k] - face[k]) / (voice[k] - face[k]))
+
+
+def test_confidence_moves_weight_to_the_surer_modality() -> None:
+    sure_sad = _soft(SAD, 0.9)
+    unsure = np.full(8, 1 / 8) + 0.05 * HAPPY
+    unsure /= unsure.sum()
+    fixed = FusionOptions(pooling="linear", confidence_power=0.0)
+    following = FusionOptions(pooling="linear", confidence_power=2.0)
+    assert _voice_share(unsure, sure_sad, fixed) == pytest.approx(0.25)
+    assert _voice_share(unsure, sure_sad, following) > 0.6  # an unsure face gives way to a sure voice
+    assert _voice_share(sure_sad, unsure, following) < 0.1  # and a sure face keeps the lead over an unsure voice
+    # equally sure modalities keep the prior
+    assert _voice_share(_soft(HAPPY, 0.9), sure_sad, following) == pytest.approx(0.25, abs=0.03)
+
+
+def test_log_pooling_lets_a_neutral_face_agree_with_a_calm_voice() -> None:
+    calm, neutral = (np.eye(8)[affect.CLASS_INDEX[c]] for c in ("calm", "neutral"))
+    face, voice = _soft(neutral, 0.9)[None], _soft(calm, 0.9)[None]
+    linear = fuse(face, voice, FusionOptions(pooling="linear", confidence_power=0.0))[0]
+    log = fuse(face, voice, FusionOptions(pooling="log", confidence_power=0.0))[0]
+    assert linear[affect.CLASS_INDEX["calm"]] < 0.3
+    assert log[affect.CLASS_INDEX["calm"]] > 0.45 and log.sum() == pytest.approx(1.0)
+    # a face that says happy still outvotes a calm voice at 75 / 25
+    happy = fuse(_soft(HAPPY, 0.9)[None], voice, FusionOptions(pooling="log", confidence_power=0.0))[0]
+    assert np.argmax(happy) == affect.CLASS_INDEX["happy"]
+
+
+@pytest.mark.parametrize("kwargs", [{"pooling": "mean"}, {"confidence_power": -1.0}])
+def test_fusion_options_refuse_unknown_pooling_and_negative_power(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        FusionOptions(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("start", "length"), [(0.0, 4.4), (5.0, 2.5), (5.0, 3.0), (4.0, 4.0)])
+def test_a_clear_short_segment_is_kept(start: float, length: float) -> None:
+    """A clear 2-4 s segment (a sad face and voice) inside calm footage survives the smoothing, near its place."""
+    opts = FusionOptions()
+    duration = 14.0
+    starts = window_starts(duration, opts)
+    neutral = np.eye(8)[affect.CLASS_INDEX["neutral"]]
+    centre = starts + opts.win_s / 2
+    inside = (centre > start) & (centre < start + length)
+    face = np.stack([_soft(SAD, 0.6) if x else _soft(neutral, 0.6) for x in inside])
+    voice = np.stack([_soft(SAD, 0.5) if x else _soft(neutral, 0.5) for x in inside])
+    tl = build_timeline(duration, face, voice, opts)
+    sad = [s for s in tl.segments if s.emotion.quadrant == "Q3"]
+    assert len(sad) == 1
+    assert sad[0].start_s == pytest.approx(start, abs=0.5) and sad[0].end_s == pytest.approx(start + length, abs=0.5)

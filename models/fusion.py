@@ -30,16 +30,17 @@ class FusionOptions:
     face_weight: float = 0.75
     voice_weight: float = 0.25
     min_segment_s: float = 2.0
-    switch_cost: float = 0.5  # in nats: a switch must be paid for by this much evidence
+    switch_cost: float = 1.0  # in nats: a switch must be paid for by this much evidence
     min_face_fraction: float = 0.34  # share of a window's sampled frames with a face for the face to vote
     # How much a modality's weight in a window follows its confidence there: weight = prior x (0.05 + c) ** this,
     # c = 1 - entropy / log 4 of its quadrant probabilities (0 = the fixed prior weights)
-    confidence_power: float = 1.0
+    confidence_power: float = 0.5
     pooling: str = "log"  # "log" (weighted geometric mean) or "linear" (weighted mean of probabilities)
+    smooth_s: float = 0.5  # the fused probabilities are averaged over the windows within this many seconds
 
     def __post_init__(self) -> None:
         numbers = (self.win_s, self.hop_s, self.face_weight, self.voice_weight, self.min_segment_s, self.switch_cost,
-                   self.min_face_fraction, self.confidence_power)  # fmt: skip
+                   self.min_face_fraction, self.confidence_power, self.smooth_s)  # fmt: skip
         if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
             raise ValueError("fusion options must be finite numbers")
         if not 0 <= self.min_face_fraction <= 1:
@@ -48,8 +49,8 @@ class FusionOptions:
             raise ValueError("need 0 < hop_s <= win_s")
         if self.face_weight < 0 or self.voice_weight < 0 or self.face_weight + self.voice_weight <= 0:
             raise ValueError("modality weights must be non-negative and not both zero")
-        if self.min_segment_s < 0 or self.switch_cost < 0 or self.confidence_power < 0:
-            raise ValueError("min_segment_s, switch_cost and confidence_power must be non-negative")
+        if min(self.min_segment_s, self.switch_cost, self.confidence_power, self.smooth_s) < 0:
+            raise ValueError("min_segment_s, switch_cost, confidence_power and smooth_s must be non-negative")
         if self.pooling not in ("linear", "log"):
             raise ValueError(f"pooling must be 'linear' or 'log', got {self.pooling!r}")
 
@@ -79,7 +80,7 @@ def pool_frames(
 
 def quadrant_confidence(probs: np.ndarray) -> np.ndarray:
     """1 - entropy / log 4 of each row's quadrant probabilities: 0 for no preference, 1 for certainty."""
-    q = np.clip(np.asarray(probs, dtype=np.float64) @ affect.QUADRANT_MATRIX, 1e-12, 1.0)
+    q = np.clip(affect.quadrant_scores(probs), 1e-12, 1.0)
     q = q / q.sum(axis=1, keepdims=True)
     out: np.ndarray = 1.0 + (q * np.log(q)).sum(axis=1) / math.log(4.0)
     return np.clip(out, 0.0, 1.0)
@@ -119,6 +120,24 @@ def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray
         else:
             out = np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv
     out[total <= 0] = np.nan
+    return out
+
+
+def smooth_windows(probs: np.ndarray, half_width: int) -> np.ndarray:
+    """Average each present window (a row without NaN) with the present windows up to ``half_width`` away."""
+    if half_width <= 0:
+        return probs
+    present = ~np.isnan(probs).any(axis=1)
+    n = len(probs)
+    values = np.where(present[:, None], probs, 0.0)
+    total = np.zeros_like(values)
+    count = np.zeros(n)
+    for shift in range(-half_width, half_width + 1):
+        lo, hi = max(0, -shift), min(n, n - shift)  # rows i with i + shift inside the clip
+        total[lo:hi] += values[lo + shift : hi + shift]
+        count[lo:hi] += present[lo + shift : hi + shift]
+    out = np.full_like(probs, np.nan)
+    out[present] = total[present] / count[present, None]
     return out
 
 
@@ -192,9 +211,9 @@ def build_timeline(
     starts = window_starts(duration_s, opts)
     face = np.asarray(face, dtype=np.float64).reshape(len(starts), affect.N_CLASSES)
     voice = np.asarray(voice, dtype=np.float64).reshape(len(starts), affect.N_CLASSES)
-    fused = fuse(face, voice, opts)
+    fused = smooth_windows(fuse(face, voice, opts), round(opts.smooth_s / opts.hop_s))
     present = ~np.isnan(fused).any(axis=1)
-    qprobs = np.where(present[:, None], np.nan_to_num(fused) @ affect.QUADRANT_MATRIX, 0.25)
+    qprobs = np.where(present[:, None], affect.quadrant_scores(np.nan_to_num(fused)), 0.25)
     log_emit = np.log(np.clip(qprobs, 1e-4, 1.0))
     min_len = max(1, round(opts.min_segment_s / opts.hop_s))
     path = viterbi_min_duration(log_emit, min_len=min_len, switch_cost=opts.switch_cost)

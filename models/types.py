@@ -39,15 +39,16 @@ class Emotion:
     def from_probs(cls, probs: Sequence[float] | np.ndarray) -> Emotion:
         """Derive valence, arousal, quadrant and confidence from class probabilities.
 
-        The quadrant is the one holding the most probability mass (the brief's class -> quadrant map);
-        the confidence is that mass. Valence and arousal are the probability-weighted class points, moved into
-        the quadrant where the mean falls outside it (each coordinate on the wrong side goes to 0.05 on the
-        quadrant's side), so a segment's quadrant, label and point never contradict each other.
+        The quadrant is the one of the most probable class (:func:`models.affect.quadrant_scores`: a quadrant does
+        not win for holding more classes); the confidence is the quadrant's summed probability. Valence and arousal
+        are the probability-weighted class points, moved into the quadrant where the mean falls outside it (each
+        coordinate on the wrong side goes to 0.05 on the quadrant's side), so a segment's quadrant, label and point
+        never contradict each other.
         """
         p = affect.normalize_probs(probs)
         valence, arousal = affect.probs_to_va(p)
         qp = affect.probs_to_quadrant_probs(p)
-        q = int(np.argmax(qp))
+        q = int(np.argmax(affect.quadrant_scores(p)))
         sv, sa = np.sign(affect.quadrant_va(affect.QUADRANTS[q]))  # the quadrant's sides
         valence = valence if valence * sv > 0 else float(sv) * INSIDE
         arousal = arousal if arousal * sa > 0 else float(sa) * INSIDE
@@ -61,11 +62,8 @@ class Emotion:
 
     @property
     def label(self) -> str:
-        """The most probable class of the winning quadrant.
-
-        Not the overall argmax: with happy 0.30, fearful 0.25, angry 0.20 the quadrant is Q2 (0.45 against
-        0.30) and the label says "fearful", so label and quadrant never contradict each other.
-        """
+        """The most probable class of the emotion's quadrant (the overall most probable class for an emotion made by
+        :meth:`from_probs`), so label and quadrant never contradict each other."""
         members = [i for i, c in enumerate(affect.CLASSES) if affect.QUADRANT_OF_CLASS[c] == self.quadrant]
         if not members:
             return affect.CLASSES[int(np.argmax(self.probs))]

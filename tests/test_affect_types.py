@@ -39,23 +39,20 @@ def test_fer_mapping_keeps_probability_and_gives_calm_nothing() -> None:
     assert affect.fer_to_classes(np.eye(7)[2])[affect.CLASS_INDEX["fearful"]] == 1.0
 
 
-def test_emotion_from_probs_derives_quadrant_by_mass() -> None:
-    # happy 0.4 + surprised 0.2 (Q1 mass 0.6) beats sad 0.4 alone
-    p = np.zeros(8)
-    p[affect.CLASS_INDEX["happy"]] = 0.4
-    p[affect.CLASS_INDEX["surprised"]] = 0.2
-    p[affect.CLASS_INDEX["sad"]] = 0.4
-    e = Emotion.from_probs(p)
-    assert e.quadrant == "Q1" and e.confidence == pytest.approx(0.6)
-    assert e.label == "happy"
-    # the label is the best class of the winning quadrant, even when another quadrant holds the top class
-    p = np.zeros(8)
-    p[affect.CLASS_INDEX["happy"]] = 0.30
-    p[affect.CLASS_INDEX["fearful"]] = 0.25
-    p[affect.CLASS_INDEX["angry"]] = 0.20
-    p[affect.CLASS_INDEX["neutral"]] = 0.25
-    e = Emotion.from_probs(p)
-    assert (e.quadrant, e.label) == ("Q2", "fearful")
+def test_emotion_from_probs_takes_the_quadrant_of_the_most_probable_class() -> None:
+    def probs(**kw: float) -> np.ndarray:
+        p = np.zeros(8)
+        for name, x in kw.items():
+            p[affect.CLASS_INDEX[name]] = x
+        return p
+
+    e = Emotion.from_probs(probs(happy=0.45, surprised=0.15, sad=0.4))
+    assert e.quadrant == "Q1" and e.confidence == pytest.approx(0.6) and e.label == "happy"
+    # an unsure sad face: Q2's three classes hold more mass (0.46) than sad (0.31), but sad is the most probable
+    e = Emotion.from_probs(probs(sad=0.31, angry=0.22, fearful=0.24, neutral=0.15, happy=0.08))
+    assert (e.quadrant, e.label) == ("Q3", "sad") and e.confidence == pytest.approx(0.31)
+    assert e.valence < 0 and e.arousal < 0  # the point is moved into the quadrant
+    assert affect.quadrant_scores(np.array(e.probs), "mass").argmax() == affect.QUADRANTS.index("Q2")
     with pytest.raises(ValueError):
         Emotion.from_probs(np.zeros(8))
     with pytest.raises(ValueError):

@@ -155,3 +155,16 @@ def test_a_clear_short_segment_is_kept(start: float, length: float) -> None:
     sad = [s for s in tl.segments if s.emotion.quadrant == "Q3"]
     assert len(sad) == 1
     assert sad[0].start_s == pytest.approx(start, abs=0.5) and sad[0].end_s == pytest.approx(start + length, abs=0.5)
+
+
+def test_smoothing_averages_present_neighbours_only() -> None:
+    from models.fusion import smooth_windows
+
+    rows = np.stack([HAPPY, SAD, NAN, SAD, HAPPY])
+    out = smooth_windows(rows, 1)
+    np.testing.assert_allclose(out[0], (HAPPY + SAD) / 2)  # the edge averages what it has
+    np.testing.assert_allclose(out[1], (HAPPY + SAD) / 2)  # the gap is not counted
+    assert np.isnan(out[2]).all()  # a window with no evidence gets none
+    np.testing.assert_allclose(out[3], (SAD + HAPPY) / 2)
+    np.testing.assert_allclose(smooth_windows(rows[:1], 3), rows[:1])  # shorter than the kernel
+    assert smooth_windows(rows, 0) is rows

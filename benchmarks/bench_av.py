@@ -24,9 +24,10 @@ trained on, and the output says so.
 Reported per fusion setting (the shipped defaults, and the face alone and the voice alone): time-weighted quadrant
 accuracy (the share of the clip's time whose timeline quadrant is the truth's), time-weighted class accuracy (the
 segment's label), and the boundaries: for each true boundary the nearest timeline boundary within 1.5 s (its
-error; the share within 0.5 s; the ones missed), and the timeline's boundaries with no true one within 1.5 s
-(spurious). Also the windows one by one: each modality's quadrant accuracy, mean top probability and expected
-calibration error (15 bins) of its class probabilities against the window's class.
+error; the share within 0.5 s; the ones missed), the timeline's boundaries with no true one within 1.5 s
+(spurious), and the share of time whose segment's probability-weighted valence-arousal point lies in the segment's
+quadrant before it is moved there. Also the windows one by one: each modality's quadrant accuracy, mean top
+probability and expected calibration error (15 bins) of its class probabilities against the window's class.
 
 Prints one JSON line (and writes ``--md``).
 """
@@ -250,6 +251,11 @@ def score_timeline(timeline: Any, truth: Truth, step: float = 0.02) -> dict[str,
         pred_q[m] = affect.QUADRANTS.index(seg.emotion.quadrant)
         pred_c[m] = affect.CLASS_INDEX[seg.emotion.label]
     pred_b = [s.start_s for s in timeline.segments[1:]]
+    # the segment's own valence-arousal mean (before it is moved into the quadrant) lies in its quadrant
+    va_agree = sum(
+        seg.duration_s for seg in timeline.segments
+        if affect.quadrant_of_va(*affect.probs_to_va(np.asarray(seg.emotion.probs))) == seg.emotion.quadrant
+    )  # fmt: skip
     errors, missed = [], 0
     for b in truth.boundaries():
         near = min((abs(p - b) for p in pred_b), default=np.inf)
@@ -261,6 +267,7 @@ def score_timeline(timeline: Any, truth: Truth, step: float = 0.02) -> dict[str,
     return {
         "quadrant_right_s": float((pred_q == true_q).sum() * step),
         "class_right_s": float((pred_c == true_cls).sum() * step),
+        "va_agree_s": float(va_agree),
         "duration_s": float(len(t) * step),
         "boundary_errors": errors,
         "missed": missed,
@@ -276,6 +283,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "quadrant_acc": round(sum(r["quadrant_right_s"] for r in rows) / dur, 4),
         "class_acc": round(sum(r["class_right_s"] for r in rows) / dur, 4),
+        "va_agreement": round(sum(r["va_agree_s"] for r in rows) / dur, 4),
         "boundaries": n_true,
         "boundary_found": round(len(errors) / max(n_true, 1), 4),
         "boundary_within_0_5s": round(sum(e <= 0.5 for e in errors) / max(n_true, 1), 4),
@@ -438,14 +446,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"segments ({result['set']} set; voice: {result['voice_heads']})",
         "",
         "| timeline | quadrant acc (time) | class acc (time) | boundaries found | within 0.5 s | median error "
-        "| spurious |",
-        "|---|---|---|---|---|---|---|",
+        "| spurious | point in quadrant |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in result["timelines"].items():
         lines.append(
             f"| {name} | {s['quadrant_acc']:.1%} | {s['class_acc']:.1%} | {s['boundary_found']:.1%} of "
             f"{s['boundaries']} | {s['boundary_within_0_5s']:.1%} | {s['boundary_error_median_s']} s "
-            f"| {s['spurious']} |"
+            f"| {s['spurious']} | {s['va_agreement']:.1%} |"
         )
     lines += ["", "| windows | n | quadrant acc | class acc | mean top prob | ECE (class) | ECE (quadrant) |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip

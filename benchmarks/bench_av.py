@@ -27,7 +27,8 @@ segment's label), and the boundaries: for each true boundary the nearest timelin
 error; the share within 0.5 s; the ones missed), the timeline's boundaries with no true one within 1.5 s
 (spurious), and the share of time whose segment's probability-weighted valence-arousal point lies in the segment's
 quadrant before it is moved there. Also the windows one by one: each modality's quadrant accuracy, mean top
-probability and expected calibration error (15 bins) of its class probabilities against the window's class.
+probability and expected calibration error (15 bins) of its class probabilities against the window's class, and
+the same for the fused windows.
 
 Prints one JSON line (and writes ``--md``).
 """
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models import affect  # noqa: E402
-from models.fusion import FusionOptions, build_timeline, window_starts  # noqa: E402
+from models.fusion import FusionOptions, build_timeline, fuse, window_starts  # noqa: E402
 from models.train.holdout import publictest_halves, voice_fold_actors, voice_fold_of_actor  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "cache" / "av"
@@ -387,15 +388,18 @@ def sweep(clips: list[tuple[Path, Truth]], evidence: list[Any]) -> list[tuple[st
 
 
 def windows_report(clips: list[tuple[Path, Truth]], evidence: list[Any], opts: FusionOptions) -> dict[str, Any]:
-    face_p, voice_p, cls_all = [], [], []
+    """Window by window (windows across a true boundary left out): the face, the voice and their fusion."""
+    parts: dict[str, list[np.ndarray]] = {"face": [], "voice": [], "fused": []}
+    cls_all = []
     for (_, truth), (duration, face, voice, _) in zip(clips, evidence, strict=True):
         starts = window_starts(duration, opts)
         cls, inside = window_truth(truth, starts, opts)
-        face_p.append(face[inside])
-        voice_p.append(voice[inside])
+        parts["face"].append(face[inside])
+        parts["voice"].append(voice[inside])
+        parts["fused"].append(fuse(face, voice, opts)[inside])
         cls_all.append(cls[inside])
     cls = np.concatenate(cls_all)
-    return {"face": window_stats(np.concatenate(face_p), cls), "voice": window_stats(np.concatenate(voice_p), cls)}
+    return {name: window_stats(np.concatenate(rows), cls) for name, rows in parts.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

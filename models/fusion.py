@@ -36,11 +36,14 @@ class FusionOptions:
     # c = 1 - entropy / log 4 of its quadrant probabilities (0 = the fixed prior weights)
     confidence_power: float = 0.5
     pooling: str = "log"  # "log" (weighted geometric mean) or "linear" (weighted mean of probabilities)
+    # the fused distribution raised to this power and renormalised (1 / temperature): a geometric mean of two
+    # calibrated opinions is less sure than their agreement warrants
+    sharpness: float = 1.5
     smooth_s: float = 0.5  # the fused probabilities are averaged over the windows within this many seconds
 
     def __post_init__(self) -> None:
         numbers = (self.win_s, self.hop_s, self.face_weight, self.voice_weight, self.min_segment_s, self.switch_cost,
-                   self.min_face_fraction, self.confidence_power, self.smooth_s)  # fmt: skip
+                   self.min_face_fraction, self.confidence_power, self.smooth_s, self.sharpness)  # fmt: skip
         if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
             raise ValueError("fusion options must be finite numbers")
         if not 0 <= self.min_face_fraction <= 1:
@@ -51,6 +54,8 @@ class FusionOptions:
             raise ValueError("modality weights must be non-negative and not both zero")
         if min(self.min_segment_s, self.switch_cost, self.confidence_power, self.smooth_s) < 0:
             raise ValueError("min_segment_s, switch_cost, confidence_power and smooth_s must be non-negative")
+        if not self.sharpness > 0:
+            raise ValueError("sharpness must be positive")
         if self.pooling not in ("linear", "log"):
             raise ValueError(f"pooling must be 'linear' or 'log', got {self.pooling!r}")
 
@@ -94,7 +99,8 @@ def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray
 
     Each present modality gets its prior weight, times ``(0.05 + confidence) ** confidence_power``; the
     weights are renormalised over the modalities present. With ``pooling="log"`` the mix is a weighted geometric
-    mean, in which a face's ``neutral`` also stands for ``calm`` (a face cannot tell them apart).
+    mean, in which a face's ``neutral`` also stands for ``calm`` where a voice is heard (a face cannot tell them
+    apart; a voice can). The result is raised to ``sharpness`` and renormalised.
     """
     face = np.asarray(face, dtype=np.float64)
     voice = np.asarray(voice, dtype=np.float64)
@@ -110,15 +116,15 @@ def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray
         wf, wv = (wf / total)[:, None], (wv / total)[:, None]
         if opts.pooling == "log":
             f = np.nan_to_num(face)
-            f[:, affect.CLASS_INDEX["calm"]] = np.maximum(
-                f[:, affect.CLASS_INDEX["calm"]], f[:, affect.CLASS_INDEX["neutral"]]
-            )
+            calm, neutral = affect.CLASS_INDEX["calm"], affect.CLASS_INDEX["neutral"]
+            f[has_v, calm] = np.maximum(f[has_v, calm], f[has_v, neutral])  # beside a voice only
             f = f / np.maximum(f.sum(axis=1, keepdims=True), 1e-12)
             logs = np.log(np.clip(f, _FLOOR, 1.0)) * wf + np.log(np.clip(np.nan_to_num(voice), _FLOOR, 1.0)) * wv
+            logs = logs * opts.sharpness
             out = np.exp(logs - logs.max(axis=1, keepdims=True))
-            out = out / out.sum(axis=1, keepdims=True)
         else:
-            out = np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv
+            out = (np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv) ** opts.sharpness
+        out = out / out.sum(axis=1, keepdims=True)
     out[total <= 0] = np.nan
     return out
 

@@ -168,3 +168,13 @@ def test_smoothing_averages_present_neighbours_only() -> None:
     np.testing.assert_allclose(out[3], (SAD + HAPPY) / 2)
     np.testing.assert_allclose(smooth_windows(rows[:1], 3), rows[:1])  # shorter than the kernel
     assert smooth_windows(rows, 0) is rows
+
+
+def test_sharpness_sharpens_without_changing_the_decision() -> None:
+    face, voice = _soft(HAPPY, 0.6)[None], _soft(SAD, 0.5)[None]
+    flat = fuse(face, voice, FusionOptions(sharpness=1.0))[0]
+    sharp = fuse(face, voice, FusionOptions(sharpness=2.0))[0]
+    assert np.argmax(flat) == np.argmax(sharp) and sharp.max() > flat.max()
+    np.testing.assert_allclose(sharp, flat**2 / np.sum(flat**2))
+    with pytest.raises(ValueError):
+        FusionOptions(sharpness=0.0)

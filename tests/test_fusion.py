@@ -17,7 +17,7 @@ def _soft(onehot: np.ndarray, p: float = 0.8) -> np.ndarray:
 
 
 def test_fusion_weights_are_renormalised_over_present_modalities() -> None:
-    opts = FusionOptions(pooling="linear", confidence_power=0.0)
+    opts = FusionOptions(pooling="linear", confidence_power=0.0, sharpness=1.0)
     face = np.stack([HAPPY, HAPPY, NAN, NAN])
     voice = np.stack([SAD, NAN, SAD, NAN])
     out = fuse(face, voice, opts)
@@ -113,8 +113,8 @@ def test_confidence_moves_weight_to_the_surer_modality() -> None:
     sure_sad = _soft(SAD, 0.9)
     unsure = np.full(8, 1 / 8) + 0.05 * HAPPY
     unsure /= unsure.sum()
-    fixed = FusionOptions(pooling="linear", confidence_power=0.0)
-    following = FusionOptions(pooling="linear", confidence_power=2.0)
+    fixed = FusionOptions(pooling="linear", confidence_power=0.0, sharpness=1.0)
+    following = FusionOptions(pooling="linear", confidence_power=2.0, sharpness=1.0)
     assert _voice_share(unsure, sure_sad, fixed) == pytest.approx(0.25)
     assert _voice_share(unsure, sure_sad, following) > 0.6  # an unsure face gives way to a sure voice
     assert _voice_share(sure_sad, unsure, following) < 0.1  # and a sure face keeps the lead over an unsure voice
@@ -125,7 +125,7 @@ def test_confidence_moves_weight_to_the_surer_modality() -> None:
 def test_log_pooling_lets_a_neutral_face_agree_with_a_calm_voice() -> None:
     calm, neutral = (np.eye(8)[affect.CLASS_INDEX[c]] for c in ("calm", "neutral"))
     face, voice = _soft(neutral, 0.9)[None], _soft(calm, 0.9)[None]
-    linear = fuse(face, voice, FusionOptions(pooling="linear", confidence_power=0.0))[0]
+    linear = fuse(face, voice, FusionOptions(pooling="linear", confidence_power=0.0, sharpness=1.0))[0]
     log = fuse(face, voice, FusionOptions(pooling="log", confidence_power=0.0))[0]
     assert linear[affect.CLASS_INDEX["calm"]] < 0.3
     assert log[affect.CLASS_INDEX["calm"]] > 0.45 and log.sum() == pytest.approx(1.0)

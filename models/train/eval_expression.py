@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "temperature": t,
         "temperature_fitted_on": "select half, product, " + ("FER+ vote distributions" if fit_on_plus else "FER2013"),
         "stored_temperature": model.temperature,
+        "bf16": model.bf16,
         "landmarks_found": round(float(found.mean()), 4),
         "ferplus": ferplus_note or ("majority labels" if y_plus is not None else "not given"),
     }

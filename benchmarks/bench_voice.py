@@ -1,7 +1,7 @@
 """The voice model's accuracy on unseen actors through the run-time path, `VoiceModel.analyze` itself.
 
     python benchmarks/bench_voice.py --data ../shared/data/ravdess_speech_16k --folds /tmp/moodscore_cache/voice_folds \
-        [--degrade none,reverb,codec,music] [--out benchmarks/results/voice_runtime.json]
+        [--degrade none,reverb,codec,music] [--uncalibrated] [--out benchmarks/results/voice_runtime.json]
 
 ``--folds DIR`` holds the five fold checkpoints written by
 ``python -m models.train.train_voice_whisper ... --fold-heads DIR``: DIR/fold{k}.pt never heard the actors
@@ -11,7 +11,8 @@ training copy) are joined in random groups of 12 (~29 s, one encoder chunk) and 
 window per clip (window = hop = the clip's length, the windows starting on the clips), so each clip is judged on
 the 2 s centred on it, its speech found by the VAD over the joined audio. A clip whose window gets no vote (under
 30% speech) counts as wrong. Prints accuracy per fold and pooled, accuracy of the windows that voted, per-class
-recall, the confusion matrix, and calibration (ECE, 15 bins; mean top probability) of the votes.
+recall, accuracy on normal and strong intensity, the confusion matrix, and calibration (ECE, 15 bins; mean top
+probability) of the votes (``--uncalibrated``: with the temperature set to 1).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUP = 12
 
 
-def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0) -> dict:
+def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0, *, uncalibrated: bool = False) -> dict:
     import torch
 
     from models import affect
@@ -46,6 +47,8 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0) -> d
     t0 = time.perf_counter()
     for k in range(N_VOICE_FOLDS):
         model = load_voice_model(folds / f"fold{k}.pt")
+        if uncalibrated:
+            model.whisper_temperature = 1.0  # the head's raw probabilities, as before the temperature existed
         held = model.ckpt["whisper"]["meta"].get("held_out_actors")
         if held is not None and sorted(held) != sorted(voice_fold_actors(k)):
             raise SystemExit(f"{folds}/fold{k}.pt held out {held}, not {voice_fold_actors(k)}")
@@ -59,6 +62,7 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0) -> d
             probs[group] = track.probs
     seconds = time.perf_counter() - t0
     voted = ~np.isnan(probs).any(axis=1)
+    intensity = np.array([int(p.name.split("-")[3]) for p in paths])  # RAVDESS: 01 normal, 02 strong
     pred = np.where(voted, np.nan_to_num(probs).argmax(1), -1)
     right = pred == labels
     fold_of = np.array([next(k for k in range(N_VOICE_FOLDS) if a in voice_fold_actors(k)) for a in actors])
@@ -67,6 +71,7 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0) -> d
         "degrade": degrade, "folds_dir": str(folds), "pooled": float(right.mean()),
         "folds": [float(right[fold_of == k].mean()) for k in range(N_VOICE_FOLDS)],
         "voted": int(voted.sum()), "clips": len(labels), "acc_of_votes": float(right[voted].mean()),
+        "intensity": {name: float(right[intensity == i].mean()) for i, name in ((1, "normal"), (2, "strong"))},
         "recall": [float(right[labels == c].mean()) for c in range(affect.N_CLASSES)],  # a clip without a vote: missed
         "confusion_of_votes": conf.tolist(), "calibration_of_votes": calibration(probs[voted], labels[voted]),
         "seconds": seconds,
@@ -79,17 +84,19 @@ def main() -> None:
     ap.add_argument("--pop909", type=Path, default=ROOT.parent / "shared" / "data" / "pop909")
     ap.add_argument("--folds", type=Path, required=True, help="directory with fold0.pt .. fold4.pt")
     ap.add_argument("--degrade", default="none", help="comma-separated: none, reverb, codec, music")
+    ap.add_argument("--uncalibrated", action="store_true", help="ignore the checkpoints' temperature")
     ap.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     results = []
     for d in args.degrade.split(","):
-        r = run(args.data, args.folds, d, args.pop909)
+        r = run(args.data, args.folds, d, args.pop909, uncalibrated=args.uncalibrated)
         results.append(r)
         c = r["calibration_of_votes"]
         print(f"{d:7s} pooled {100 * r['pooled']:.1f}% (folds {', '.join(f'{100 * a:.1f}' for a in r['folds'])}); "
               f"{r['voted']}/{r['clips']} voted, {100 * r['acc_of_votes']:.1f}% of votes right; ECE "
-              f"{100 * c['ece']:.1f}, mean top {c['mean_top']:.3f}; recall "
+              f"{100 * c['ece']:.1f}, mean top {c['mean_top']:.3f}; normal/strong intensity "
+              f"{100 * r['intensity']['normal']:.1f}/{100 * r['intensity']['strong']:.1f}; recall "
               + " ".join(f"{n[:3]} {v:.2f}" for n, v in zip(_classes(), r["recall"], strict=True))
               + f"; {r['seconds']:.0f} s", flush=True)  # fmt: skip
     if args.out:

@@ -14,8 +14,9 @@ in :mod:`models.vad` and the networks' input features in :mod:`models.voice_feat
 Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. A
 checkpoint may add a functionals MLP (``func``) and a Whisper head (``whisper``): a linear classifier over the
 mean + std of the speech frames of one block of Whisper base's encoder (:mod:`models.whisper_encoder`), pooled
-over the same 2 s; the clip is encoded once (30 s chunks) and pooled per window. Their probabilities are averaged
-with the stored shares (a Whisper share of 1 skips the other networks). See ``weights/voice.md`` for what ships;
+over the same 2 s; the clip is encoded once (30 s chunks) and pooled per window. The Whisper head's logits are divided
+by its stored ``temperature`` (calibration; 1 when absent). Probabilities are averaged with the stored shares (a
+Whisper share of 1 skips the other networks). See ``weights/voice.md`` for what ships;
 the debug model is a tiny random ``MelCNN``.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def debug_model():
 
 
 @pytest.fixture(scope="module")
-def espeak_speech(tmp_path_factory) -> tuple[np.ndarray, int]:
+def espeak_speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int]:
     """A spoken English sentence from espeak-ng at its own rate (22,050 Hz)."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
@@ -191,7 +192,7 @@ def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech)
 
     y, sr = espeak_speech
     torch.manual_seed(1)
-    dims = {"n_in": 406, "hidden": (8,)}
+    dims: dict[str, Any] = {"n_in": 406, "hidden": (8,)}
     func = FunctionalsMLP(**dims)
     ck = debug_model.ckpt
     path = tmp_path / "ens.pt"

@@ -354,15 +354,25 @@ def read_evidence(clips: list[tuple[Path, Truth]], voice_folds: Path | None, opt
     return out
 
 
+# the fusion before bench_av existed: a linear mix at fixed weights, 4 nats a switch, no smoothing or sharpening,
+# and a quadrant decided by summed probability
+PREVIOUS = FusionOptions(pooling="linear", confidence_power=0.0, switch_cost=4.0, smooth_s=0.0, sharpness=1.0)
+
+
 def evaluate(
     clips: list[tuple[Path, Truth]], evidence: list[Any], settings: dict[str, FusionOptions]
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, opts in settings.items():
-        rows = []
-        for (_, truth), (duration, face, voice, _) in zip(clips, evidence, strict=True):
-            tl = build_timeline(duration, face, voice, opts)
-            rows.append(score_timeline(tl, truth))
+        rule = affect.QUADRANT_RULE
+        affect.QUADRANT_RULE = "mass" if opts is PREVIOUS else rule
+        try:
+            rows = []
+            for (_, truth), (duration, face, voice, _) in zip(clips, evidence, strict=True):
+                tl = build_timeline(duration, face, voice, opts)
+                rows.append(score_timeline(tl, truth))
+        finally:
+            affect.QUADRANT_RULE = rule
         result[name] = summarise(rows)
     return result
 
@@ -425,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = {
         "fused (shipped defaults)": opts,
+        "previous fusion (linear 75/25, 4 nats, quadrant by summed mass)": PREVIOUS,
         "face alone": FusionOptions(face_weight=1.0, voice_weight=0.0),
         "voice alone": FusionOptions(face_weight=0.0, voice_weight=1.0),
     }

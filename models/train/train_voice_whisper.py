@@ -49,6 +49,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "video": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.01, 0.03, 0.1]}},
     "video_only": {"copies": ["c0", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.01, 0.03, 0.1]}},
+    # measured after the shipped recipe's numbers were seen (every fold chose its smallest C): reported only
+    "video_smallc": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.003, 0.01, 0.03]}},
 }
 SHIP_TOLERANCE = 0.005  # accuracy may drop by at most this (whole and 2 s, in context) for a new recipe to ship
 

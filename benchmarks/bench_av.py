@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import affect  # noqa: E402
 from models.fusion import FusionOptions, build_timeline, fuse, window_starts  # noqa: E402
+from models.train.calibration import ece  # noqa: E402
 from models.train.holdout import publictest_halves, voice_fold_actors, voice_fold_of_actor  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "cache" / "av"
@@ -228,19 +229,6 @@ def in_a_room(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # -- scoring ---------------------------------------------------------------------------------------------------
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of the top label."""
-    conf = probs.max(axis=1)
-    right = probs.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(conf[m].mean() - right[m].mean())
-    return float(total)
-
-
 def score_timeline(timeline: Any, truth: Truth, step: float = 0.02) -> dict[str, Any]:
     t = np.arange(0, truth.duration_s, step) + step / 2
     true_cls = truth.at(t)

@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.train.ferplus import (
-    check_alignment,
-    ece,
-    fit_temperature,
-    load_ferplus,
-    majority_labels,
-    soft_targets,
-    softmax_t,
-)
+from models.train.calibration import ece, fit_temperature, softmax_t
+from models.train.ferplus import check_alignment, load_ferplus, majority_labels, soft_targets
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
 ROWS = [

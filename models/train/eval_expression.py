@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from models.affect import FER_CLASSES
-from models.train.ferplus import ece, fit_temperature, softmax_t
+from models.train.calibration import ece, fit_temperature, softmax_t
 
 DATA = "../shared/data/fer2013"
 

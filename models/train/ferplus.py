@@ -1,4 +1,4 @@
-"""FER+ crowd labels (Barsoum et al. 2016; MIT) in FER2013's seven classes, and the calibration measures.
+"""FER+ crowd labels (Barsoum et al. 2016; MIT) in FER2013's seven classes.
 
 FER+ gives ten votes per FER2013 image over neutral, happiness, surprise, sadness, anger, disgust, fear,
 contempt, unknown and NF (not a face). In FER2013's classes (``models.affect.FER_CLASSES``):
@@ -12,8 +12,6 @@ contempt, unknown and NF (not a face). In FER2013's classes (``models.affect.FER
 The majority label is the class with the most votes; ties for the top have no majority label (-1), as do
 dropped rows. :func:`check_alignment` refuses votes that are not in the same row order as the images.
 
-Calibration: :func:`ece` is the expected calibration error of the top label (equal-width confidence bins);
-:func:`fit_temperature` chooses T minimising the cross-entropy of ``softmax(log p / T)``.
 """
 
 from __future__ import annotations
@@ -99,38 +97,3 @@ def check_alignment(fp: FerPlusVotes, labels: np.ndarray, usage: np.ndarray, *, 
             "not in the images' row order (FER+ follows the original fer2013.csv order)"
         )
     return agreement
-
-
-def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
-    """Expected calibration error of the top label: sum over equal-width confidence bins of
-    (share of samples) x |accuracy - mean confidence|."""
-    conf = probs.max(axis=1)
-    hit = probs.argmax(axis=1) == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        m = bins == b
-        if m.any():
-            total += m.mean() * abs(hit[m].mean() - conf[m].mean())
-    return float(total)
-
-
-def softmax_t(log_p: np.ndarray, temperature: float) -> np.ndarray:
-    z = log_p / temperature
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
-    return out
-
-
-def fit_temperature(log_p: np.ndarray, target: np.ndarray) -> float:
-    """T in [0.25, 8] minimising the mean cross-entropy of ``softmax(log_p / T)`` against ``target``: class indices
-    (N,) or distributions (N, 7). A grid over log T, refined around the best point."""
-    dist = target if target.ndim == 2 else np.eye(log_p.shape[1])[target]
-
-    def loss(t: float) -> float:
-        return float(-(dist * np.log(np.clip(softmax_t(log_p, t), 1e-12, 1))).sum(axis=1).mean())
-
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8), 61))
-    best = float(grid[int(np.argmin([loss(t) for t in grid]))])
-    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
-    return round(float(fine[int(np.argmin([loss(t) for t in fine]))]), 4)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-N_BINS = 15
+from .calibration import ece, fit_temperature
 
 
 @dataclass
@@ -73,28 +73,6 @@ def fit_lr(x: np.ndarray, y: np.ndarray, c: float, *, init: tuple[np.ndarray, np
 
     opt.step(closure)
     return mean, std, w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
-
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature T in [0.05, 20] minimising the mean negative log-likelihood of softmax(logits / T)."""
-    from scipy.optimize import minimize_scalar
-
-    def nll(log_t: float) -> float:
-        z = logits / np.exp(log_t)
-        z = z - z.max(1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
-
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(res.x))
-
-
-def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> float:
-    """Expected calibration error of the top label: 15 equal-width bins of the top probability, weighted by size."""
-    top, pred = probs.max(1), probs.argmax(1)
-    right = (pred == y).astype(np.float64)
-    idx = np.minimum((top * n_bins).astype(int), n_bins - 1)
-    return float(sum(abs(right[idx == k].mean() - top[idx == k].mean()) * np.mean(idx == k)
-                     for k in range(n_bins) if np.any(idx == k)))  # fmt: skip
 
 
 def calibration(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:

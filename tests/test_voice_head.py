@@ -78,6 +78,22 @@ def test_nested_folds_never_see_their_actors() -> None:
     assert {"uncalibrated", "calibrated", "recall", "confusion"} <= set(res["conditions"]["2s context"])
 
 
+def test_head_over_concatenated_blocks() -> None:
+    """A head may read several blocks' pooled features concatenated (recipe ``video_b34``): 2 d inputs, block 3's
+    first, scored on the same concatenation in the outer folds."""
+    from models.train.train_voice_whisper import cross_validate
+
+    x, y, actors = _toy_cube()
+    cat = vh.blocks(x[:, 0, -1], (3, 4), 1)
+    assert cat.shape == (len(y), 2, 24)
+    np.testing.assert_array_equal(cat[..., :12], x[:, 0, -1, 3])
+    np.testing.assert_array_equal(vh.blocks(x[:, 0, -1], 4, 1), x[:, 0, -1, 4])
+    res, heads = cross_validate({"copies": ["c0"], "grid": {"layer": [(3, 4)], "C": [0.1]}}, x, {}, y, actors)
+    assert heads[0].layer == (3, 4) and heads[0].weight.shape == (8, 24)
+    assert set(heads[0].scores) == {"L3+4 C0.1"}
+    assert res["conditions"]["whole context"]["mean"] > 0.5
+
+
 def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path) -> None:
     """A fold checkpoint loads as a VoiceModel, keeps none of the base members' fitted weights, records its held-out
     actors, and applies its temperature: the same argmax, softer probabilities."""

@@ -8,6 +8,9 @@
   the head fitted on all training actors.
 - :func:`ece`, :func:`calibration`: expected calibration error (15 equal-width bins of the top probability) and
   the mean top probability against accuracy.
+
+A head reads one encoder block (``layer`` an int) or the concatenation of several blocks' pooled features
+(``layer`` a tuple, e.g. ``(3, 4)``: 2 x 1,024 numbers); :func:`blocks` takes them from a feature array.
 """
 
 from __future__ import annotations
@@ -19,12 +22,26 @@ import numpy as np
 
 from .calibration import ece, fit_temperature
 
+Layer = int | tuple[int, ...]
+
+
+def blocks(x: np.ndarray, layer: Layer, axis: int) -> np.ndarray:
+    """The pooled features of block ``layer`` (stage axis ``axis`` of x, features last), or of several blocks
+    concatenated along the features."""
+    if isinstance(layer, int):
+        return np.take(x, layer, axis=axis)
+    return np.concatenate([np.take(x, b, axis=axis) for b in layer], axis=-1)
+
+
+def layer_name(layer: Layer) -> str:
+    return str(layer) if isinstance(layer, int) else "+".join(map(str, layer))
+
 
 @dataclass
 class Head:
-    """A fitted head: block ``layer``, standardisation, weights (8, D), bias, temperature, selection scores."""
+    """A fitted head: block(s) ``layer``, standardisation, weights (8, D), bias, temperature, selection scores."""
 
-    layer: int
+    layer: Layer
     C: float
     mean: np.ndarray
     std: np.ndarray
@@ -91,9 +108,9 @@ def recall(conf: np.ndarray) -> list[float]:
     return [float(r) for r in np.diag(conf) / np.maximum(conf.sum(1), 1)]
 
 
-def train_rows(x: np.ndarray, y: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
+def train_rows(x: np.ndarray, y: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """Training rows of x (n, copies, contexts, stages, spans, D) at ``layer``: every copy, context and span."""
-    v = x[:, :, :, layer]
+    v = blocks(x, layer, 3)
     return v.reshape(-1, v.shape[-1]), np.repeat(y, v.shape[1] * v.shape[2] * v.shape[3])
 
 
@@ -103,7 +120,7 @@ def select_and_fit(x: np.ndarray, y: np.ndarray, actors: np.ndarray, groups: lis
     given clips' actors) on whole clips in context (copy 0), fit the temperature on that CV's out-of-fold logits
     of the chosen setting (whole clips and 2 s crops, in context), then fit the head on every given clip."""
     groups = [g for g in ([a for a in grp if a in set(actors.tolist())] for grp in groups) if g]
-    oof: dict[tuple[int, float], np.ndarray] = {}
+    oof: dict[tuple[Layer, float], np.ndarray] = {}
     for layer in grid["layer"]:
         init: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for c in sorted(grid["C"]):
@@ -113,11 +130,11 @@ def select_and_fit(x: np.ndarray, y: np.ndarray, actors: np.ndarray, groups: lis
                 mean, std, w, b = fit_lr(*train_rows(x[~te], y[~te], layer), c, init=init.get(k))
                 init[k] = (w, b)
                 for s in range(2):
-                    out[te, s] = (((x[te, 0, -1, layer, s]) - mean) / std) @ w.T + b
+                    out[te, s] = ((blocks(x[te, 0, -1], layer, 1)[:, s] - mean) / std) @ w.T + b
             oof[(layer, c)] = out
             if log:
-                log(f"  L{layer} C{c}: inner acc whole {np.mean(out[:, 0].argmax(1) == y):.3f}")
-    scores = {f"L{k[0]} C{k[1]}": float(np.mean(v[:, 0].argmax(1) == y)) for k, v in oof.items()}
+                log(f"  L{layer_name(layer)} C{c}: inner acc whole {np.mean(out[:, 0].argmax(1) == y):.3f}")
+    scores = {f"L{layer_name(k[0])} C{k[1]}": float(np.mean(v[:, 0].argmax(1) == y)) for k, v in oof.items()}
     layer, c = max(oof, key=lambda k: float(np.mean(oof[k][:, 0].argmax(1) == y)))
     t = fit_temperature(oof[(layer, c)].reshape(-1, 8), np.repeat(y, 2))
     mean, std, w, b = fit_lr(*train_rows(x, y, layer), c)

@@ -78,9 +78,13 @@ class Peer:
     def send_raw(self, dest: tuple[str, int], data: bytes) -> None:
         self.sock.sendto(data, dest)
 
-    def receive(self, timeout: float = 10.0, quiet: float = 0.25) -> list[tuple[str, list[Any]]]:
-        """Messages until ``timeout`` s pass with none at all, or ``quiet`` s with nothing new after the first."""
+    def receive(
+        self, timeout: float = 10.0, quiet: float = 0.25, count: int | None = None
+    ) -> list[tuple[str, list[Any]]]:
+        """Messages until ``timeout`` s pass with none at all, or ``quiet`` s with nothing new after the first; with
+        ``count``, until that many have come (or ``timeout`` s in all have passed), however slowly they come."""
         out: list[tuple[str, list[Any]]] = []
+        deadline = time.monotonic() + timeout
         self.sock.settimeout(timeout)
         while True:
             try:
@@ -88,7 +92,13 @@ class Peer:
             except TimeoutError:
                 return out
             out += [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
-            self.sock.settimeout(min(timeout, quiet))
+            if count is not None:
+                left = deadline - time.monotonic()
+                if len(out) >= count or left <= 0:
+                    return out
+                self.sock.settimeout(left)
+            else:
+                self.sock.settimeout(min(timeout, quiet))
 
     def until(self, rid: str, timeout: float = 30.0, last: tuple[str, ...] = ()) -> list[tuple[str, list[Any]]]:
         """The replies to request ``rid`` up to its /moodscore/done or /moodscore/error (or ``last``)."""

@@ -49,17 +49,29 @@ def file_digest(path: Path) -> str:
 
 def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
     """The key of a clip's analysis: its content, the settings, the version of the face choice
-    (:data:`models.face_choice.FACE_CHOICE_VERSION`: which face is read changes the analysis) and the models'
-    identity."""
+    (:data:`models.face_choice.FACE_CHOICE_VERSION`: which face is read changes the analysis), the fusion's settings
+    and the models' identity (each weight file's path, size and modification time, the bundled ones included)."""
+    import importlib.resources
+
+    from . import affect
+    from .fusion import FusionOptions
+
+    bundled = {"expression": "expression.pt", "voice": "voice.pt", "landmarker": "face_landmarker.task"}
     models: dict[str, Any] = {"debug": bool(engine.debug)}
-    for name in ("expression", "voice", "landmarker"):
-        path = engine._paths.get(name)
-        if path is not None and Path(path).is_file():
-            st = Path(path).stat()
-            models[name] = [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+    for name, default in bundled.items():
+        given = engine._paths.get(name)
+        path = Path(given) if given is not None else Path(str(importlib.resources.files("models.weights") / default))
+        if path.is_file():  # a new release's weights (or another file given) make another key
+            st = path.stat()
+            models[name] = [str(path.resolve()), st.st_size, st.st_mtime_ns]
         else:
-            models[name] = None  # the bundled default (its version is the package's)
-    settings = {**settings, "face_choice": face_choice.FACE_CHOICE_VERSION}
+            models[name] = None
+    settings = {
+        **settings,
+        "face_choice": face_choice.FACE_CHOICE_VERSION,
+        # the fusion an analysis is made with (a release that changes it must not serve older timelines)
+        "fusion": {**dataclasses.asdict(FusionOptions()), "quadrant_rule": affect.QUADRANT_RULE},
+    }
     text = json.dumps({"format": FORMAT, "clip": file_digest(clip), "settings": settings, "models": models},
                       sort_keys=True, default=str)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:40]

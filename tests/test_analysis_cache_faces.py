@@ -154,3 +154,31 @@ def test_a_rescore_keeps_the_pictures_of_the_faces(
     assert png_height(again.files["plot"]) == png_height(first.files["plot"])
     bare = rescore_job(engine, tmp_path / "a", tmp_path / "b", first=1, last=1, seed=6)  # (no cache: no row)
     assert not bare.timeline.faces and png_height(bare.files["plot"]) < png_height(first.files["plot"])
+
+
+def test_the_key_follows_the_fusion_and_the_bundled_weights(
+    engine: Engine, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that changes the fusion or ships new weights must not be served the timelines of the one before."""
+    import dataclasses
+
+    from models import affect, analysis_cache, fusion
+
+    key = analysis_cache.analysis_key(engine, clip, {})
+    assert analysis_cache.analysis_key(engine, clip, {}) == key
+    monkeypatch.setattr(affect, "QUADRANT_RULE", "mass")
+    assert analysis_cache.analysis_key(engine, clip, {}) != key
+    monkeypatch.undo()
+    switchier = dataclasses.replace(fusion.FusionOptions(), switch_cost=3.0)
+    monkeypatch.setattr(fusion, "FusionOptions", lambda: switchier)
+    assert analysis_cache.analysis_key(engine, clip, {}) != key
+    monkeypatch.undo()
+    # other bundled weight files (a new release's) give another key
+    import importlib.resources
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("expression.pt", "voice.pt", "face_landmarker.task"):
+        (weights / name).write_bytes(b"a newer file")
+    monkeypatch.setattr(importlib.resources, "files", lambda _pkg: weights)
+    assert analysis_cache.analysis_key(engine, clip, {}) != key

@@ -36,8 +36,6 @@ Prints one JSON line (and writes ``--md``).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import itertools
 import json
 import sys
@@ -150,11 +148,9 @@ def make_clip(path: Path, truth: Truth, faces: dict[str, np.ndarray], voices: di
               rng: np.random.Generator) -> None:  # fmt: skip
     import cv2
 
-    spec = importlib.util.spec_from_file_location("make_example", ROOT / "tests" / "data" / "make_example.py")
-    assert spec is not None and spec.loader is not None
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
+    from tests.media_fixtures import make_example
 
+    maker = make_example()  # tests/data/make_example.py, loaded once per process
     audio = np.zeros(round(truth.duration_s * SR), dtype=np.float32)
     shown: list[np.ndarray] = []
     for a, b, name in truth.segments:
@@ -308,32 +304,23 @@ def window_stats(probs: np.ndarray, cls: np.ndarray) -> dict[str, Any]:
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
-def model_key(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        st = p.stat()
-        h.update(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:12]
-
-
 def read_evidence(clips: list[tuple[Path, Truth]], voice_folds: Path | None, opts: FusionOptions) -> list[Any]:
+    from models import analysis_cache
     from models.engine import Engine
-    from models.weights import __file__ as weights_init
 
-    weights = Path(weights_init).parent
     engines: dict[int, Engine] = {}
     out = []
     for path, truth in clips:
         fold = voice_fold_of_actor(truth.actor)
-        voice = voice_folds / f"fold{fold}.pt" if voice_folds else weights / "voice.pt"
-        key = model_key([weights / "expression.pt", voice, path])
-        cached = path.with_name(f"{path.stem}.{key}.{opts.win_s}_{opts.hop_s}.npz")
+        if fold not in engines:  # the models load on first use
+            engines[fold] = Engine(voice_path=voice_folds / f"fold{fold}.pt") if voice_folds else Engine()
+        settings = {"win_s": opts.win_s, "hop_s": opts.hop_s, "min_face_fraction": opts.min_face_fraction}
+        key = analysis_cache.analysis_key(engines[fold], path, settings)[:16]
+        cached = path.with_name(f"{path.stem}.{key}.npz")
         if cached.exists():
             z = np.load(cached)
             out.append((float(z["duration"]), z["face"], z["voice"], float(z["seconds"])))
             continue
-        if fold not in engines:
-            engines[fold] = Engine(voice_path=voice) if voice_folds else Engine()
         t0 = time.perf_counter()
         ev = engines[fold].evidence(path, fusion=opts)
         seconds = time.perf_counter() - t0

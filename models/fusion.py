@@ -85,8 +85,7 @@ def pool_frames(
 
 def quadrant_confidence(probs: np.ndarray) -> np.ndarray:
     """1 - entropy / log 4 of each row's quadrant probabilities: 0 for no preference, 1 for certainty."""
-    q = np.clip(affect.quadrant_scores(probs), 1e-12, 1.0)
-    q = q / q.sum(axis=1, keepdims=True)
+    q = np.clip(affect.quadrant_scores(probs), 1e-12, 1.0)  # rows sum to 1
     out: np.ndarray = 1.0 + (q * np.log(q)).sum(axis=1) / math.log(4.0)
     return np.clip(out, 0.0, 1.0)
 
@@ -102,28 +101,28 @@ def fuse(face: np.ndarray, voice: np.ndarray, opts: FusionOptions) -> np.ndarray
     mean, in which a face's ``neutral`` also stands for ``calm`` where a voice is heard (a face cannot tell them
     apart; a voice can). The result is raised to ``sharpness`` and renormalised.
     """
-    face = np.asarray(face, dtype=np.float64)
-    voice = np.asarray(voice, dtype=np.float64)
-    has_f = ~np.isnan(face).any(axis=1)
-    has_v = ~np.isnan(voice).any(axis=1)
+    has_f = ~np.isnan(np.asarray(face, dtype=np.float64)).any(axis=1)
+    has_v = ~np.isnan(np.asarray(voice, dtype=np.float64)).any(axis=1)
+    face = np.nan_to_num(np.asarray(face, dtype=np.float64))  # absent rows are 0 and weigh 0
+    voice = np.nan_to_num(np.asarray(voice, dtype=np.float64))
     wf = np.where(has_f, opts.face_weight, 0.0)
     wv = np.where(has_v, opts.voice_weight, 0.0)
     if opts.confidence_power > 0:
-        wf = wf * (0.05 + quadrant_confidence(np.nan_to_num(face))) ** opts.confidence_power
-        wv = wv * (0.05 + quadrant_confidence(np.nan_to_num(voice))) ** opts.confidence_power
+        wf = wf * (0.05 + quadrant_confidence(face)) ** opts.confidence_power
+        wv = wv * (0.05 + quadrant_confidence(voice)) ** opts.confidence_power
     total = wf + wv
     with np.errstate(invalid="ignore", divide="ignore"):
         wf, wv = (wf / total)[:, None], (wv / total)[:, None]
         if opts.pooling == "log":
-            f = np.nan_to_num(face)
+            f = face.copy()
             calm, neutral = affect.CLASS_INDEX["calm"], affect.CLASS_INDEX["neutral"]
             f[has_v, calm] = np.maximum(f[has_v, calm], f[has_v, neutral])  # beside a voice only
             f = f / np.maximum(f.sum(axis=1, keepdims=True), 1e-12)
-            logs = np.log(np.clip(f, _FLOOR, 1.0)) * wf + np.log(np.clip(np.nan_to_num(voice), _FLOOR, 1.0)) * wv
+            logs = np.log(np.clip(f, _FLOOR, 1.0)) * wf + np.log(np.clip(voice, _FLOOR, 1.0)) * wv
             logs = logs * opts.sharpness
             out = np.exp(logs - logs.max(axis=1, keepdims=True))
         else:
-            out = (np.nan_to_num(face) * wf + np.nan_to_num(voice) * wv) ** opts.sharpness
+            out = (face * wf + voice * wv) ** opts.sharpness
         out = out / out.sum(axis=1, keepdims=True)
     out[total <= 0] = np.nan
     return out

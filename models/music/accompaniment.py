@@ -34,6 +34,8 @@ class Pattern:
     arousal: float  # 0..1: the arousal it suits
     valence: float  # -1..1: the valence it leans to (0: either)
     notes: tuple[tuple[int, int, str | int], ...]  # (onset, duration) in sixteenths, role or absolute pitch over C
+    lean: float = 0.8  # how strongly the valence asked for steers the choice towards (or away from) this pattern
+    played: bool = False  # a bar a pianist played (EMOPIA): its voicing and the notes under the tune are its own
 
     @property
     def density(self) -> float:
@@ -73,18 +75,53 @@ HELD = _p("held cadence chord", 0.3, 0.0, [(0, 16, B), (0, 8, ALL), (4, 4, V2), 
 
 def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: int = 200) -> list[Pattern]:
     """POP909 accompaniment bars as patterns (absolute pitches over a C chord, chords spread into open position);
-    their arousal from their density (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones)."""
-    out = []
+    their arousal from their density (4 notes a bar ~ 0.1 .. 24 ~ 0.95, as for the written ones). A bar mined over
+    a minor chord has its third written as E, like every pattern, so :func:`_move` bends it onto any chord."""
+    out: list[Pattern] = []
     for quality, items in raw.items():
         for item in items[:per_quality]:
             notes = _open_position(
-                [(int(o), int(d), int(p)) for o, d, p in item["notes"]]  # type: ignore[attr-defined]
+                [
+                    (int(o), int(d), int(p) + (quality == "min" and int(p) % 12 == 3))
+                    for o, d, p in item["notes"]  # type: ignore[attr-defined]
+                ]
             )
             if not notes:
                 continue
             density = len(notes)
             arousal = float(np.clip(0.05 + 0.9 * (density - 4) / 18, 0.02, 0.98))
-            out.append(Pattern(f"POP909 {quality} bar", arousal, 0.0, notes))
+            out.append(Pattern(f"POP909 {quality} bar {len(out)}", arousal, 0.0, notes))
+    return out
+
+
+QUADRANT_POINT = {"Q1": (1.0, 0.75), "Q2": (-1.0, 0.75), "Q3": (-1.0, 0.25), "Q4": (1.0, 0.25)}  # valence, arousal 0..1
+EMOPIA_LEAN = (
+    4.0  # a bar played in a sad clip is 50x likelier than one from a calm clip at valence -0.5 (1.5x at -0.05)
+)
+
+
+def emopia_patterns(raw: dict[str, list[dict[str, object]]]) -> list[Pattern]:
+    """EMOPIA accompaniment bars (``emopia_patterns.json``: over a C chord with a major third, per quadrant of the
+    clip they were played in) as patterns that lean to their quadrant's valence. Their arousal is their quadrant's
+    half of the axis (0.5..1 or 0..0.5), placed in it by the bar's number of notes among its quadrant's bars, so music
+    near the centre is played with the quadrant's lighter bars and music far out with its busiest."""
+    out: list[Pattern] = []
+    for quadrant, items in raw.items():
+        valence, arousal = QUADRANT_POINT[quadrant]
+        bars = [tuple((int(o), int(d), int(p)) for o, d, p in item["notes"]) for item in items]  # type: ignore[attr-defined]
+        bars = [b for b in bars if b]
+        busy = np.argsort(np.argsort([len(b) for b in bars], kind="stable"))  # rank by number of notes
+        for notes, rank in zip(bars, busy, strict=True):
+            lo = 0.5 if arousal > 0.5 else 0.0
+            out.append(
+                Pattern(
+                    f"EMOPIA {quadrant} bar {len(out)}",
+                    lo + 0.5 * (rank + 0.5) / len(bars),
+                    valence,
+                    notes,
+                    EMOPIA_LEAN,
+                )
+            )
     return out
 
 
@@ -113,8 +150,8 @@ def choose_pattern(
     w = np.array(
         [
             np.exp(-(((ta - p.arousal) / 0.16) ** 2))
-            * np.exp(-abs(p.density - density) / 5.0)
-            * np.exp(0.8 * p.valence * c.valence)
+            * np.exp(-abs(p.density - density) / 3.0)
+            * np.exp(p.lean * p.valence * c.valence)
             * (0.15 if p.name == avoid else 1.0)
             for p in patterns
         ]
@@ -210,9 +247,11 @@ def realise(
         if nxt and role != "P":  # a note does not sound through a chord change
             end = nxt[0]
         length = max(1, end - onset)
-        if isinstance(role, int):  # a POP909 bar over C: moved onto this chord
+        if isinstance(role, int):  # a bar played over C (POP909, EMOPIA): moved onto this chord
             p = _move(role, ch)
-            e = voicer.colour_tone(ch)
+            if p % 12 not in ch.pitch_classes and p % 12 not in voicer.keys:
+                p = _into_key(p, voicer.keys)  # a passing note of the original key: the nearest note of this one
+            e = 0 if pattern.played else voicer.colour_tone(ch)  # (a played bar keeps the pianist's own voicing)
             if e and p % 12 == ch.root and role > lowest + 5:  # a doubled root above the bass takes the colour
                 p += e if e < 6 else e - 12
             pitches = [p]
@@ -269,6 +308,14 @@ def _open_low_thirds(notes: list[Note], melody_low: int) -> list[Note]:
                 group[1] = Note(second.start, second.dur, up)
         out += group
     return out
+
+
+def _into_key(pitch: int, keys: set[int]) -> int:
+    """The nearest pitch whose pitch class is in ``keys`` (a semitone down before a semitone up)."""
+    for step in (-1, 1, -2, 2):
+        if (pitch + step) % 12 in keys:
+            return pitch + step
+    return pitch
 
 
 def _move(pitch: int, chord: Chord) -> int:

@@ -32,6 +32,7 @@ from models.music.accompaniment import (
     Voicer,
     bass_part,
     choose_pattern,
+    emopia_patterns,
     learned_patterns,
     pad_part,
     realise,
@@ -42,7 +43,7 @@ from models.music.keys import Key, parse_key
 from models.music.melody import STEPS, Material, MelodyWriter, Note
 from models.music.performance import graces as add_graces
 from models.music.performance import levels, pedal, play, tidy, to_instrument, velocities
-from models.music.progression import ChordModel, load_chord_model, load_patterns
+from models.music.progression import ChordModel, load_chord_model, load_patterns, load_texture
 from models.music.style import Style, draw_style
 from models.music.sync import lay_on_grid
 from models.music.theory import Chord, chord, scale
@@ -67,11 +68,16 @@ class _Theme:
 class Composer:
     """Writes pieces; thread-safe (each call draws from its own random generator)."""
 
-    def __init__(self, patterns_path: str | None = None) -> None:
+    def __init__(self, patterns_path: str | None = None, texture_path: str | None = None) -> None:
         data = load_patterns(patterns_path)
         self.chords: ChordModel = load_chord_model(patterns_path)
         self.rhythms: list[dict[str, Any]] = list(data.get("melody_rhythms", []))
-        self.patterns: list[Pattern] = [*WRITTEN, *learned_patterns(data.get("accompaniment", {}))]
+        texture = load_texture(texture_path)
+        self.patterns: list[Pattern] = [
+            *WRITTEN,
+            *learned_patterns(data.get("accompaniment", {})),
+            *emopia_patterns(texture.get("accompaniment", {})),
+        ]
 
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """``request.variations`` pieces (seeds ``request.seed``, ``+1``, ...)."""
@@ -151,7 +157,6 @@ class Composer:
             )
             theme.melody.setdefault(letter, made)
             mel += notes
-            acc += _under_melody(notes, grid, c.doubling * style.fill, rng)
             octaves_here = in_octaves.setdefault(
                 (sec.theme, ph.role), bool(rng.random() < style.octaves * (1.5 if ph.role == "B" else 0.8))
             )
@@ -182,6 +187,10 @@ class Composer:
                     theme.pattern[ph.role] = pattern
                     theme.arousal = c.arousal if ph.role == "A" else theme.arousal
             last_pattern = pattern.name
+            # a bar a pianist played (EMOPIA) already holds what the hands put under the tune; the others get a
+            # right hand that fills out some of its notes
+            if not pattern.played:
+                acc += _under_melody(notes, grid, c.doubling * style.fill, rng)
             voicer.colour = c.colour
             voicer.keys = set(scale(sec.tonic, sec.minor))
             held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)
@@ -274,11 +283,20 @@ class Composer:
         tonic = "0:min" if sec.minor else "0:maj"
         dominant = "7:7" if c.tension > 0.55 else "7:maj"
         fixed: dict[int, str] = {}
+        # inside a piece a phrase closes the way pop songs close theirs: on the dominant or through it only some of
+        # the time (more often the more tension the music has), otherwise on whatever chord the data leads to (IV,
+        # vi, bVII ...), open for a half cadence, home on the tonic for an authentic one; the piece's final cadence
+        # is always V -> I
+        through_dominant = ph.cadence == "final" or rng.random() < 0.3 + 0.5 * c.tension
+        open_end = None
         if ph.cadence == "half":
-            fixed[n - 1] = dominant
+            if through_dominant:
+                fixed[n - 1] = dominant
+            else:
+                open_end = tonic
         elif ph.cadence in ("authentic", "final"):
             fixed[n - 1] = tonic
-            if n >= 2:
+            if n >= 2 and through_dominant:
                 fixed[n - 2] = dominant
         else:  # transition (or a loop's end): the dominant of the next (or the first) section's key, seen from here
             nxt = plan.sections[0 if ph.cadence == "loop" else ph.section + 1]
@@ -289,6 +307,8 @@ class Composer:
             out = list(earlier)
             for i, s in fixed.items():
                 out[i] = s
+            if open_end is not None and out[-1] == open_end:
+                out[-1] = dominant  # the earlier phrase closed at home; this one ends open
             for i in range(1, n):  # a pinned cadence chord must not repeat the chord before it
                 if out[i] == out[i - 1] and i - 1 not in fixed:
                     out[i - 1] = "5:min" if sec.minor else "5:maj"
@@ -309,6 +329,7 @@ class Composer:
                 rng=rng,
                 temperature=temperature,
                 avoid_first=tonic if letter[0] == "B" else None,
+                avoid_last=open_end,
             )
             half = n // 2
             if n >= 4 and n % 2 == 0 and rng.random() < 0.5:

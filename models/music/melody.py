@@ -185,7 +185,9 @@ class MelodyWriter:
         cands = [p for p in range(prev - 9, prev + 10) if p % 12 in pcs and 57 <= p <= 88]
         if not medium and self.style.chromatic and not goal:
             # a chromatic neighbour or passing note, off the beat, a semitone from the note before
-            cands += [p for p in (prev - 1, prev + 1) if p % 12 not in pcs and 57 <= p <= 88]
+            # (in a minor key not the tonic's major third, which would turn the mode major)
+            major_third = (keys[0] + 4) % 12 if (keys[2] - keys[0]) % 12 == 3 else None
+            cands += [p for p in (prev - 1, prev + 1) if p % 12 not in pcs and p % 12 != major_third and 57 <= p <= 88]
         if goal:
             cands = [p for p in cands if p % 12 in goal] or [nearest_pitch(goal[0], prev)]
         cost = []

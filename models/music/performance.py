@@ -21,6 +21,7 @@ from models.music.style import Style
 
 LOWEST, HIGHEST = 33, 96  # A1 .. C7
 PEDAL = 64
+MAX_SHIFT_S = 0.035  # the furthest a played note strays from its written time (picture lock allows 40 ms)
 
 
 def levels(controls: Sequence[Controls]) -> np.ndarray:
@@ -176,7 +177,8 @@ def play(
         q, qe = at(n.start), at(n.end)
         tune = q % 8 != 0 or (q // 8, n.pitch) in melody
         lag = 0.0 if tune else style.lead
-        shift = when(q) + float(rng.normal(0.0, 0.3 * style.timing)) + lag
+        # (at most MAX_SHIFT_S off the written time: a hit or a cut on a bar line stays within picture-lock tolerance)
+        shift = float(np.clip(when(q) + float(rng.normal(0.0, 0.3 * style.timing)) + lag, -MAX_SHIFT_S, MAX_SHIFT_S))
         if q % (8 * STEPS) == 0:
             shift = abs(shift) if q else 0.0  # (the first downbeat is the piece's start: on time)
         # a note that leads into the next onset is let go as that onset is played, a little after it (a legato

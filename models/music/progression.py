@@ -3,9 +3,10 @@
 
 The model holds, per mode, the chords POP909's songs use (functional symbols, see :mod:`models.music.theory`),
 how songs start, and bigram and trigram counts of chord changes. A phrase's chords are drawn left to right from
-the trigram (backing off to the bigram) times an emotion weight; the cadence chords are fixed (V at a half
-cadence, V -> I at an authentic one, the next key's dominant before a new section), and the chord before a fixed
-one is drawn in proportion to how often it leads there, so the approach to a cadence is the data's.
+the trigram (backing off to the bigram) times an emotion weight; the composer fixes the cadence chords it wants
+(see ``Composer._progression``: the tonic at an authentic cadence, the dominant before it or at a half cadence some
+of the time, V -> I at the end, the next key's dominant before a new section), and the chord before a fixed one is
+drawn in proportion to how often it leads there, so the approach to a cadence is the data's.
 
 Emotion weight of a chord (log scale): borrowed chords from the other mode (bVI, bVII, iv in major; IV, V in
 minor) rise with ``Controls.borrowed``; sevenths, suspensions and secondary dominants with ``Controls.tension``;
@@ -132,9 +133,11 @@ class ChordModel:
         rng: np.random.Generator,
         temperature: float = 1.0,
         avoid_first: str | None = None,
+        avoid_last: str | None = None,
     ) -> list[str]:
         """Chord symbols for ``n_slots`` slots; ``fixed[i]`` pins slot i; ``previous`` is the chords before the
-        phrase (its context); ``avoid_first`` is made unlikely as the first chord (a contrasting phrase)."""
+        phrase (its context); ``avoid_first`` is made unlikely as the first chord (a contrasting phrase) and
+        ``avoid_last`` is never the last (a phrase that ends open)."""
         m = self.modes["minor" if minor else "major"]
         w = self.weights(minor, controls)
         context = [m.index(s) for s in previous[-2:]]
@@ -150,6 +153,8 @@ class ChordModel:
                 p[last] = 0.0  # a chord slot changes the chord
             if i == 0 and avoid_first is not None and (a := m.index(avoid_first)) is not None:
                 p[a] *= 0.1
+            if i == n_slots - 1 and avoid_last is not None and (a := m.index(avoid_last)) is not None:
+                p[a] = 0.0
             target = fixed.get(i + 1)
             t_idx = m.index(target) if target is not None else None
             if t_idx is not None:
@@ -198,4 +203,21 @@ def load_patterns(path: str | None = None) -> dict[str, Any]:
         raise ModelLoadError(f"cannot read the composer's POP909 statistics {where}: {e}") from e
     if not isinstance(data, dict) or "chords" not in data:
         raise ModelLoadError(f"{where} is not a moodscore patterns file")
+    return data
+
+
+def load_texture(path: str | None = None) -> dict[str, Any]:
+    """The EMOPIA accompaniment bars (``models/weights/emopia_patterns.json``, non-commercial) or the file at
+    ``path``; one-line :class:`ModelLoadError` if missing or unreadable."""
+    where = path or "models/weights/emopia_patterns.json"
+    try:
+        if path is None:
+            text = (importlib.resources.files("models.weights") / "emopia_patterns.json").read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"cannot read the composer's EMOPIA accompaniment {where}: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("accompaniment"), dict):
+        raise ModelLoadError(f"{where} is not a moodscore accompaniment file")
     return data

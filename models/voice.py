@@ -13,10 +13,12 @@ in :mod:`models.vad` and the networks' input features in :mod:`models.voice_feat
 
 Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. A
 checkpoint may add a functionals MLP (``func``) and a Whisper head (``whisper``): a linear classifier over the
-mean + std of the speech frames of one block of Whisper base's encoder (:mod:`models.whisper_encoder`), pooled
-over the same 2 s; the clip is encoded once (30 s chunks) and pooled per window. The Whisper head's logits are divided
-by its stored ``temperature`` (calibration; 1 when absent). Probabilities are averaged with the stored shares (a
-Whisper share of 1 skips the other networks). See ``weights/voice.md`` for what ships;
+mean + std of the speech frames of one or several blocks of Whisper base's encoder (:mod:`models.whisper_encoder`;
+several: each block pooled, then concatenated in the listed order), pooled over the same 2 s; the clip is encoded
+once (30 s chunks, up to the deepest block listed) and pooled per window. The Whisper head's logits are divided by
+its stored ``temperature`` (calibration; 1 when absent). Probabilities are averaged with the stored shares (a Whisper
+share of 1 skips the other networks). A checkpoint written by :func:`add_whisper_head` without a base
+(``moodscore-voice/2``) holds the Whisper head alone, at share 1. See ``weights/voice.md`` for what ships;
 the debug model is a tiny random ``MelCNN``.
 """
 
@@ -54,10 +56,12 @@ from .voice_features import functionals as functionals
 from .voice_features import logmel_features as logmel_features
 from .voice_features import mel_filterbank as mel_filterbank
 from .voice_features import pooled_stats as pooled_stats
-from .whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode, load_whisper_encoder
+from .whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
 from .whisper_encoder import SHA256 as WHISPER_SHA256
+from .whisper_encoder import encode as encode
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
+FORMATS = ("moodscore-voice/1", "moodscore-voice/2")  # /2: the Whisper entry names its blocks; base networks optional
 
 
 def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:
@@ -168,32 +172,54 @@ class VoiceModel:
     """A speech emotion network with its features and normalisation, plus the speech detector; optionally a
     functionals model and a Whisper-feature head, whose probabilities are averaged in (see ``weights/voice.md``)."""
 
-    def __init__(self, net: nn.Module, ckpt: dict[str, Any], func: nn.Module | None = None,
+    def __init__(self, net: nn.Module | None, ckpt: dict[str, Any], func: nn.Module | None = None,
                  whisper: tuple[nn.Module, WhisperEncoder] | None = None) -> None:  # fmt: skip
-        self.net = net.eval()
+        if net is None and (whisper is None or float(ckpt["whisper"]["weight"]) < 1):
+            raise ModelLoadError("a voice model without a base network needs a Whisper head with share 1")
+        self.net = net.eval() if net is not None else None
         self.func = func.eval() if func is not None else None
         self.func_weight = float(ckpt["func"]["weight"]) if func is not None else 0.0
         self.whisper_head = whisper[0].eval() if whisper is not None else None
         self.encoder = whisper[1] if whisper is not None else None
         self.whisper_weight = float(ckpt["whisper"]["weight"]) if whisper is not None else 0.0
         self.whisper_temperature = float(ckpt["whisper"].get("temperature", 1.0)) if whisper is not None else 1.0
-        self.arch: str = ckpt["arch"]
+        self.whisper_layers = whisper_layers(ckpt["whisper"]["encoder"]) if whisper is not None else ()
+        self.arch: str | None = ckpt.get("arch") if net is not None else None
         self.ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "func", "whisper")}
         if whisper is not None:
             self.ckpt["whisper"] = {k: v for k, v in ckpt["whisper"].items() if k != "state_dict"}
         self.ctx_s = float(ckpt["ctx_s"])
-        self._mean = np.asarray(ckpt["norm"]["mean"], dtype=np.float32)[:, None]
-        self._std = np.asarray(ckpt["norm"]["std"], dtype=np.float32)[:, None]
-        self._hop = int(ckpt["features"]["hop"])
+        if net is not None:
+            self._mean = np.asarray(ckpt["norm"]["mean"], dtype=np.float32)[:, None]
+            self._std = np.asarray(ckpt["norm"]["std"], dtype=np.float32)[:, None]
+            self._hop = int(ckpt["features"]["hop"])
+
+    def whisper_features(self, audio: np.ndarray, centres: np.ndarray | None = None,
+                         mask: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """The Whisper head's input: (W, 2 D x blocks) pooled frames of 16 kHz mono audio, encoded once, for the
+        ``ctx_s`` spans centred on ``centres`` (seconds; None = one row for the whole audio), over the speech frames
+        of the VAD ``mask`` (computed when None). Each block's frames are pooled (mean + std), then the blocks are
+        concatenated in the head's order."""
+        if self.encoder is None:
+            raise ValueError("this voice model has no Whisper head")
+        y = np.asarray(audio, dtype=np.float32)
+        frames = encode_stages(self.encoder, y, self.whisper_layers)  # (S, T, D)
+        sp = frame_speech(detect_speech(y, SR) if mask is None else mask, frames.shape[1], FRAMES_PER_S)
+        if centres is None:
+            return np.concatenate([pooled_stats(f, sp) for f in frames])[None]
+        n_s, n_t, d = frames.shape
+        span = round(self.ctx_s * FRAMES_PER_S)
+        flat = frames.transpose(0, 2, 1).reshape(n_s * d, n_t)
+        at = centres * FRAMES_PER_S
+        fs, ss = _spans(flat, at, span), _spans(sp[None].astype(np.float32), at, span)
+        return np.stack([np.concatenate([pooled_stats(b.T, s[0] > 0) for b in f.reshape(n_s, d, -1)])
+                         for f, s in zip(fs, ss, strict=True)])  # fmt: skip
 
     def emotion_probs(self, audio: np.ndarray) -> np.ndarray:
         """Class probabilities (8,) for a stretch of 16 kHz mono audio, judged as a whole."""
         y = np.asarray(audio, dtype=np.float32)
-        pooled = None
-        if self.encoder is not None:
-            frames = encode(self.encoder, y)
-            pooled = pooled_stats(frames, frame_speech(detect_speech(y, SR), len(frames), FRAMES_PER_S))[None]
-        if self.whisper_weight >= 1:
+        pooled = self.whisper_features(y) if self.encoder is not None else None
+        if self.whisper_weight >= 1 or self.arch is None:
             return self._classify(None, None, pooled)[0]
         return self._classify(features(self.arch, y)[None], frame_features(y)[None] if self.func else None, pooled)[0]
 
@@ -204,7 +230,7 @@ class VoiceModel:
         the checkpoint has them (``feats`` may be None when the Whisper head has all the weight)."""
         with torch.no_grad():
             p = np.zeros(0)
-            if feats is not None:
+            if feats is not None and self.net is not None:
                 x = torch.from_numpy((feats - self._mean) / self._std).float()
                 p = torch.softmax(self.net(x), dim=1).numpy().astype(np.float64)
                 if self.func is not None and frames is not None:
@@ -250,18 +276,14 @@ class VoiceModel:
         if voted.size:
             centres = starts[voted] + np.minimum(win_s, dur - starts[voted]) / 2
             batch = frames = pooled = None
-            if self.whisper_weight < 1:
+            if self.whisper_weight < 1 and self.arch is not None:
                 feats = features(self.arch, y)  # computed once over the clip, then sliced per window
                 batch = _spans(feats, centres * SR / self._hop, round(self.ctx_s * SR / self._hop))
                 if self.func is not None:
                     ff = frame_features(y)
                     frames = _spans(ff, centres * SR / FUNC_HOP, round(self.ctx_s * SR / FUNC_HOP))
             if self.encoder is not None:  # the clip encoded once (30 s chunks), then pooled per window
-                wf = encode(self.encoder, y)
-                sp = frame_speech(mask, len(wf), FRAMES_PER_S)[None].astype(np.float32)
-                span = round(self.ctx_s * FRAMES_PER_S)
-                fs, ss = _spans(wf.T, centres * FRAMES_PER_S, span), _spans(sp, centres * FRAMES_PER_S, span)
-                pooled = np.stack([pooled_stats(f.T, s[0] > 0) for f, s in zip(fs, ss, strict=True)])
+                pooled = self.whisper_features(y, centres, mask)
             probs[voted] = self._classify(batch, frames, pooled)
         return VoiceTrack(starts=starts, probs=probs, speech=speech, win_s=win_s, hop_s=hop_s)
 
@@ -293,8 +315,15 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
         return _debug_model()
     name = str(path or "voice.pt")
     ckpt = load_checkpoint(path, default="voice.pt", what="voice emotion")
-    if ckpt.get("format") != "moodscore-voice/1":
+    if ckpt.get("format") not in FORMATS:
         raise ModelLoadError(f"{name} is not a moodscore voice checkpoint")
+    if tuple(ckpt.get("classes", ())) != affect.CLASSES:
+        raise ModelLoadError(f"{name} was trained for other classes than this code uses")
+    whisper = _load_whisper_member(ckpt, name) if "whisper" in ckpt else None
+    if "state_dict" not in ckpt:  # the Whisper head alone
+        if whisper is None or float(ckpt["whisper"]["weight"]) < 1:
+            raise ModelLoadError(f"{name} has neither a base network nor a Whisper head with share 1")
+        return VoiceModel(None, ckpt, None, whisper)
     arch = str(ckpt["arch"])
     if tuple(ckpt["classes"]) != affect.CLASSES or arch not in FEATURES or ckpt["features"] != FEATURES[arch]:
         raise ModelLoadError(f"{name} was trained for other classes or features than this code uses")
@@ -312,14 +341,29 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
             func.load_state_dict(ckpt["func"]["state_dict"])
         except RuntimeError as e:
             raise ModelLoadError(f"voice checkpoint {name}: functionals model does not match: {e}") from e
-    return VoiceModel(net, ckpt, func, _load_whisper_member(ckpt, name) if "whisper" in ckpt else None)
+    return VoiceModel(net, ckpt, func, whisper)
+
+
+def whisper_layers(encoder_entry: dict[str, Any]) -> tuple[int, ...]:
+    """The encoder blocks a Whisper head reads, in its feature order: ``layers`` (a list), or the single ``layer``
+    of checkpoints written before 2026-12-06."""
+    if "layers" in encoder_entry:
+        return tuple(int(b) for b in encoder_entry["layers"])
+    return (int(encoder_entry["layer"]),)
 
 
 def _load_whisper_member(ckpt: dict[str, Any], name: str) -> tuple[nn.Module, WhisperEncoder]:
-    """The Whisper head of a checkpoint and the encoder it reads (cut after the head's layer, loaded once)."""
+    """The Whisper head of a checkpoint and the encoder it reads (cut after the deepest block it reads, loaded
+    once)."""
     entry, enc = ckpt["whisper"], ckpt["whisper"].get("encoder")
     if not isinstance(enc, dict) or not {"dims", "weight", "state_dict"} <= set(entry):
         raise ModelLoadError(f"{name} has an incomplete Whisper head")
+    try:
+        layers = whisper_layers(enc)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelLoadError(f"{name}: the Whisper head does not say which encoder blocks it reads") from e
+    if not layers or min(layers) < 1 or len(set(layers)) != len(layers):
+        raise ModelLoadError(f"{name}: the Whisper head reads blocks {layers}; expected distinct blocks from 1")
     debug = enc.get("name") == "debug"
     if not debug and (enc.get("name") != "whisper-base" or enc.get("sha256") != WHISPER_SHA256):
         raise ModelLoadError(f"{name} was trained on another Whisper encoder than this code loads")
@@ -330,22 +374,38 @@ def _load_whisper_member(ckpt: dict[str, Any], name: str) -> tuple[nn.Module, Wh
         head.load_state_dict(entry["state_dict"])
     except RuntimeError as e:
         raise ModelLoadError(f"voice checkpoint {name}: Whisper head does not match: {e}") from e
-    return head, load_whisper_encoder(int(enc["layer"]), debug=debug)
+    if entry["dims"]["n_in"] % len(layers):
+        raise ModelLoadError(f"{name}: the Whisper head's {entry['dims']['n_in']} inputs do not split over {layers}")
+    return head, load_whisper_encoder(max(layers), debug=debug)
 
 
 WHISPER_POOL = "mean+std over speech frames"
 
 
-def add_whisper_head(base: str | Path | dict[str, Any], out: str | Path, *, layer: int, mean: np.ndarray,
-                     std: np.ndarray, weight: np.ndarray, bias: np.ndarray, share: float, meta: dict[str, Any],
-                     temperature: float = 1.0, encoder: str = "whisper-base") -> None:  # fmt: skip
+def add_whisper_head(base: str | Path | dict[str, Any] | None, out: str | Path, *, layer: int | tuple[int, ...],
+                     mean: np.ndarray, std: np.ndarray, weight: np.ndarray, bias: np.ndarray, share: float,
+                     meta: dict[str, Any], temperature: float = 1.0, encoder: str = "whisper-base",
+                     ckpt_meta: dict[str, Any] | None = None) -> None:  # fmt: skip
     """Write ``base`` (a voice checkpoint, or its loaded dict) with a Whisper head added: a linear classifier
-    (``weight`` (8, 2 D), ``bias``) over standardised (``mean``, ``std``) pooled frames of the encoder's block
-    ``layer``, whose logits are divided by ``temperature`` (calibration) before the softmax; its probabilities get
-    ``share`` of the ensemble (1 = the head alone). ``encoder="debug"``: the tiny test encoder."""
+    (``weight`` (8, 2 D x blocks), ``bias``) over standardised (``mean``, ``std``) pooled frames of the encoder's
+    block ``layer``, or of several blocks (a tuple: each block's mean + std, concatenated in that order), whose
+    logits are divided by ``temperature`` (calibration) before the softmax; its probabilities get ``share`` of the
+    ensemble (1 = the head alone). ``base=None``: a checkpoint of the Whisper head alone (``share`` must be 1), with
+    ``ckpt_meta`` as its top-level meta. ``encoder="debug"``: the tiny test encoder."""
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    ckpt = dict(base) if isinstance(base, dict) else torch.load(Path(base), map_location="cpu", weights_only=True)
+    layers = (layer,) if isinstance(layer, int) else tuple(layer)
+    if not layers or weight.shape[1] % len(layers):
+        raise ValueError(f"a head of {weight.shape[1]} inputs cannot read blocks {layers}")
+    if base is None:
+        if share != 1:
+            raise ValueError(f"a Whisper head without a base network must have share 1, got {share}")
+        ckpt: dict[str, Any] = {"classes": list(affect.CLASSES), "sr": SR, "ctx_s": 2.0}
+    else:
+        ckpt = dict(base) if isinstance(base, dict) else torch.load(Path(base), map_location="cpu", weights_only=True)
+    ckpt |= {"format": FORMATS[1]}
+    if ckpt_meta is not None or base is None:
+        ckpt["meta"] = dict(ckpt_meta or {})
     dims: dict[str, Any] = {"n_in": int(weight.shape[1]), "hidden": (), "n_classes": int(weight.shape[0])}
     head = FunctionalsMLP(**dims)
     linear = head.body[0]
@@ -355,7 +415,7 @@ def add_whisper_head(base: str | Path | dict[str, Any], out: str | Path, *, laye
             dest.copy_(torch.as_tensor(np.asarray(src), dtype=torch.float32))
     sha = WHISPER_SHA256 if encoder == "whisper-base" else None
     ckpt["whisper"] = {
-        "encoder": {"name": encoder, "sha256": sha, "layer": int(layer), "frames_per_s": FRAMES_PER_S,
+        "encoder": {"name": encoder, "sha256": sha, "layers": [int(b) for b in layers], "frames_per_s": FRAMES_PER_S,
                     "pool": WHISPER_POOL}, "dims": dims, "weight": float(share), "meta": meta,
         "temperature": float(temperature),
         "state_dict": {k: v.detach().clone() for k, v in head.state_dict().items()},

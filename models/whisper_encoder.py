@@ -6,9 +6,10 @@ two halves as one stream, straight from the installed packages (nothing is writt
 sha256 of the whole file, and keeps only the tensors asked for; :class:`WhisperEncoder` is Whisper's
 ``AudioEncoder`` (two convolutions, sinusoidal positions, pre-norm Transformer blocks) and may keep only its
 first layers. :func:`log_mel` is Whisper's front end (``whisper.audio.log_mel_spectrogram``) without the
-padding to 30 s, and :func:`encode` runs a clip of any length through the encoder in chunks of at most 30 s,
-giving ``FRAMES_PER_S`` frames per second. :func:`load_whisper_encoder` loads once per process, thread-safely;
-``debug=True`` gives a tiny random encoder with the same interface for unit tests.
+padding to 30 s, and :func:`encode` (:func:`encode_stages`: several stages at once) runs a clip of any length
+through the encoder in chunks of at most 30 s, giving ``FRAMES_PER_S`` frames per second.
+:func:`load_whisper_encoder` loads once per process, thread-safely; ``debug=True`` gives a tiny random encoder
+with the same interface for unit tests.
 """
 
 from __future__ import annotations
@@ -136,17 +137,27 @@ def log_mel(audio: np.ndarray | torch.Tensor, n_mels: int = N_MELS) -> torch.Ten
 
 def encode(encoder: WhisperEncoder, audio: np.ndarray, *, chunk_s: float = CHUNK_S) -> np.ndarray:
     """(ceil((len // HOP) / 2), n_state) float32 frames of 16 kHz audio (at least N_FFT samples are used), frame
-    i centred at i / FRAMES_PER_S seconds.
+    i centred at i / FRAMES_PER_S seconds: the encoder's last stage (see :func:`encode_stages`)."""
+    return encode_stages(encoder, audio, (encoder.dims.n_layer,), chunk_s=chunk_s)[0]
+
+
+def encode_stages(encoder: WhisperEncoder, audio: np.ndarray, stages: tuple[int, ...], *,
+                  chunk_s: float = CHUNK_S) -> np.ndarray:  # fmt: skip
+    """(len(stages), ceil((len // HOP) / 2), n_state) float32 frames of the given stages (0 = the embeddings, b =
+    block b, as in :meth:`WhisperEncoder.layers`; at most the blocks kept) of 16 kHz audio, frame i centred at
+    i / FRAMES_PER_S seconds. The encoder runs once, to its last kept block.
     The log-mel is taken over the whole clip (as Whisper's ``transcribe`` does); the encoder runs over equal
     chunks of at most ``chunk_s`` seconds (each starting at position 0), so no chunk is a short remnant."""
+    if not stages or not all(0 <= s <= encoder.dims.n_layer for s in stages):
+        raise ValueError(f"stages must be in 0..{encoder.dims.n_layer}, got {stages}")
     mel = log_mel(audio, encoder.dims.n_mels)
     n_mel = mel.shape[1]
     per = 2 * max(1, min(round(chunk_s * FRAMES_PER_S), encoder.dims.n_ctx))  # mel frames per chunk, even
     n_chunks = -(-n_mel // per)
     size = 2 * -(-n_mel // (2 * n_chunks))
     with torch.no_grad():
-        out = [encoder(mel[None, :, a : a + size])[0] for a in range(0, n_mel, size)]
-    return torch.cat(out).numpy()
+        out = [encoder.layers(mel[None, :, a : a + size]) for a in range(0, n_mel, size)]
+        return torch.stack([torch.cat([chunk[s][0] for chunk in out]) for s in stages]).numpy()
 
 
 class _JoinedStream:

@@ -299,6 +299,83 @@ def test_shipped_whisper_head_on_the_example_clip():
     assert np.isnan(model.analyze(np.zeros(3 * SR, dtype=np.float32), SR).probs).all()
 
 
+def _multi_block_head(tmp_path: Path, layers: tuple[int, ...], seed: int = 0) -> Path:
+    """A Whisper head alone (share 1, no base network) on the debug encoder's blocks ``layers`` (32 wide each)."""
+    from models.voice import add_whisper_head
+
+    rng = np.random.default_rng(seed)
+    n = 64 * len(layers)
+    path = tmp_path / ("head_" + "_".join(map(str, layers)) + ".pt")
+    add_whisper_head(None, path, layer=layers if len(layers) > 1 else layers[0], mean=rng.standard_normal(n) * 0.1,
+                     std=np.full(n, 0.5), weight=rng.standard_normal((8, n)), bias=np.zeros(8), share=1.0,
+                     meta={}, temperature=1.5, encoder="debug")  # fmt: skip
+    return path
+
+
+def test_multi_block_head_reads_the_concatenated_blocks(tmp_path, espeak_speech):
+    """A head over blocks (2, 1) loads, runs the encoder to block 2 only, and its input per window is block 2's
+    pooled frames followed by block 1's: the single-block heads' inputs, concatenated in the head's order."""
+    import torch
+
+    from models.train.voice_head import softmax
+
+    y = to_mono_16k(*espeak_speech)
+    multi = load_voice_model(_multi_block_head(tmp_path, (2, 1)))
+    one, two = (load_voice_model(_multi_block_head(tmp_path, (b,))) for b in (1, 2))
+    assert multi.net is None and multi.whisper_layers == (2, 1) and multi.ckpt["whisper"]["encoder"]["layers"] == [2, 1]
+    assert multi.encoder is not None and len(multi.encoder.blocks) == 2 and multi.encoder is two.encoder
+    centres = np.array([1.0, 2.5, 4.0])
+    got = multi.whisper_features(y, centres)
+    assert got.shape == (3, 128)
+    np.testing.assert_array_equal(got, np.concatenate([two.whisper_features(y, centres),
+                                                       one.whisper_features(y, centres)], axis=1))  # fmt: skip
+    assert np.abs(got[:, :64] - got[:, 64:]).max() > 1e-2  # the two blocks differ, so the order is tested
+    track = multi.analyze(y, win_s=1.0, hop_s=1.0)
+    voted = ~np.isnan(track.probs).any(axis=1)
+    assert voted.sum() >= 3
+    c = track.starts[voted] + 0.5
+    assert multi.ckpt["whisper"]["temperature"] == 1.5
+    whisper_head = multi.whisper_head
+    assert whisper_head is not None
+    with torch.no_grad():
+        z = whisper_head(torch.from_numpy(multi.whisper_features(y, c)).float()).numpy()
+    np.testing.assert_allclose(track.probs[voted], softmax(z / 1.5), atol=1e-5)
+
+
+def test_single_block_checkpoints_of_the_old_form_still_load(tmp_path, whisper_debug_path, espeak_speech):
+    """A checkpoint written before heads over several blocks (format /1, ``encoder.layer`` an int) reads the same."""
+    import torch
+
+    y = to_mono_16k(*espeak_speech)
+    ck = torch.load(whisper_debug_path, weights_only=True)
+    assert ck["whisper"]["encoder"].pop("layers") == [2]
+    ck["whisper"]["encoder"]["layer"] = 2
+    ck["format"] = "moodscore-voice/1"
+    torch.save(ck, tmp_path / "old.pt")
+    old, new = load_voice_model(tmp_path / "old.pt"), load_voice_model(whisper_debug_path)
+    assert old.whisper_layers == new.whisper_layers == (2,)
+    np.testing.assert_array_equal(old.analyze(y).probs, new.analyze(y).probs)
+
+
+def test_a_head_without_base_network_must_have_share_one(tmp_path):
+    import torch
+
+    from models.errors import ModelLoadError
+    from models.voice import add_whisper_head
+
+    with pytest.raises(ValueError, match="share 1"):
+        add_whisper_head(None, tmp_path / "x.pt", layer=1, mean=np.zeros(64), std=np.ones(64),
+                         weight=np.zeros((8, 64)), bias=np.zeros(8), share=0.5, meta={}, encoder="debug")  # fmt: skip
+    with pytest.raises(ValueError, match="cannot read blocks"):
+        add_whisper_head(None, tmp_path / "x.pt", layer=(1, 2), mean=np.zeros(63), std=np.ones(63),
+                         weight=np.zeros((8, 63)), bias=np.zeros(8), share=1.0, meta={}, encoder="debug")  # fmt: skip
+    ck = torch.load(_multi_block_head(tmp_path, (1, 2)), weights_only=True)
+    ck["whisper"]["weight"] = 0.5
+    torch.save(ck, tmp_path / "half.pt")
+    with pytest.raises(ModelLoadError, match="share 1"):
+        load_voice_model(tmp_path / "half.pt")
+
+
 def test_whisper_head_for_another_encoder_is_refused(tmp_path, whisper_debug_path):
     import torch
 

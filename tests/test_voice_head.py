@@ -94,28 +94,29 @@ def test_head_over_concatenated_blocks() -> None:
     assert res["conditions"]["whole context"]["mean"] > 0.5
 
 
-def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path) -> None:
-    """A fold checkpoint loads as a VoiceModel, keeps none of the base members' fitted weights, records its held-out
-    actors, and applies its temperature: the same argmax, softer probabilities."""
+def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fold checkpoint loads as a VoiceModel, holds the Whisper head alone (no base network fitted on all actors),
+    records its held-out actors and its blocks, and applies its temperature: the same argmax, softer probabilities."""
     import torch
 
+    from models import voice
     from models.train.train_voice_whisper import write_head
-    from models.voice import load_voice_model, save_checkpoint
+    from models.voice import load_voice_model
 
-    debug = load_voice_model(debug=True)
-    ck = debug.ckpt
-    base = tmp_path / "base.pt"
-    save_checkpoint(base, debug.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"])
+    original = voice.add_whisper_head
+    monkeypatch.setattr(voice, "add_whisper_head", lambda *a, **k: original(*a, **k, encoder="debug"))
     rng = np.random.default_rng(0)
-    head = vh.Head(layer=2, C=0.1, mean=np.zeros(64), std=np.ones(64), weight=rng.standard_normal((8, 64)) * 0.3,
-                   bias=np.zeros(8), temperature=2.5)  # fmt: skip
-    write_head(base, tmp_path / "fold1.pt", head, {"held_out_actors": [3, 4, 13, 14]}, fold_actors=(3, 4, 13, 14))
+    head = vh.Head(layer=(1, 2), C=0.1, mean=np.zeros(128), std=np.ones(128),
+                   weight=rng.standard_normal((8, 128)) * 0.3, bias=np.zeros(8), temperature=2.5)  # fmt: skip
+    write_head(tmp_path / "fold1.pt", head, {"held_out_actors": [3, 4, 13, 14]}, fold_actors=(3, 4, 13, 14))
     raw = torch.load(tmp_path / "fold1.pt", weights_only=True)
-    assert all(float(v.abs().sum()) == 0 for v in raw["state_dict"].values()) and "func" not in raw
+    assert not {"state_dict", "func", "arch"} & set(raw) and raw["format"] == "moodscore-voice/2"
     assert raw["meta"]["held_out_actors"] == [3, 4, 13, 14] and raw["whisper"]["temperature"] == 2.5
+    assert raw["whisper"]["encoder"]["layers"] == [1, 2] and raw["whisper"]["dims"]["n_in"] == 128
     model = load_voice_model(tmp_path / "fold1.pt")
-    assert model.whisper_temperature == 2.5 and model.whisper_weight == 1.0
-    pooled = rng.standard_normal((20, 64)).astype(np.float32)
+    assert model.whisper_temperature == 2.5 and model.whisper_weight == 1.0 and model.net is None
+    assert model.whisper_layers == (1, 2)
+    pooled = rng.standard_normal((20, 128)).astype(np.float32)
     soft = model._classify(None, None, pooled)
     model.whisper_temperature = 1.0
     sharp = model._classify(None, None, pooled)

@@ -173,6 +173,8 @@ def cross_validate_functionals(args: argparse.Namespace, recipe: dict[str, Any])
     command = "python -m models.train.train_voice " + " ".join(sys.argv[1:])
     meta["func"] = {"recipe": recipe, "cv_mean": cv, "cv_folds": folds, "confusion": conf.tolist(), "command": command}
     net = load_voice_model(args.base).net
+    if net is None:
+        raise SystemExit(f"{args.base} holds no base network to add the functionals model to (a Whisper head alone)")
     save_checkpoint(args.out, net, arch=base["arch"], dims=base["dims"], norm=base["norm"], meta=meta,
                     ctx_s=base["ctx_s"], func=(fnet, recipe["dims"], w))  # fmt: skip
     print(f"wrote {args.out}")

@@ -1,7 +1,7 @@
 """Train and evaluate the Whisper-feature voice head on RAVDESS speech, speaker-independently.
 
     python -m models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k --recipe video \
-        [--fold-heads DIR] [--out models/weights/voice.pt] [--pop909 ../shared/data/pop909]
+        [--fold-heads DIR] [--out models/weights/voice.pt] [--pop909 ../shared/data/pop909] [--force]
 
 Features: Whisper base's encoder (:mod:`models.whisper_encoder`), stages 0..4 at 50 frames/s, pooled as mean + std
 over the speech frames (Silero VAD, as at run time) of a span: the whole clip, or the 2 s crop at 0.19-2.19 s
@@ -16,7 +16,8 @@ C are chosen by an actor CV over the 16 training actors (:func:`models.train.voi
 also fits the temperature on its out-of-fold logits; the outer actors are scored once. ``--fold-heads DIR`` writes
 the five outer heads as complete checkpoints DIR/fold{k}.pt (they never heard fold k's actors). ``--out`` writes
 the head chosen and fitted the same way on all 20 actors, only if the shipping rule (``weights/voice.md``) holds
-against ``--reference`` (the shipped recipe's CV results).
+against ``--reference`` (the shipped recipe's CV results). Every checkpoint written holds the Whisper head alone
+(``models.voice.add_whisper_head`` without a base): at share 1 nothing else would run.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ import numpy as np
 
 from models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
 from models.train.train_voice import CACHE, augmented_audio, list_ravdess
-from models.train.voice_head import Head, blocks, calibration, confusion, recall, select_and_fit, softmax
+from models.train.voice_head import Head, blocks, calibration, confusion, layer_name, recall, select_and_fit, softmax
 
 SPANS = ("whole", "2s")
 CROP = (0.19, 2.19)  # seconds: the 2 s crop, as in train_voice's evaluation
 GROUP = 12  # clips per in-context chunk (12 x 2.389 s = 28.7 s < 30 s)
-MAX_BLOCK = 4  # encoder blocks run for the features (stages 0..MAX_BLOCK); the heads read one of blocks 1..4
-DATE = "2026-12-05"
+MAX_BLOCK = 4  # encoder blocks run for the features (stages 0..MAX_BLOCK); a head reads one or several of 1..4
+DATE = "2026-12-06"
 TESTS = ("t_reverb", "t_codec", "t_music")
 RECIPES: dict[str, dict[str, Any]] = {
     # the head shipped on 2026-11-22: its per-fold (block, C) as chosen inside each fold then (voice.pt's meta)
@@ -51,8 +52,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "video_only": {"copies": ["c0", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.01, 0.03, 0.1]}},
     # measured after the shipped recipe's numbers were seen (every fold chose its smallest C): reported only
     "video_smallc": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [3, 4], "C": [0.003, 0.01, 0.03]}},
-    # measured after the shipped recipe's numbers: the head reads blocks 3 and 4 (or 2, 3 and 4) concatenated;
-    # --out / --fold-heads refuse them until VoiceModel reads several blocks
+    # measured after the video recipe's numbers: the head reads blocks 3 and 4 (or 2, 3 and 4) concatenated
     "video_b34": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [(3, 4)], "C": [0.01, 0.03, 0.1]}},
     "video_b234": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [(2, 3, 4)], "C": [0.01, 0.03, 0.1]}},
 }
@@ -218,24 +218,16 @@ def ship_decision(new: dict[str, Any], ref: dict[str, Any]) -> tuple[bool, str]:
     return ok, why
 
 
-def write_head(base: Path, out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None,
-               ) -> None:  # fmt: skip
-    """``base`` with ``head`` as its Whisper head (share 1). For a fold head (``fold_actors`` given) the base's
-    own members (fitted on all actors) are removed: their weights zeroed, the functionals model dropped."""
-    import torch
-
+def write_head(out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None) -> None:
+    """A voice checkpoint holding ``head`` alone (the Whisper head at share 1: no other network would run). A fold
+    head (``fold_actors`` given) records its held-out actors in the top-level meta as well."""
     from models.voice import add_whisper_head
 
-    if not isinstance(head.layer, int):  # VoiceModel reads one block's features
-        raise SystemExit(f"a head over blocks {head.layer} cannot be written as a voice checkpoint")
-    ckpt = torch.load(base, map_location="cpu", weights_only=True)
+    top: dict[str, Any] = {"model": f"Whisper head alone, encoder blocks {layer_name(head.layer)} (see whisper.meta)"}
     if fold_actors is not None:
-        ckpt["state_dict"] = {k: torch.zeros_like(v) for k, v in ckpt["state_dict"].items()}
-        ckpt.pop("func", None)
-        ckpt["meta"] = {"note": "fold head: the base network is zeroed (never fitted on this fold; not run at "
-                        "Whisper share 1)", "held_out_actors": list(fold_actors)}  # fmt: skip
-    add_whisper_head(ckpt, out, layer=head.layer, mean=head.mean, std=head.std, weight=head.weight, bias=head.bias,
-                     share=1.0, temperature=head.temperature, meta=meta)  # fmt: skip
+        top |= {"note": "fold head: never heard these actors", "held_out_actors": list(fold_actors)}
+    add_whisper_head(None, out, layer=head.layer, mean=head.mean, std=head.std, weight=head.weight, bias=head.bias,
+                     share=1.0, temperature=head.temperature, meta=meta, ckpt_meta=top)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,7 +235,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/ravdess_speech_16k"))
     ap.add_argument("--pop909", type=Path, default=Path("../shared/data/pop909"), help="music for the copies")
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="video")
-    ap.add_argument("--base", type=Path, default=Path("models/weights/voice.pt"), help="checkpoint to add to")
     ap.add_argument("--fold-heads", type=Path, metavar="DIR", help="write the outer heads to DIR/fold{k}.pt")
     ap.add_argument("--out", type=Path, help="write the final head here if the shipping rule holds")
     ap.add_argument("--reference", type=Path, default=CACHE / "voice_whisper_cv_shipped.json",
@@ -274,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
             meta = {"recipe": args.recipe, "copies": recipe["copies"], "date": DATE, "command": command,
                     "held_out_actors": list(held), "trained_actors": sorted(set(range(1, 21)) - set(held)),
                     "choice": res["choices"][k]}  # fmt: skip
-            write_head(args.base, args.fold_heads / f"fold{k}.pt", head, meta, fold_actors=held)
+            write_head(args.fold_heads / f"fold{k}.pt", head, meta, fold_actors=held)
         print(f"wrote {args.fold_heads}/fold0..{N_VOICE_FOLDS - 1}.pt", flush=True)
     if not args.out:
         return
@@ -289,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"recipe": args.recipe, "copies": recipe["copies"], "date": DATE, "command": command, "trained_on": trained,
             "choice": {"layer": head.layer, "C": head.C, "temperature": head.temperature, "scores": head.scores},
             "cv": {k: res[k] for k in keep}}  # fmt: skip
-    write_head(args.base, args.out, head, meta)
+    write_head(args.out, head, meta)
     print(f"wrote {args.out}")
 
 

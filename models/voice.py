@@ -1,11 +1,12 @@
 """Voice: speech emotion recognition over sliding windows of a clip.
 
-This module holds the networks, the self-describing checkpoint, and :class:`VoiceModel` / :func:`load_voice_model`,
-which judge the windows that hold enough speech. Speech detection (Silero VAD, the 16 kHz mono conversion) lives
-in :mod:`models.vad` and the networks' input features in :mod:`models.voice_features`; both are re-exported here
-(``detect_speech``, ``SpeechDetector``, ``to_mono_16k``, ``SR``, ``VAD_FRAME``, ``FEATURES``, ``features``,
-``frame_features``, ``functionals``, ...). Emotion comes from a network over 2 s of audio centred on each window
-(``ctx_s`` in the checkpoint), so a 1 s window is judged with its surrounding speech. Two networks exist:
+This module holds the self-describing checkpoint and :class:`VoiceModel` / :func:`load_voice_model`, which judge the
+windows that hold enough speech; the networks are in :mod:`models.voice_nets`, speech detection (Silero VAD, the
+16 kHz mono conversion) in :mod:`models.vad` and the networks' input features in :mod:`models.voice_features`; all
+are re-exported here (``MelCNN``, ``FunctionalsMLP``, ``detect_speech``, ``SpeechDetector``, ``to_mono_16k``,
+``SR``, ``VAD_FRAME``, ``FEATURES``, ``features``, ``frame_features``, ``functionals``, ...). Emotion comes from a
+network over 2 s of audio centred on each window (``ctx_s`` in the checkpoint), so a 1 s window is judged with its
+surrounding speech. Two networks exist:
 
 - ``baseline``: the brief's 27 per-frame features (13 MFCC, 12 chroma, RMS, spectral centroid) into a 1-D CNN
   with hidden layers 256, 256, 128, 64 and max pooling.
@@ -24,7 +25,6 @@ the debug model is a tiny random ``MelCNN``.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,85 +56,17 @@ from .voice_features import functionals as functionals
 from .voice_features import logmel_features as logmel_features
 from .voice_features import mel_filterbank as mel_filterbank
 from .voice_features import pooled_stats as pooled_stats
+from .voice_nets import ARCHS as ARCHS
+from .voice_nets import BaselineCNN as BaselineCNN
+from .voice_nets import FunctionalsMLP as FunctionalsMLP
+from .voice_nets import MelCNN as MelCNN
+from .voice_nets import build_network as build_network
 from .whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
 from .whisper_encoder import SHA256 as WHISPER_SHA256
 from .whisper_encoder import encode as encode
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
 FORMATS = ("moodscore-voice/1", "moodscore-voice/2")  # /2: the Whisper entry names its blocks; base networks optional
-
-
-def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv1d(cin, cout, k, padding=k // 2), nn.BatchNorm1d(cout), nn.ReLU()]
-    return [*layers, nn.MaxPool1d(2)] if pool else layers
-
-
-class BaselineCNN(nn.Module):
-    """The brief's 1-D CNN over per-frame features: conv layers 256, 256, 128, 64 with max pooling."""
-
-    def __init__(self, n_in: int = 27, hidden: tuple[int, ...] = (256, 256, 128, 64), kernel: int = 5,
-                 dropout: float = 0.3, n_classes: int = affect.N_CLASSES) -> None:  # fmt: skip
-        super().__init__()
-        layers: list[nn.Module] = []
-        for i, h in enumerate(hidden):
-            layers += _block1d(n_in if i == 0 else hidden[i - 1], h, kernel, pool=i < len(hidden) - 1)
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden[-1], n_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) normalised
-        h = self.body(x)
-        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
-
-
-class MelCNN(nn.Module):
-    """A small 2-D CNN over a log-mel image: conv blocks with 2x2 pooling, frequency averaged, then time
-    mean+max pooling and a linear classifier."""
-
-    def __init__(self, n_mels: int = 64, channels: tuple[int, ...] = (16, 32, 64, 128), dropout: float = 0.3,
-                 n_classes: int = affect.N_CLASSES) -> None:  # fmt: skip
-        super().__init__()
-        layers: list[nn.Module] = []
-        cin = 1
-        for c in channels:
-            layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
-            cin = c
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * cin, n_classes))
-        self.n_mels = n_mels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_mels, T) normalised
-        h = self.body(x.unsqueeze(1)).mean(2)  # (B, C, T')
-        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
-
-
-class FunctionalsMLP(nn.Module):
-    """Utterance-level vectors (:func:`functionals`, or pooled Whisper frames), standardised with stored
-    statistics, into an MLP (``hidden=()`` is multinomial logistic regression)."""
-
-    def __init__(self, n_in: int = 406, hidden: tuple[int, ...] = (256,), n_classes: int = affect.N_CLASSES) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        sizes = [n_in, *hidden]
-        for a, b in itertools.pairwise(sizes):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        layers.append(nn.Linear(sizes[-1], n_classes))
-        self.body = nn.Sequential(*layers)
-        self.mean: torch.Tensor
-        self.std: torch.Tensor
-        self.register_buffer("mean", torch.zeros(n_in))
-        self.register_buffer("std", torch.ones(n_in))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, n_in) raw functionals
-        return self.body((x - self.mean) / self.std)
-
-
-ARCHS: dict[str, type[nn.Module]] = {"baseline": BaselineCNN, "main": MelCNN}
-
-
-def build_network(arch: str, dims: dict[str, Any]) -> nn.Module:
-    if arch not in ARCHS:
-        raise ModelLoadError(f"unknown voice network {arch!r}; expected one of {', '.join(ARCHS)}")
-    return ARCHS[arch](**dims)
 
 
 def save_checkpoint(path: str | Path, net: nn.Module, *, arch: str, dims: dict[str, Any], norm: dict[str, Any],

@@ -16,6 +16,7 @@ the melody, above the bass; the bass takes the root.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,19 +147,28 @@ def choose_pattern(
     patterns: Sequence[Pattern], c: Controls, density: float, rng: np.random.Generator, avoid: str | None = None
 ) -> Pattern:
     """One pattern for a section: suited to its arousal and valence, near the density it asks for."""
+    arousal, dens, lean_valence = _table(tuple(patterns))
     ta = (c.arousal + 1) / 2
-    w = np.array(
-        [
-            np.exp(-(((ta - p.arousal) / 0.16) ** 2))
-            * np.exp(-abs(p.density - density) / 3.0)
-            * np.exp(p.lean * p.valence * c.valence)
-            * (0.15 if p.name == avoid else 1.0)
-            for p in patterns
-        ]
+    w = (
+        np.exp(-(((ta - arousal) / 0.16) ** 2))
+        * np.exp(-np.abs(dens - density) / 3.0)
+        * np.exp(lean_valence * c.valence)
     )
+    if avoid is not None:
+        w = w * np.array([0.15 if p.name == avoid else 1.0 for p in patterns])
     if w.sum() <= 0:
         w = np.ones(len(patterns))
     return patterns[int(rng.choice(len(patterns), p=w / w.sum()))]
+
+
+@functools.lru_cache(maxsize=8)
+def _table(patterns: tuple[Pattern, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The patterns' arousal, density and lean x valence as arrays (built once per pattern set)."""
+    return (
+        np.array([p.arousal for p in patterns]),
+        np.array([p.density for p in patterns]),
+        np.array([p.lean * p.valence for p in patterns]),
+    )
 
 
 COLOURS = {

@@ -37,7 +37,6 @@ class Pattern:
     notes: tuple[tuple[int, int, str | int], ...]  # (onset, duration) in sixteenths, role or absolute pitch over C
     lean: float = 0.8  # how strongly the valence asked for steers the choice towards (or away from) this pattern
     played: bool = False  # a bar a pianist played (EMOPIA): its voicing and the notes under the tune are its own
-    follow: str | None = None  # the name of the bar the pianist played next (a two-bar figure), if known
 
     @property
     def density(self) -> float:
@@ -105,26 +104,23 @@ EMOPIA_LEAN = (
 def emopia_patterns(raw: dict[str, list[dict[str, object]]]) -> list[Pattern]:
     """EMOPIA accompaniment bars (``emopia_patterns.json``: over a C chord with a major third, per quadrant of the
     clip they were played in) as patterns that lean to their quadrant's valence. Their arousal is their quadrant's
-    half of the axis (0.5..1 or 0..0.5), placed in it by the bar's number of notes among its quadrant's bars, so
-    music near the centre is played with the quadrant's lighter bars and music far out with its busiest. A bar
-    names the one its pianists played next (``follow``), where the file knows it."""
+    half of the axis (0.5..1 or 0..0.5), placed in it by the bar's number of notes among its quadrant's bars, so music
+    near the centre is played with the quadrant's lighter bars and music far out with its busiest."""
     out: list[Pattern] = []
     for quadrant, items in raw.items():
         valence, arousal = QUADRANT_POINT[quadrant]
-        lo = 0.5 if arousal > 0.5 else 0.0
         bars = [tuple((int(o), int(d), int(p)) for o, d, p in item["notes"]) for item in items]  # type: ignore[attr-defined]
+        bars = [b for b in bars if b]
         busy = np.argsort(np.argsort([len(b) for b in bars], kind="stable"))  # rank by number of notes
-        for i, (item, notes, rank) in enumerate(zip(items, bars, busy, strict=True)):
-            nxt = int(item.get("next", -1))  # type: ignore[call-overload]
+        for notes, rank in zip(bars, busy, strict=True):
+            lo = 0.5 if arousal > 0.5 else 0.0
             out.append(
                 Pattern(
-                    f"EMOPIA {quadrant} bar {i}",
+                    f"EMOPIA {quadrant} bar {len(out)}",
                     lo + 0.5 * (rank + 0.5) / len(bars),
                     valence,
                     notes,
-                    lean=EMOPIA_LEAN,
-                    played=True,
-                    follow=f"EMOPIA {quadrant} bar {nxt}" if 0 <= nxt < len(items) else None,
+                    EMOPIA_LEAN,
                 )
             )
     return out

@@ -78,7 +78,6 @@ class Composer:
             *learned_patterns(data.get("accompaniment", {})),
             *emopia_patterns(texture.get("accompaniment", {})),
         ]
-        self.by_name = {p.name: p for p in self.patterns}
 
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """``request.variations`` pieces (seeds ``request.seed``, ``+1``, ...)."""
@@ -205,10 +204,8 @@ class Composer:
                     acc += _final_chord(bar, bar_chords[-1], bass_low, low, voicer)  # type: ignore[arg-type]
                     continue
                 cadence_bar = bar == ph.end - 1 and ph.bars > 1 and held  # (the final bar was handled above)
-                # a played bar and the bar its pianist played next alternate (a two-bar figure)
-                here = self.by_name.get(pattern.follow, pattern) if pattern.follow and (bar - ph.start) % 2 else pattern
                 acc += realise(
-                    HELD if cadence_bar else here,
+                    HELD if cadence_bar else pattern,
                     bar=bar,
                     chords=bar_chords,  # type: ignore[arg-type]
                     tonic=sec.tonic,

@@ -19,9 +19,6 @@ fits the notes best. Per bar:
   composer bends it onto any chord (:func:`models.music.accompaniment._move`); the register is kept (the root
   moves by -6..+5 semitones), and a bar whose notes would then leave the keyboard is dropped.
 
-Per quadrant the bars met in the most songs come first (one song gives at most 22), and with each comes the bar its
-pianists most often played next (``next``: its index, or -1), so the composer can play a two-bar figure.
-
 Only the official train split is read; val and test stay held out for evaluation. EMOPIA is CC BY-NC-SA 4.0, so
 the file this writes is non-commercial (``models/weights/emopia_patterns.md``).
 """
@@ -52,8 +49,7 @@ MAX_GRID_ERROR = 0.12  # mean distance of a bar's onsets from the sixteenth grid
 CHORD_TONE_SHARE = 0.75
 PATTERN_NOTES = (2, 24)
 MELODY_FLOOR = 60  # the skyline counts as the tune from middle C up
-PER_QUADRANT = 900  # patterns chosen per quadrant (the bars that follow them are stored too)
-Bar = tuple[tuple[int, int, int], ...]
+PER_QUADRANT = 900  # patterns stored per quadrant
 
 
 def track_beats(onsets: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -163,7 +159,7 @@ def clip_patterns(clip: EmopiaClip) -> tuple[str, dict[str, Any]]:
         elif not all(21 <= p <= 108 for _, _, p in pat):  # moved onto C, a note of the piano's edge may fall off it
             counts["off_the_keyboard"] += 1
         elif len(pat) >= PATTERN_NOTES[0]:
-            report["patterns"].append({"notes": sorted(pat), "start": b["start"]})
+            report["patterns"].append(sorted(pat))
             counts["kept"] += 1
     counts["bars"] = len(chosen)
     report["counts"] = dict(counts)
@@ -177,39 +173,27 @@ def mine(clips: Sequence[EmopiaClip], *, workers: int = 1) -> dict[str, Any]:
     else:
         reports = dict(map(clip_patterns, clips))
     totals: Counter[str] = Counter()
-    found: dict[str, Counter[Bar]] = defaultdict(Counter)
-    songs: dict[Bar, set[str]] = defaultdict(set)
-    follows: dict[str, dict[Bar, Counter[Bar]]] = defaultdict(lambda: defaultdict(Counter))
+    found: dict[str, Counter[tuple[tuple[int, int, int], ...]]] = defaultdict(Counter)
+    songs: dict[tuple[tuple[int, int, int], ...], set[str]] = defaultdict(set)
     tempi = []
     for r in reports.values():
         totals.update(r["counts"])
         if "tempo" in r:
             tempi.append(r["tempo"])
-        by_start = {p["start"]: tuple(tuple(x) for x in p["notes"]) for p in r["patterns"]}
-        for start, key in by_start.items():
+        for p in r["patterns"]:
+            key = tuple(tuple(x) for x in p)
             found[r["quadrant"]][key] += 1
             songs[key].add(r["song"])
-            if start + 4 in by_start:  # the bar the pianist played next, where it was kept too
-                follows[r["quadrant"]][key][by_start[start + 4]] += 1
     accompaniment: dict[str, list[dict[str, Any]]] = {}
     for q in sorted(found):
         # most songs first, then most uses; one song gives at most PER_QUADRANT / 40 patterns, so no song dominates
         per_song: Counter[str] = Counter()
-        chosen: list[Bar] = []
+        kept = []
         for key in sorted(found[q], key=lambda k: (-len(songs[k]), -found[q][k], k)):
             song = min(songs[key])
             if per_song[song] >= PER_QUADRANT // 40:
                 continue
             per_song[song] += 1
-            chosen.append(key)
-            if len(chosen) >= PER_QUADRANT:
-                break
-        # each bar's most frequent next bar comes along (so a phrase can play the pianist's two-bar figure)
-        nxt = {k: max(follows[q][k], key=lambda f: (follows[q][k][f], f)) for k in chosen if follows[q].get(k)}
-        chosen += sorted({f for f in nxt.values()} - set(chosen))
-        index = {k: i for i, k in enumerate(chosen)}
-        kept = []
-        for key in chosen:
             pitches = [x[2] for x in key]
             kept.append(
                 {
@@ -219,9 +203,10 @@ def mine(clips: Sequence[EmopiaClip], *, workers: int = 1) -> dict[str, Any]:
                     "density": len(key),
                     "low": min(pitches),
                     "high": max(pitches),
-                    "next": index[nxt[key]] if key in nxt else -1,
                 }
             )
+            if len(kept) >= PER_QUADRANT:
+                break
         accompaniment[q] = kept
     return {
         "meta": {

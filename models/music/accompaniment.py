@@ -1,17 +1,17 @@
 """The accompaniment a pianist's left hand (and the right hand under the melody) would play, and the bass and
 pad parts drawn from the same harmony.
 
-Patterns are of two kinds. Written ones, named as a pianist would name them: block chords (whole and half
-notes), a tonic pedal under changing chords, broken chords, a rolling eighth-note arpeggio, Alberti bass, a pop
-left hand (root-fifth-octave eighths under off-beat chords), a sixteenth-note arpeggio, an ostinato over a pedal
-tone and driving octaves. And accompaniment bars of POP909's piano tracks (``patterns.json``), stored over a
-chord on C and moved onto each chord here. A section draws one pattern for its arousal (each pattern has the
-arousal it suits and a density in notes per bar; the draw favours the density the bar's controls ask for) and
-keeps it, changing it for its contrasting B phrases, so the texture is steady where the music is and varies with
-the form.
+Patterns are of three kinds. Bars played by EMOPIA's pianists (``emopia_patterns.json``), each from a clip of known
+quadrant: what the hands played under the tune, stored over a chord on C. Accompaniment bars of POP909's piano
+tracks (``patterns.json``), stored the same way. And written ones, named as a pianist would name them: block chords
+(whole and half notes), a tonic pedal under changing chords, broken chords, a rolling eighth-note arpeggio, Alberti
+bass, a pop left hand (root-fifth-octave eighths under off-beat chords), a sixteenth-note arpeggio, an ostinato over
+a pedal tone and driving octaves. A phrase draws one pattern for its valence, arousal and density (each pattern has
+the arousal it suits, the valence it leans to and a density in notes per bar); the played bars lean strongly to
+their own quadrant, so they carry most phrases. Bars over C are moved onto each chord here.
 
-Every chord is voiced close and led smoothly from the one before (:func:`models.music.theory.voice_chord`), below
-the melody, above the bass; the bass takes the root.
+Chords of the written patterns are voiced close and led smoothly from the one before
+(:func:`models.music.theory.voice_chord`), below the melody, above the bass; the bass takes the root.
 """
 
 from __future__ import annotations
@@ -96,9 +96,8 @@ def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: in
 
 
 QUADRANT_POINT = {"Q1": (1.0, 0.75), "Q2": (-1.0, 0.75), "Q3": (-1.0, 0.25), "Q4": (1.0, 0.25)}  # valence, arousal 0..1
-EMOPIA_LEAN = (
-    4.0  # a bar played in a sad clip is 50x likelier than one from a calm clip at valence -0.5 (1.5x at -0.05)
-)
+# a bar played in a sad clip is 50x likelier than one from a calm clip at valence -0.5 (1.5x at -0.05)
+EMOPIA_LEAN = 4.0
 
 
 def emopia_patterns(raw: dict[str, list[dict[str, object]]]) -> list[Pattern]:
@@ -112,8 +111,8 @@ def emopia_patterns(raw: dict[str, list[dict[str, object]]]) -> list[Pattern]:
         bars = [tuple((int(o), int(d), int(p)) for o, d, p in item["notes"]) for item in items]  # type: ignore[attr-defined]
         bars = [b for b in bars if b]
         busy = np.argsort(np.argsort([len(b) for b in bars], kind="stable"))  # rank by number of notes
+        lo = 0.5 if arousal > 0.5 else 0.0
         for notes, rank in zip(bars, busy, strict=True):
-            lo = 0.5 if arousal > 0.5 else 0.0
             out.append(
                 Pattern(
                     f"EMOPIA {quadrant} bar {len(out)}",

@@ -155,3 +155,17 @@ def test_emopia_bars_lean_to_their_quadrant() -> None:
     # near the valence axis both sides are drawn (the texture changes smoothly, not at a line)
     near = [acc.choose_pattern(pats, controls(-0.05, -0.5), 2.0, rng).name.split()[1] for _ in range(300)]
     assert 0.25 < near.count("Q3") / len(near) < 0.75
+
+
+def test_an_unreadable_texture_file_is_one_line(tmp_path: Path) -> None:
+    from models.errors import ModelLoadError
+    from models.music.composer import Composer
+
+    bad = tmp_path / "bad.json"
+    for text, words in (("{not json", "cannot read"), ('{"meta": {}}', "not a moodscore accompaniment file")):
+        bad.write_text(text)
+        with pytest.raises(ModelLoadError, match=words) as e:
+            Composer(texture_path=str(bad))
+        assert "\n" not in str(e.value)
+    with pytest.raises(ModelLoadError, match="cannot read"):
+        Composer(texture_path=str(tmp_path / "missing.json"))

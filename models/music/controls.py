@@ -59,7 +59,8 @@ def controls(valence: float, arousal: float) -> Controls:
         minor_probability=minor_probability(v, a),
         tempo=round(92 + 30 * a + 5 * v),
         notes_per_second=max(2.5, 6.8 + 5.0 * a - 1.22 * v - 2.08 * v * a),
-        beats_per_chord=8.0 if a < -0.7 or (a < -0.3 and v < -0.3) else 4.0 if a < 0.6 else 2.0,
+        # (EMOPIA's excited pieces change chord barely faster than its calm ones: two chords a bar only at the top)
+        beats_per_chord=8.0 if a < -0.7 or (a < -0.3 and v < -0.3) else 4.0 if a < 0.85 else 2.0,
         melody_center=74 + 1.5 * a + 5 * v * a + lift,
         bass_low=round(37 - 8 * ta + lift),
         velocity=_clip(65 + 26 * a - 4 * v, 30, 110),

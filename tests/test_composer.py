@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pretty_midi
@@ -292,3 +293,31 @@ def test_the_performance_is_played_not_quantised_and_keeps_its_bar_lines(compose
         step = round(n.start / sixteenth)
         if step % 16 == 0 and abs(n.start / sixteenth - step) < 0.3:
             assert n.start >= step * sixteenth - 1e-9  # never before its bar line
+
+
+def test_no_accompaniment_note_rubs_against_a_held_tune_note_struck_with_it(
+    composer: Composer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.music.melody import Note
+
+    parts: list[tuple[list[Note], list[Note]]] = []  # the written parts, as the composer hands them to the performance
+    perform = Composer._perform
+
+    def keep(self: Composer, request: Any, plan: Any, ctl: Any, mel: list[Note], acc: list[Note], *a: Any) -> Any:
+        parts.append((list(mel), list(acc)))
+        return perform(self, request, plan, ctl, mel, acc, *a)
+
+    monkeypatch.setattr(Composer, "_perform", keep)
+    for quadrant, seed in itertools.product(("Q1", "Q2", "Q3", "Q4"), range(6)):
+        _one(composer, emotion=quadrant, bars=16, seed=500 + seed)
+    struck = 0
+    for mel, acc in parts:
+        starts: dict[int, list[Note]] = {}
+        for n in acc:
+            starts.setdefault(n.start, []).append(n)
+        for m in mel:
+            with_it = starts.get(m.start, [])
+            struck += len(with_it)
+            if m.dur >= 4:  # a held tune note: nothing struck with it a semitone away, in any octave
+                assert all((n.pitch - m.pitch) % 12 not in (1, 11) for n in with_it)
+    assert struck > 500  # (the tune and its accompaniment do strike together)

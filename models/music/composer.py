@@ -218,7 +218,7 @@ class Composer:
                 )
         acc += _keep_pulse(mel, acc, grid, plan, breaths, rng, rate=[float(np.clip(c.arousal, 0.0, 0.8)) for c in ctl])
         talk = bar_speech(request)
-        acc = _leave_room(acc, talk)
+        acc = _leave_room(_no_rubs(mel, acc), talk)
         # under dialogue the tune is not doubled (a single line leaves the voice more room)
         acc += [n for n in doubled if not talk or talk[min(n.start // STEPS, len(talk) - 1)] < TALKING]
         mel, acc = _breathe(mel, breaths), _breathe(acc, breaths, above=BREATH_ABOVE)
@@ -424,6 +424,16 @@ def _under_melody(
 
 SPEECH_LOW = 60  # middle C: accompaniment above it shares the voice's range (its fundamentals and first formants)
 TALKING = 0.5  # a bar with people speaking for at least half of it is arranged for the dialogue
+
+
+def _no_rubs(mel: Sequence[Note], acc: Sequence[Note]) -> list[Note]:
+    """The accompaniment without the notes struck together with a held tune note (a quarter or longer) a semitone
+    away from it in any octave (a minor ninth or major seventh rubbing against the tune): a pianist leaves them out."""
+    held: dict[int, set[int]] = {}
+    for m in mel:
+        if m.dur >= 4:
+            held.setdefault(m.start, set()).add(m.pitch % 12)
+    return [n for n in acc if not any((n.pitch - pc) % 12 in (1, 11) for pc in held.get(n.start, ()))]
 
 
 def _leave_room(acc: Sequence[Note], talk: Sequence[float]) -> list[Note]:

@@ -257,7 +257,7 @@ def load_voice_model(path: str | Path | None = None, *, debug: bool = False) -> 
             raise ModelLoadError(f"{name} has neither a base network nor a Whisper head with share 1")
         return VoiceModel(None, ckpt, None, whisper)
     arch = str(ckpt["arch"])
-    if tuple(ckpt["classes"]) != affect.CLASSES or arch not in FEATURES or ckpt["features"] != FEATURES[arch]:
+    if arch not in FEATURES or ckpt["features"] != FEATURES[arch]:  # (its classes were checked above)
         raise ModelLoadError(f"{name} was trained for other classes or features than this code uses")
     net = build_network(arch, dict(ckpt["dims"]))
     try:

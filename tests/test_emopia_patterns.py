@@ -146,14 +146,15 @@ def test_emopia_bars_lean_to_their_quadrant() -> None:
     raw = {q: [{"notes": [[0, 4, 36], [4, 4, 43]]}] * 3 for q in ("Q1", "Q2", "Q3", "Q4")}
     pats = acc.emopia_patterns(raw)
     assert len({p.name for p in pats}) == 12
+    table = acc.PatternTable.of(pats)
     from models.music.controls import controls
 
     rng = np.random.default_rng(0)
     for (v, a), q in (((-0.5, -0.5), "Q3"), ((0.5, 0.5), "Q1"), ((-0.5, 0.6), "Q2"), ((0.6, -0.5), "Q4")):
-        drawn = [acc.choose_pattern(pats, controls(v, a), 2.0, rng).name.split()[1] for _ in range(200)]
+        drawn = [acc.choose_pattern(table, controls(v, a), 2.0, rng).name.split()[1] for _ in range(200)]
         assert drawn.count(q) > 0.8 * len(drawn)
     # near the valence axis both sides are drawn (the texture changes smoothly, not at a line)
-    near = [acc.choose_pattern(pats, controls(-0.05, -0.5), 2.0, rng).name.split()[1] for _ in range(300)]
+    near = [acc.choose_pattern(table, controls(-0.05, -0.5), 2.0, rng).name.split()[1] for _ in range(300)]
     assert 0.25 < near.count("Q3") / len(near) < 0.75
 
 

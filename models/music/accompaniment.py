@@ -16,12 +16,12 @@ Chords of the written patterns are voiced close and led smoothly from the one be
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from models import affect
 from models.music.controls import Controls
 from models.music.melody import STEPS, Note
 from models.music.theory import Chord, nearest_pitch, voice_chord
@@ -36,7 +36,6 @@ class Pattern:
     valence: float  # -1..1: the valence it leans to (0: either)
     notes: tuple[tuple[int, int, str | int], ...]  # (onset, duration) in sixteenths, role or absolute pitch over C
     lean: float = 0.8  # how strongly the valence asked for steers the choice towards (or away from) this pattern
-    played: bool = False  # a bar a pianist played (EMOPIA): its voicing and the notes under the tune are its own
 
     @property
     def density(self) -> float:
@@ -95,7 +94,6 @@ def learned_patterns(raw: dict[str, list[dict[str, object]]], *, per_quality: in
     return out
 
 
-QUADRANT_POINT = {"Q1": (1.0, 0.75), "Q2": (-1.0, 0.75), "Q3": (-1.0, 0.25), "Q4": (1.0, 0.25)}  # valence, arousal 0..1
 # a bar played in a sad clip is 50x likelier than one from a calm clip at valence -0.5 (1.5x at -0.05)
 EMOPIA_LEAN = 4.0
 
@@ -107,11 +105,12 @@ def emopia_patterns(raw: dict[str, list[dict[str, object]]]) -> list[Pattern]:
     near the centre is played with the quadrant's lighter bars and music far out with its busiest."""
     out: list[Pattern] = []
     for quadrant, items in raw.items():
-        valence, arousal = QUADRANT_POINT[quadrant]
+        v, a = affect.quadrant_va(quadrant)
+        valence = 1.0 if v > 0 else -1.0
         bars = [tuple((int(o), int(d), int(p)) for o, d, p in item["notes"]) for item in items]  # type: ignore[attr-defined]
         bars = [b for b in bars if b]
         busy = np.argsort(np.argsort([len(b) for b in bars], kind="stable"))  # rank by number of notes
-        lo = 0.5 if arousal > 0.5 else 0.0
+        lo = 0.5 if a > 0 else 0.0  # the quadrant's half of the arousal axis (0..1)
         for notes, rank in zip(bars, busy, strict=True):
             out.append(
                 Pattern(
@@ -142,32 +141,42 @@ def _open_position(notes: list[tuple[int, int, int]]) -> tuple[tuple[int, int, s
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class PatternTable:
+    """Patterns with their arousal, density and lean x valence as arrays, built once for :func:`choose_pattern`."""
+
+    patterns: tuple[Pattern, ...]
+    arousal: np.ndarray
+    density: np.ndarray
+    lean_valence: np.ndarray
+    names: np.ndarray
+
+    @classmethod
+    def of(cls, patterns: Sequence[Pattern]) -> PatternTable:
+        return cls(
+            tuple(patterns),
+            np.array([p.arousal for p in patterns]),
+            np.array([p.density for p in patterns]),
+            np.array([p.lean * p.valence for p in patterns]),
+            np.array([p.name for p in patterns]),
+        )
+
+
 def choose_pattern(
-    patterns: Sequence[Pattern], c: Controls, density: float, rng: np.random.Generator, avoid: str | None = None
+    table: PatternTable, c: Controls, density: float, rng: np.random.Generator, avoid: str | None = None
 ) -> Pattern:
     """One pattern for a section: suited to its arousal and valence, near the density it asks for."""
-    arousal, dens, lean_valence = _table(tuple(patterns))
     ta = (c.arousal + 1) / 2
     w = (
-        np.exp(-(((ta - arousal) / 0.16) ** 2))
-        * np.exp(-np.abs(dens - density) / 3.0)
-        * np.exp(lean_valence * c.valence)
+        np.exp(-(((ta - table.arousal) / 0.16) ** 2))
+        * np.exp(-np.abs(table.density - density) / 3.0)
+        * np.exp(table.lean_valence * c.valence)
     )
     if avoid is not None:
-        w = w * np.array([0.15 if p.name == avoid else 1.0 for p in patterns])
+        w = w * np.where(table.names == avoid, 0.15, 1.0)
     if w.sum() <= 0:
-        w = np.ones(len(patterns))
-    return patterns[int(rng.choice(len(patterns), p=w / w.sum()))]
-
-
-@functools.lru_cache(maxsize=8)
-def _table(patterns: tuple[Pattern, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The patterns' arousal, density and lean x valence as arrays (built once per pattern set)."""
-    return (
-        np.array([p.arousal for p in patterns]),
-        np.array([p.density for p in patterns]),
-        np.array([p.lean * p.valence for p in patterns]),
-    )
+        w = np.ones(len(table.patterns))
+    return table.patterns[int(rng.choice(len(table.patterns), p=w / w.sum()))]
 
 
 COLOURS = {
@@ -260,7 +269,7 @@ def realise(
             p = _move(role, ch)
             if p % 12 not in ch.pitch_classes and p % 12 not in voicer.keys:
                 p = _into_key(p, voicer.keys)  # a passing note of the original key: the nearest note of this one
-            e = 0 if pattern.played else voicer.colour_tone(ch)  # (a played bar keeps the pianist's own voicing)
+            e = voicer.colour_tone(ch)
             if e and p % 12 == ch.root and role > lowest + 5:  # a doubled root above the bass takes the colour
                 p += e if e < 6 else e - 12
             pitches = [p]

@@ -29,6 +29,7 @@ from models.music.accompaniment import (
     HELD,
     WRITTEN,
     Pattern,
+    PatternTable,
     Voicer,
     bass_part,
     choose_pattern,
@@ -73,11 +74,13 @@ class Composer:
         self.chords: ChordModel = load_chord_model(patterns_path)
         self.rhythms: list[dict[str, Any]] = list(data.get("melody_rhythms", []))
         texture = load_texture(texture_path)
-        self.patterns: list[Pattern] = [
-            *WRITTEN,
-            *learned_patterns(data.get("accompaniment", {})),
-            *emopia_patterns(texture.get("accompaniment", {})),
-        ]
+        self.patterns = PatternTable.of(
+            [
+                *WRITTEN,
+                *learned_patterns(data.get("accompaniment", {})),
+                *emopia_patterns(texture.get("accompaniment", {})),
+            ]
+        )
 
     def compose(self, request: ComposeRequest, *, progress: Progress | None = None) -> list[Score]:
         """``request.variations`` pieces (seeds ``request.seed``, ``+1``, ...)."""
@@ -187,10 +190,7 @@ class Composer:
                     theme.pattern[ph.role] = pattern
                     theme.arousal = c.arousal if ph.role == "A" else theme.arousal
             last_pattern = pattern.name
-            # a bar a pianist played (EMOPIA) already holds what the hands put under the tune; the others get a
-            # right hand that fills out some of its notes
-            if not pattern.played:
-                acc += _under_melody(notes, grid, c.doubling * style.fill, rng)
+            acc += _under_melody(notes, grid, c.doubling * style.fill, rng)
             voicer.colour = c.colour
             voicer.keys = set(scale(sec.tonic, sec.minor))
             held = rng.random() < 0.5  # an open cadence held as a chord (else the pattern plays through)

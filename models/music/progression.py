@@ -192,32 +192,29 @@ def load_chord_model(path: str | None = None) -> ChordModel:
 @lru_cache(maxsize=4)
 def load_patterns(path: str | None = None) -> dict[str, Any]:
     """The POP909 statistics file as a dict; one-line :class:`ModelLoadError` if missing or unreadable."""
-    where = path or "models/weights/patterns.json"
-    try:
-        if path is None:
-            text = (importlib.resources.files("models.weights") / "patterns.json").read_text(encoding="utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot read the composer's POP909 statistics {where}: {e}") from e
+    data = _read_json("patterns.json", path, "POP909 statistics")
     if not isinstance(data, dict) or "chords" not in data:
-        raise ModelLoadError(f"{where} is not a moodscore patterns file")
+        raise ModelLoadError(f"{path or 'models/weights/patterns.json'} is not a moodscore patterns file")
     return data
 
 
 def load_texture(path: str | None = None) -> dict[str, Any]:
     """The EMOPIA accompaniment bars (``models/weights/emopia_patterns.json``, non-commercial) or the file at
     ``path``; one-line :class:`ModelLoadError` if missing or unreadable."""
-    where = path or "models/weights/emopia_patterns.json"
+    data = _read_json("emopia_patterns.json", path, "EMOPIA accompaniment")
+    if not isinstance(data, dict) or not isinstance(data.get("accompaniment"), dict):
+        raise ModelLoadError(f"{path or 'models/weights/emopia_patterns.json'} is not a moodscore accompaniment file")
+    return data
+
+
+def _read_json(name: str, path: str | None, what: str) -> Any:
+    """The bundled ``models/weights/<name>`` (or the file at ``path``) parsed; one-line :class:`ModelLoadError`."""
+    where = path or f"models/weights/{name}"
     try:
         if path is None:
-            text = (importlib.resources.files("models.weights") / "emopia_patterns.json").read_text(encoding="utf-8")
+            text = (importlib.resources.files("models.weights") / name).read_text(encoding="utf-8")
         else:
             text = Path(path).read_text(encoding="utf-8")
-        data = json.loads(text)
+        return json.loads(text)
     except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot read the composer's EMOPIA accompaniment {where}: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("accompaniment"), dict):
-        raise ModelLoadError(f"{where} is not a moodscore accompaniment file")
-    return data
+        raise ModelLoadError(f"cannot read the composer's {what} {where}: {e}") from e

@@ -18,12 +18,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bots.flows import compose as run_compose
+from bots.flows import score as run_score
+from bots.replies import HELP_TEXT, MIB, clock, mib, refusal
 from models import QUADRANT_NAMES
 from models.runner import ProcessRunner, Runner
-
-from .flows import compose as run_compose
-from .flows import score as run_score
-from .replies import HELP_TEXT, MIB, clock, mib, refusal
 
 log = logging.getLogger("moodscore.discord")
 

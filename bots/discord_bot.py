@@ -13,9 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from bots.replies import MIB
 from models.runner import add_broker_options, broker_problem
-
-from .replies import MIB
 
 log = logging.getLogger("moodscore.discord")
 PROG = "moodscore discord"
@@ -127,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import discord
 
+    from bots.app import BotSettings, MoodscoreBot
     from models import Engine, MoodscoreError
     from models.runner import ProcessRunner, Runner, make_runner
-
-    from .app import BotSettings, MoodscoreBot
 
     settings = BotSettings(
         max_input_bytes=round(args.max_input_mb * MIB),

@@ -22,15 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import aiohttp
 import discord
 
+from bots import replies
+from bots.replies import Upload, refusal
 from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem
 from models.media import probe
 from models.tasks import TaskResult, compose_params, score_params
 
-from . import replies
-from .replies import Upload, refusal
-
 if TYPE_CHECKING:
-    from .app import MoodscoreBot
+    from bots.app import MoodscoreBot
 
 log = logging.getLogger("moodscore.discord")
 

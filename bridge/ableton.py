@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import osc_io
-from .protocol import Note, chunks
+from bridge import osc_io
+from bridge.protocol import Note, chunks
 
 SEND_PORT = 11000
 REPLY_PORT = 11001

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import osc_io
-from .protocol import (
+from bridge import osc_io
+from bridge.protocol import (
     CANCELLED,
     CLIP,
     DEFAULT_HOST,
@@ -89,7 +89,7 @@ def _notes_from_midi(piece: Piece) -> list[Note]:
 
     import pretty_midi
 
-    from .protocol import notes_of
+    from bridge.protocol import notes_of
 
     source: Any = io.BytesIO(piece.blob) if piece.blob else piece.midi_path
     return notes_of(pretty_midi.PrettyMIDI(source), piece.tempo)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import osc_io
-from .protocol import (
+from bridge import osc_io
+from bridge.protocol import (
     BLOB_LIMIT,
     CLIP,
     ERROR,

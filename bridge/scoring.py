@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .handlers import CheckedClip, Context, Reply, run_job, send_piece
-from .protocol import (
+from bridge.handlers import CheckedClip, Context, Reply, run_job, send_piece
+from bridge.protocol import (
     CLIP,
     MARKER,
     SECTION,
@@ -184,9 +184,8 @@ def live_clips(scored: Scored, track: int, slot: int, *, parts: bool = False) ->
     or with ``parts`` one track per part from ``track`` on (in score.mid's track order). Notes are in beats of the
     score's own grid from the section's start (cut at its end); each clip is named and coloured after its
     section's emotion."""
+    from bridge.ableton import LiveClip
     from models import safe_stem
-
-    from .ableton import LiveClip
 
     midi = scored.midi
     res = float(midi.resolution)
@@ -218,7 +217,7 @@ def live_clips(scored: Scored, track: int, slot: int, *, parts: bool = False) ->
 def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
     """Score a video and put its music into Live: a clip per section in consecutive scenes of one track (or of one
     track per part), the song's tempo the score's, the cuts and hits as locators at their beats in the score."""
-    from .ableton import Cue
+    from bridge.ableton import Cue
 
     if ctx.ableton is None:
         checked.close()

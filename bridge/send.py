@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .ableton import REPLY_PORT, SEND_PORT
-from .protocol import DEFAULT_HOST, DEFAULT_PORT, PREFIX
+from bridge.ableton import REPLY_PORT, SEND_PORT
+from bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, PREFIX
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,11 +79,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _local(args: argparse.Namespace, opts: dict[str, Any]) -> tuple[int, str, float]:
+    from bridge import handlers
+    from bridge.ableton import AbletonLink
+    from bridge.protocol import emotion_name, emotion_of, notes_of
     from models import Engine
-
-    from . import handlers
-    from .ableton import AbletonLink
-    from .protocol import emotion_name, emotion_of, notes_of
 
     link = AbletonLink(args.ableton_host, args.ableton_port, args.ableton_reply_port)
     try:
@@ -100,17 +99,16 @@ def _local(args: argparse.Namespace, opts: dict[str, Any]) -> tuple[int, str, fl
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = _options(args)
+    from bridge.ableton import AbletonError
+    from bridge.protocol import RequestError
     from models import MoodscoreError
-
-    from .ableton import AbletonError
-    from .protocol import RequestError
 
     try:
         if args.local:
             sent, name, tempo = _local(args, opts)
         else:
-            from .client import request
-            from .protocol import read_secret
+            from bridge.client import request
+            from bridge.protocol import read_secret
 
             host, _, port = args.bridge.rpartition(":")
             secret = read_secret()  # the bridge's, when it runs as this user

@@ -9,10 +9,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, default_secret_file, make_secret
+from bridge.server import BridgeServer, private_folder
 from models.runner import add_broker_options, broker_problem
-
-from .protocol import DEFAULT_HOST, DEFAULT_PORT, default_secret_file, make_secret
-from .server import BridgeServer, private_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,10 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(problem)
     import functools
 
+    from bridge.ableton import AbletonLink
     from models import Engine, MoodscoreError
     from models.runner import ProcessRunner, make_runner
-
-    from .ableton import AbletonLink
 
     if args.threads:
         import torch

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import handlers, osc_io, scoring
-from .ableton import AbletonError
-from .handlers import Context, Reply
-from .protocol import (
+from bridge import handlers, osc_io, scoring
+from bridge.ableton import AbletonError
+from bridge.handlers import Context, Reply
+from bridge.protocol import (
     CANCELLED,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -344,6 +344,6 @@ class BridgeServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``moodscore bridge`` (its options and start-up are in :mod:`bridge.serve`)."""
-    from .serve import main as serve
+    from bridge.serve import main as serve
 
     return serve(argv)

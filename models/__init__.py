@@ -8,10 +8,10 @@ Front ends import only what this module exports::
     print(timeline.to_json())
 """
 
-from .affect import CLASSES, QUADRANTS
-from .atomic import atomic_output
-from .engine import Engine, analyze, load_engine
-from .errors import (
+from models.affect import CLASSES, QUADRANTS
+from models.atomic import atomic_output
+from models.engine import Engine, analyze, load_engine
+from models.errors import (
     InputError,
     InvalidOptionError,
     LimitExceededError,
@@ -24,13 +24,13 @@ from .errors import (
     TooWideError,
     UnreadableMediaError,
 )
-from .fusion import FusionOptions
-from .jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
-from .media import MediaInfo, MediaLimits, probe
-from .music.mix import export_mp3
-from .plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
-from .runner import Job, JobRunner, QueueFullError
-from .types import ComposeRequest, Emotion, Score, Segment, Timeline
+from models.fusion import FusionOptions
+from models.jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
+from models.media import MediaInfo, MediaLimits, probe
+from models.music.mix import export_mp3
+from models.plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
+from models.runner import Job, JobRunner, QueueFullError
+from models.types import ComposeRequest, Emotion, Score, Segment, Timeline
 
 __all__ = [
     "CLASSES",

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import face_choice
-from .atomic import atomic_output
-from .errors import OutputError
-from .face_choice import load_thumbs, save_thumbs
-from .types import FaceThumb, Timeline
+from models import face_choice
+from models.atomic import atomic_output
+from models.errors import OutputError
+from models.face_choice import load_thumbs, save_thumbs
+from models.types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from models.engine import Engine
 
 MAX_ENTRIES = 200
 FORMAT = "moodscore.analysis-cache/1"
@@ -53,8 +53,8 @@ def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
     and the models' identity (each weight file's path, size and modification time, the bundled ones included)."""
     import importlib.resources
 
-    from . import affect
-    from .fusion import FusionOptions
+    from models import affect
+    from models.fusion import FusionOptions
 
     bundled = {"expression": "expression.pt", "voice": "voice.pt", "landmarker": "face_landmarker.task"}
     models: dict[str, Any] = {"debug": bool(engine.debug)}

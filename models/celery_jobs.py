@@ -27,9 +27,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from .errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
-from .runner import Job, ProgressFn, Runner, _check_kind, broker_problem
-from .tasks import TaskResult, inside, run_task
+from models.errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
+from models.runner import Job, ProgressFn, Runner, _check_kind, broker_problem
+from models.tasks import TaskResult, inside, run_task
 
 log = logging.getLogger("moodscore.jobs")
 
@@ -87,7 +87,7 @@ def make_app(broker: str, *, job_seconds: float | None = DEFAULT_JOB_SECONDS) ->
 
 def _run(self: Any, kind: str, params: dict[str, Any], folder: str) -> dict[str, Any]:
     """The task: run one job in ``storage/folder``; errors come back as ``{"error": ..., "error_type": ...}``."""
-    from .runner import time_limited
+    from models.runner import time_limited
 
     try:
         if _storage is None:
@@ -127,7 +127,7 @@ def _run(self: Any, kind: str, params: dict[str, Any], folder: str) -> dict[str,
 def _worker_engine() -> Any:
     global _engine
     if _engine is None:
-        from .engine import Engine
+        from models.engine import Engine
 
         _engine = (_engine_factory or Engine)()
     return _engine
@@ -138,7 +138,7 @@ def _warm_process(**_: Any) -> None:
     priority, so that a front end on the same machine stays responsive."""
     import contextlib
 
-    from .pool import CHILD_NICENESS
+    from models.pool import CHILD_NICENESS
 
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHILD_NICENESS)
@@ -168,7 +168,7 @@ def run_worker(
     if debug_engine:
         import functools
 
-        from .engine import Engine
+        from models.engine import Engine
 
         _engine_factory = functools.partial(Engine, debug=True)
     app = make_app(broker, job_seconds=job_seconds)
@@ -183,7 +183,7 @@ def run_worker(
 
 def _error_of(name: str, message: str) -> MoodscoreError:
     """The core's error class a worker named (its message as the worker worded it), else MoodscoreError."""
-    from . import errors
+    from models import errors
 
     kind = getattr(errors, name, None)
     if not (isinstance(kind, type) and issubclass(kind, MoodscoreError)):

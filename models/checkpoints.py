@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .errors import ModelLoadError
+from models.errors import ModelLoadError
 
 # The tiny random 'debug' networks are seeded from PyTorch's global generator; two built at once on two threads
 # (the Engine loads the voice and the expression networks side by side) would interleave their draws and differ
@@ -70,7 +70,7 @@ def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str], *, prov
     """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success).
 
     ``provenance``: a key of :data:`PROVENANCE`; its licence, data and model card go into the file."""
-    from .atomic import atomic_output
+    from models.atomic import atomic_output
 
     if provenance is not None:
         ckpt = {**ckpt, "provenance": dict(PROVENANCE[provenance])}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .engine import ANALYSIS_FPS
+from models.engine import ANALYSIS_FPS
 
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 
@@ -234,7 +234,7 @@ def format_timeline(timeline: Any) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from .errors import OutputError
+    from models.errors import OutputError
 
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -249,7 +249,7 @@ def _check_writable(path: Path | None) -> None:
     """Refuse an output path whose folder is missing or not writable before any work is done."""
     import os
 
-    from .errors import OutputError
+    from models.errors import OutputError
 
     if path is None or str(path) == "-":
         return
@@ -267,8 +267,8 @@ def _check_writable(path: Path | None) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
-    from .engine import Engine
-    from .fusion import FusionOptions
+    from models.engine import Engine
+    from models.fusion import FusionOptions
 
     _check_writable(args.json)
     bar, progress = _progress_bar(args.quiet)
@@ -290,7 +290,7 @@ def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
 
 
 def _parse_va(text: str) -> tuple[float, float]:
-    from .errors import InvalidOptionError
+    from models.errors import InvalidOptionError
 
     try:
         v, a = (float(x) for x in text.split(","))
@@ -300,8 +300,8 @@ def _parse_va(text: str) -> tuple[float, float]:
 
 
 def _timeline_file(path: Path) -> Any:
-    from .errors import InputError
-    from .types import Timeline
+    from models.errors import InputError
+    from models.types import Timeline
 
     try:
         return Timeline.from_json(path.read_text(encoding="utf-8"))
@@ -318,9 +318,9 @@ def _emotion(args: argparse.Namespace) -> Any:
 
 
 def _cmd_compose(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .jobs import compose_job
-    from .types import ComposeRequest
+    from models.engine import Engine
+    from models.jobs import compose_job
+    from models.types import ComposeRequest
 
     request = ComposeRequest(
         emotion=_emotion(args),
@@ -352,8 +352,8 @@ def _instruments(text: str) -> tuple[str, ...]:
 
 
 def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
-    from .engine import Engine
-    from .jobs import score_job
+    from models.engine import Engine
+    from models.jobs import score_job
 
     bar, progress = _progress_bar(args.quiet)
     try:
@@ -395,8 +395,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
 
 def _cmd_rescore(args: argparse.Namespace) -> int:
     """Score the clip again from its folder's timeline and options, with bars A-B from another seed."""
-    from .engine import Engine
-    from .rescore import rescore_job
+    from models.engine import Engine
+    from models.rescore import rescore_job
 
     first, last = args.bars
     bar, progress = _progress_bar(args.quiet)
@@ -425,8 +425,8 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from .errors import InputError
-    from .music.judge import load_judge
+    from models.errors import InputError
+    from models.music.judge import load_judge
 
     _check_writable(args.json)
     judge = load_judge()
@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(FRONT_ENDS[argv[0]][0])
         return int(module.main(argv[1:]))
     args = build_parser().parse_args(argv)
-    from .errors import MoodscoreError
+    from models.errors import MoodscoreError
 
     try:
         if args.command == "analyze":
@@ -468,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "score":
             return _cmd_score(args, args.clip)
         if args.command == "demo":
-            from .engine import default_example_clip
+            from models.engine import default_example_clip
 
             return _cmd_score(args, default_example_clip())
         if args.command == "judge":
@@ -501,7 +501,7 @@ def run() -> None:
     if argv and argv[0] in ONE_SHOT:
         import signal
 
-        from .jobs import abandon_jobs
+        from models.jobs import abandon_jobs
 
         stderr = os.dup(2)  # the terminal's, even while native libraries' chatter is sent to /dev/null
 

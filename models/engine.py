@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import affect
-from .cuts import detect_cuts
-from .errors import MoodscoreError, UnreadableMediaError
-from .face_choice import FacePass, FaceRecord
-from .face_choice import choose as choose_face
-from .fusion import FusionOptions, build_timeline, pool_frames, window_starts
-from .types import FaceThumb, Timeline
+from models import affect
+from models.cuts import detect_cuts
+from models.errors import MoodscoreError, UnreadableMediaError
+from models.face_choice import FacePass, FaceRecord
+from models.face_choice import choose as choose_face
+from models.fusion import FusionOptions, build_timeline, pool_frames, window_starts
+from models.types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
-    from .expression import ExpressionModel
-    from .media import MediaLimits
-    from .music.composer import Composer
-    from .music.judge import Judge
-    from .types import ComposeRequest, Score
-    from .voice import VoiceModel
+    from models.expression import ExpressionModel
+    from models.media import MediaLimits
+    from models.music.composer import Composer
+    from models.music.judge import Judge
+    from models.types import ComposeRequest, Score
+    from models.voice import VoiceModel
 
 Progress = Callable[[float, str], None]
 ClipSource = str | os.PathLike[str]
@@ -98,7 +98,7 @@ class Engine:
 
     @property
     def expression(self) -> ExpressionModel:
-        from .expression import load_expression_model
+        from models.expression import load_expression_model
 
         return self._get(
             "expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug, fuse=True)
@@ -106,26 +106,26 @@ class Engine:
 
     @property
     def voice(self) -> VoiceModel:
-        from .voice import load_voice_model
+        from models.voice import load_voice_model
 
         return self._get("voice", lambda: load_voice_model(self._paths["voice"], debug=self.debug))
 
     @property
     def composer(self) -> Composer:
-        from .music.composer import Composer
+        from models.music.composer import Composer
 
         path = self._paths["patterns"]
         return self._get("composer", lambda: Composer(None if path is None else str(path)))
 
     @property
     def judge(self) -> Judge:
-        from .music.judge import load_judge
+        from models.music.judge import load_judge
 
         return self._get("judge", lambda: load_judge(self._paths["judge"], debug=self.debug))
 
     def judge_score(self, score: Score) -> list[dict[str, Any]]:
         """The judge's verdict on each run of bars that asked for one quadrant (the piano part alone)."""
-        from .music.judge import judge_runs
+        from models.music.judge import judge_runs
 
         return judge_runs(self.judge, score)
 
@@ -184,7 +184,7 @@ class Engine:
 
         The windows are those of ``fusion`` (``win_s``, ``hop_s``, ``min_face_fraction``); ``analyze`` fuses them.
         """
-        from . import media
+        from models import media
 
         report = progress or _noop_progress
         opts = fusion or FusionOptions()
@@ -274,7 +274,7 @@ class Engine:
         out: dict[str, Any],
         timings: dict[str, float],
     ) -> None:
-        from . import media
+        from models import media
 
         try:
             t = time.perf_counter()
@@ -314,8 +314,8 @@ class Engine:
         from concurrent.futures import Future, ThreadPoolExecutor
         from contextlib import ExitStack
 
-        from . import media
-        from .face import FER_SIZE, open_face_tracker
+        from models import media
+        from models.face import FER_SIZE, open_face_tracker
 
         frames: queue.Queue[Any] = queue.Queue(maxsize=8)
         stop = threading.Event()

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import affect
-from .types import Emotion, Segment, Timeline
+from models import affect
+from models.types import Emotion, Segment, Timeline
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from .errors import InvalidOptionError, OutputError
+from models.errors import InvalidOptionError, OutputError
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .media import MediaLimits
-    from .types import ComposeRequest, Timeline
+    from models.engine import Engine
+    from models.media import MediaLimits
+    from models.types import ComposeRequest, Timeline
 
 Progress = Callable[[float, str], None]
 
@@ -229,10 +229,10 @@ def compose_job(
     ``extras``: also ``<name>.mp3`` ("mp3") and a piano-roll picture ``<name>.png`` ("png") per piece.
     ``audio=False``: the MIDI (and the picture) only, nothing rendered (what a DAW needs).
     """
-    from .errors import InvalidOptionError
-    from .music.mix import export_mp3, loop_around
-    from .music.render import write_wav
-    from .plots import piano_roll_png
+    from models.errors import InvalidOptionError
+    from models.music.mix import export_mp3, loop_around
+    from models.music.render import write_wav
+    from models.plots import piano_roll_png
 
     unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
     if unknown:
@@ -298,7 +298,7 @@ def picture_lock(
     timeline: Timeline, tempo: float, tempo_range: tuple[float, float] | None, hits: tuple[float, ...]
 ) -> Any:
     """The beat grid that puts the timeline's emotion changes, the ``hits`` and the cuts on bar lines."""
-    from .music.sync import Moment, picture_grid
+    from models.music.sync import Moment, picture_grid
 
     moments = [Moment(s.start_s, "segment", 3) for s in timeline.segments[1:]]
     moments += [Moment(float(t), "hit", 2) for t in hits]
@@ -352,7 +352,7 @@ def render_parts(score: Any, *, sr: int = SR) -> tuple[np.ndarray, dict[str, np.
     """The music and its stems: every track rendered alone, all the same length, each scaled by the one gain
     that brings their sum to the loudness :func:`render_score` gives (its true peak under -1 dBTP, without a
     limiter), so the stems add up to the music sample for sample."""
-    from .music.render import loudness_gain, render_midi
+    from models.music.render import loudness_gain, render_midi
 
     raw = {name: render_midi(alone, sr=sr) for name, alone in tracks_alone(score.midi).items()}
     n = max(round(score.duration_s * sr), *(len(a) for a in raw.values()))
@@ -367,7 +367,7 @@ def write_stems(
 ) -> None:
     """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 24-bit
     at ``sr``, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
-    from .music.render import write_wav
+    from models.music.render import write_wav
 
     folder.mkdir()
     for name, alone in tracks_alone(score.midi).items():
@@ -390,7 +390,7 @@ def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
     """``folder``'s files in a zip at ``dest`` (stored, not compressed: audio does not shrink), atomically."""
     import zipfile
 
-    from .atomic import atomic_output
+    from models.atomic import atomic_output
 
     out = Path(dest)
     with atomic_output(out, errors=(OSError, zipfile.BadZipFile)) as tmp, zipfile.ZipFile(tmp, "w") as z:
@@ -403,7 +403,7 @@ def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
 def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
     """A Score rendered at ``sr``, at least as long as its bars (the last bar lasts to its end even where it is
     quiet), loudness-normalised."""
-    from .music.render import normalize_loudness, render_midi
+    from models.music.render import normalize_loudness, render_midi
 
     audio = render_midi(score.midi, sr=sr)
     need = round(score.duration_s * sr)
@@ -416,9 +416,9 @@ def _cache_entry(
     engine: Engine, clip: Path, cache: str | os.PathLike[str] | bool, limits: MediaLimits | None
 ) -> tuple[Path, str]:
     """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis_cache`)."""
-    from . import analysis_cache
-    from .cuts import CUTS_VERSION
-    from .engine import ANALYSIS_FPS
+    from models import analysis_cache
+    from models.cuts import CUTS_VERSION
+    from models.engine import ANALYSIS_FPS
 
     folder = analysis_cache.default_folder() if isinstance(cache, bool) else Path(cache)
     settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}
@@ -481,13 +481,13 @@ def score_job(
     ``loop``: the music ends on its way back to its beginning and music.wav loops seamlessly (the scored video
     still fades out at its end).
     """
-    from . import media
-    from .music.mix import export_mp3, fit_length, loop_around, mix_under
-    from .music.render import write_wav
-    from .music.sync import GIVEN_RANGE, splice
-    from .mux import mux_audio_into_video, output_plan
-    from .plots import timeline_png
-    from .types import ComposeRequest
+    from models import media
+    from models.music.mix import export_mp3, fit_length, loop_around, mix_under
+    from models.music.render import write_wav
+    from models.music.sync import GIVEN_RANGE, splice
+    from models.mux import mux_audio_into_video, output_plan
+    from models.plots import timeline_png
+    from models.types import ComposeRequest
 
     report = progress or (lambda f, m: None)
     timings: dict[str, float] = {}
@@ -517,14 +517,14 @@ def score_job(
                 "give the timeline of this clip"
             )
         if cache and not timeline.faces:  # the pictures of the faces read, from this clip's cached analysis
-            from . import analysis_cache
+            from models import analysis_cache
 
             with contextlib.suppress(OSError):
                 folder, cache_key = _cache_entry(engine, src, cache, limits)
                 timeline = replace(timeline, faces=analysis_cache.load_faces(folder, cache_key))
         report(0.55, "following the timeline given")
     elif cache:
-        from . import analysis_cache
+        from models import analysis_cache
 
         folder, cache_key = _cache_entry(engine, src, cache, limits)
         timeline = analysis_cache.load(folder, cache_key)

@@ -19,8 +19,8 @@ from typing import Any
 import av
 import numpy as np
 
-from .cuts import THUMB_SIZE, Thumb
-from .errors import (
+from models.cuts import THUMB_SIZE, Thumb
+from models.errors import (
     InvalidOptionError,
     NoUsableStreamError,
     TooLargeError,

@@ -24,8 +24,8 @@ from typing import Any
 import av
 import numpy as np
 
-from .atomic import atomic_output
-from .errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
+from models.atomic import atomic_output
+from models.errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 AAC_RATES = (48000, 44100)

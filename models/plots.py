@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import atomic_output
+from models.atomic import atomic_output
 
 if TYPE_CHECKING:
-    from .types import Timeline
+    from models.types import Timeline
 
 # one colour per quadrant, used by every front end (web bands, Discord embeds)
 QUADRANT_COLOURS = {"Q1": "#f2b134", "Q2": "#e4572e", "Q3": "#4a6fa5", "Q4": "#76b041"}

@@ -21,10 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from .errors import MoodscoreError, TimeLimitError, WorkerError
+from models.errors import MoodscoreError, TimeLimitError, WorkerError
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from models.engine import Engine
 
 log = logging.getLogger("moodscore.jobs")
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, InvalidOptionError
+from models.errors import InputError, InvalidOptionError
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .jobs import Progress, ScoreJobResult
-    from .media import MediaLimits
-    from .types import Timeline
+    from models.engine import Engine
+    from models.jobs import Progress, ScoreJobResult
+    from models.media import MediaLimits
+    from models.types import Timeline
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ScoredFolder:
 def read_scored(folder: str | os.PathLike[str]) -> ScoredFolder:
     """The score.json and timeline.json of a ``moodscore score`` folder (InputError when either is missing or
     not what a score wrote)."""
-    from .types import Timeline
+    from models.types import Timeline
 
     base = Path(folder)
     try:
@@ -85,7 +85,7 @@ def rescore_job(
     ``seed``, into ``out_dir`` (the same folder for a rescore in place). The clip is ``clip``, else the one the
     score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors. ``cache``:
     the analysis cache the pictures of the faces read come from (for ``timeline.png``; see ``score_job``)."""
-    from .jobs import score_job
+    from models.jobs import score_job
 
     found = read_scored(scored)
     check_bars(first, last, found.bars, what=what)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MoodscoreError, QueueFullError, TimeLimitError
-from .tasks import KINDS, TaskResult, run_task
+from models.errors import MoodscoreError, QueueFullError, TimeLimitError
+from models.tasks import KINDS, TaskResult, run_task
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from models.engine import Engine
 
 __all__ = ["Job", "JobRunner", "ProcessRunner", "QueueFullError", "Runner", "ThreadRunner", "TimeLimitError"]
 
@@ -293,11 +293,11 @@ class ProcessRunner(_LocalRunner):
         time_limit: float | None = None,
         warm: bool = True,
     ) -> None:
-        from .pool import EngineProcesses
+        from models.pool import EngineProcesses
 
         super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
         if factory is None:
-            from .engine import Engine
+            from models.engine import Engine
 
             factory = Engine
         self.processes = EngineProcesses(factory, workers=workers, warm=warm, time_limit=time_limit)
@@ -328,7 +328,7 @@ def make_runner(
     """The runner a front end asked for: Celery workers with ``broker`` (files through ``storage``); else
     jobs on threads sharing ``engine`` when one is given; else the local pool of worker processes."""
     if broker:
-        from .celery_jobs import CeleryRunner
+        from models.celery_jobs import CeleryRunner
 
         if storage is None:
             raise MoodscoreError("a broker needs --storage: a folder the workers see too (e.g. an NFS mount)")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidOptionError
+from models.errors import InvalidOptionError
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .types import ComposeRequest
+    from models.engine import Engine
+    from models.types import ComposeRequest
 
 KINDS = ("score", "compose", "rescore")
 Progress = Callable[[float, str], None]
@@ -53,7 +53,7 @@ def inside(folder: Path, relative: object) -> Path:
 
 def request_to_json(request: ComposeRequest) -> dict[str, Any]:
     """A ComposeRequest as JSON options (its emotion a quadrant, a [valence, arousal] pair or a timeline)."""
-    from .types import Timeline
+    from models.types import Timeline
 
     e = request.emotion
     emotion: Any = {"timeline": e.to_dict()} if isinstance(e, Timeline) else list(e) if isinstance(e, tuple) else e
@@ -74,7 +74,7 @@ def request_to_json(request: ComposeRequest) -> dict[str, Any]:
 
 def request_from_json(data: Mapping[str, Any]) -> ComposeRequest:
     """The inverse of :func:`request_to_json`; the request checks its values (InvalidOptionError)."""
-    from .types import ComposeRequest, Timeline
+    from models.types import ComposeRequest, Timeline
 
     e = data.get("emotion")
     if isinstance(e, Mapping) and "timeline" in e:
@@ -177,8 +177,8 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one job in ``folder`` with ``engine``; return its JSON result (files relative to the folder).
     Raises the core's errors (MoodscoreError) for bad options and inputs."""
-    from .jobs import compose_job, score_job, zip_folder
-    from .media import MediaLimits
+    from models.jobs import compose_job, score_job, zip_folder
+    from models.media import MediaLimits
 
     base = Path(folder)
     if not base.is_dir():
@@ -203,7 +203,7 @@ def run_task(
                 progress=progress,
             )
         else:
-            from .rescore import rescore_job
+            from models.rescore import rescore_job
 
             bars = params.get("bars")
             if not (isinstance(bars, list | tuple) and len(bars) == 2 and all(type(b) is int for b in bars)):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import affect
+from models import affect
 
 MODALITIES: tuple[str, ...] = ("face", "voice")
 
@@ -287,8 +287,8 @@ class ComposeRequest:
     loop: bool = False
 
     def __post_init__(self) -> None:
-        from .errors import InvalidOptionError
-        from .music.keys import parse_key
+        from models.errors import InvalidOptionError
+        from models.music.keys import parse_key
 
         def bad(msg: str) -> InvalidOptionError:
             return InvalidOptionError(msg)
@@ -342,8 +342,8 @@ class ComposeRequest:
     def suggested_tempo(self) -> float:
         """The tempo the emotion suggests (for a Timeline, at its duration-weighted mean valence and arousal), as the
         piece with this seed takes it."""
-        from .music.controls import controls
-        from .music.style import draw_style
+        from models.music.controls import controls
+        from models.music.style import draw_style
 
         e = self.emotion
         if isinstance(e, str):

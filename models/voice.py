@@ -34,36 +34,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import affect
-from .checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
-from .errors import InputError, ModelLoadError
-from .vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
-from .vad import SR as SR
-from .vad import VAD_FRAME as VAD_FRAME
-from .vad import VAD_OFF as VAD_OFF
-from .vad import VAD_ON as VAD_ON
-from .vad import SpeechDetector as SpeechDetector
-from .vad import detect_speech as detect_speech
-from .vad import to_mono_16k as to_mono_16k
-from .voice_features import FEATURES as FEATURES
-from .voice_features import FUNC_HOP as FUNC_HOP
-from .voice_features import N_STATS as N_STATS
-from .voice_features import baseline_features as baseline_features
-from .voice_features import features as features
-from .voice_features import frame_features as frame_features
-from .voice_features import frame_speech as frame_speech
-from .voice_features import functionals as functionals
-from .voice_features import logmel_features as logmel_features
-from .voice_features import mel_filterbank as mel_filterbank
-from .voice_features import pooled_stats as pooled_stats
-from .voice_nets import ARCHS as ARCHS
-from .voice_nets import BaselineCNN as BaselineCNN
-from .voice_nets import FunctionalsMLP as FunctionalsMLP
-from .voice_nets import MelCNN as MelCNN
-from .voice_nets import build_network as build_network
-from .whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
-from .whisper_encoder import SHA256 as WHISPER_SHA256
-from .whisper_encoder import encode as encode
+from models import affect
+from models.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
+from models.errors import InputError, ModelLoadError
+from models.vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
+from models.vad import SR as SR
+from models.vad import VAD_FRAME as VAD_FRAME
+from models.vad import VAD_OFF as VAD_OFF
+from models.vad import VAD_ON as VAD_ON
+from models.vad import SpeechDetector as SpeechDetector
+from models.vad import detect_speech as detect_speech
+from models.vad import to_mono_16k as to_mono_16k
+from models.voice_features import FEATURES as FEATURES
+from models.voice_features import FUNC_HOP as FUNC_HOP
+from models.voice_features import N_STATS as N_STATS
+from models.voice_features import baseline_features as baseline_features
+from models.voice_features import features as features
+from models.voice_features import frame_features as frame_features
+from models.voice_features import frame_speech as frame_speech
+from models.voice_features import functionals as functionals
+from models.voice_features import logmel_features as logmel_features
+from models.voice_features import mel_filterbank as mel_filterbank
+from models.voice_features import pooled_stats as pooled_stats
+from models.voice_nets import ARCHS as ARCHS
+from models.voice_nets import BaselineCNN as BaselineCNN
+from models.voice_nets import FunctionalsMLP as FunctionalsMLP
+from models.voice_nets import MelCNN as MelCNN
+from models.voice_nets import build_network as build_network
+from models.whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
+from models.whisper_encoder import SHA256 as WHISPER_SHA256
+from models.whisper_encoder import encode as encode
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
 FORMATS = ("moodscore-voice/1", "moodscore-voice/2")  # /2: the Whisper entry names its blocks; base networks optional

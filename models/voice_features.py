@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .vad import SR
+from models.vad import SR
 
 FEATURES: dict[str, dict[str, Any]] = {
     "baseline": {"n_fft": 1024, "hop": 256, "n_mfcc": 13},
@@ -134,7 +134,7 @@ def features(arch: str, audio: np.ndarray) -> np.ndarray:
 def frame_speech(vad_mask: np.ndarray, n_frames: int, frames_per_s: float) -> np.ndarray:
     """(n_frames,) speech flags for frames at ``frames_per_s`` (frame i at i / frames_per_s seconds), read off a
     :func:`models.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
-    from .vad import VAD_FRAME
+    from models.vad import VAD_FRAME
 
     if len(vad_mask) == 0:
         return np.zeros(n_frames, dtype=bool)

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import affect
-from .errors import ModelLoadError
+from models import affect
+from models.errors import ModelLoadError
 
 
 def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:

@@ -100,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import Engine, MoodscoreError
     from models.runner import make_runner
-
-    from .jobs import WebSettings
-    from .ui import build_app, launch_options
+    from web.jobs import WebSettings
+    from web.ui import build_app, launch_options
 
     settings = WebSettings(
         max_jobs=args.max_jobs,

@@ -10,8 +10,7 @@ from typing import Any
 
 from models import QUADRANT_COLOURS, QUADRANT_NAMES, ComposeRequest, MoodscoreError, piano_roll_png, safe_stem
 from models.tasks import compose_params, rescore_params, score_params
-
-from .jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
+from web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
 MAX_VARIATIONS = 8  # the core's limit; the page has this many result slots
 MAX_SEED = 2**31 - 1

@@ -19,10 +19,9 @@ from gradio.utils import get_upload_folder
 from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
 from models.runner import Runner, make_runner
-
-from .handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
-from .jobs import UserFacingError, WebJobs, WebSettings
-from .pad import draw_pad, point_at
+from web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
+from web.jobs import UserFacingError, WebJobs, WebSettings
+from web.pad import draw_pad, point_at
 
 NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS = ("auto", *(f"{n} {mode}" for mode in ("major", "minor") for n in NOTES))
@@ -236,7 +235,7 @@ def launch_options(settings: WebSettings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` that every launcher (CLI, tests) uses."""
     from starlette.middleware import Middleware
 
-    from .limits import UploadBudget
+    from web.limits import UploadBudget
 
     visitor, total = settings.upload_budgets_mb
     budget = Middleware(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import InputError
+from models.errors import InputError
 
 if TYPE_CHECKING:
     import pretty_midi

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import load_checkpoint
-from ..errors import InputError, ModelLoadError
-from .data import QUADRANT_NAMES, load_midi
-from .features import FEATURE_NAMES, midi_features
+from models.checkpoints import load_checkpoint
+from models.errors import InputError, ModelLoadError
+from models.music.data import QUADRANT_NAMES, load_midi
+from models.music.features import FEATURE_NAMES, midi_features
 
 if TYPE_CHECKING:
     import pretty_midi

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_output
-from ..errors import InvalidOptionError, OutputError
-from .render import as_frames, lufs, normalize_loudness
+from models.atomic import atomic_output
+from models.errors import InvalidOptionError, OutputError
+from models.music.render import as_frames, lufs, normalize_loudness
 
 HOP_S = 0.01  # the control grid of the ducking envelope and of the energy-based speech mask
 MUSIC_DB = -6.0  # the music bed's loudness against the dialogue's (LU)

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..atomic import atomic_output
-from ..errors import InputError, InvalidOptionError, ModelLoadError
+from models.atomic import atomic_output
+from models.errors import InputError, InvalidOptionError, ModelLoadError
 
 if TYPE_CHECKING:
     import pretty_midi

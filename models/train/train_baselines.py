@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..music import tokens
-from ..music.baselines import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
-from ..music.data import emopia_split, load_midi
+from models.music import tokens
+from models.music.baselines import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
+from models.music.data import emopia_split, load_midi
 
 
 def _lstm_batches(seqs: list[np.ndarray], rng: np.random.Generator, n: int, length: int) -> torch.Tensor:

@@ -46,8 +46,8 @@ def main() -> None:
         )
 
     from models import Engine
-    from models.expression import bf16_default
-    from models.media import probe
+    from models.faces.expression import bf16_default
+    from models.media.decode import probe
 
     info = probe(clip)
     t = time.perf_counter()

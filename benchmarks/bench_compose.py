@@ -54,7 +54,7 @@ def time_compose(runs: int) -> dict[str, Any]:
 
 def time_score(clip: Path, runs: int) -> dict[str, Any]:
     from models import Engine, score_job
-    from models.media import probe
+    from models.media.decode import probe
 
     engine = Engine()
     duration = probe(clip).duration_s

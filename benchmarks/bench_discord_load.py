@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
     from discord_standin import StandIn
 
     from bots.app import BotSettings, MoodscoreBot
-    from models.celery_jobs import CeleryRunner
+    from models.jobs.celery import CeleryRunner
 
     rng = random.Random(args.seed)
     with StandIn() as api:

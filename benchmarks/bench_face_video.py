@@ -40,7 +40,7 @@ def make_clip(path: Path, faces: np.ndarray, seconds: float) -> None:
     import av
     import cv2
 
-    from models.atomic import atomic_output
+    from models.files.atomic import atomic_output
 
     per = round(seconds * FPS)
     with atomic_output(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as out:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from models import Engine, affect
     from models.engine import ANALYSIS_FPS
-    from models.face_choice import choose as choose_face
+    from models.faces.choice import choose as choose_face
     from models.train.train_expression import load_fer
 
     fps = args.fps or ANALYSIS_FPS

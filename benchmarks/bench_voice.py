@@ -37,7 +37,7 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0, *, u
     from models.train.train_voice import list_ravdess
     from models.train.train_voice_whisper import copy_audio
     from models.train.voice_head import calibration, confusion
-    from models.voice import SR, load_voice_model
+    from models.voices.model import SR, load_voice_model
 
     torch.set_num_threads(1)
     paths, labels, actors = list_ravdess(data)

@@ -1,6 +1,6 @@
 """The Discord client: settings, the command tree (/score, /compose, /help), cooldowns and the job pool.
 
-Jobs go through the core's runner (:mod:`models.runner`): by default a local pool of worker processes that
+Jobs go through the core's runner (:mod:`models.jobs.runner`): by default a local pool of worker processes that
 hold a warm Engine, or Celery workers with ``--broker``. It is injectable: tests pass
 ``ProcessRunner(partial(Engine, debug=True))``.
 """
@@ -22,7 +22,7 @@ from bots.flows import compose as run_compose
 from bots.flows import score as run_score
 from bots.replies import HELP_TEXT, MIB, clock, mib, refusal
 from models import QUADRANT_NAMES
-from models.runner import ProcessRunner, Runner
+from models.jobs.runner import ProcessRunner, Runner
 
 log = logging.getLogger("moodscore.discord")
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bots.replies import MIB
-from models.runner import add_broker_options, broker_problem
+from models.jobs.runner import add_broker_options, broker_problem
 
 log = logging.getLogger("moodscore.discord")
 PROG = "moodscore discord"
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bots.app import BotSettings, MoodscoreBot
     from models import Engine, MoodscoreError
-    from models.runner import ProcessRunner, Runner, make_runner
+    from models.jobs.runner import ProcessRunner, Runner, make_runner
 
     settings = BotSettings(
         max_input_bytes=round(args.max_input_mb * MIB),

@@ -25,8 +25,8 @@ import discord
 from bots import replies
 from bots.replies import Upload, refusal
 from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem
-from models.media import probe
-from models.tasks import TaskResult, compose_params, score_params
+from models.jobs.tasks import TaskResult, compose_params, score_params
+from models.media.decode import probe
 
 if TYPE_CHECKING:
     from bots.app import MoodscoreBot

@@ -73,7 +73,7 @@ class Reply:
 
 @dataclass
 class Context:
-    """The bridge's settings a handler needs; jobs go to ``runner`` (:mod:`models.runner`)."""
+    """The bridge's settings a handler needs; jobs go to ``runner`` (:mod:`models.jobs.runner`)."""
 
     runner: Any
     out_dir: Path
@@ -139,9 +139,9 @@ def send_piece(
 
 
 def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> Any:
-    """Run a core job (:mod:`models.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
+    """Run a core job (:mod:`models.jobs.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
     waits for a worker, its place in the queue goes out as progress."""
-    from models.runner import ThreadRunner
+    from models.jobs.runner import ThreadRunner
 
     here = isinstance(ctx.runner, ThreadRunner)
 
@@ -189,7 +189,7 @@ def abandon(job: Any, folder: Path) -> None:
 
 def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[dict[str, Any]]]:
     """Compose ``request`` (MIDI only) in a new request folder: (its output folder, the pieces' summaries)."""
-    from models.tasks import compose_params
+    from models.jobs.tasks import compose_params
 
     folder = ctx.job_dir(reply.rid)
     result = run_job(ctx, reply, "compose", compose_params(request, audio=False), folder)

@@ -1,7 +1,7 @@
 """Scored clips as the bridge hands them on: the sections of the music with their times, the cuts and hits, the
 stems (the ``score`` request), and a clip per section for Ableton Live (``ableton`` with a ``path``).
 
-The work is the core's score job (:mod:`models.tasks`), run through :func:`bridge.handlers.run_job`.
+The work is the core's score job (:mod:`models.jobs.tasks`), run through :func:`bridge.handlers.run_job`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Marker:
 class Scored:
     """A finished score job, as the bridge reports it (every path inside the request's folder)."""
 
-    result: Any  # models.tasks.TaskResult
+    result: Any  # models.jobs.tasks.TaskResult
     midi: Any  # score.mid as a PrettyMIDI
     clip_name: str
     sections: list[Section]
@@ -122,7 +122,7 @@ def score_clip(
     import pretty_midi
 
     from models import safe_stem
-    from models.tasks import score_params
+    from models.jobs.tasks import score_params
 
     instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
     hits = parse_hits(str(opts.get("hits", "")))

@@ -107,7 +107,7 @@ class BridgeServer:
         job_seconds: float | None = 600.0,
     ) -> None:
         from models import JobRunner
-        from models.runner import ProcessRunner, ThreadRunner
+        from models.jobs.runner import ProcessRunner, ThreadRunner
 
         if out_dir is not None:
             out = Path(out_dir)

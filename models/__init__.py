@@ -9,7 +9,6 @@ Front ends import only what this module exports::
 """
 
 from models.affect import CLASSES, QUADRANTS
-from models.atomic import atomic_output
 from models.engine import Engine, analyze, load_engine
 from models.errors import (
     InputError,
@@ -24,12 +23,13 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
-from models.fusion import FusionOptions
-from models.jobs import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
-from models.media import MediaInfo, MediaLimits, probe
+from models.files.atomic import atomic_output
+from models.fusion.timeline import FusionOptions
+from models.jobs.runner import Job, JobRunner, QueueFullError
+from models.jobs.work import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
+from models.media.decode import MediaInfo, MediaLimits, probe
+from models.media.plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
 from models.music.mix import export_mp3
-from models.plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
-from models.runner import Job, JobRunner, QueueFullError
 from models.types import ComposeRequest, Emotion, Score, Segment, Timeline
 
 __all__ = [

@@ -162,7 +162,7 @@ FRONT_ENDS: dict[str, tuple[str, str]] = {
     "bridge": ("bridge.server", "the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)"),
     "osc": ("bridge.client", "send one request to the OSC bridge and print the reply"),
     "send": ("bridge.send", "compose and put the MIDI on a DAW track (moodscore send ableton --help)"),
-    "worker": ("models.celery_jobs", "a Celery worker for jobs sent through Redis (moodscore worker --help)"),
+    "worker": ("models.jobs.celery", "a Celery worker for jobs sent through Redis (moodscore worker --help)"),
 }
 
 
@@ -268,7 +268,7 @@ def _check_writable(path: Path | None) -> None:
 
 def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
     from models.engine import Engine
-    from models.fusion import FusionOptions
+    from models.fusion.timeline import FusionOptions
 
     _check_writable(args.json)
     bar, progress = _progress_bar(args.quiet)
@@ -319,7 +319,7 @@ def _emotion(args: argparse.Namespace) -> Any:
 
 def _cmd_compose(args: argparse.Namespace) -> int:
     from models.engine import Engine
-    from models.jobs import compose_job
+    from models.jobs.work import compose_job
     from models.types import ComposeRequest
 
     request = ComposeRequest(
@@ -353,7 +353,7 @@ def _instruments(text: str) -> tuple[str, ...]:
 
 def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
     from models.engine import Engine
-    from models.jobs import score_job
+    from models.jobs.work import score_job
 
     bar, progress = _progress_bar(args.quiet)
     try:
@@ -396,7 +396,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
 def _cmd_rescore(args: argparse.Namespace) -> int:
     """Score the clip again from its folder's timeline and options, with bars A-B from another seed."""
     from models.engine import Engine
-    from models.rescore import rescore_job
+    from models.jobs.rescore import rescore_job
 
     first, last = args.bars
     bar, progress = _progress_bar(args.quiet)
@@ -501,7 +501,7 @@ def run() -> None:
     if argv and argv[0] in ONE_SHOT:
         import signal
 
-        from models.jobs import abandon_jobs
+        from models.jobs.work import abandon_jobs
 
         stderr = os.dup(2)  # the terminal's, even while native libraries' chatter is sent to /dev/null
 

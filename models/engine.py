@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import affect
-from models.cuts import detect_cuts
+from models.analysis.cuts import detect_cuts
 from models.errors import MoodscoreError, UnreadableMediaError
-from models.face_choice import FacePass, FaceRecord
-from models.face_choice import choose as choose_face
-from models.fusion import FusionOptions, build_timeline, pool_frames, window_starts
+from models.faces.choice import FacePass, FaceRecord
+from models.faces.choice import choose as choose_face
+from models.fusion.timeline import FusionOptions, build_timeline, pool_frames, window_starts
 from models.types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
-    from models.expression import ExpressionModel
-    from models.media import MediaLimits
+    from models.faces.expression import ExpressionModel
+    from models.media.decode import MediaLimits
     from models.music.composer import Composer
     from models.music.judge import Judge
     from models.types import ComposeRequest, Score
-    from models.voice import VoiceModel
+    from models.voices.model import VoiceModel
 
 Progress = Callable[[float, str], None]
 ClipSource = str | os.PathLike[str]
@@ -37,7 +37,7 @@ MIN_MEDIA_S = 0.5  # a clip must hold at least this much decodable audio or vide
 # Video frames read per second. Three are plenty for the timeline (1 s windows every 0.5 s, segments of 2 s and
 # more): on held-out faces (benchmarks/bench_face_video.py) 3 and 5 fps read the same, and 3 costs 40% less.
 ANALYSIS_FPS = 3.0
-MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (models.face_choice)
+MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (models.faces.choice)
 THUMB_EVERY_S = 1.0  # thumbnails kept of each face (for the timeline's picture)
 
 
@@ -48,8 +48,8 @@ def _noop_progress(fraction: float, message: str) -> None:
 @dataclass(frozen=True)
 class Evidence:
     """A clip's per-window evidence before fusion: class probabilities (W, 8) from the faces and from the voices,
-    NaN rows where a modality says nothing, on the grid of :func:`models.fusion.window_starts`. ``meta`` is what
-    the timeline reports of the reading (source, frames, speech, cuts, faces, warnings, timings)."""
+    NaN rows where a modality says nothing, on the grid of :func:`models.fusion.timeline.window_starts`.
+    ``meta`` is what the timeline reports of the reading (source, frames, speech, cuts, faces, warnings, timings)."""
 
     duration_s: float
     face: np.ndarray
@@ -98,7 +98,7 @@ class Engine:
 
     @property
     def expression(self) -> ExpressionModel:
-        from models.expression import load_expression_model
+        from models.faces.expression import load_expression_model
 
         return self._get(
             "expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug, fuse=True)
@@ -106,7 +106,7 @@ class Engine:
 
     @property
     def voice(self) -> VoiceModel:
-        from models.voice import load_voice_model
+        from models.voices.model import load_voice_model
 
         return self._get("voice", lambda: load_voice_model(self._paths["voice"], debug=self.debug))
 
@@ -184,7 +184,7 @@ class Engine:
 
         The windows are those of ``fusion`` (``win_s``, ``hop_s``, ``min_face_fraction``); ``analyze`` fuses them.
         """
-        from models import media
+        from models.media import decode as media
 
         report = progress or _noop_progress
         opts = fusion or FusionOptions()
@@ -274,7 +274,7 @@ class Engine:
         out: dict[str, Any],
         timings: dict[str, float],
     ) -> None:
-        from models import media
+        from models.media import decode as media
 
         try:
             t = time.perf_counter()
@@ -314,8 +314,8 @@ class Engine:
         from concurrent.futures import Future, ThreadPoolExecutor
         from contextlib import ExitStack
 
-        from models import media
-        from models.face import FER_SIZE, open_face_tracker
+        from models.faces.tracker import FER_SIZE, open_face_tracker
+        from models.media import decode as media
 
         frames: queue.Queue[Any] = queue.Queue(maxsize=8)
         stop = threading.Event()

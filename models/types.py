@@ -166,7 +166,7 @@ class FaceThumb:
 class Timeline:
     """The emotion of a clip over time: segments that cover [0, duration_s] with no gap and no overlap.
 
-    ``faces``: pictures of the face read, about one a second (for :func:`models.plots.timeline_png`); they stay in
+    ``faces``: pictures of the face read, about one a second (for :func:`models.media.plots.timeline_png`); they stay in
     memory only: the JSON has no room for pictures, and a timeline read from JSON has none."""
 
     duration_s: float
@@ -288,7 +288,7 @@ class ComposeRequest:
 
     def __post_init__(self) -> None:
         from models.errors import InvalidOptionError
-        from models.music.keys import parse_key
+        from models.keys import parse_key
 
         def bad(msg: str) -> InvalidOptionError:
             return InvalidOptionError(msg)

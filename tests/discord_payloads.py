@@ -19,7 +19,7 @@ from discord_standin import APP_ID, StandIn
 
 from bots.app import BotSettings, MoodscoreBot
 from models import Engine
-from models.runner import ProcessRunner
+from models.jobs.runner import ProcessRunner
 
 GUILD_ID = "1200000000000000001"
 CHANNEL_ID = "1200000000000000002"

@@ -71,7 +71,7 @@ def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_w
 
     from bridge.server import BridgeServer
     from models import Engine
-    from models.runner import ProcessRunner
+    from models.jobs.runner import ProcessRunner
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -16,7 +16,7 @@ from discord_payloads import attachment, interaction_payload, invoke, logged_in_
 from discord_standin import StandIn
 
 from bots.app import BotSettings
-from models.celery_jobs import CeleryRunner
+from models.jobs.celery import CeleryRunner
 
 
 @pytest.fixture

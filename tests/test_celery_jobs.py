@@ -16,10 +16,10 @@ import pytest
 from celery_helpers import Worker
 
 from models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError
-from models.celery_jobs import CeleryRunner
 from models.errors import TimeLimitError
-from models.runner import ProcessRunner
-from models.tasks import TaskResult, compose_params, score_params
+from models.jobs.celery import CeleryRunner
+from models.jobs.runner import ProcessRunner
+from models.jobs.tasks import TaskResult, compose_params, score_params
 
 EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
 

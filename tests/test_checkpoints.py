@@ -1,4 +1,5 @@
-"""Every network's loader turns a missing, junk or foreign checkpoint into one ModelLoadError (models.checkpoints)."""
+"""Every network's loader turns a missing, junk or foreign checkpoint into one ModelLoadError
+(models.files.checkpoints)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 import torch
 
 from models.errors import ModelLoadError
-from models.expression import load_expression_model
-from models.landmark_baseline import load_landmark_baseline
+from models.faces.expression import load_expression_model
+from models.faces.landmark_baseline import load_landmark_baseline
 from models.music.generator import load_generator
 from models.music.judge import load_judge
-from models.voice import load_voice_model
+from models.voices.model import load_voice_model
 
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "expression": load_expression_model,
@@ -46,7 +47,7 @@ def test_bad_checkpoints_raise_model_load_error(tmp_path: Path, name: str) -> No
 )
 def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kind: str) -> None:
     """The files carry what may be done with them: all four are trained on non-commercial or research-only data."""
-    from models.checkpoints import PROVENANCE
+    from models.files.checkpoints import PROVENANCE
 
     root = Path(__file__).resolve().parents[1]
     ckpt = torch.load(root / "models" / "weights" / name, map_location="cpu", weights_only=True)
@@ -56,7 +57,7 @@ def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kin
 
 
 def test_write_checkpoint_adds_the_provenance_it_is_given(tmp_path: Path) -> None:
-    from models.checkpoints import PROVENANCE, write_checkpoint
+    from models.files.checkpoints import PROVENANCE, write_checkpoint
 
     write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "a.pt", provenance="judge")
     write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "b.pt")

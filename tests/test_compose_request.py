@@ -9,7 +9,7 @@ import pytest
 
 from models import affect
 from models.errors import InvalidOptionError
-from models.music.keys import parse_key
+from models.keys import parse_key
 from models.types import ComposeRequest, Emotion, Segment, Timeline
 
 

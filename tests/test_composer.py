@@ -10,10 +10,10 @@ import pretty_midi
 import pytest
 
 from models import affect
+from models.keys import estimate_key, parse_key
 from models.music.composer import Composer
 from models.music.controls import controls
 from models.music.form import chord_slots, phrase_lengths, plan_form, roles
-from models.music.keys import estimate_key, parse_key
 from models.music.style import draw_style
 from models.music.theory import chord, voice_chord
 from models.types import ComposeRequest, Emotion, Segment, Timeline

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from models import Engine
-from models.runner import ProcessRunner
+from models.jobs.runner import ProcessRunner
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from discord_standin import Recorded, StandIn
 
 from bots.app import BotSettings, MoodscoreBot
 from models import Engine, MoodscoreError
-from models.pool import EngineProcesses
-from models.runner import ProcessRunner
+from models.jobs.pool import EngineProcesses
+from models.jobs.runner import ProcessRunner
 
 
 def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:

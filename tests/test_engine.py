@@ -45,7 +45,7 @@ def test_debug_engine_runs_the_whole_pipeline(debug_engine: Engine) -> None:
 def test_evidence_fused_is_the_timeline(debug_engine: Engine) -> None:
     """analyze = evidence + build_timeline: a benchmark may keep the evidence and fuse it again with other
     options, and must get what analyze would have given."""
-    from models.fusion import FusionOptions, build_timeline, window_starts
+    from models.fusion.timeline import FusionOptions, build_timeline, window_starts
 
     opts = FusionOptions(min_segment_s=1.0)
     ev = debug_engine.evidence(EXAMPLE, fusion=opts)

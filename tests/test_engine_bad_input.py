@@ -16,7 +16,7 @@ from timeouts import within
 
 from models import Engine, Timeline
 from models.errors import MoodscoreError, NoUsableStreamError, TooLongError, UnreadableMediaError
-from models.media import MediaLimits
+from models.media.decode import MediaLimits
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for models.expression: the debug net's shapes, checkpoint round trip, errors, and the shipped weights."""
+"""Tests for models.faces.expression: the debug net's shapes, checkpoint round trip, errors, and the shipped weights."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 from models.affect import FER_CLASSES
 from models.errors import InputError
-from models.expression import FER_SIZE, ExpressionModel, load_expression_model, save_checkpoint
-from models.landmark_baseline import debug_baseline
+from models.faces.expression import FER_SIZE, ExpressionModel, load_expression_model, save_checkpoint
+from models.faces.landmark_baseline import debug_baseline
 
 # scikit-image's astronaut(): a smiling face, framed by hand like FER2013 (rows, cols of the 512x512 image).
 ASTRONAUT_FACE_BOX = (slice(60, 200), slice(152, 292))
@@ -131,7 +131,7 @@ def test_shipped_model_has_the_landmark_expert() -> None:
 
 
 def test_partner_cnns_combine_as_a_product_of_experts_and_survive_the_checkpoint(tmp_path: Path) -> None:
-    from models.expression import ExpressionDims, build_model
+    from models.faces.expression import ExpressionDims, build_model
 
     main = load_expression_model(debug=True)
     torch.manual_seed(1)
@@ -186,7 +186,7 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path: Path) -> N
     teacher says (here: always 'happy'), not the labels; a teacher that takes other input is refused."""
     import torch
 
-    from models.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
+    from models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
     from models.train import train_expression
 
     rng = np.random.default_rng(0)
@@ -263,7 +263,7 @@ def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> N
 def test_bf16_follows_the_environment_and_reaches_every_partner(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from models.expression import BF16_ENV, ExpressionDims, bf16_default, build_model
+    from models.faces.expression import BF16_ENV, ExpressionDims, bf16_default, build_model
 
     monkeypatch.setenv(BF16_ENV, "0")
     assert bf16_default() is False
@@ -292,7 +292,7 @@ def test_bf16_inference_stays_close_to_float32() -> None:
 
 
 def test_int8_storage_shrinks_the_file_and_keeps_the_answers(tmp_path: Path) -> None:
-    from models.expression import ExpressionDims, build_model, quantize_int8
+    from models.faces.expression import ExpressionDims, build_model, quantize_int8
 
     torch.manual_seed(4)
     model = build_model(ExpressionDims(widths=(16, 32, 64, 128), blocks=(0, 1, 1, 1), stem=16), input_size=40)
@@ -320,7 +320,7 @@ def test_fusing_batchnorm_keeps_the_answers_and_the_fused_model_is_not_saved(tmp
     """``fuse_for_inference`` folds every BatchNorm (with non-trivial statistics) into its convolution, in the
     partners too; the probabilities stay the same, and saving such a model is refused rather than written wrong."""
     from models.engine import Engine
-    from models.expression import ExpressionDims, build_model
+    from models.faces.expression import ExpressionDims, build_model
 
     main = load_expression_model(debug=True)
     torch.manual_seed(1)
@@ -351,8 +351,8 @@ def test_the_checkpoints_temperature_divides_the_log_probabilities(tmp_path: Pat
     """The stored temperature is applied in ``predict`` (to the product with the landmark expert too): the answers
     are ``softmax(log p / T)`` of the uncalibrated ones, the ranking stays; a file without one means T = 1, and
     a non-positive one is refused."""
-    from models.checkpoints import load_checkpoint, write_checkpoint
     from models.errors import ModelLoadError
+    from models.files.checkpoints import load_checkpoint, write_checkpoint
 
     model, faces, landmarks = _with_landmark_expert()
     raw = model.predict(faces, landmarks=landmarks)

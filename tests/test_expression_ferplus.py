@@ -88,7 +88,7 @@ def test_ece_and_the_fitted_temperature() -> None:
 def test_a_face_at_the_template_is_re_framed_onto_itself() -> None:
     """``aligned_faces``: landmarks whose anchors sit on the FER template give (nearly) the original image back;
     images without landmarks are left as they are."""
-    from models.face_align import ANCHORS, FER_TEMPLATE
+    from models.faces.align import ANCHORS, FER_TEMPLATE
     from models.train.fer_augment import aligned_faces
 
     yy, xx = np.mgrid[0:48, 0:48]

@@ -1,4 +1,4 @@
-"""Face finding and tracking (models.face) with the real MediaPipe bundle, on scikit-image's astronaut()."""
+"""Face finding and tracking (models.faces.tracker) with the real MediaPipe bundle, on scikit-image's astronaut()."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from skimage import data
 
 from models.errors import InputError
-from models.face import (
+from models.faces.tracker import (
     ANCHORS,
     BLENDSHAPE_NAMES,
     FER_TEMPLATE,
@@ -169,11 +169,11 @@ def test_close_and_bad_input() -> None:
         t.process(np.zeros((100, 100, 3), np.uint8), 1.0)
 
 
-# -- the landmark-distance baseline (models.landmark_baseline) ------------------------------------------------
+# -- the landmark-distance baseline (models.faces.landmark_baseline) ------------------------------------------------
 
 
 def test_landmark_features_are_similarity_invariant() -> None:
-    from models.landmark_baseline import N_FEATURES, landmark_features
+    from models.faces.landmark_baseline import N_FEATURES, landmark_features
 
     rng = np.random.default_rng(0)
     lm = rng.uniform(0, 100, (2, 478, 3))
@@ -194,7 +194,7 @@ def test_landmark_baseline_roundtrip(tmp_path: object) -> None:
 
     import torch
 
-    from models.landmark_baseline import debug_baseline, load_landmark_baseline
+    from models.faces.landmark_baseline import debug_baseline, load_landmark_baseline
 
     model = debug_baseline()
     lm = np.random.default_rng(1).uniform(0, 100, (5, 478, 2))

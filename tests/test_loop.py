@@ -11,7 +11,7 @@ import pretty_midi
 import soundfile as sf
 
 from models import ComposeRequest, Engine, compose_job
-from models.music.keys import parse_key
+from models.keys import parse_key
 
 
 def test_a_loop_ends_on_the_dominant_and_its_audio_joins_seamlessly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""models.media: probing, frame sampling and audio decoding on the example clip and on bad inputs."""
+"""models.media.decode: probing, frame sampling and audio decoding on the example clip and on bad inputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from timeouts import within
 
-from models import media
 from models.errors import (
     InvalidOptionError,
     MoodscoreError,
@@ -21,6 +20,7 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
+from models.media import decode as media
 
 EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
 
@@ -281,7 +281,7 @@ def test_every_channel_layout_decodes_without_crashing(tmp_path: Path) -> None:
     paths = [media_fixtures.layout_clip(tmp_path, layout) for layout in media_fixtures.CHANNEL_LAYOUTS]
     script = (
         "import sys\n"
-        "from models import media\n"
+        "from models.media import decode as media\n"
         "for p in sys.argv[1:]:\n"
         "    print(p, flush=True)\n"
         "    x = media.decode_audio(p, sr=16000)\n"

@@ -92,7 +92,7 @@ def test_no_ducking_without_speech() -> None:
 
 def test_a_coarser_mask_grid_lands_in_the_same_place() -> None:
     _, mask10 = speech_track()
-    hop = 0.032  # models.voice's Silero frames
+    hop = 0.032  # models.voices.model's Silero frames
     centres = (np.arange(int(SECONDS / hop)) + 0.5) * hop
     mask32 = np.array([any(a <= t < b for a, b in SPEECH) for t in centres])
     silent = np.zeros(round(SECONDS * SR))

@@ -13,7 +13,7 @@ import soundfile as sf
 from media_fixtures import make_example
 
 from models import Engine, InvalidOptionError, score_job
-from models.music.keys import parse_key
+from models.keys import parse_key
 from models.music.sync import Moment, picture_grid
 
 DATA = Path(__file__).parent / "data"

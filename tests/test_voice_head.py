@@ -99,9 +99,9 @@ def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeyp
     records its held-out actors and its blocks, and applies its temperature: the same argmax, softer probabilities."""
     import torch
 
-    from models import voice
     from models.train.train_voice_whisper import write_head
-    from models.voice import load_voice_model
+    from models.voices import model as voice
+    from models.voices.model import load_voice_model
 
     original = voice.add_whisper_head
     monkeypatch.setattr(voice, "add_whisper_head", lambda *a, **k: original(*a, **k, encoder="debug"))

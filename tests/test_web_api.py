@@ -379,8 +379,8 @@ def test_sigterm_stops_the_server_and_removes_its_job_folders(tmp_path: Path) ->
 
 def test_a_job_over_the_time_limit_ends_with_a_message(tmp_path: Path) -> None:
     from models import ComposeRequest
-    from models.runner import ThreadRunner
-    from models.tasks import compose_params
+    from models.jobs.runner import ThreadRunner
+    from models.jobs.tasks import compose_params
     from web.jobs import WebJobs
 
     jobs = WebJobs(ThreadRunner(Engine(debug=True), time_limit=1e-9), WebSettings(), root=tmp_path / "jobs")

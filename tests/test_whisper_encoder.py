@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import whisper_encoder as we
 from models.errors import ModelLoadError
+from models.voices import encoder as we
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_WEIGHTS = all(importlib.util.find_spec(name.replace("-", "_")) for name, _, _ in we.PACKAGES)
@@ -25,7 +25,7 @@ needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason=f"Whisper weights no
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     """The example clip's first 7 s (espeak-ng speech with pauses), 16 kHz mono."""
-    from models.media import decode_audio
+    from models.media.decode import decode_audio
 
     return decode_audio(ROOT / "tests" / "data" / "example.mp4")[: 7 * we.SR]
 

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from models.runner import add_broker_options, broker_problem
+from models.jobs.runner import add_broker_options, broker_problem
 
 
 def _auth(text: str) -> tuple[str, str]:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import functools
 
     from models import Engine, MoodscoreError
-    from models.runner import make_runner
+    from models.jobs.runner import make_runner
     from web.jobs import WebSettings
     from web.ui import build_app, launch_options
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from models import QUADRANT_COLOURS, QUADRANT_NAMES, ComposeRequest, MoodscoreError, piano_roll_png, safe_stem
-from models.tasks import compose_params, rescore_params, score_params
+from models.jobs.tasks import compose_params, rescore_params, score_params
 from web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
 MAX_VARIATIONS = 8  # the core's limit; the page has this many result slots

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from models import MediaLimits, MoodscoreError, QueueFullError
-from models.runner import Runner
-from models.tasks import TaskResult
+from models.jobs.runner import Runner
+from models.jobs.tasks import TaskResult
 
 log = logging.getLogger("moodscore.web")
 
@@ -124,7 +124,7 @@ class WebJobs:
     def run(
         self, kind: str, params: Mapping[str, Any], folder: Path, *, progress: ProgressFn | None = None
     ) -> TaskResult:
-        """Run a job (:mod:`models.tasks`) in ``folder`` on the runner, relaying its progress (and its place in
+        """Run a job (:mod:`models.jobs.tasks`) in ``folder`` on the runner, relaying its progress (and its place in
         line) to ``progress`` from this thread. Errors come back as :class:`UserFacingError`; the folder of a
         job that failed is removed (it holds the job's inputs, and no output: the core writes all or nothing)."""
         try:

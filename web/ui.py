@@ -18,7 +18,7 @@ from gradio.utils import get_upload_folder
 
 from models import QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
-from models.runner import Runner, make_runner
+from models.jobs.runner import Runner, make_runner
 from web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
 from web.jobs import UserFacingError, WebJobs, WebSettings
 from web.pad import draw_pad, point_at

@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.affect import CLASSES
-from models.jobs import SR, render_score
+from models.jobs.work import SR, render_score
+from models.media.plots import piano_roll_png
 from models.music.composer import Composer
 from models.music.mix import export_mp3
-from models.plots import piano_roll_png
 from models.types import ComposeRequest, Emotion, Segment, Timeline
 
 HERE = Path(__file__).resolve().parent

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pretty_midi
 
+from models.keys import Key, parse_key
 from models.music.accompaniment import (
     HELD,
     WRITTEN,
@@ -40,7 +41,6 @@ from models.music.accompaniment import (
 )
 from models.music.controls import Controls, bar_points, bar_speech, controls
 from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
-from models.music.keys import Key, parse_key
 from models.music.melody import STEPS, Material, MelodyWriter, Note
 from models.music.performance import graces as add_graces
 from models.music.performance import levels, pedal, play, tidy, to_instrument, velocities

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from scipy.special import erf
 from torch import nn
 
-from models.checkpoints import load_checkpoint
 from models.errors import ModelLoadError
+from models.files.checkpoints import load_checkpoint
 
 
 @dataclass(frozen=True)

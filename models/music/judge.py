@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoints import load_checkpoint
 from models.errors import InputError, ModelLoadError
+from models.files.checkpoints import load_checkpoint
 from models.music.data import QUADRANT_NAMES, load_midi
 from models.music.features import FEATURE_NAMES, midi_features
 

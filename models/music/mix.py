@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from models.atomic import atomic_output
 from models.errors import InvalidOptionError, OutputError
+from models.files.atomic import atomic_output
 from models.music.render import as_frames, lufs, normalize_loudness
 
 HOP_S = 0.01  # the control grid of the ducking envelope and of the energy-based speech mask
@@ -39,7 +39,7 @@ def energy_speech_mask(audio: np.ndarray, sr: int, *, hop_s: float = HOP_S) -> n
 
     Frame energy (30 ms windows) above max(-50 dBFS, 10th-percentile floor + 12 dB); gaps under 250 ms are
     closed, blips under 60 ms dropped, and each region widened by 100 ms. It cannot tell speech from other
-    sound: pass the mask of ``models.voice.detect_speech`` when there is one.
+    sound: pass the mask of ``models.voices.model.detect_speech`` when there is one.
     """
     from scipy.ndimage import binary_closing, binary_dilation, binary_opening
 
@@ -130,7 +130,7 @@ def mix_under(
 ) -> np.ndarray:
     """Put ``music`` under ``speech`` (the clip's own audio, same ``sr``) and return (len(speech), 2) float32.
 
-    ``speech_mask``: one bool per ``mask_hop_s`` seconds (10 ms by default; models.voice's Silero mask uses
+    ``speech_mask``: one bool per ``mask_hop_s`` seconds (10 ms by default; models.voices.model's Silero mask uses
     32 ms frames: pass ``mask_hop_s=VAD_FRAME / SR``); None computes :func:`energy_speech_mask`. The music
     is cut or padded to the clip with a ``fade_out_s`` fade at the end. ``music_db`` (default MUSIC_DB) and
     ``duck_db`` (DUCK_DB): see the module; a clip whose audio is silent gets the music at ``music_lufs``. An empty

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import torch
 
-    from models.expression import load_expression_model, save_checkpoint
+    from models.faces.expression import load_expression_model, save_checkpoint
     from models.train.train_expression import aligned_views, load_fer
 
     torch.set_num_threads(args.threads)

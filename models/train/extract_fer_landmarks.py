@@ -37,9 +37,9 @@ def fer_canvas(image: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 def template_from_cache(path: str | Path) -> dict[str, tuple[float, float]]:
-    """Mean anchor positions (models.face.ANCHORS) in 48x48 FER pixels over the found faces, mirrored and
-    averaged so the template is symmetric (eyes level): the numbers behind models.face.FER_TEMPLATE."""
-    from models.face import ANCHORS, FER_SIZE, anchor_points
+    """Mean anchor positions (models.faces.tracker.ANCHORS) in 48x48 FER pixels over the found faces, mirrored and
+    averaged so the template is symmetric (eyes level): the numbers behind models.faces.tracker.FER_TEMPLATE."""
+    from models.faces.tracker import ANCHORS, FER_SIZE, anchor_points
 
     c = np.load(path)
     mean = np.mean([anchor_points(lm) for lm in c["landmarks"][c["found"]]], axis=0)  # (4, 2)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         print("FER_TEMPLATE =", template_from_cache(args.out))
         return
 
-    from models.face import BLENDSHAPE_NAMES, N_LANDMARKS, _to_mp_image, create_landmarker, result_faces
+    from models.faces.tracker import BLENDSHAPE_NAMES, N_LANDMARKS, _to_mp_image, create_landmarker, result_faces
 
     data = np.load(args.data)
     images, labels, usage = data["images"], data["labels"], data["usage"]

@@ -3,7 +3,7 @@ pose, blur, scale, lighting and compression.
 
 :func:`aligned_faces` puts each 48x48 image on the canvas the landmark extraction used
 (``extract_fer_landmarks.fer_canvas``: upscaled to 256 px on a 640x480 grey frame) and cuts the crop the product
-cuts at run time (``models.face_align.aligned_crop`` from the MediaPipe landmarks); images without landmarks keep
+cuts at run time (``models.faces.align.aligned_crop`` from the MediaPipe landmarks); images without landmarks keep
 their own framing. :func:`augment` is the training augmentation, batched on tensors.
 """
 
@@ -20,7 +20,7 @@ FER = 48
 def aligned_faces(images: np.ndarray, landmarks: np.ndarray, found: np.ndarray) -> np.ndarray:
     """(N, 48, 48) uint8 FER images + their (N, 478, 2+) landmarks in 48x48 pixels -> (N, 48, 48) uint8 crops
     framed by the run-time alignment (the original image where ``found`` is False)."""
-    from models.face_align import aligned_crop
+    from models.faces.align import aligned_crop
     from models.train.extract_fer_landmarks import UPSCALE, fer_canvas
 
     out = np.array(images, dtype=np.uint8, copy=True)

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch.nn.functional as F
 
     from models.affect import FER_CLASSES
-    from models.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
+    from models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
 
     torch.set_num_threads(args.threads)
     data = load_fer(args.data)

@@ -5,7 +5,7 @@
     python -m models.train.train_expression_geometry --expression models/weights/expression.pt --solo --no-flip \
         --landmarks /tmp/moodscore_cache/fer_landmarks_publictest.npz --write
 
-The CNN reads pixels; the landmark network (the brief's visual baseline, ``models.landmark_baseline``, trained
+The CNN reads pixels; the landmark network (the brief's visual baseline, ``models.faces.landmark_baseline``, trained
 by ``models.train.train_landmark_baseline``) reads the shape of the face the Landmarker measured, which every
 analysed frame has anyway. Their errors differ, so a product of experts,
 ``(1 - w) * log p_cnn + w * log p_landmarks``, beats either. Measured on PublicTest (FER2013's validation split
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.expression import load_expression_model, product_of_experts, save_checkpoint
-from models.landmark_baseline import load_landmark_baseline
+from models.faces.expression import load_expression_model, product_of_experts, save_checkpoint
+from models.faces.landmark_baseline import load_landmark_baseline
 
 DATA = Path("../shared/data/fer2013/fer2013_train_publictest.npz")
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         cnn.meta = {
             **cnn.meta,
             "geometry": {
-                "what": "landmark-distance network (models.landmark_baseline) as a second expert",
+                "what": "landmark-distance network (models.faces.landmark_baseline) as a second expert",
                 "baseline_meta": expert.meta,
                 "command": "python -m models.train.train_expression_geometry "
                 + " ".join(sys.argv[1:] if argv is None else argv),

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.checkpoints import write_checkpoint
+from models.files.checkpoints import write_checkpoint
 from models.music import tokens
 from models.music.data import emopia_split, load_midi, pop909_songs
 from models.music.generator import FORMAT, GeneratorDims, MusicTransformer

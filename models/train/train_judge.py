@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
-    from models.checkpoints import write_checkpoint
+    from models.files.checkpoints import write_checkpoint
     from models.music.data import emopia_split
     from models.music.features import FEATURE_NAMES
     from models.music.judge import judge_checkpoint

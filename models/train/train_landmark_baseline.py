@@ -1,4 +1,4 @@
-"""Train the landmark-distance baseline (models.landmark_baseline) on FER2013 landmarks and write its model card.
+"""Train the landmark-distance baseline (models.faces.landmark_baseline) on FER2013 landmarks and write its model card.
 
 Needs the landmark cache of ``python -m models.train.extract_fer_landmarks``. Trains on FER2013 Training
 images whose face was found (10% of them held out to pick the epoch), evaluates on PublicTest::
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from models.affect import FER_CLASSES
-from models.landmark_baseline import LandmarkBaselineDims, build_baseline, landmark_features
+from models.faces.landmark_baseline import LandmarkBaselineDims, build_baseline, landmark_features
 
 COMMAND = (
     "python -m models.train.extract_fer_landmarks --data ../shared/data/fer2013/fer2013_train_publictest.npz\n"
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
 
 The brief's visual baseline: 2,278 pairwise distances between 68 MediaPipe face-mesh points (the iBUG 68-point
 layout), divided by the inter-ocular distance and standardised, into a fully connected network of {hidden}
-(BatchNorm, ReLU, dropout {model.dims.dropout}), {n_params:,} parameters. Code: `models/landmark_baseline.py`;
+(BatchNorm, ReLU, dropout {model.dims.dropout}), {n_params:,} parameters. Code: `models/faces/landmark_baseline.py`;
 training: `models/train/train_landmark_baseline.py`.
 
 - Data: FER2013 (Goodfellow et al. 2013), `fer2013_train_publictest.npz`. Landmarks from the MediaPipe Face

@@ -77,7 +77,7 @@ def augmented_audio(paths: list[Path], seed: int = 0) -> np.ndarray:
 
 def feature_cube(arch: str, audio: np.ndarray) -> np.ndarray:
     """(N, 3, C, T) features of every clip and copy; cached."""
-    from models.voice import features
+    from models.voices.model import features
 
     cache = CACHE / f"ravdess_feat_{arch}_{audio.shape[0]}.npy"
     if cache.exists():
@@ -95,7 +95,7 @@ def actor_folds(k: int) -> list[list[int]]:
 def functional_cube(audio: np.ndarray) -> np.ndarray:
     """(N, 3, 4, D) utterance functionals of every clip and copy over four spans: the whole clip and 2 s crops
     at 0, 0.19 and 0.39 s (the run-time model sees 2 s); cached."""
-    from models.voice import frame_features, functionals
+    from models.voices.model import frame_features, functionals
 
     cache = CACHE / f"ravdess_func_{audio.shape[0]}.npy"
     if cache.exists():
@@ -115,7 +115,7 @@ def train_functionals(x: np.ndarray, y: np.ndarray, dims: dict[str, Any], alpha:
     import torch
     from sklearn.neural_network import MLPClassifier
 
-    from models.voice import FunctionalsMLP
+    from models.voices.model import FunctionalsMLP
 
     xs = x.reshape(-1, x.shape[-1])
     mean, std = xs.mean(0), xs.std(0) + 1e-6
@@ -137,7 +137,7 @@ def cross_validate_functionals(args: argparse.Namespace, recipe: dict[str, Any])
     run), then the final MLP on all actors, added to the baseline checkpoint ``--base``."""
     import torch
 
-    from models.voice import SR, load_voice_model, save_checkpoint
+    from models.voices.model import SR, load_voice_model, save_checkpoint
 
     paths, labels, actors = list_ravdess(args.data)
     audio = augmented_audio(paths, args.seed)
@@ -185,7 +185,7 @@ def train_network(arch: str, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any
     import torch
     import torch.nn.functional as F
 
-    from models.voice import build_network
+    from models.voices.model import build_network
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -248,7 +248,7 @@ def evaluate_vad(ravdess: Path, pop909: Path, sf2: str, n_songs: int = 24, seed:
     import pretty_midi
     import soundfile as sf
 
-    from models.voice import MIN_SPEECH, SR, VAD_FRAME, detect_speech
+    from models.voices.model import MIN_SPEECH, SR, VAD_FRAME, detect_speech
 
     rng = np.random.default_rng(seed)
 
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from models import affect
-    from models.voice import FEATURES, save_checkpoint
+    from models.voices.model import FEATURES, save_checkpoint
 
     torch.set_num_threads(1)
     if args.eval_vad:

@@ -3,7 +3,7 @@
     python -m models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k --recipe video \
         [--fold-heads DIR] [--out models/weights/voice.pt] [--pop909 ../shared/data/pop909] [--force]
 
-Features: Whisper base's encoder (:mod:`models.whisper_encoder`), stages 0..4 at 50 frames/s, pooled as mean + std
+Features: Whisper base's encoder (:mod:`models.voices.encoder`), stages 0..4 at 50 frames/s, pooled as mean + std
 over the speech frames (Silero VAD, as at run time) of a span: the whole clip, or the 2 s crop at 0.19-2.19 s
 sliced from the whole clip's encoding. Each clip is encoded alone and inside a ~29 s chunk of 12 clips joined in
 random order ("in context", as at run time). Copies: ``c0`` the original, ``c1`` + white noise, ``c2`` time
@@ -17,7 +17,7 @@ also fits the temperature on its out-of-fold logits; the outer actors are scored
 the five outer heads as complete checkpoints DIR/fold{k}.pt (they never heard fold k's actors). ``--out`` writes
 the head chosen and fitted the same way on all 20 actors, only if the shipping rule (``weights/voice.md``) holds
 against ``--reference`` (the shipped recipe's CV results). Every checkpoint written holds the Whisper head alone
-(``models.voice.add_whisper_head`` without a base): at share 1 nothing else would run.
+(``models.voices.model.add_whisper_head`` without a base): at share 1 nothing else would run.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ SHIP_TOLERANCE = 0.005  # accuracy may drop by at most this (whole and 2 s, in c
 
 def _pool_clip(frames: list[np.ndarray], mask: np.ndarray, a: int, b: int) -> np.ndarray:
     """(L, 2, 2D) pooled stats of every layer's frames[a:b] (whole) and its 2 s crop, over speech frames."""
-    from models.voice_features import frame_speech, pooled_stats
-    from models.whisper_encoder import FRAMES_PER_S
+    from models.voices.encoder import FRAMES_PER_S
+    from models.voices.features import frame_speech, pooled_stats
 
     sp = frame_speech(mask, b - a, FRAMES_PER_S)
     c0, c1 = (round(t * FRAMES_PER_S) for t in CROP)
@@ -74,8 +74,8 @@ def whisper_features(clips: list[np.ndarray], key: str, seed: int, *, alone: boo
     or only (in context,) when ``alone`` is False. Cached under ``key``."""
     import torch
 
-    from models.voice import detect_speech
-    from models.whisper_encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
+    from models.voices.encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
+    from models.voices.model import detect_speech
 
     cache = CACHE / f"ravdess_whisper_{len(clips)}_{key}_s{seed}_b{MAX_BLOCK}.npy"
     if cache.exists():
@@ -221,7 +221,7 @@ def ship_decision(new: dict[str, Any], ref: dict[str, Any]) -> tuple[bool, str]:
 def write_head(out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None) -> None:
     """A voice checkpoint holding ``head`` alone (the Whisper head at share 1: no other network would run). A fold
     head (``fold_actors`` given) records its held-out actors in the top-level meta as well."""
-    from models.voice import add_whisper_head
+    from models.voices.model import add_whisper_head
 
     top: dict[str, Any] = {"model": f"Whisper head alone, encoder blocks {layer_name(head.layer)} (see whisper.meta)"}
     if fold_actors is not None:

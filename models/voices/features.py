@@ -1,4 +1,4 @@
-"""Voice features: what the speech emotion networks of :mod:`models.voice` read, from 16 kHz mono audio.
+"""Voice features: what the speech emotion networks of :mod:`models.voices.model` read, from 16 kHz mono audio.
 
 - :func:`baseline_features`: the brief's 27 per-frame features (13 MFCC, 12 chroma, RMS, spectral centroid),
   the input of the ``baseline`` network.
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.vad import SR
+from models.voices.vad import SR
 
 FEATURES: dict[str, dict[str, Any]] = {
     "baseline": {"n_fft": 1024, "hop": 256, "n_mfcc": 13},
@@ -133,8 +133,8 @@ def features(arch: str, audio: np.ndarray) -> np.ndarray:
 
 def frame_speech(vad_mask: np.ndarray, n_frames: int, frames_per_s: float) -> np.ndarray:
     """(n_frames,) speech flags for frames at ``frames_per_s`` (frame i at i / frames_per_s seconds), read off a
-    :func:`models.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
-    from models.vad import VAD_FRAME
+    :func:`models.voices.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
+    from models.voices.vad import VAD_FRAME
 
     if len(vad_mask) == 0:
         return np.zeros(n_frames, dtype=bool)

@@ -70,7 +70,7 @@ def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str], *, prov
     """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success).
 
     ``provenance``: a key of :data:`PROVENANCE`; its licence, data and model card go into the file."""
-    from models.atomic import atomic_output
+    from models.files.atomic import atomic_output
 
     if provenance is not None:
         ckpt = {**ckpt, "provenance": dict(PROVENANCE[provenance])}

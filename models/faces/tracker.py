@@ -15,11 +15,11 @@ tracker searches overlapping square tiles at two scales, landmarks a crop around
 VIDEO-mode landmarker, so MediaPipe's own landmark tracking applies inside the crop). It searches again at once
 when a face is lost, and every ``research_every`` frames to catch new faces. ``process_all`` gives every tracked
 face of a frame, ``process`` the main one; which face carries the scene over a whole shot is decided after the
-tracking, with the speech and the cuts known (:mod:`models.face_choice`).
+tracking, with the speech and the cuts known (:mod:`models.faces.choice`).
 
-The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.face_align`,
-the geometry of the search (boxes, patches, tiles) in :mod:`models.face_geometry`, the MediaPipe models
-(landmarker, detector, their results as arrays) in :mod:`models.face_mediapipe`; all are re-exported here.
+The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.faces.align`,
+the geometry of the search (boxes, patches, tiles) in :mod:`models.faces.geometry`, the MediaPipe models
+(landmarker, detector, their results as arrays) in :mod:`models.faces.landmarker`; all are re-exported here.
 """
 
 from __future__ import annotations
@@ -32,27 +32,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models._native import quiet_native_stderr
 from models.errors import InputError
-from models.face_align import ANCHORS as ANCHORS
-from models.face_align import FER_SIZE as FER_SIZE
-from models.face_align import FER_TEMPLATE as FER_TEMPLATE
-from models.face_align import aligned_crop as aligned_crop
-from models.face_align import alignment_matrix as alignment_matrix
-from models.face_align import anchor_points as anchor_points
-from models.face_choice import FaceChoiceOptions, FaceRecord, mouth_opening, score_frame, sharpness
-from models.face_geometry import Box, box_area, box_iou, same_face
-from models.face_geometry import check_rgb as check_rgb
-from models.face_geometry import landmark_box as landmark_box
-from models.face_geometry import search_tiles as search_tiles
-from models.face_geometry import square_patch as square_patch
-from models.face_mediapipe import BLENDSHAPE_NAMES as BLENDSHAPE_NAMES
-from models.face_mediapipe import N_LANDMARKS as N_LANDMARKS
-from models.face_mediapipe import _to_mp_image as _to_mp_image
-from models.face_mediapipe import create_detector as create_detector
-from models.face_mediapipe import create_landmarker as create_landmarker
-from models.face_mediapipe import default_model_path as default_model_path
-from models.face_mediapipe import result_faces as result_faces
+from models.faces.align import ANCHORS as ANCHORS
+from models.faces.align import FER_SIZE as FER_SIZE
+from models.faces.align import FER_TEMPLATE as FER_TEMPLATE
+from models.faces.align import aligned_crop as aligned_crop
+from models.faces.align import alignment_matrix as alignment_matrix
+from models.faces.align import anchor_points as anchor_points
+from models.faces.choice import FaceChoiceOptions, FaceRecord, mouth_opening, score_frame, sharpness
+from models.faces.geometry import Box, box_area, box_iou, same_face
+from models.faces.geometry import check_rgb as check_rgb
+from models.faces.geometry import landmark_box as landmark_box
+from models.faces.geometry import search_tiles as search_tiles
+from models.faces.geometry import square_patch as square_patch
+from models.faces.landmarker import BLENDSHAPE_NAMES as BLENDSHAPE_NAMES
+from models.faces.landmarker import N_LANDMARKS as N_LANDMARKS
+from models.faces.landmarker import _to_mp_image as _to_mp_image
+from models.faces.landmarker import create_detector as create_detector
+from models.faces.landmarker import create_landmarker as create_landmarker
+from models.faces.landmarker import default_model_path as default_model_path
+from models.faces.landmarker import result_faces as result_faces
+from models.faces.native_logs import quiet_native_stderr
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class FaceTracker:
 
     :meth:`process_all` returns every face read in a frame (each with its track id, mouth opening, and in
     frames with several faces or once a second a thumbnail and its sharpness); :meth:`process` returns the main
-    one (the best by size, centrality, sharpness (:func:`models.face_choice.score_frame`) and how much its mouth
+    one (the best by size, centrality, sharpness (:func:`models.faces.choice.score_frame`) and how much its mouth
     moves, held until another face is clearly better for two readings).
 
     Holds a BlazeFace detector (IMAGE mode) for the search over the whole frame and its tiles, and a landmarker

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
-from models.runner import Job, ProgressFn, Runner, _check_kind, broker_problem
-from models.tasks import TaskResult, inside, run_task
+from models.jobs.runner import Job, ProgressFn, Runner, _check_kind, broker_problem
+from models.jobs.tasks import TaskResult, inside, run_task
 
 log = logging.getLogger("moodscore.jobs")
 
@@ -87,7 +87,7 @@ def make_app(broker: str, *, job_seconds: float | None = DEFAULT_JOB_SECONDS) ->
 
 def _run(self: Any, kind: str, params: dict[str, Any], folder: str) -> dict[str, Any]:
     """The task: run one job in ``storage/folder``; errors come back as ``{"error": ..., "error_type": ...}``."""
-    from models.runner import time_limited
+    from models.jobs.runner import time_limited
 
     try:
         if _storage is None:
@@ -138,7 +138,7 @@ def _warm_process(**_: Any) -> None:
     priority, so that a front end on the same machine stays responsive."""
     import contextlib
 
-    from models.pool import CHILD_NICENESS
+    from models.jobs.pool import CHILD_NICENESS
 
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHILD_NICENESS)

@@ -1,9 +1,10 @@
 """Voice: speech emotion recognition over sliding windows of a clip.
 
 This module holds the self-describing checkpoint and :class:`VoiceModel` / :func:`load_voice_model`, which judge the
-windows that hold enough speech; the networks are in :mod:`models.voice_nets`, speech detection (Silero VAD, the
-16 kHz mono conversion) in :mod:`models.vad` and the networks' input features in :mod:`models.voice_features`; all
-are re-exported here (``MelCNN``, ``FunctionalsMLP``, ``detect_speech``, ``SpeechDetector``, ``to_mono_16k``,
+windows that hold enough speech; the networks are in :mod:`models.voices.nets`, speech detection (Silero VAD,
+the 16 kHz mono conversion) in :mod:`models.voices.vad` and the networks' input features in
+:mod:`models.voices.features`; all are re-exported here (``MelCNN``, ``FunctionalsMLP``, ``detect_speech``,
+``SpeechDetector``, ``to_mono_16k``,
 ``SR``, ``VAD_FRAME``, ``FEATURES``, ``features``, ``frame_features``, ``functionals``, ...). Emotion comes from a
 network over 2 s of audio centred on each window (``ctx_s`` in the checkpoint), so a 1 s window is judged with its
 surrounding speech. Two networks exist:
@@ -14,7 +15,7 @@ surrounding speech. Two networks exist:
 
 Both pool over time, so they accept any length; the checkpoint says which one it holds and rebuilds it. A
 checkpoint may add a functionals MLP (``func``) and a Whisper head (``whisper``): a linear classifier over the
-mean + std of the speech frames of one or several blocks of Whisper base's encoder (:mod:`models.whisper_encoder`;
+mean + std of the speech frames of one or several blocks of Whisper base's encoder (:mod:`models.voices.encoder`;
 several: each block pooled, then concatenated in the listed order), pooled over the same 2 s; the clip is encoded
 once (30 s chunks, up to the deepest block listed) and pooled per window. The Whisper head's logits are divided by
 its stored ``temperature`` (calibration; 1 when absent). Probabilities are averaged with the stored shares (a Whisper
@@ -35,35 +36,35 @@ import torch
 from torch import nn
 
 from models import affect
-from models.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 from models.errors import InputError, ModelLoadError
-from models.vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
-from models.vad import SR as SR
-from models.vad import VAD_FRAME as VAD_FRAME
-from models.vad import VAD_OFF as VAD_OFF
-from models.vad import VAD_ON as VAD_ON
-from models.vad import SpeechDetector as SpeechDetector
-from models.vad import detect_speech as detect_speech
-from models.vad import to_mono_16k as to_mono_16k
-from models.voice_features import FEATURES as FEATURES
-from models.voice_features import FUNC_HOP as FUNC_HOP
-from models.voice_features import N_STATS as N_STATS
-from models.voice_features import baseline_features as baseline_features
-from models.voice_features import features as features
-from models.voice_features import frame_features as frame_features
-from models.voice_features import frame_speech as frame_speech
-from models.voice_features import functionals as functionals
-from models.voice_features import logmel_features as logmel_features
-from models.voice_features import mel_filterbank as mel_filterbank
-from models.voice_features import pooled_stats as pooled_stats
-from models.voice_nets import ARCHS as ARCHS
-from models.voice_nets import BaselineCNN as BaselineCNN
-from models.voice_nets import FunctionalsMLP as FunctionalsMLP
-from models.voice_nets import MelCNN as MelCNN
-from models.voice_nets import build_network as build_network
-from models.whisper_encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
-from models.whisper_encoder import SHA256 as WHISPER_SHA256
-from models.whisper_encoder import encode as encode
+from models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
+from models.voices.encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
+from models.voices.encoder import SHA256 as WHISPER_SHA256
+from models.voices.encoder import encode as encode
+from models.voices.features import FEATURES as FEATURES
+from models.voices.features import FUNC_HOP as FUNC_HOP
+from models.voices.features import N_STATS as N_STATS
+from models.voices.features import baseline_features as baseline_features
+from models.voices.features import features as features
+from models.voices.features import frame_features as frame_features
+from models.voices.features import frame_speech as frame_speech
+from models.voices.features import functionals as functionals
+from models.voices.features import logmel_features as logmel_features
+from models.voices.features import mel_filterbank as mel_filterbank
+from models.voices.features import pooled_stats as pooled_stats
+from models.voices.nets import ARCHS as ARCHS
+from models.voices.nets import BaselineCNN as BaselineCNN
+from models.voices.nets import FunctionalsMLP as FunctionalsMLP
+from models.voices.nets import MelCNN as MelCNN
+from models.voices.nets import build_network as build_network
+from models.voices.vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
+from models.voices.vad import SR as SR
+from models.voices.vad import VAD_FRAME as VAD_FRAME
+from models.voices.vad import VAD_OFF as VAD_OFF
+from models.voices.vad import VAD_ON as VAD_ON
+from models.voices.vad import SpeechDetector as SpeechDetector
+from models.voices.vad import detect_speech as detect_speech
+from models.voices.vad import to_mono_16k as to_mono_16k
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
 FORMATS = ("moodscore-voice/1", "moodscore-voice/2")  # /2: the Whisper entry names its blocks; base networks optional

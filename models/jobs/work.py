@@ -28,7 +28,7 @@ from models.errors import InvalidOptionError, OutputError
 
 if TYPE_CHECKING:
     from models.engine import Engine
-    from models.media import MediaLimits
+    from models.media.decode import MediaLimits
     from models.types import ComposeRequest, Timeline
 
 Progress = Callable[[float, str], None]
@@ -230,9 +230,9 @@ def compose_job(
     ``audio=False``: the MIDI (and the picture) only, nothing rendered (what a DAW needs).
     """
     from models.errors import InvalidOptionError
+    from models.media.plots import piano_roll_png
     from models.music.mix import export_mp3, loop_around
     from models.music.render import write_wav
-    from models.plots import piano_roll_png
 
     unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
     if unknown:
@@ -390,7 +390,7 @@ def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
     """``folder``'s files in a zip at ``dest`` (stored, not compressed: audio does not shrink), atomically."""
     import zipfile
 
-    from models.atomic import atomic_output
+    from models.files.atomic import atomic_output
 
     out = Path(dest)
     with atomic_output(out, errors=(OSError, zipfile.BadZipFile)) as tmp, zipfile.ZipFile(tmp, "w") as z:
@@ -415,9 +415,9 @@ def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
 def _cache_entry(
     engine: Engine, clip: Path, cache: str | os.PathLike[str] | bool, limits: MediaLimits | None
 ) -> tuple[Path, str]:
-    """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis_cache`)."""
-    from models import analysis_cache
-    from models.cuts import CUTS_VERSION
+    """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis.cache`)."""
+    from models.analysis import cache as analysis_cache
+    from models.analysis.cuts import CUTS_VERSION
     from models.engine import ANALYSIS_FPS
 
     folder = analysis_cache.default_folder() if isinstance(cache, bool) else Path(cache)
@@ -457,7 +457,7 @@ def score_job(
 
     ``timeline``: follow this one (a previous run's ``timeline.json``, edited or not) instead of analysing; it must
     last as long as the clip. ``cache``: keep and reuse the analysis by the clip's content
-    (:mod:`models.analysis_cache`; True for the default folder, or a folder), with its pictures of the faces read
+    (:mod:`models.analysis.cache`; True for the default folder, or a folder), with its pictures of the faces read
     for timeline.png; a ``timeline`` given without pictures takes them from the clip's cached analysis if there is
     one (the faces are the clip's, whatever the edits to the emotions). ``force``: (start_s, end_s,
     quadrant) stretches that take that quadrant whatever the analysis found (:meth:`Timeline.forced`).
@@ -481,12 +481,12 @@ def score_job(
     ``loop``: the music ends on its way back to its beginning and music.wav loops seamlessly (the scored video
     still fades out at its end).
     """
-    from models import media
+    from models.media import decode as media
+    from models.media.mux import mux_audio_into_video, output_plan
+    from models.media.plots import timeline_png
     from models.music.mix import export_mp3, fit_length, loop_around, mix_under
     from models.music.render import write_wav
     from models.music.sync import GIVEN_RANGE, splice
-    from models.mux import mux_audio_into_video, output_plan
-    from models.plots import timeline_png
     from models.types import ComposeRequest
 
     report = progress or (lambda f, m: None)
@@ -517,14 +517,14 @@ def score_job(
                 "give the timeline of this clip"
             )
         if cache and not timeline.faces:  # the pictures of the faces read, from this clip's cached analysis
-            from models import analysis_cache
+            from models.analysis import cache as analysis_cache
 
             with contextlib.suppress(OSError):
                 folder, cache_key = _cache_entry(engine, src, cache, limits)
                 timeline = replace(timeline, faces=analysis_cache.load_faces(folder, cache_key))
         report(0.55, "following the timeline given")
     elif cache:
-        from models import analysis_cache
+        from models.analysis import cache as analysis_cache
 
         folder, cache_key = _cache_entry(engine, src, cache, limits)
         timeline = analysis_cache.load(folder, cache_key)

@@ -1,13 +1,13 @@
 """The one runner interface front ends submit jobs through, and its backends.
 
-A job is data (:mod:`models.tasks`): a kind ("score", "compose"), JSON options and a job folder. Front ends call
+A job is data (:mod:`models.jobs.tasks`): a kind ("score", "compose"), JSON options and a job folder. Front ends call
 ``runner.submit(kind, params, folder, progress=cb)`` and wait on the returned :class:`Job`; they never know
 which backend runs it:
 
 - :class:`ThreadRunner`: worker threads sharing one Engine (tests, and where one process is all there is);
 - :class:`ProcessRunner`: a local pool of worker processes, each holding a warm Engine (the default for every
   front end: a crash, a leak or a stuck native call takes one process, not the front end);
-- :class:`models.celery_jobs.CeleryRunner`: Celery workers on any number of machines, with Redis as broker
+- :class:`models.jobs.celery.CeleryRunner`: Celery workers on any number of machines, with Redis as broker
   and result backend (``moodscore worker``; the ``scale`` extra).
 
 :func:`make_runner` picks one. The two local runners queue in :class:`JobRunner`, a bounded waiting line in
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import MoodscoreError, QueueFullError, TimeLimitError
-from models.tasks import KINDS, TaskResult, run_task
+from models.jobs.tasks import KINDS, TaskResult, run_task
 
 if TYPE_CHECKING:
     from models.engine import Engine
@@ -293,7 +293,7 @@ class ProcessRunner(_LocalRunner):
         time_limit: float | None = None,
         warm: bool = True,
     ) -> None:
-        from models.pool import EngineProcesses
+        from models.jobs.pool import EngineProcesses
 
         super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
         if factory is None:
@@ -328,7 +328,7 @@ def make_runner(
     """The runner a front end asked for: Celery workers with ``broker`` (files through ``storage``); else
     jobs on threads sharing ``engine`` when one is given; else the local pool of worker processes."""
     if broker:
-        from models.celery_jobs import CeleryRunner
+        from models.jobs.celery import CeleryRunner
 
         if storage is None:
             raise MoodscoreError("a broker needs --storage: a folder the workers see too (e.g. an NFS mount)")

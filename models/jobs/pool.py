@@ -1,4 +1,4 @@
-"""Jobs in child processes that each hold a warm Engine: the local runner's workers (:class:`models.runner.
+"""Jobs in child processes that each hold a warm Engine: the local runner's workers (:class:`models.jobs.runner.
 ProcessRunner`).
 
 Processes rather than threads, so no job can stall a front end: model loading, Matplotlib's Agg drawing and

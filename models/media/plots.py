@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.atomic import atomic_output
+from models.files.atomic import atomic_output
 
 if TYPE_CHECKING:
     from models.types import Timeline

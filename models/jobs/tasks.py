@@ -177,8 +177,8 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one job in ``folder`` with ``engine``; return its JSON result (files relative to the folder).
     Raises the core's errors (MoodscoreError) for bad options and inputs."""
-    from models.jobs import compose_job, score_job, zip_folder
-    from models.media import MediaLimits
+    from models.jobs.work import compose_job, score_job, zip_folder
+    from models.media.decode import MediaLimits
 
     base = Path(folder)
     if not base.is_dir():
@@ -203,7 +203,7 @@ def run_task(
                 progress=progress,
             )
         else:
-            from models.rescore import rescore_job
+            from models.jobs.rescore import rescore_job
 
             bars = params.get("bars")
             if not (isinstance(bars, list | tuple) and len(bars) == 2 and all(type(b) is int for b in bars)):

@@ -5,7 +5,7 @@ is a frame whose mean change of hue, saturation and brightness from the frame be
 fade is a run of frames darker than 12 on average, cut in its middle. PySceneDetect itself is not used: 0.7
 requires a second OpenCV wheel beside MediaPipe's opencv-contrib-python, and 0.6 pins click below what Gradio
 needs. It runs on thumbnails the analysis makes of every frame it decodes anyway
-(:func:`models.media.iter_frames` with ``thumbs``): a few hundred microseconds a frame, no second decoding.
+(:func:`models.media.decode.iter_frames` with ``thumbs``): a few hundred microseconds a frame, no second decoding.
 Where the analysis skips frames nothing refers to (B-frames), a cut still lands on its frame: encoders start a
 new shot with a frame the next ones refer to (a keyframe, or at least a P-frame), and that frame is decoded.
 """

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from models.affect import FER_CLASSES
-from models.checkpoints import load_checkpoint
 from models.errors import InputError, ModelLoadError
-from models.face import ANCHORS
+from models.faces.tracker import ANCHORS
+from models.files.checkpoints import load_checkpoint
 
 FORMAT = "moodscore.landmark_baseline/1"
 # MediaPipe face-mesh indices in the order of the 68-point layout: jaw 17, brows 10, nose 9, eyes 12, lips 20.

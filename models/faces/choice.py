@@ -1,6 +1,6 @@
 """Which face carries the scene: a score per face and frame, and a choice per shot that does not flicker.
 
-Each face the tracker follows (:class:`models.face.FaceTracker`, several at once) is scored in every frame it
+Each face the tracker follows (:class:`models.faces.tracker.FaceTracker`, several at once) is scored in every frame it
 is seen by what makes a viewer look at it: its size (next to the largest face in the frame and the frames either
 side), how central it is, how sharp it is (the variance of the Laplacian of a small crop over the crop's own
 variance, next to the sharpest face nearby: a face blurred by the depth of field loses), whether it is speaking
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.fusion import viterbi_min_duration
+from models.fusion.timeline import viterbi_min_duration
 from models.types import FaceThumb
 
 FACE_CHOICE_VERSION = 1  # a change of the choice changes analyses: part of what makes a cached analysis stale
@@ -50,7 +50,7 @@ class FaceChoiceOptions:
 
 @dataclass(frozen=True)
 class FaceRecord:
-    """What the choice needs of one face in one frame (the tracker's :class:`models.face.FaceObservation`)."""
+    """What the choice needs of one face in one frame (the tracker's :class:`models.faces.tracker.FaceObservation`)."""
 
     frame: int  # index of the frame in the sampled sequence
     track: int  # the tracker's id of this face

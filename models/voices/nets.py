@@ -1,7 +1,7 @@
 """The voice networks a checkpoint may hold beside (or instead of) the Whisper head: the brief's 1-D CNN over per-frame
 features, a small 2-D CNN over log-mel, and an MLP (or logistic regression) over utterance-level vectors with stored
 standardisation, which is also the Whisper head's form. :func:`build_network` rebuilds one from a checkpoint's arch
-and dims. Re-exported by :mod:`models.voice`."""
+and dims. Re-exported by :mod:`models.voices.model`."""
 
 from __future__ import annotations
 

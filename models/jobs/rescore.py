@@ -2,8 +2,8 @@
 
 A ``moodscore score`` folder keeps what it needs to make the same piece again: ``timeline.json`` (so nothing is
 analysed again) and the options in ``score.json`` (with the bars rescored so far, so that earlier rescores stay).
-:func:`rescore_job` reads them and runs :func:`models.jobs.score_job` with one more rescore; the command line
-(``moodscore rescore``) and the ``rescore`` job kind (:mod:`models.tasks`, for the web page) both call it.
+:func:`rescore_job` reads them and runs :func:`models.jobs.work.score_job` with one more rescore; the command line
+(``moodscore rescore``) and the ``rescore`` job kind (:mod:`models.jobs.tasks`, for the web page) both call it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from models.errors import InputError, InvalidOptionError
 
 if TYPE_CHECKING:
     from models.engine import Engine
-    from models.jobs import Progress, ScoreJobResult
-    from models.media import MediaLimits
+    from models.jobs.work import Progress, ScoreJobResult
+    from models.media.decode import MediaLimits
     from models.types import Timeline
 
 
@@ -85,7 +85,7 @@ def rescore_job(
     ``seed``, into ``out_dir`` (the same folder for a rescore in place). The clip is ``clip``, else the one the
     score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors. ``cache``:
     the analysis cache the pictures of the faces read come from (for ``timeline.png``; see ``score_job``)."""
-    from models.jobs import score_job
+    from models.jobs.work import score_job
 
     found = read_scored(scored)
     check_bars(first, last, found.bars, what=what)

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.affect import FER_CLASSES
-from models.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 from models.errors import InputError, ModelLoadError
-from models.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
+from models.faces.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
+from models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 
 FORMAT = "moodscore.expression/1"
 BF16_ENV = "MOODSCORE_BF16"  # "0": always float32; "1": bfloat16 even where the CPU has no native support
@@ -123,7 +123,7 @@ class ExpressionModel:
     tta_flip: bool = True
     tta_shift: int = 0  # > 0: also average the crops shifted by this many pixels up, down, left and right
     meta: dict[str, Any] = field(default_factory=dict)
-    # optional second expert on the face's geometry (the landmark-distance network, models.landmark_baseline),
+    # optional second expert on the face's geometry (the landmark-distance network, models.faces.landmark_baseline),
     # used when landmarks are given: log p = (1 - w) * log p_cnn + w * log p_geometry, renormalised
     geometry: LandmarkBaseline | None = None
     geometry_weight: float = 0.0

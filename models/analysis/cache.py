@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models import face_choice
-from models.atomic import atomic_output
 from models.errors import OutputError
-from models.face_choice import load_thumbs, save_thumbs
+from models.faces import choice as face_choice
+from models.faces.choice import load_thumbs, save_thumbs
+from models.files.atomic import atomic_output
 from models.types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
@@ -49,12 +49,12 @@ def file_digest(path: Path) -> str:
 
 def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
     """The key of a clip's analysis: its content, the settings, the version of the face choice
-    (:data:`models.face_choice.FACE_CHOICE_VERSION`: which face is read changes the analysis), the fusion's settings
+    (:data:`models.faces.choice.FACE_CHOICE_VERSION`: which face is read changes the analysis), the fusion's settings
     and the models' identity (each weight file's path, size and modification time, the bundled ones included)."""
     import importlib.resources
 
     from models import affect
-    from models.fusion import FusionOptions
+    from models.fusion.timeline import FusionOptions
 
     bundled = {"expression": "expression.pt", "voice": "voice.pt", "landmarker": "face_landmarker.task"}
     models: dict[str, Any] = {"debug": bool(engine.debug)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,14 @@ import numpy as np
 from models import affect
 
 MODALITIES: tuple[str, ...] = ("face", "voice")
+
+# The one progress callback every long call takes: ``progress(fraction in 0..1, message)``. The CLI feeds tqdm,
+# Gradio its progress bar, Discord an edited reply, the bridge OSC status messages, the runner its job's record.
+Progress = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """A :data:`Progress` that reports nowhere."""
 
 
 INSIDE = 0.05  # how far inside its quadrant a segment's point moved there sits

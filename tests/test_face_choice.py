@@ -118,6 +118,7 @@ def two_sharp_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Mod
 
 def test_the_speaker_is_read_over_a_larger_silent_face(two_sharp_faces: tuple[Path, ModuleType]) -> None:
     """Both faces in focus: the larger one wins on looks alone, the smaller one because it speaks."""
+    from models.analysis.pipeline import track_faces
     from models.faces.choice import choose
 
     path, maker = two_sharp_faces
@@ -127,7 +128,7 @@ def test_the_speaker_is_read_over_a_larger_silent_face(two_sharp_faces: tuple[Pa
     x0, y0, x1, y1 = read["box"]
     sx, sy, side = maker.SMALL_FACE
     assert sx <= (x0 + x1) / 2 <= sx + side and sy <= (y0 + y1) / 2 <= sy + side
-    seen = engine._track_faces(path, tl.duration_s, 3.0, lambda f, m: None, {})
+    seen = track_faces(engine, path, tl.duration_s, 3.0, lambda f, m: None, {})
     tracks = {r.track for r in seen.records}
     assert len(tracks) == 2
     # each face has its own landmarker: the small face's mouth moves, the big one's stays still (not blended)

@@ -59,7 +59,7 @@ def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
     bundled = {"expression": "expression.pt", "voice": "voice.pt", "landmarker": "face_landmarker.task"}
     models: dict[str, Any] = {"debug": bool(engine.debug)}
     for name, default in bundled.items():
-        given = engine._paths.get(name)
+        given = engine.path_of(name)
         path = Path(given) if given is not None else Path(str(importlib.resources.files("models.weights") / default))
         if path.is_file():  # a new release's weights (or another file given) make another key
             st = path.stat()

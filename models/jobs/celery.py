@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
-from models.jobs.runner import Job, ProgressFn, Runner, _check_kind, broker_problem
+from models.jobs.runner import Job, Runner, _check_kind, broker_problem
 from models.jobs.tasks import TaskResult, inside, run_task
+from models.types import Progress
 
 log = logging.getLogger("moodscore.jobs")
 
@@ -255,7 +256,7 @@ class CeleryRunner(Runner):
         params: Mapping[str, Any],
         folder: str | os.PathLike[str],
         *,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
     ) -> Job:
         _check_kind(kind)
         if self._closed:

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from models.errors import MoodscoreError, TimeLimitError, WorkerError
+from models.types import Progress
 
 if TYPE_CHECKING:
     from models.engine import Engine
@@ -77,7 +78,7 @@ class EngineProcesses:
         self._workers = workers
         self.time_limit = time_limit
         self._lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[float, str], None]] = {}
+        self._callbacks: dict[int, Progress] = {}
         self._ids = itertools.count(1)
         self._pool, self._queue = self._new_pool()
 
@@ -109,9 +110,7 @@ class EngineProcesses:
             f.result()
         return self
 
-    def run(
-        self, fn: Callable[..., Any], *args: Any, progress: Callable[[float, str], None] | None = None, **kw: Any
-    ) -> Any:
+    def run(self, fn: Callable[..., Any], *args: Any, progress: Progress | None = None, **kw: Any) -> Any:
         key = next(self._ids)
         if progress is not None:
             self._callbacks[key] = progress

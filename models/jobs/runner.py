@@ -30,18 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from models.errors import MoodscoreError, QueueFullError, TimeLimitError
 from models.jobs.tasks import KINDS, TaskResult, run_task
+from models.types import Progress
 
 if TYPE_CHECKING:
     from models.engine import Engine
 
 __all__ = ["Job", "JobRunner", "ProcessRunner", "QueueFullError", "Runner", "ThreadRunner", "TimeLimitError"]
 
-ProgressFn = Callable[[float, str], None]
 
-
-def time_limited(
-    progress: Callable[[float, str], None] | None, seconds: float | None, *, what: str
-) -> Callable[[float, str], None]:
+def time_limited(progress: Progress | None, seconds: float | None, *, what: str) -> Progress:
     """A progress callback that passes reports on and, once the job has run ``seconds`` since its first report,
     raises :class:`TimeLimitError` in the job, which then unwinds as on any error (nothing half-written stays).
     Jobs report several times a second, so the limit is kept to within a second or so; a job stuck inside one
@@ -188,7 +185,7 @@ class Runner(ABC):
         params: Mapping[str, Any],
         folder: str | os.PathLike[str],
         *,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
     ) -> Job:
         """Queue a job; its future resolves to a :class:`TaskResult` or raises a MoodscoreError."""
 
@@ -228,7 +225,7 @@ class _LocalRunner(Runner):
         self.queue = JobRunner(workers=workers, max_queue=max_queue, name=name)
 
     @abstractmethod
-    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]: ...
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: Progress) -> dict[str, Any]: ...
 
     def submit(
         self,
@@ -236,7 +233,7 @@ class _LocalRunner(Runner):
         params: Mapping[str, Any],
         folder: str | os.PathLike[str],
         *,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
     ) -> Job:
         _check_kind(kind)
         where = str(Path(folder).resolve())
@@ -274,7 +271,7 @@ class ThreadRunner(_LocalRunner):
         super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
         self.engine = engine
 
-    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]:
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: Progress) -> dict[str, Any]:
         limited = time_limited(progress, self.time_limit, what="this job runner")
         return run_task(self.engine, kind, params, folder, limited)
 
@@ -306,7 +303,7 @@ class ProcessRunner(_LocalRunner):
         self.processes.start()
         return self
 
-    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: ProgressFn) -> dict[str, Any]:
+    def _execute(self, kind: str, params: Mapping[str, Any], folder: str, progress: Progress) -> dict[str, Any]:
         result: dict[str, Any] = self.processes.run(run_task, kind, params, folder, progress=progress)
         return result
 

@@ -9,19 +9,19 @@ front end turns it into a :class:`TaskResult` with paths on its own side of the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import InvalidOptionError
+from models.types import Progress
 
 if TYPE_CHECKING:
     from models.engine import Engine
     from models.types import ComposeRequest
 
 KINDS = ("score", "compose", "rescore")
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)

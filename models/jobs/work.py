@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 
 from models.errors import InvalidOptionError, OutputError
+from models.types import Progress
 
 if TYPE_CHECKING:
     from models.engine import Engine
     from models.media.decode import MediaLimits
     from models.types import ComposeRequest, Timeline
-
-Progress = Callable[[float, str], None]
 
 
 SR = 44100  # rendered and mixed audio

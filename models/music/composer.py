@@ -18,7 +18,7 @@ Nothing here rates or chooses among takes: the seed decides everything, so a see
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +48,8 @@ from models.music.progression import ChordModel, load_chord_model, load_patterns
 from models.music.style import Style, draw_style
 from models.music.sync import lay_on_grid
 from models.music.theory import Chord, chord, scale
-from models.types import ComposeRequest, Score
+from models.types import ComposeRequest, Progress, Score
 
-Progress = Callable[[float, str], None]
 PROGRAMS = {"piano": 0, "bass": 33, "pad": 89}  # GM: Acoustic Grand, Electric Bass (finger), Pad 2 (warm)
 TRACK_NAMES = {"piano": "Piano", "bass": "Bass", "pad": "Pad"}
 AUTO_MAJOR = (0, 7, 2, 5, 10, 3, 9, 4)  # C G D F Bb Eb A E: the keys pop piano is mostly written in

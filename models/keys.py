@@ -10,8 +10,10 @@ import numpy as np
 import pretty_midi
 
 from models.errors import InvalidOptionError
-from models.music.features import KS_MAJOR, KS_MINOR
 
+# Krumhansl & Kessler (1982) key profiles, tonic first
+KS_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KS_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 _NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MAJ = (np.asarray(KS_MAJOR) - np.mean(KS_MAJOR)) / np.std(KS_MAJOR)

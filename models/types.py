@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from models import affect
+from models.tempo import suggested_tempo
 
 MODALITIES: tuple[str, ...] = ("face", "voice")
 
@@ -350,9 +351,6 @@ class ComposeRequest:
     def suggested_tempo(self) -> float:
         """The tempo the emotion suggests (for a Timeline, at its duration-weighted mean valence and arousal), as the
         piece with this seed takes it."""
-        from models.music.controls import controls
-        from models.music.style import draw_style
-
         e = self.emotion
         if isinstance(e, str):
             v, a = affect.quadrant_va(e)
@@ -362,8 +360,8 @@ class ComposeRequest:
             w = [s.duration_s for s in e.segments]
             v = sum(s.emotion.valence * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
             a = sum(s.emotion.arousal * d for s, d in zip(e.segments, w, strict=True)) / sum(w)
-        # the piece's player takes it a little faster or slower than the emotion's middle (draw_style)
-        return float(round(controls(v, a).tempo * draw_style(self.seed).tempo))
+        # the piece's player takes it a little faster or slower than the emotion's middle
+        return suggested_tempo(v, a, self.seed)
 
     @property
     def bar_s(self) -> float:

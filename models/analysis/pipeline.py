@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import affect
-from models.analysis.cuts import detect_cuts
 from models.errors import MoodscoreError, UnreadableMediaError
 from models.faces.choice import FacePass, FaceRecord
 from models.faces.choice import choose as choose_face
 from models.fusion.timeline import FusionOptions, build_timeline, pool_frames, window_starts
+from models.media.cuts import detect_cuts
 from models.types import FaceThumb, Progress, Timeline, no_progress
 
 if TYPE_CHECKING:

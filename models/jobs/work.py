@@ -416,8 +416,8 @@ def _cache_entry(
 ) -> tuple[Path, str]:
     """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis.cache`)."""
     from models.analysis import cache as analysis_cache
-    from models.analysis.cuts import CUTS_VERSION
     from models.engine import ANALYSIS_FPS
+    from models.media.cuts import CUTS_VERSION
 
     folder = analysis_cache.default_folder() if isinstance(cache, bool) else Path(cache)
     settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}

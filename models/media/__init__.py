@@ -1,1 +1,2 @@
-"""Media: probing and decoding clips (PyAV), muxing the music into the video, and the pictures a job draws."""
+"""Media: probing and decoding clips (PyAV), the shot cuts in their pictures, muxing the music into the video, and
+the pictures a job draws."""

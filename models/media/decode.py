@@ -19,7 +19,6 @@ from typing import Any
 import av
 import numpy as np
 
-from models.analysis.cuts import THUMB_SIZE, Thumb
 from models.errors import (
     InvalidOptionError,
     NoUsableStreamError,
@@ -28,6 +27,7 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
+from models.media.cuts import THUMB_SIZE, Thumb
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def probe(path: PathLike, *, limits: MediaLimits = MediaLimits()) -> MediaInfo:
 def iter_frames(path: PathLike, *, fps: float = 5.0, thumbs: list[Any] | None = None) -> Iterator[VideoFrame]:
     """Yield the first decoded frame at or after each instant k/fps (k = 0, 1, ...), as RGB.
 
-    ``thumbs``: a list that also gets a small picture of every frame decoded (:class:`models.analysis.cuts.Thumb`, for
+    ``thumbs``: a list that also gets a small picture of every frame decoded (:class:`models.media.cuts.Thumb`, for
     the cut detection), yielded or not.
 
     Frames between sampling instants are decoded where later frames refer to them (H.264 needs them) but never

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from models import affect
+from models.tempo import emotion_tempo
 from models.types import ComposeRequest, Timeline
 
 MIN_AXIS = 0.15  # a timeline bar's point is kept at least this far inside its quadrant on both axes
@@ -57,7 +58,7 @@ def controls(valence: float, arousal: float) -> Controls:
         valence=v,
         arousal=a,
         minor_probability=minor_probability(v, a),
-        tempo=round(92 + 30 * a + 5 * v),
+        tempo=emotion_tempo(v, a),
         notes_per_second=max(2.5, 6.8 + 5.0 * a - 1.22 * v - 2.08 * v * a),
         # (EMOPIA's excited pieces change chord barely faster than its calm ones: two chords a bar only at the top)
         beats_per_chord=8.0 if a < -0.7 or (a < -0.3 and v < -0.3) else 4.0 if a < 0.85 else 2.0,

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.keys import KS_MAJOR, KS_MINOR
+
 if TYPE_CHECKING:
     import pretty_midi
 
-KS_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KS_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 GROOVE_POSITIONS = 64  # onset grid per bar for groove consistency (as in MusDr)
 CHORD_FS = 4.0  # frames per second for triad qualities
 DEFAULT_TEMPO = 120.0

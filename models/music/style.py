@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STYLE_STREAM = 4099  # the Style's random stream: np.random.default_rng([seed, STYLE_STREAM])
+from models.tempo import STYLE_STREAM, player_tempo
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def draw_style(seed: int) -> Style:
         return float(rng.uniform(lo, hi))
 
     return Style(
-        tempo=float(np.clip(np.exp(rng.normal(0.0, 0.05)), 0.9, 1.1)),
+        tempo=player_tempo(rng),  # (first: a request's tempo is drawn the same way, models.tempo)
         register=float(np.clip(rng.normal(0.0, 1.5), -3.0, 3.0)),
         bass=float(np.clip(rng.normal(0.0, 4.0), -5.0, 8.0)),
         octaves=0.0 if rng.random() < 0.45 else between(0.15, 0.8),

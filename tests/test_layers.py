@@ -1,0 +1,84 @@
+"""The core's layers: each stage imports only what sits below it (or beside it, where stated), so a newcomer can read
+the code from the bottom up and no change high up can break something low down.
+
+    0  errors < affect < tempo < keys < types    the vocabulary and the data contracts (each may use those before it)
+    1  files                                     atomic outputs, job folders, checkpoints
+    2  media, faces, voices, fusion, music       the stages, each on its own (faces may use fusion's windows)
+    3  analysis                                  drives faces, voices and fusion over a clip
+    4  engine                                    holds the models
+    5  jobs                                      files and options in, an output folder out
+    6  cli, the package's public API
+
+Imports inside ``if TYPE_CHECKING:`` blocks are annotations only and do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "models"
+
+LAYERS: dict[str, float] = {
+    "errors": 0.0, "affect": 0.1, "tempo": 0.2, "keys": 0.3, "types": 0.4,
+    "files": 1,
+    "media": 2, "faces": 2, "voices": 2, "fusion": 2, "music": 2,
+    "analysis": 3,
+    "engine": 4,
+    "jobs": 5,
+    "cli": 6, "__init__": 6,
+    "train": 7, "weights": 0.0,
+}  # fmt: skip
+# stages that may use a peer of the same layer (stated, not accidental)
+PEERS: dict[str, set[str]] = {"faces": {"fusion"}}
+
+
+def _unit(module: str) -> str:
+    """``models.faces.tracker`` -> ``faces``; ``models`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _runtime_imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for b in node.body for n in ast.walk(b))
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "models"
+        ):
+            if node.module == "models":
+                out += [(node.lineno, f"models.{a.name}") for a in node.names]
+            else:
+                out.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "models"]
+    return out
+
+
+MODULES = sorted(p for p in ROOT.rglob("*.py") if "train" not in p.relative_to(ROOT).parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_imports_upward(path: Path) -> None:
+    rel = path.relative_to(ROOT)
+    unit = rel.parts[0].removesuffix(".py")
+    level = LAYERS[unit]
+    bad = []
+    for line, target in _runtime_imports(path):
+        other = _unit(target)
+        if other == unit or other not in LAYERS:
+            continue
+        if LAYERS[other] > level or (LAYERS[other] == level and other not in PEERS.get(unit, set())):
+            bad.append(f"{rel}:{line} imports {target} (layer {LAYERS[other]} from layer {level})")
+    assert not bad, "\n".join(bad)

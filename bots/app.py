@@ -21,19 +21,14 @@ from discord import app_commands
 from bots.flows import compose as run_compose
 from bots.flows import score as run_score
 from bots.replies import HELP_TEXT, MIB, clock, mib, refusal
-from models import QUADRANT_NAMES
+from models import DEFAULTS, QUADRANT_NAMES, parse_instruments
 from models.jobs.runner import ProcessRunner, Runner
 
 log = logging.getLogger("moodscore.discord")
 
 SCOPES = ("bot", "applications.commands")
 PERMISSIONS = discord.Permissions(send_messages=True, attach_files=True, embed_links=True)  # 51200
-INSTRUMENT_CHOICES = {
-    "piano": ("piano",),
-    "piano + bass": ("piano", "bass"),
-    "piano + pad": ("piano", "pad"),
-    "piano + bass + pad": ("piano", "bass", "pad"),
-}
+INSTRUMENT_CHOICES = ("piano", "piano + bass", "piano + pad", "piano + bass + pad")  # read by parse_instruments
 
 
 @dataclass(frozen=True)
@@ -152,7 +147,7 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
     @app_commands.command(name="score", description="Compose music that follows the emotions in a video clip")
     @app_commands.describe(
         clip="A video (or audio) clip: MP4, MOV, WebM, MKV, AVI, MP3, WAV, M4A, OGG or FLAC",
-        tempo="Tempo of the music in beats per minute (default 100)",
+        tempo="Tempo of the music in beats per minute (default: the one the emotion suggests)",
         instruments="Which parts to play (default piano)",
         stems="Also the stems: a WAV per part and the mix, zipped, for a DAW (default no)",
     )
@@ -160,18 +155,18 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
     async def score(
         interaction: discord.Interaction[MoodscoreBot],
         clip: discord.Attachment,
-        tempo: app_commands.Range[int, 40, 240] = 100,
-        instruments: str = "piano",
+        tempo: app_commands.Range[int, 40, 240] | None = None,  # DEFAULTS.tempo: the emotion's
+        instruments: str = " + ".join(DEFAULTS.instruments),
         stems: bool = False,
     ) -> None:
-        parts = INSTRUMENT_CHOICES.get(instruments, ("piano",))
+        parts = parse_instruments(instruments)
         await run_score(interaction, clip, tempo=tempo, instruments=parts, stems=stems)
 
     @app_commands.command(name="compose", description="Compose new piano music in one emotion (quadrant Q1 to Q4)")
     @app_commands.describe(
         quadrant="The emotion: Q1 happy, Q2 tense, Q3 sad, Q4 calm",
-        bars="Length in bars of 4/4 (default 16)",
-        tempo="Tempo in beats per minute (default 100)",
+        bars=f"Length in bars of 4/4 (default {DEFAULTS.bars})",
+        tempo="Tempo in beats per minute (default: the one the emotion suggests)",
         key="A key such as 'C major' or 'A minor', or 'auto' (default)",
         seed="The same seed gives the same music (default: a new one)",
     )
@@ -181,9 +176,9 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
     async def compose(
         interaction: discord.Interaction[MoodscoreBot],
         quadrant: str,
-        bars: app_commands.Range[int, 1, 64] = 16,
-        tempo: app_commands.Range[int, 40, 240] = 100,
-        key: app_commands.Range[str, 1, 24] = "auto",
+        bars: app_commands.Range[int, 1, 64] = DEFAULTS.bars,
+        tempo: app_commands.Range[int, 40, 240] | None = None,  # DEFAULTS.tempo: the emotion's
+        key: app_commands.Range[str, 1, 24] = DEFAULTS.key,
         seed: app_commands.Range[int, 0, 1_000_000_000] | None = None,
     ) -> None:
         await run_compose(interaction, quadrant, bars=bars, tempo=tempo, key=key, seed=seed)

@@ -197,7 +197,7 @@ async def score(
     interaction: Interaction,
     clip: discord.Attachment,
     *,
-    tempo: int,
+    tempo: int | None,
     instruments: tuple[str, ...],
     stems: bool = False,
 ) -> None:
@@ -237,13 +237,15 @@ async def score(
 
 
 async def compose(
-    interaction: Interaction, quadrant: str, *, bars: int, tempo: int, key: str, seed: int | None
+    interaction: Interaction, quadrant: str, *, bars: int, tempo: int | None, key: str, seed: int | None
 ) -> None:
     bot = interaction.client
     problem = bot.precheck(interaction.user.id)
     seed = random.randrange(10**9) if seed is None else seed
     try:
-        request = ComposeRequest(emotion=quadrant, bars=bars, tempo=float(tempo), key=key, seed=seed)
+        request = ComposeRequest(
+            emotion=quadrant, bars=bars, tempo=None if tempo is None else float(tempo), key=key, seed=seed
+        )
     except MoodscoreError as exc:
         problem = problem or exc.public_message
     if problem:

@@ -54,6 +54,7 @@ from bridge.protocol import (
     Piece,
     read_secret,
 )
+from models.types import DEFAULTS
 
 
 @dataclass
@@ -249,18 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
         emo = sp.add_mutually_exclusive_group(required=True)
         emo.add_argument("--quadrant", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
         emo.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
-        sp.add_argument("--bars", type=int, default=8)
+        sp.add_argument("--bars", type=int, default=DEFAULTS.bars)
 
     c = sub.add_parser("compose", help="compose for an emotion")
     music(c)
     c.add_argument("--timesig", default="4/4")
-    c.add_argument("--variations", type=int, default=1)
+    c.add_argument("--variations", type=int, default=DEFAULTS.variations)
     a = sub.add_parser("ableton", help="compose (or score a video) into Ableton clip slots (through the bridge)")
     what = a.add_mutually_exclusive_group(required=True)
     what.add_argument("--quadrant", help="Q1 happy, Q2 tense, Q3 sad, Q4 calm")
     what.add_argument("--va", metavar="V,A", help="valence,arousal, each in [-1, 1]")
     what.add_argument("--path", help="score this video (on the bridge's machine): a clip per section from --slot on")
-    a.add_argument("--bars", type=int, default=None, help="with an emotion: length in bars (default 8)")
+    a.add_argument("--bars", type=int, default=None, help=f"with an emotion: length in bars (default {DEFAULTS.bars})")
     a.add_argument("--track", type=int, required=True)
     a.add_argument("--slot", type=int, required=True)
     a.add_argument("--parts", action="store_true", help="with --path: each part on its own track from --track on")
@@ -276,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", default=None, dest="force", metavar="A-B=Qn,...",
                         help="stretches forced to a quadrant, e.g. 0-4.5=Q3,9-12=Q1")  # fmt: skip
     for sp in (c, a, sc):
-        sp.add_argument("--tempo", type=float, default=None, help="BPM (default 120; ableton: Live's tempo)")
+        sp.add_argument("--tempo", type=float, default=None, help="BPM (default: the emotion's; ableton: Live's tempo)")
         sp.add_argument("--key", default="auto")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--instruments", default="piano")

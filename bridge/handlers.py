@@ -107,18 +107,19 @@ class Context:
 
 def compose_request(opts: dict[str, Any], *, tempo: float | None = None) -> Any:
     """A ComposeRequest from request options (the core checks the values and raises InvalidOptionError)."""
-    from models import ComposeRequest
+    from models import DEFAULTS, ComposeRequest, parse_instruments
 
-    instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
+    if tempo is None and opts.get("tempo") is not None:
+        tempo = float(opts["tempo"])
     return ComposeRequest(
         emotion=emotion_of(opts),
-        bars=int(opts.get("bars", 8)),
-        tempo=float(tempo if tempo is not None else opts.get("tempo", 120.0)),
+        bars=int(opts.get("bars", DEFAULTS.bars)),
+        tempo=tempo,  # (None: the emotion's, as everywhere; a DAW's own tempo where the request came with one)
         time_signature=parse_timesig(str(opts.get("timesig", "4/4"))),
-        key=str(opts.get("key", "auto")),
-        seed=int(opts.get("seed", 0)),
-        variations=int(opts.get("variations", 1)),
-        instruments=instruments,
+        key=str(opts.get("key", DEFAULTS.key)),
+        seed=int(opts.get("seed", DEFAULTS.seed)),
+        variations=int(opts.get("variations", DEFAULTS.variations)),
+        instruments=parse_instruments(str(opts.get("instruments", ",".join(DEFAULTS.instruments)))),
     )
 
 

@@ -116,15 +116,15 @@ def stems_of(result: Any, midi: Any, stem: str) -> list[tuple[str, Path, Path]]:
 
 def score_clip(
     ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip, *, stems: bool,
-    tempo: float | None = 120.0,
+    tempo: float | None = None,
 ) -> Scored:  # fmt: skip
     """Score the video held in ``checked`` in a new request folder (the clip is copied in, and deleted after)."""
     import pretty_midi
 
-    from models import safe_stem
+    from models import DEFAULTS, parse_instruments, safe_stem
     from models.jobs.tasks import score_params
 
-    instruments = tuple(x.strip() for x in str(opts.get("instruments", "piano")).split(",") if x.strip())
+    instruments = parse_instruments(str(opts.get("instruments", ",".join(DEFAULTS.instruments))))
     hits = parse_hits(str(opts.get("hits", "")))
     force = parse_forced(str(opts.get("set", "")))
     clip = checked.path
@@ -136,8 +136,8 @@ def score_clip(
         checked.close()
     params = score_params(
         local.name, out=".", tempo=float(tempo) if tempo is not None else None, instruments=instruments,
-        key=str(opts.get("key", "auto")), seed=int(opts.get("seed", 0)), name=clip.name, stems=stems, hits=hits,
-        force=force,
+        key=str(opts.get("key", DEFAULTS.key)), seed=int(opts.get("seed", DEFAULTS.seed)), name=clip.name,
+        stems=stems, hits=hits, force=force,
     )  # fmt: skip
     try:
         result = run_job(ctx, reply, "score", params, folder)
@@ -152,7 +152,7 @@ def score_clip(
 def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
     from models import Timeline
 
-    scored = score_clip(ctx, reply, opts, checked, stems=bool(opts.get("stems", 0)), tempo=opts.get("tempo", 120.0))
+    scored = score_clip(ctx, reply, opts, checked, stems=bool(opts.get("stems", 0)), tempo=opts.get("tempo"))
     result = scored.result
     timeline = Timeline.from_json(result.files["timeline"].read_text(encoding="utf-8"))
     text = timeline.to_json(indent=None)

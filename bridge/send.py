@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     emo.add_argument("--video", metavar="PATH", help="score this video (through the bridge): a clip per section "
                      "from --slot on, Live's tempo set to the score's, the cuts as locators")  # fmt: skip
     a.add_argument("--hits", default=None, metavar="S,S,...", help="with --video: moments (s) the music accents")
-    a.add_argument("--bars", type=int, default=None, help="with an emotion: length in 4/4 bars (default 8)")
+    a.add_argument("--bars", type=int, default=None, help="with an emotion: length in 4/4 bars (default 16)")
     a.add_argument("--parts", action="store_true",
                    help="with --video: each part (piano, bass, pad) on its own track, from --track on")  # fmt: skip
     a.add_argument("--tempo", type=float, default=None, help="BPM (default: the Live set's tempo)")
@@ -65,7 +65,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     else:
         if args.parts or args.hits:
             raise SystemExit("moodscore send: error: --parts and --hits go with --video")
-        opts["bars"] = 8 if args.bars is None else args.bars
+        if args.bars is not None:
+            opts["bars"] = args.bars
     if args.quadrant:
         opts["quadrant"] = args.quadrant
     elif args.va:

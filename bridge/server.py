@@ -319,7 +319,7 @@ class BridgeServer:
             return
         if "parts" in opts:
             raise RequestError("'parts' goes with 'path' (a scored video's parts on tracks of their own)")
-        handlers.compose_request({**opts, "variations": 1}, tempo=opts.get("tempo", 120.0))  # check early
+        handlers.compose_request({**opts, "variations": 1}, tempo=opts.get("tempo"))  # check early
         self._submit(reply, handlers.run_ableton, opts)
 
     def on_cancel(self, reply: Reply, opts: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ Front ends import only what this module exports::
     print(timeline.to_json())
 """
 
-from models.affect import CLASSES, QUADRANTS
+from models.affect import CLASSES, QUADRANT_COLOURS, QUADRANT_NAMES, QUADRANTS
 from models.engine import Engine, analyze, load_engine
 from models.errors import (
     InputError,
@@ -28,17 +28,19 @@ from models.fusion.timeline import FusionOptions
 from models.jobs.runner import Job, JobRunner, QueueFullError
 from models.jobs.work import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
 from models.media.decode import MediaInfo, MediaLimits, probe
-from models.media.plots import QUADRANT_COLOURS, QUADRANT_NAMES, piano_roll_png, timeline_png
+from models.media.plots import piano_roll_png, timeline_png
 from models.music.mix import export_mp3
-from models.types import ComposeRequest, Emotion, Score, Segment, Timeline
+from models.types import DEFAULTS, ComposeRequest, Defaults, Emotion, Score, Segment, Timeline, parse_instruments
 
 __all__ = [
     "CLASSES",
+    "DEFAULTS",
     "QUADRANTS",
     "QUADRANT_COLOURS",
     "QUADRANT_NAMES",
     "ComposeJobResult",
     "ComposeRequest",
+    "Defaults",
     "Emotion",
     "Engine",
     "FusionOptions",
@@ -67,6 +69,7 @@ __all__ = [
     "compose_job",
     "export_mp3",
     "load_engine",
+    "parse_instruments",
     "piano_roll_png",
     "probe",
     "safe_stem",

@@ -42,12 +42,15 @@ QUADRANT_OF_CLASS: dict[str, str] = {
     "calm": "Q4",
     "neutral": "Q4",
 }
+# what every front end calls a quadrant and the colour it draws it in (timeline pictures, the web page's chips and
+# pad, Discord embeds, DAW clip names)
 QUADRANT_NAMES: dict[str, str] = {
-    "Q1": "happy / excited (valence+, arousal+)",
-    "Q2": "tense / angry (valence-, arousal+)",
-    "Q3": "sad / depressed (valence-, arousal-)",
-    "Q4": "calm / relaxed (valence+, arousal-)",
+    "Q1": "happy / excited",
+    "Q2": "tense / angry",
+    "Q3": "sad / low",
+    "Q4": "calm / content",
 }
+QUADRANT_COLOURS: dict[str, str] = {"Q1": "#f2b134", "Q2": "#e4572e", "Q3": "#4a6fa5", "Q4": "#76b041"}
 
 _RUSSELL_DEGREES: dict[str, float] = {
     "happy": 7.8,

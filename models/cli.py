@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from models.engine import ANALYSIS_FPS
+from models.types import DEFAULTS, INSTRUMENTS, MAX_BARS, parse_instruments
 
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
+INSTRUMENTS_HELP = f"comma list of {','.join(INSTRUMENTS)} (default {','.join(DEFAULTS.instruments)})"
 
 
 def _forced(text: str) -> tuple[float, float, str]:
@@ -118,14 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     emo.add_argument("--va", metavar="V,A", help="a valence,arousal point, each in [-1, 1], e.g. 0.6,-0.4")
     emo.add_argument("--timeline", type=Path, metavar="JSON", help="follow a timeline.json (from analyze or score)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--bars", type=int, help="length in 4/4 bars (default 16, or the timeline's length; max 512)")
+    length.add_argument(
+        "--bars",
+        type=int,
+        help=f"length in 4/4 bars (default {DEFAULTS.bars}, or the timeline's length; max {MAX_BARS})",
+    )
     length.add_argument("--seconds", type=float, help="length in seconds, rounded up to whole bars")
-    p.add_argument("--tempo", type=_tempo, default=None, metavar="BPM", help=TEMPO_HELP)
-    p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor', 'Bbm'; default auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variations", type=int, default=1, help="how many pieces (seeds seed, seed+1, ...)")
-    p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
-    p.add_argument("--temperature", type=float, default=1.0, help="variety of the composer's choices (default 1)")
+    p.add_argument("--tempo", type=_tempo, default=DEFAULTS.tempo, metavar="BPM", help=TEMPO_HELP)
+    p.add_argument("--key", default=DEFAULTS.key, help=f"e.g. 'C', 'F# minor', 'Bbm'; default {DEFAULTS.key}")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument(
+        "--variations", type=int, default=DEFAULTS.variations, help="how many pieces (seeds seed, seed+1, ...)"
+    )
+    p.add_argument("--instruments", default=",".join(DEFAULTS.instruments), help=INSTRUMENTS_HELP)
+    p.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
+                   help=f"variety of the composer's choices (default {DEFAULTS.temperature:g})")  # fmt: skip
     p.add_argument("--loop", action="store_true", help="music that loops: it ends on its way back to the start")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -175,10 +184,10 @@ def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
         metavar="DIR",
         help="output folder (created if missing)",
     )
-    p.add_argument("--tempo", type=_tempo, default=None, metavar="BPM", help=TEMPO_HELP)
-    p.add_argument("--instruments", default="piano", help="comma list of piano,bass,pad (default piano)")
-    p.add_argument("--key", default="auto", help="e.g. 'C', 'F# minor'; default auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tempo", type=_tempo, default=DEFAULTS.tempo, metavar="BPM", help=TEMPO_HELP)
+    p.add_argument("--instruments", default=",".join(DEFAULTS.instruments), help=INSTRUMENTS_HELP)
+    p.add_argument("--key", default=DEFAULTS.key, help=f"e.g. 'C', 'F# minor'; default {DEFAULTS.key}")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--timeline", type=Path, metavar="JSON",
                    help="follow this timeline.json (a previous run's, edited or not) instead of analysing")  # fmt: skip
     p.add_argument("--set", type=_forced, action="append", default=[], metavar="A-B=Qn", dest="force",
@@ -330,7 +339,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         key=args.key,
         seed=args.seed,
         variations=args.variations,
-        instruments=tuple(x.strip() for x in args.instruments.split(",") if x.strip()),
+        instruments=parse_instruments(args.instruments),
         temperature=args.temperature,
         loop=args.loop,
     )
@@ -347,10 +356,6 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _instruments(text: str) -> tuple[str, ...]:
-    return tuple(x.strip().lower() for x in text.split(",") if x.strip())
-
-
 def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
     from models.engine import Engine
     from models.jobs.work import score_job
@@ -362,7 +367,7 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
             clip,
             args.out,
             tempo=args.tempo,
-            instruments=_instruments(args.instruments),
+            instruments=parse_instruments(args.instruments),
             key=args.key,
             seed=args.seed,
             progress=progress,

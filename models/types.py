@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,6 +259,37 @@ class Timeline:
 
 
 INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a request holds before anyone changes it. The command line, the web page, the Discord commands and the OSC
+    bridge all offer these (a DAW's own tempo stands in for ``tempo`` where the bridge is linked to one)."""
+
+    bars: int = 16
+    tempo: float | None = None  # None: the tempo the emotion suggests (models.tempo)
+    key: str = "auto"
+    seed: int = 0
+    variations: int = 1
+    instruments: tuple[str, ...] = ("piano",)
+    temperature: float = 1.0
+
+
+DEFAULTS = Defaults()
+
+
+def parse_instruments(text: str | Sequence[str]) -> tuple[str, ...]:
+    """The parts to play, from ``"piano,bass"``, ``"piano + pad"`` or a list of names: lower-cased, stripped, each
+    once, in the order given. Whether they are playable is :class:`ComposeRequest`'s to say."""
+    items = re.split(r"[,+]", text) if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for item in items:
+        name = str(item).strip().lower()
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
 MAX_BARS = 512
 MIN_TEMPO = 20.0  # slower than any largo; MIDI itself cannot say less than 3.58 BPM
 MAX_TEMPO = 400.0
@@ -286,11 +318,11 @@ class ComposeRequest:
     seconds: float | None = None
     tempo: float | None = None
     time_signature: tuple[int, int] = (4, 4)
-    key: str = "auto"
-    instruments: tuple[str, ...] = ("piano",)
-    seed: int = 0
-    temperature: float = 1.0
-    variations: int = 1
+    key: str = DEFAULTS.key
+    instruments: tuple[str, ...] = DEFAULTS.instruments
+    seed: int = DEFAULTS.seed
+    temperature: float = DEFAULTS.temperature
+    variations: int = DEFAULTS.variations
     beat_grid: tuple[float, ...] | None = None
     phrase_bars: tuple[int, ...] = ()
     loop: bool = False
@@ -376,7 +408,7 @@ class ComposeRequest:
         seconds = self.seconds
         if seconds is None and isinstance(self.emotion, Timeline):
             seconds = self.emotion.duration_s
-        return max(1, math.ceil(seconds / self.bar_s - 1e-9)) if seconds is not None else 16
+        return max(1, math.ceil(seconds / self.bar_s - 1e-9)) if seconds is not None else DEFAULTS.bars
 
     def bar_span(self, bar: int) -> tuple[float, float]:
         """Start and end (s) of ``bar``: on the beat grid when there is one."""

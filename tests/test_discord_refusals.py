@@ -25,7 +25,7 @@ from discord_payloads import (
 from discord_standin import Recorded, StandIn
 
 from bots.app import BotSettings, MoodscoreBot
-from models import Engine, MoodscoreError
+from models import ComposeRequest, Engine, MoodscoreError
 from models.jobs.pool import EngineProcesses
 from models.jobs.runner import ProcessRunner
 
@@ -176,12 +176,14 @@ def test_queue_place_full_queue_and_cooldown(api: StandIn) -> None:
     busy = "❌ moodscore is busy: 2 jobs are already running or waiting. Please try again in a few minutes."
     assert private_reply(for_token(api, full)) == busy
     assert private_reply(for_token(api, again)).startswith("❌ Slow down a little: you can start another job in")
-    for payload, name in ((first, "Q1_seed1"), (second, "Q4_seed2")):
+    for payload, name, quadrant, seed in ((first, "Q1_seed1", "Q1", 1), (second, "Q4_seed2", "Q4", 2)):
         (follow,) = [r for r in for_token(api, payload) if r.method == "POST" and "/webhooks/" in r.path]
         files = {f["filename"]: f["data"] for f in follow.files}
         assert set(files) == {f"{name}.mid", f"{name}.mp3", "piano_roll.png"}
         midi = pretty_midi.PrettyMIDI(io.BytesIO(files[f"{name}.mid"]))  # valid MIDI (the debug net may be silent)
-        assert midi.get_tempo_changes()[1][0] == pytest.approx(100, abs=0.5)
+        # no tempo given: the one the emotion suggests, as on every front end (models.types.DEFAULTS)
+        suggested = ComposeRequest(emotion=quadrant, seed=seed).tempo
+        assert midi.get_tempo_changes()[1][0] == pytest.approx(suggested, abs=0.5) and suggested != 100
         assert files[f"{name}.mp3"][:3] == b"ID3" or files[f"{name}.mp3"][0] == 0xFF
         (embed,) = follow.json["embeds"]
         assert embed["image"]["url"] == "attachment://piano_roll.png"

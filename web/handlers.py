@@ -8,7 +8,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from models import QUADRANT_COLOURS, QUADRANT_NAMES, ComposeRequest, MoodscoreError, piano_roll_png, safe_stem
+from models import (
+    DEFAULTS,
+    QUADRANT_COLOURS,
+    QUADRANT_NAMES,
+    ComposeRequest,
+    MoodscoreError,
+    parse_instruments,
+    piano_roll_png,
+    safe_stem,
+)
 from models.jobs.tasks import compose_params, rescore_params, score_params
 from web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
@@ -20,7 +29,7 @@ STEMS = "stems (zip)"  # the score tab's extra that asks for the stems
 
 def instruments_of(extra: list[str] | None) -> tuple[str, ...]:
     """Piano always plays; the checkboxes add bass and pad."""
-    return ("piano", *[i for i in ("bass", "pad") if i in (extra or [])])
+    return parse_instruments(["piano", *[i for i in ("bass", "pad") if i in (extra or [])]])
 
 
 def chip(quadrant: str) -> str:
@@ -60,7 +69,7 @@ class Handlers:
     def score(
         self,
         clip: str | None,
-        tempo: float,
+        tempo: float | None,
         key: str,
         extra: list[str] | None,
         seed: float,
@@ -69,14 +78,14 @@ class Handlers:
         """Score an uploaded clip: (timeline plot, music mp3, scored video or None, downloads, summary HTML, the
         score kept for a rescore). The last stays on the server (a ``gr.State``): the page never sends a path."""
         src = trusted_upload(clip, uploads=self.uploads)
-        checked_tempo, checked_seed = number(tempo, "tempo"), whole_seed(seed)  # before a folder is made
+        checked_tempo, checked_seed = optional_number(tempo, "tempo"), whole_seed(seed)  # before a folder is made
         folder = self.jobs.new_folder()
         local = folder / f"{safe_stem(src.name)}{src.suffix.lower()[:10]}"
         params = score_params(
             local.name,
             tempo=checked_tempo,
             instruments=instruments_of(extra),
-            key=str(key or "auto"),
+            key=str(key or DEFAULTS.key),
             seed=checked_seed,
             name=src.name,
             limits=self.jobs.settings.limits,
@@ -146,7 +155,7 @@ class Handlers:
         valence: float,
         arousal: float,
         bars: float,
-        tempo: float,
+        tempo: float | None,
         key: str,
         extra: list[str] | None,
         seed: float,
@@ -163,8 +172,8 @@ class Handlers:
             request = ComposeRequest(
                 emotion=emotion,
                 bars=whole(bars, "bars"),
-                tempo=number(tempo, "tempo"),
-                key=str(key or "auto"),
+                tempo=optional_number(tempo, "tempo"),
+                key=str(key or DEFAULTS.key),
                 instruments=instruments_of(extra),
                 seed=whole_seed(seed),
                 variations=whole(variations, "variations"),
@@ -251,6 +260,11 @@ def number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise UserFacingError(f"{name} must be a finite number, got {str(value)[:40]!r}", "Invalid option")
     return float(value)
+
+
+def optional_number(value: object, name: str) -> float | None:
+    """None (a field left empty: the core's default), else a finite number, else a message."""
+    return None if value is None else number(value, name)
 
 
 def whole(value: object, name: str) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr  # this module is imported only when the app is built (see web.app.main)
 from gradio.utils import get_upload_folder
 
-from models import QUADRANT_NAMES, Engine
+from models import DEFAULTS, QUADRANT_NAMES, Engine
 from models.engine import default_example_clip
 from models.jobs.runner import Runner, make_runner
 from web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
@@ -26,6 +26,8 @@ from web.pad import draw_pad, point_at
 NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS = ("auto", *(f"{n} {mode}" for mode in ("major", "minor") for n in NOTES))
 MODES = ("quadrant", "valence / arousal point")
+TEMPO_LABEL = "Tempo (BPM; empty: the one the emotion suggests)"
+EXTRA_PARTS = [p for p in DEFAULTS.instruments if p != "piano"]  # the parts the core plays beside the piano
 # one example per quadrant: mode, quadrant, valence, arousal, bars, tempo, key, extra instruments, seed, variations
 COMPOSE_EXAMPLES = [
     ["quadrant", "Q1", 0.7, 0.6, 8, 126, "auto", ["bass"], 1, 1],
@@ -126,10 +128,10 @@ def build_app(
                             label="Clip", sources=["upload", "webcam"], include_audio=True, height=320, elem_id="clip"
                         )
                         with gr.Accordion("Options", open=False):
-                            tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
-                            key = gr.Dropdown(list(KEYS), value="auto", label="Key")
-                            extra = gr.CheckboxGroup(["bass", "pad", STEMS], value=[], label="With piano")
-                            seed = gr.Number(0, minimum=0, step=1, label="Seed")
+                            tempo = gr.Number(DEFAULTS.tempo, minimum=40, maximum=200, step=1, label=TEMPO_LABEL)
+                            key = gr.Dropdown(list(KEYS), value=DEFAULTS.key, label="Key")
+                            extra = gr.CheckboxGroup(["bass", "pad", STEMS], value=EXTRA_PARTS, label="With piano")
+                            seed = gr.Number(DEFAULTS.seed, minimum=0, step=1, label="Seed")
                         go = gr.Button("Score this clip", variant="primary", elem_id="score-button")
                         gr.Examples([[str(default_example_clip())]], inputs=[clip], label="Example clip")
                     with gr.Column(scale=3):
@@ -184,13 +186,15 @@ def build_app(
                         with gr.Row():
                             valence = gr.Slider(-1, 1, value=0.5, step=0.05, label="Valence (unpleasant - pleasant)")
                             arousal = gr.Slider(-1, 1, value=0.5, step=0.05, label="Arousal (calm - excited)")
-                        bars = gr.Slider(1, 64, value=8, step=1, label="Bars")
-                        c_tempo = gr.Slider(40, 200, value=100, step=1, label="Tempo (BPM)")
-                        c_key = gr.Dropdown(list(KEYS), value="auto", label="Key")
-                        c_extra = gr.CheckboxGroup(["bass", "pad"], value=["bass", "pad"], label="With piano")
+                        bars = gr.Slider(1, 64, value=DEFAULTS.bars, step=1, label="Bars")
+                        c_tempo = gr.Number(DEFAULTS.tempo, minimum=40, maximum=200, step=1, label=TEMPO_LABEL)
+                        c_key = gr.Dropdown(list(KEYS), value=DEFAULTS.key, label="Key")
+                        c_extra = gr.CheckboxGroup(["bass", "pad"], value=EXTRA_PARTS, label="With piano")
                         with gr.Row():
-                            c_seed = gr.Number(0, minimum=0, step=1, label="Seed")
-                            variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
+                            c_seed = gr.Number(DEFAULTS.seed, minimum=0, step=1, label="Seed")
+                            variations = gr.Slider(
+                                1, MAX_VARIATIONS, value=DEFAULTS.variations, step=1, label="Variations"
+                            )
                         pad.select(pick, None, [mode, valence, arousal], api_visibility="private", queue=False)
                         c_go = gr.Button("Compose", variant="primary", elem_id="compose-button")
                         c_inputs = [mode, quadrant, valence, arousal, bars, c_tempo, c_key, c_extra, c_seed, variations]

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from models import affect
 from models.files.atomic import atomic_output
 
 if TYPE_CHECKING:
     from models.types import Timeline
 
 # one colour per quadrant, used by every front end (web bands, Discord embeds)
-QUADRANT_COLOURS = {"Q1": "#f2b134", "Q2": "#e4572e", "Q3": "#4a6fa5", "Q4": "#76b041"}
-QUADRANT_NAMES = {"Q1": "happy / excited", "Q2": "tense / angry", "Q3": "sad / low", "Q4": "calm / content"}
 TRACK_COLOURS = {"Piano": "#222222", "Bass": "#8a4fff", "Pad": "#2aa198"}
 
 
@@ -114,7 +113,7 @@ def timeline_png(
     ax = axes[0]
     for seg in timeline.segments:
         q = seg.emotion.quadrant
-        ax.axvspan(seg.start_s, seg.end_s, color=QUADRANT_COLOURS[q], alpha=0.22, lw=0)
+        ax.axvspan(seg.start_s, seg.end_s, color=affect.QUADRANT_COLOURS[q], alpha=0.22, lw=0)
         ax.text(
             (seg.start_s + seg.end_s) / 2,
             1.02,
@@ -173,7 +172,7 @@ def _draw_faces(ax: Any, timeline: Timeline, thumbs: list[Any]) -> None:
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     for seg, thumb in zip(timeline.segments, thumbs, strict=True):
-        ax.axvspan(seg.start_s, seg.end_s, color=QUADRANT_COLOURS[seg.emotion.quadrant], alpha=0.22, lw=0)
+        ax.axvspan(seg.start_s, seg.end_s, color=affect.QUADRANT_COLOURS[seg.emotion.quadrant], alpha=0.22, lw=0)
         if thumb is None:
             continue
         image = OffsetImage(thumb, zoom=FACE_PX / max(thumb.shape[:2]), interpolation="bilinear", dpi_cor=False)

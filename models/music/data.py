@@ -22,7 +22,6 @@ from models.errors import InputError
 if TYPE_CHECKING:
     import pretty_midi
 
-QUADRANT_NAMES = ("Q1", "Q2", "Q3", "Q4")
 SPLITS = ("train", "val", "test")
 POP909_TRACKS = ("MELODY", "BRIDGE", "PIANO")
 

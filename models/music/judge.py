@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.affect import QUADRANTS
 from models.errors import InputError, ModelLoadError
 from models.files.checkpoints import load_checkpoint
-from models.music.data import QUADRANT_NAMES, load_midi
+from models.music.data import load_midi
 from models.music.features import FEATURE_NAMES, midi_features
 
 if TYPE_CHECKING:
@@ -119,8 +120,8 @@ def _result(p: np.ndarray) -> JudgeResult:
     q = int(np.argmax(p))
     pos, high = float(p[0] + p[3]), float(p[0] + p[1])
     return JudgeResult(
-        quadrant=QUADRANT_NAMES[q],
-        probs={name: float(x) for name, x in zip(QUADRANT_NAMES, p, strict=True)},
+        quadrant=QUADRANTS[q],
+        probs={name: float(x) for name, x in zip(QUADRANTS, p, strict=True)},
         valence="positive" if pos >= 0.5 else "negative",
         valence_prob=max(pos, 1.0 - pos),
         arousal="high" if high >= 0.5 else "low",
@@ -134,7 +135,7 @@ def judge_checkpoint(net: JudgeNet, *, dims: dict[str, Any], meta: dict[str, Any
         "format": CHECKPOINT_FORMAT,
         "dims": dict(dims),
         "feature_names": list(FEATURE_NAMES),
-        "quadrants": list(QUADRANT_NAMES),
+        "quadrants": list(QUADRANTS),
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "meta": dict(meta),
     }
@@ -143,7 +144,7 @@ def judge_checkpoint(net: JudgeNet, *, dims: dict[str, Any], meta: dict[str, Any
 def _from_checkpoint(ckpt: dict[str, Any]) -> Judge:
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"not a judge checkpoint (format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT})")
-    if list(ckpt["feature_names"]) != list(FEATURE_NAMES) or list(ckpt["quadrants"]) != list(QUADRANT_NAMES):
+    if list(ckpt["feature_names"]) != list(FEATURE_NAMES) or list(ckpt["quadrants"]) != list(QUADRANTS):
         raise ModelLoadError("judge checkpoint was trained on other features or classes than this code computes")
     net = JudgeNet(**ckpt["dims"])
     net.load_state_dict(ckpt["state_dict"])

@@ -221,19 +221,18 @@ def baseline(Xtr: np.ndarray, ytr: np.ndarray, gtr: np.ndarray) -> Any:
 
 
 def _md_scores(name: str, s: dict[str, Any]) -> list[str]:
-    from models.music.data import QUADRANT_NAMES
+    from models.affect import QUADRANTS
 
     head = f"| {name} | {s['acc4']:.1%} | {s['arousal']:.1%} | {s['valence']:.1%} |"
     conf = [
         "",
         f"{name}: confusion on test (rows true, columns predicted)",
         "",
-        "| | " + " | ".join(QUADRANT_NAMES) + " |",
+        "| | " + " | ".join(QUADRANTS) + " |",
     ]
     conf.append("|---" * 5 + "|")
     conf += [
-        f"| {q} | " + " | ".join(str(v) for v in row) + " |"
-        for q, row in zip(QUADRANT_NAMES, s["confusion"], strict=True)
+        f"| {q} | " + " | ".join(str(v) for v in row) + " |" for q, row in zip(QUADRANTS, s["confusion"], strict=True)
     ]
     return [head, *conf]
 

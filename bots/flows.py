@@ -230,7 +230,7 @@ async def score(
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "timeline.png" if any(u.name == "timeline.png" for u in kept) else None
-        embed = replies.score_embed(result.summary, discord.utils.escape_markdown(clip.filename)[:80], image)
+        embed = replies.score_embed(result.score, discord.utils.escape_markdown(clip.filename)[:80], image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 
     await run(interaction, "score", prepare, finish)
@@ -256,8 +256,8 @@ async def compose(
         return compose_params(request, extras=("mp3", "png"))
 
     async def finish(result: TaskResult, folder: Path) -> None:
-        piece = result.summary["pieces"][0]
-        made = folder / "out" / Path(piece["midi"]).stem
+        piece = result.composed.pieces[0]
+        made = folder / "out" / Path(piece.midi).stem
         name = f"{request.emotion}_seed{request.seed}"
         candidates = [
             Upload(made.with_suffix(".mid"), f"{name}.mid", "MIDI file"),
@@ -267,7 +267,7 @@ async def compose(
         limit = upload_limit(interaction)
         kept, left = replies.fit_uploads(candidates, limit)
         image = "piano_roll.png" if any(u.name == "piano_roll.png" for u in kept) else None
-        tempo_bpm = float(result.summary["request"]["tempo"])  # the request's, or the emotion's suggestion
+        tempo_bpm = result.composed.request.tempo  # the request's, or the emotion's suggestion
         embed = replies.compose_embed(str(request.emotion), piece, tempo_bpm, image)
         await deliver(interaction, "\n".join(replies.left_out_lines(left, limit)), embed, kept)
 

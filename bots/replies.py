@@ -5,14 +5,14 @@ Plain functions of plain values (no network), so the wording a user sees is defi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import discord
 
-from models import QUADRANT_COLOURS, QUADRANT_NAMES
+from models import QUADRANT_COLOURS, QUADRANT_NAMES, Piece, ScoreSummary
+from models.jobs.results import SegmentSummary
 
 SQUARES = {"Q1": "🟨", "Q2": "🟥", "Q3": "🟦", "Q4": "🟩"}  # the same hues as QUADRANT_COLOURS
 MAX_SEGMENT_LINES = 20
@@ -45,39 +45,39 @@ def queued_line(command: str, place: int) -> str:
     return f"🕒 `/{command}` is queued: you are number {place} in the queue; it starts when a worker is free."
 
 
-def dominant_quadrant(segments: Sequence[Mapping[str, Any]]) -> str:
+def dominant_quadrant(segments: Sequence[SegmentSummary]) -> str:
     """The quadrant that covers most of the clip's time."""
     totals: dict[str, float] = {}
     for s in segments:
-        totals[s["quadrant"]] = totals.get(s["quadrant"], 0.0) + float(s["end_s"]) - float(s["start_s"])
+        totals[s.quadrant] = totals.get(s.quadrant, 0.0) + s.end_s - s.start_s
     return max(totals, key=lambda q: totals[q]) if totals else "Q4"
 
 
-def segment_lines(segments: Sequence[Mapping[str, Any]]) -> list[str]:
+def segment_lines(segments: Sequence[SegmentSummary]) -> list[str]:
     lines = []
     for s in segments[:MAX_SEGMENT_LINES]:
-        q = s["quadrant"]
+        q = s.quadrant
         lines.append(
-            f"{SQUARES.get(q, '⬜')} `{clock(s['start_s'])}–{clock(s['end_s'])}` **{q}** {QUADRANT_NAMES.get(q, '')}"
-            f" · {s['label']} · {round(100 * float(s['confidence']))}%"
+            f"{SQUARES.get(q, '⬜')} `{clock(s.start_s)}–{clock(s.end_s)}` **{q}** {QUADRANT_NAMES.get(q, '')}"
+            f" · {s.label} · {round(100 * s.confidence)}%"
         )
     if len(segments) > MAX_SEGMENT_LINES:
         lines.append(f"… and {len(segments) - MAX_SEGMENT_LINES} more segments (see the timeline image)")
     return lines
 
 
-def score_embed(summary: Mapping[str, Any], clip_name: str, image_name: str | None) -> discord.Embed:
+def score_embed(summary: ScoreSummary, clip_name: str, image_name: str | None) -> discord.Embed:
     """The emotion timeline of a scored clip: one line per segment, coloured by the dominant quadrant."""
-    segments = summary["segments"]
+    segments = summary.segments
     embed = discord.Embed(
         title=f"🎹 moodscore: {clip_name}"[:256],
         description="\n".join(segment_lines(segments)),
         colour=colour(dominant_quadrant(segments)),
     )
-    embed.add_field(name="Length", value=clock(summary["duration_s"]))
-    embed.add_field(name="Music", value=f"{summary['key']} · {summary['tempo']:g} BPM · {summary['bars']} bars")
-    embed.add_field(name="Instruments", value=", ".join(summary["instruments"]))
-    for warning in summary.get("warnings", [])[:2]:
+    embed.add_field(name="Length", value=clock(summary.duration_s))
+    embed.add_field(name="Music", value=f"{summary.key} · {summary.tempo:g} BPM · {summary.bars} bars")
+    embed.add_field(name="Instruments", value=", ".join(summary.instruments))
+    for warning in summary.warnings[:2]:
         embed.add_field(name="⚠ Warning", value=str(warning)[:1024], inline=False)
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
@@ -85,15 +85,15 @@ def score_embed(summary: Mapping[str, Any], clip_name: str, image_name: str | No
     return embed
 
 
-def compose_embed(quadrant: str, piece: Mapping[str, Any], tempo: float, image_name: str | None) -> discord.Embed:
+def compose_embed(quadrant: str, piece: Piece, tempo: float, image_name: str | None) -> discord.Embed:
     embed = discord.Embed(
         title=f"🎹 {SQUARES.get(quadrant, '')} {quadrant}: {QUADRANT_NAMES.get(quadrant, '')}",
         colour=colour(quadrant),
     )
-    embed.add_field(name="Key", value=str(piece["key"]))
+    embed.add_field(name="Key", value=piece.key)
     embed.add_field(name="Tempo", value=f"{tempo:g} BPM")
-    embed.add_field(name="Bars", value=str(len(piece["bar_quadrants"])))
-    embed.add_field(name="Seed", value=str(piece["seed"]))
+    embed.add_field(name="Bars", value=str(len(piece.bar_quadrants)))
+    embed.add_field(name="Seed", value=str(piece.seed))
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     return embed

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge import osc_io
 from bridge.protocol import (
@@ -35,6 +35,10 @@ from bridge.protocol import (
 )
 
 JOB_DIR = re.compile(r"^\d+-\d{5}-[A-Za-z0-9._-]+$")  # <pid>-<counter>-<cleaned request id>
+
+if TYPE_CHECKING:
+    from models.jobs.results import Piece
+    from models.jobs.tasks import TaskResult
 
 
 class Cancelled(RequestError):
@@ -139,7 +143,7 @@ def send_piece(
         reply.send(NOTES, *flat)
 
 
-def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> Any:
+def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> TaskResult:
     """Run a core job (:mod:`models.jobs.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
     waits for a worker, its place in the queue goes out as progress."""
     from models.jobs.runner import ThreadRunner
@@ -188,13 +192,13 @@ def abandon(job: Any, folder: Path) -> None:
     threading.Thread(target=wait_then_remove, name="moodscore-abandoned", daemon=True).start()
 
 
-def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[dict[str, Any]]]:
+def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[Piece]]:
     """Compose ``request`` (MIDI only) in a new request folder: (its output folder, the pieces' summaries)."""
     from models.jobs.tasks import compose_params
 
     folder = ctx.job_dir(reply.rid)
     result = run_job(ctx, reply, "compose", compose_params(request, audio=False), folder)
-    return folder / "out", list(result.summary["pieces"])
+    return folder / "out", list(result.composed.pieces)
 
 
 def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) -> tuple[str, int]:
@@ -203,11 +207,11 @@ def run_compose(ctx: Context, reply: Reply, opts: dict[str, Any], request: Any) 
     out, pieces = composed(ctx, reply, request)
     emotion = emotion_of(opts)
     for i, piece in enumerate(pieces):
-        path = out / piece["midi"]
-        tempo = float(piece["tempo"])
+        path = out / piece.midi
+        tempo = piece.tempo
         send_piece(
             reply, i, midi_path=path, notes=notes_of(pretty_midi.PrettyMIDI(str(path)), tempo), tempo=tempo,
-            key=str(piece["key"]), quadrants=piece["bar_quadrants"], name=emotion_name(emotion, piece["bar_quadrants"]),
+            key=piece.key, quadrants=piece.bar_quadrants, name=emotion_name(emotion, piece.bar_quadrants),
             blob=bool(opts.get("blob", 1)),
         )  # fmt: skip
     return "compose", len(pieces)
@@ -284,11 +288,11 @@ def run_ableton(ctx: Context, reply: Reply, opts: dict[str, Any]) -> tuple[str, 
 
     request = compose_request({**opts, "variations": 1}, tempo=tempo)
     out, (piece,) = composed(ctx, reply, request)
-    path = out / piece["midi"]
-    notes = notes_of(pretty_midi.PrettyMIDI(str(path)), float(piece["tempo"]))
-    name = emotion_name(emotion_of(opts), piece["bar_quadrants"])
+    path = out / piece.midi
+    notes = notes_of(pretty_midi.PrettyMIDI(str(path)), piece.tempo)
+    name = emotion_name(emotion_of(opts), piece.bar_quadrants)
     track, slot = int(opts["track"]), int(opts["slot"])
-    length = int(piece["bars"]) * 4.0
+    length = piece.bars * 4.0
     sent = link.put_clip(track, slot, notes, length, name)
-    reply.send(CLIP, track, slot, sent, name, float(piece["tempo"]), float(length), str(path))
+    reply.send(CLIP, track, slot, sent, name, piece.tempo, float(length), str(path))
     return "ableton", 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.handlers import CheckedClip, Context, Reply, run_job, send_piece
 from bridge.protocol import (
@@ -26,6 +26,10 @@ from bridge.protocol import (
     quadrant_color,
     section_name,
 )
+
+if TYPE_CHECKING:
+    from models.jobs.results import ScoreSummary
+    from models.jobs.tasks import TaskResult
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Marker:
 class Scored:
     """A finished score job, as the bridge reports it (every path inside the request's folder)."""
 
-    result: Any  # models.jobs.tasks.TaskResult
+    result: TaskResult
     midi: Any  # score.mid as a PrettyMIDI
     clip_name: str
     sections: list[Section]
@@ -66,38 +70,39 @@ class Scored:
     stems: list[tuple[str, Path, Path]]  # (part, wav, mid)
 
 
-def sections_of(midi: Any, summary: dict[str, Any]) -> list[Section]:
+def sections_of(midi: Any, summary: ScoreSummary) -> list[Section]:
     """score.json's sections with their times, read off score.mid's own tempo map (bar b starts at beat 4b)."""
     per_bar = 4.0
     if midi.time_signature_changes:
         ts = midi.time_signature_changes[0]
         per_bar = ts.numerator * 4.0 / ts.denominator
-    duration = float(summary.get("duration_s") or midi.get_end_time())
+    duration = summary.duration_s or float(midi.get_end_time())
 
     def at(beat: float) -> float:
         return min(float(midi.tick_to_time(round(beat * midi.resolution))), duration)
 
     out = []
-    for i, sec in enumerate(summary.get("sections") or []):
-        first, last = (int(b) for b in sec["bars"])
+    for i, sec in enumerate(summary.sections):
+        first, last = sec.first, sec.last
         a, b = (first - 1) * per_bar, last * per_bar
-        out.append(Section(i, at(a), at(b), first, last, str(sec["quadrant"]), str(sec["key"]), a, b))
+        out.append(Section(i, at(a), at(b), first, last, sec.quadrant, sec.key, a, b))
     return out
 
 
-def markers_of(summary: dict[str, Any]) -> list[Marker]:
+def markers_of(summary: ScoreSummary) -> list[Marker]:
     """The cuts the analysis found and the hits asked for, in time order, with where they landed in the music."""
-    sync = summary.get("sync") or {}
     out = []
-    for kind, times in (("cut", summary.get("cuts") or []), ("hit", (summary.get("options") or {}).get("hits") or [])):
-        landed = sync.get(f"{kind}s") or []
+    for kind, times, landed in (
+        ("cut", summary.cuts, summary.sync.cuts),
+        ("hit", summary.options.hits, summary.sync.hits),
+    ):
         for k, t in enumerate(times):
-            offset = float(landed[k]["offset_ms"]) if k < len(landed) else 0.0
+            offset = landed[k].offset_ms if k < len(landed) else 0.0
             out.append(Marker(float(t), kind, f"{kind} {k + 1}", offset))
     return sorted(out, key=lambda m: (m.time_s, m.kind))
 
 
-def stems_of(result: Any, midi: Any, stem: str) -> list[tuple[str, Path, Path]]:
+def stems_of(result: TaskResult, midi: Any, stem: str) -> list[tuple[str, Path, Path]]:
     """The stems a score job wrote, one per part in score.mid's track order: (part, its WAV, its MIDI file)."""
     from models import safe_stem
 
@@ -144,7 +149,7 @@ def score_clip(
     finally:
         local.unlink(missing_ok=True)  # the request's copy of the clip
     midi = pretty_midi.PrettyMIDI(str(result.files["midi"]))  # the notes as the file holds them (tick grid)
-    summary = result.summary
+    summary = result.score
     return Scored(result, midi, clip.name, sections_of(midi, summary), markers_of(summary),
                   stems_of(result, midi, safe_stem(clip.name)))  # fmt: skip
 
@@ -169,11 +174,11 @@ def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: Checked
         reply.send(MARKER, i, m.time_s, m.kind, m.name, m.offset_ms)
     for i, (part, wav, mid) in enumerate(scored.stems):
         reply.send(STEM, i, part, str(wav), str(mid))
-    tempo = float(result.summary["tempo"])
-    quadrants = tuple(result.summary["bar_quadrants"])
+    tempo = result.score.tempo
+    quadrants = result.score.bar_quadrants
     send_piece(
         reply, 0, midi_path=result.files["midi"], notes=notes_of(scored.midi, tempo), tempo=tempo,
-        key=str(result.summary["key"]), quadrants=quadrants, name=f"moodscore {scored.clip_name}"[:120],
+        key=result.score.key, quadrants=quadrants, name=f"moodscore {scored.clip_name}"[:120],
         blob=bool(opts.get("blob", 1)),
     )  # fmt: skip
     return "score", 1
@@ -225,7 +230,7 @@ def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked:
     link = ctx.ableton()
     scored = score_clip(ctx, reply, opts, checked, stems=False, tempo=opts.get("tempo"))
     midi = scored.midi
-    tempo = float(scored.result.summary["tempo"])
+    tempo = scored.result.score.tempo
     clips = live_clips(scored, int(opts["track"]), int(opts["slot"]), parts=bool(opts.get("parts", 0)))
     cues = [Cue(round(midi.time_to_tick(m.time_s) / midi.resolution, 4), m.name) for m in scored.markers]
     reply.progress(0.99, "putting the music into Live")

@@ -25,8 +25,9 @@ from models.errors import (
 )
 from models.files.atomic import atomic_output
 from models.fusion.timeline import FusionOptions
+from models.jobs.results import ComposeResult, ComposeSummary, Piece, ScoreResult, ScoreSummary, Section
 from models.jobs.runner import Job, JobRunner, QueueFullError
-from models.jobs.work import ComposeJobResult, ScoreJobResult, compose_job, safe_stem, score_job
+from models.jobs.work import compose_job, safe_stem, score_job
 from models.media.decode import MediaInfo, MediaLimits, probe
 from models.media.plots import piano_roll_png, timeline_png
 from models.music.mix import export_mp3
@@ -38,8 +39,9 @@ __all__ = [
     "QUADRANTS",
     "QUADRANT_COLOURS",
     "QUADRANT_NAMES",
-    "ComposeJobResult",
     "ComposeRequest",
+    "ComposeResult",
+    "ComposeSummary",
     "Defaults",
     "Emotion",
     "Engine",
@@ -55,9 +57,12 @@ __all__ = [
     "MoodscoreError",
     "NoUsableStreamError",
     "OutputError",
+    "Piece",
     "QueueFullError",
     "Score",
-    "ScoreJobResult",
+    "ScoreResult",
+    "ScoreSummary",
+    "Section",
     "Segment",
     "Timeline",
     "TooLargeError",

@@ -349,10 +349,10 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for piece in result.summary["pieces"]:
-        quads = " ".join(piece["bar_quadrants"]) if len(set(piece["bar_quadrants"])) > 1 else piece["bar_quadrants"][0]
-        files = f"{args.out / piece['midi']}  {args.out / piece['audio']}"
-        print(f"{files}  {piece['duration_s']:.1f} s  {piece['key']}  {quads}")
+    for piece in result.summary.pieces:
+        quads = " ".join(piece.bar_quadrants) if len(set(piece.bar_quadrants)) > 1 else piece.bar_quadrants[0]
+        files = f"{args.out / piece.midi}  {args.out / str(piece.audio)}"
+        print(f"{files}  {piece.duration_s:.1f} s  {piece.key}  {quads}")
     return 0
 
 
@@ -385,14 +385,13 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
         if bar is not None:
             bar.close()
     print(format_timeline(result.timeline))
-    for warning in result.summary.get("warnings", []):
-        print(f"moodscore: warning: {warning}", file=sys.stderr)
     s = result.summary
-    print(f"\n{s['bars']} bars at {s['tempo']:g} BPM in {s['key']}; {s['timings'].get('total_s', 0):.1f} s analysis")
-    for run in s["judge"]:
-        a, b = run["bars"]
-        q = run["asked"]
-        print(f"judge: bars {a}-{b} asked {q}, heard {run['heard']} (p {run['p_asked']:.2f} for {q})")
+    for warning in s.warnings:
+        print(f"moodscore: warning: {warning}", file=sys.stderr)
+    print(f"\n{s.bars} bars at {s.tempo:g} BPM in {s.key}; {s.timings.get('total_s', 0):.1f} s analysis")
+    for run in s.judge:
+        q = run.asked
+        print(f"judge: bars {run.first}-{run.last} asked {q}, heard {run.heard} (p {run.p_asked:.2f} for {q})")
     for what, path in result.files.items():
         print(f"{what:>9}: {path}")
     return 0

@@ -125,7 +125,7 @@ def test_a_given_timeline_takes_the_clips_pictures_from_the_cache(
     assert edited.faces == ()
     calls = counting(engine, monkeypatch)
     followed = score_job(engine, clip, tmp_path / "b", cache=cache, timeline=edited, tempo=120)
-    assert not calls and followed.summary["segments"][-1]["quadrant"] == "Q3"
+    assert not calls and followed.summary.segments[-1].quadrant == "Q3"
     assert same_faces(followed.timeline.faces, first.timeline.faces)
     assert png_height(followed.files["plot"]) == png_height(first.files["plot"])
     plain = score_job(engine, clip, tmp_path / "c", timeline=edited, tempo=120)  # without the cache: no pictures

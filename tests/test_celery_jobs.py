@@ -81,11 +81,7 @@ def test_compose_and_score_match_the_local_pool(runner: CeleryRunner, storage: P
                 b = json.loads(here.files["timeline"].read_text())
                 assert a["segments"] == b["segments"]
             else:
-                assert (
-                    [p["seed"] for p in remote.summary["pieces"]]
-                    == [11, 12]
-                    == [p["seed"] for p in here.summary["pieces"]]
-                )
+                assert [p.seed for p in remote.composed.pieces] == [11, 12] == [p.seed for p in here.summary.pieces]
     finally:
         local.shutdown()
 

@@ -17,15 +17,15 @@ from models.keys import parse_key
 def test_a_loop_ends_on_the_dominant_and_its_audio_joins_seamlessly(tmp_path: Path) -> None:
     request = ComposeRequest(emotion="Q1", bars=8, tempo=120, key="C major", seed=3, loop=True)
     result = compose_job(Engine(debug=True), request, tmp_path)
-    piece = result.summary["pieces"][0]
-    midi = pretty_midi.PrettyMIDI(str(tmp_path / piece["midi"]))
+    piece = result.summary.pieces[0]
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / piece.midi))
     piano = [n for i in midi.instruments for n in i.notes]
-    end = piece["duration_s"]
+    end = piece.duration_s
     last = [n.pitch % 12 for n in piano if n.start < end - 1e-3 and n.end >= end - 0.25]
     key = parse_key("C major")
     assert key is not None
     assert last and set(last) <= {7, 11, 2, 5}, sorted(set(last))  # G, B, D, F: the dominant (seventh)
-    audio, sr = sf.read(tmp_path / piece["audio"])
+    audio, sr = sf.read(tmp_path / str(piece.audio))
     assert len(audio) == round(end * sr)  # exactly the bars: a loop player plays it back to back
     # no click: the step from the last sample to the first is like any step between neighbouring samples
     step = np.abs(np.diff(audio, axis=0))
@@ -38,6 +38,6 @@ def test_a_loop_ends_on_the_dominant_and_its_audio_joins_seamlessly(tmp_path: Pa
     assert np.abs(audio[: sr // 20]).max() > 0.001  # the end's ring-out sounds under the start
     plain = compose_job(Engine(debug=True), ComposeRequest(emotion="Q1", bars=8, tempo=120, key="C major", seed=3),
                         tmp_path / "plain")  # fmt: skip
-    p0 = plain.summary["pieces"][0]
-    assert sf.info(tmp_path / "plain" / p0["audio"]).duration > end  # (without --loop the ring-out follows)
+    p0 = plain.summary.pieces[0]
+    assert sf.info(tmp_path / "plain" / str(p0.audio)).duration > end  # (without --loop the ring-out follows)
     assert json.loads((tmp_path / "compose.json").read_text())["pieces"][0]["bars"] == 8

@@ -190,7 +190,7 @@ def test_score_example_with_the_shipped_weights(tmp_path: Path) -> None:
     result = score_job(Engine(), default_example_clip(), tmp_path, tempo=120, instruments=("piano", "bass", "pad"))
     segs = result.timeline.segments
     assert len(segs) >= 2 and segs[0].emotion.quadrant == "Q1" and segs[1].emotion.quadrant != "Q1"
-    bars = result.summary["bar_quadrants"]
+    bars = list(result.summary.bar_quadrants)
     change = round(segs[1].start_s / 2.0)  # 2 s bars at 120 BPM
     assert bars[:change] == ["Q1"] * change and bars[change] == segs[1].emotion.quadrant
     pm = pretty_midi.PrettyMIDI(str(result.files["midi"]))
@@ -225,7 +225,7 @@ def test_clips_in_other_codecs_are_scored_into_a_container_that_takes_them(
     result = score_job(engine, clip, tmp_path / "out", tempo=120)
     video = result.files["video"]
     expected = {"webm_vp8_opus": ".mkv", "mkv_vp9_opus": ".mp4", "mov_prores": ".mov"}.get(kind, ".mp4")
-    assert video.suffix == expected and video.name == result.summary["files"]["video"]
+    assert video.suffix == expected and video.name == result.summary.files["video"]
     with av.open(str(video)) as scored, av.open(str(clip)) as source:
         codec = scored.streams.video[0].codec_context.name
         assert codec == ("h264" if kind in ("avi_msmpeg4", "gif") else source.streams.video[0].codec_context.name)
@@ -271,7 +271,7 @@ def test_a_given_timeline_is_followed_without_analysing(engine: Engine, tmp_path
     again = score_job(engine, default_example_clip(), tmp_path / "again", tempo=120, timeline=edited,
                       progress=lambda f, m: seen.append(m))  # fmt: skip
     assert "following the timeline given" in seen and not any(m.startswith("faces") for m in seen)
-    assert again.summary["segments"][-1]["quadrant"] == "Q3" and again.summary["bar_quadrants"][-1] == "Q3"
+    assert again.summary.segments[-1].quadrant == "Q3" and again.summary.bar_quadrants[-1] == "Q3"
     short = Timeline.from_json(json.dumps({**data, "duration_s": 5.0, "segments": [{**data["segments"][0],
                                             "start_s": 0.0, "end_s": 5.0}]}))  # fmt: skip
     with pytest.raises(InvalidOptionError, match=r"the timeline lasts 5\.00 s"):
@@ -289,7 +289,7 @@ def test_a_clips_analysis_is_kept_by_content_so_a_new_seed_costs_only_the_compos
     two = score_job(engine, copy, tmp_path / "b", seed=2, cache=cache, progress=lambda f, m: seen.append(m))
     assert "analysis taken from the cache" in seen and not any(m.startswith("faces") for m in seen)
     assert two.timeline.segments == one.timeline.segments and len(list(cache.glob("*.json"))) == 1
-    assert two.summary["seed"] == 2
+    assert two.summary.seed == 2
 
 
 def test_stretches_forced_to_a_quadrant_are_scored_as_asked(engine: Engine, tmp_path: Path) -> None:
@@ -298,7 +298,7 @@ def test_stretches_forced_to_a_quadrant_are_scored_as_asked(engine: Engine, tmp_
     first = result.timeline.segments[0]
     assert (first.start_s, first.end_s, first.emotion.quadrant, first.emotion.label) == (0.0, 4.5, "Q3", "sad")
     assert result.timeline.segments[1].start_s == 4.5
-    assert result.summary["bar_quadrants"][:2] == ["Q3", "Q3"]  # 2 s bars at 120 BPM
+    assert result.summary.bar_quadrants[:2] == ("Q3", "Q3")  # 2 s bars at 120 BPM
     assert result.timeline.meta["forced"] == [{"start_s": 0.0, "end_s": 4.5, "quadrant": "Q3"}]
     curve = result.timeline.meta["curve"]
     assert all(v is None for t, v in zip(curve["t"], curve["valence"], strict=True) if t < 4.5)

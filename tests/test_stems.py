@@ -23,7 +23,7 @@ def test_stems_add_up_to_the_mix_and_line_up(tmp_path: Path) -> None:
     assert {p.name for p in folder.iterdir()} == expected
     mix, sr = sf.read(folder / "example_mix.wav")
     parts = {p: sf.read(folder / f"example_{p}.wav")[0] for p in ("piano", "bass", "pad")}
-    duration = result.summary["duration_s"]
+    duration = result.summary.duration_s
     assert sr == 48000 and abs(len(mix) / sr - duration) < 0.001
     assert all(a.shape == mix.shape for a in parts.values())  # sample-aligned, the same length
     assert all(np.abs(a).max() > 0.01 for a in parts.values())  # every part plays
@@ -45,8 +45,8 @@ def test_the_music_level_is_the_users_and_measured(tmp_path: Path) -> None:
     import av
 
     engine = Engine(debug=True)
-    default = score_job(engine, EXAMPLE, tmp_path / "a").summary["audio"]
-    quieter = score_job(engine, EXAMPLE, tmp_path / "b", music_db=-12.0).summary["audio"]
+    default = score_job(engine, EXAMPLE, tmp_path / "a").summary.to_dict()["audio"]
+    quieter = score_job(engine, EXAMPLE, tmp_path / "b", music_db=-12.0).summary.to_dict()["audio"]
     assert default["music_db_asked"] == -6.0 and quieter["music_db_asked"] == -12.0
     shift = quieter["music_vs_dialogue_db"] - default["music_vs_dialogue_db"]
     assert shift == pytest.approx(-6.0, abs=1.5)

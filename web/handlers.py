@@ -14,6 +14,7 @@ from models import (
     QUADRANT_NAMES,
     ComposeRequest,
     MoodscoreError,
+    ScoreSummary,
     parse_instruments,
     piano_roll_png,
     safe_stem,
@@ -44,19 +45,19 @@ def evidence_html(modalities: tuple[str, ...]) -> str:
     return f"<p>Emotion read from: {html.escape(' and '.join(modalities))}.</p>"
 
 
-def score_summary_html(summary: dict[str, Any], modalities: tuple[str, ...] = ()) -> str:
+def score_summary_html(summary: ScoreSummary, modalities: tuple[str, ...] = ()) -> str:
     """The segments of a scored clip as a small coloured list (quadrant chips), and the evidence used."""
     rows = "".join(
-        f"<li>{chip(s['quadrant'])} {s['start_s']:.1f}-{s['end_s']:.1f} s: {html.escape(str(s['label']))}"
-        f" ({QUADRANT_NAMES.get(s['quadrant'], '')}, confidence {s['confidence']:.2f})</li>"
-        for s in summary.get("segments", [])
+        f"<li>{chip(s.quadrant)} {s.start_s:.1f}-{s.end_s:.1f} s: {html.escape(s.label)}"
+        f" ({QUADRANT_NAMES.get(s.quadrant, '')}, confidence {s.confidence:.2f})</li>"
+        for s in summary.segments
     )
     head = (
-        f"<p><b>{html.escape(str(summary.get('clip', '')))}</b>: {summary.get('duration_s', 0):.1f} s, "
-        f"{summary.get('bars', '?')} bars at {summary.get('tempo', 0):g} BPM in {html.escape(str(summary.get('key')))}"
+        f"<p><b>{html.escape(summary.clip)}</b>: {summary.duration_s:.1f} s, "
+        f"{summary.bars} bars at {summary.tempo:g} BPM in {html.escape(summary.key)}"
         "</p>"
     )
-    warnings = "".join(f'<p class="ms-warning">⚠ {html.escape(str(w))}</p>' for w in summary.get("warnings", []))
+    warnings = "".join(f'<p class="ms-warning">⚠ {html.escape(str(w))}</p>' for w in summary.warnings)
     return f'<div class="ms-summary">{head}{warnings}{evidence_html(modalities)}<ul>{rows}</ul></div>'
 
 
@@ -97,7 +98,7 @@ class Handlers:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         result = self.jobs.run("score", params, folder, progress=progress)
-        kept = {"folder": folder.name, "clip": local.name, "name": src.name, **_bars_of(result.summary)}
+        kept = {"folder": folder.name, "clip": local.name, "name": src.name, **_bars_of(result.score)}
         return (*_score_outputs(result), kept)
 
     def rescore(
@@ -145,7 +146,7 @@ class Handlers:
             f'<p class="ms-rescored">Bars {first}-{last} written again from seed {new_seed}; '
             "every other bar is as it was.</p>"
         )
-        kept = {**previous, "folder": folder.name, **_bars_of(result.summary)}
+        kept = {**previous, "folder": folder.name, **_bars_of(result.score)}
         return plot, mp3, video, downloads, note + summary, kept
 
     def compose(
@@ -183,15 +184,15 @@ class Handlers:
         folder = self.jobs.new_folder()
         result = self.jobs.run("compose", compose_params(request), folder, progress=progress)
         out = folder / "out"
-        pieces = result.summary["pieces"]
+        pieces = result.composed.pieces
         audios: list[str | None] = [None] * MAX_VARIATIONS
         rolls: list[str | None] = [None] * MAX_VARIATIONS
         for i, piece in enumerate(pieces[:MAX_VARIATIONS]):
-            audios[i] = str(out / piece["audio"])
-            rolls[i] = str(self._roll(out / piece["midi"], f"variation {i + 1}: seed {piece['seed']}"))
+            audios[i] = str(out / str(piece.audio))
+            rolls[i] = str(self._roll(out / piece.midi, f"variation {i + 1}: seed {piece.seed}"))
         items = "".join(
-            f"<li>variation {i + 1}: {' '.join(chip(q) for q in dict.fromkeys(p['bar_quadrants']))} "
-            f"seed {p['seed']}, {html.escape(str(p['key']))}, {p['duration_s']:.1f} s</li>"
+            f"<li>variation {i + 1}: {' '.join(chip(q) for q in dict.fromkeys(p.bar_quadrants))} "
+            f"seed {p.seed}, {html.escape(p.key)}, {p.duration_s:.1f} s</li>"
             for i, p in enumerate(pieces)
         )
         summary = f'<div class="ms-summary"><ul>{items}</ul></div>'
@@ -208,8 +209,9 @@ class Handlers:
             raise UserFacingError(exc.public_message) from None
 
 
-def _bars_of(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"bars": int(summary["bars"]), "sections": list(summary.get("sections", []))}
+def _bars_of(summary: ScoreSummary) -> dict[str, Any]:
+    """What the page keeps of a score for a rescore: its bars and its sections."""
+    return {"bars": summary.bars, "sections": list(summary.sections)}
 
 
 def _score_outputs(result: Any) -> tuple[str, str, str | None, list[str], str]:
@@ -222,17 +224,16 @@ def _score_outputs(result: Any) -> tuple[str, str, str | None, list[str], str]:
         str(files["mp3"]),
         video,
         downloads,
-        score_summary_html(result.summary, result.modalities),
+        score_summary_html(result.score, result.modalities),
     )
 
 
 def sections_of(kept: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The choices of the page's segment picker for the kept score: (label, "first-last") per section."""
     out = []
-    for section in (kept or {}).get("sections", []):
-        a, b = section["bars"]
-        q = str(section.get("quadrant", ""))
-        out.append((f"bars {a}-{b}: {q} {QUADRANT_NAMES.get(q, '')}, {section.get('key', '')}", f"{a}-{b}"))
+    for s in (kept or {}).get("sections", []):
+        a, b, q = s.first, s.last, s.quadrant
+        out.append((f"bars {a}-{b}: {q} {QUADRANT_NAMES.get(q, '')}, {s.key}", f"{a}-{b}"))
     return out
 
 

@@ -8,33 +8,32 @@ analysed again) and the options in ``score.json`` (with the bars rescored so far
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from models.errors import InputError, InvalidOptionError
+from models.jobs.results import ScoreSummary
 
 if TYPE_CHECKING:
     from models.engine import Engine
-    from models.jobs.work import Progress, ScoreJobResult
+    from models.jobs.results import ScoreResult
     from models.media.decode import MediaLimits
-    from models.types import Timeline
+    from models.types import Progress, Timeline
 
 
 @dataclass(frozen=True)
 class ScoredFolder:
     """What a scored folder holds for a rescore: its summary (score.json), its options and its timeline."""
 
-    summary: dict[str, Any]
-    options: dict[str, Any]
+    summary: ScoreSummary
     timeline: Timeline
 
     @property
     def bars(self) -> int:
-        return int(self.summary.get("bars") or 0)
+        return self.summary.bars
 
 
 def read_scored(folder: str | os.PathLike[str]) -> ScoredFolder:
@@ -44,11 +43,11 @@ def read_scored(folder: str | os.PathLike[str]) -> ScoredFolder:
 
     base = Path(folder)
     try:
-        summary = json.loads((base / "score.json").read_text(encoding="utf-8"))
-        options = summary["options"]
-        if not isinstance(options, dict):
+        data = json.loads((base / "score.json").read_text(encoding="utf-8"))
+        if not isinstance(data.get("options"), dict):
             raise TypeError("options")
-    except (OSError, ValueError, KeyError, TypeError):
+        summary = ScoreSummary.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise InputError(f"{base} holds no score.json of a `moodscore score` run to rescore") from None
     path = base / "timeline.json"
     try:
@@ -57,7 +56,7 @@ def read_scored(folder: str | os.PathLike[str]) -> ScoredFolder:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a moodscore timeline JSON ({' '.join(str(exc).split())[:200]})") from None
-    return ScoredFolder(summary, options, timeline)
+    return ScoredFolder(summary, timeline)
 
 
 def check_bars(first: int, last: int, n_bars: int, *, what: str = "--bars") -> None:
@@ -80,7 +79,7 @@ def rescore_job(
     progress: Progress | None = None,
     what: str = "--bars",
     cache: str | os.PathLike[str] | bool = False,
-) -> ScoreJobResult:
+) -> ScoreResult:
     """Bars ``first``-``last`` (1-based, inclusive) of the score in the folder ``scored`` written again from
     ``seed``, into ``out_dir`` (the same folder for a rescore in place). The clip is ``clip``, else the one the
     score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors. ``cache``:
@@ -89,44 +88,31 @@ def rescore_job(
 
     found = read_scored(scored)
     check_bars(first, last, found.bars, what=what)
-    src = Path(clip) if clip is not None else Path(str(found.summary.get("source", "")))
+    src = Path(clip) if clip is not None else Path(found.summary.source)
     if not src.is_file():
         raise InputError(f"the clip {src} is not there any more; give it with --clip")
-    options = found.options
-    done = [(int(a), int(b), int(c)) for a, b, c in options.get("rescores") or ()]
-    kept: dict[str, Any] = {
-        "tempo": options.get("tempo"),
-        "instruments": tuple(options.get("instruments") or ("piano",)),
-        "key": options.get("key", "auto"),
-        "seed": int(options.get("seed", 0)),
-        "temperature": float(options.get("temperature", 1.0)),
-        "tempo_range": tuple(options["tempo_range"]) if options.get("tempo_range") else None,
-        "hits": tuple(options.get("hits") or ()),
-        "stems": bool(options.get("stems")),
-        "loop": bool(options.get("loop")),
-        "music_db": options.get("music_db"),
-        "duck_db": options.get("duck_db"),
-    }
-    # any other option score.json keeps that score_job takes (lists as tuples), so that the other bars come out the
-    # same; not ``force``, whose stretches the timeline already holds
-    takes = inspect.signature(score_job).parameters
-    for option, value in options.items():
-        if option not in kept and option not in ("force", "rescores", "cache") and option in takes:
-            kept[option] = _tupled(value)
+    o = found.summary.options
+    # every option the score was made with, so that the other bars come out the same; not ``force``, whose stretches
+    # the timeline already holds
     return score_job(
         engine,
         src,
         out_dir,
-        name=name if name is not None else found.summary.get("clip"),
+        name=name if name is not None else found.summary.clip,
         limits=limits,
         progress=progress,
         timeline=found.timeline,
-        rescores=(*done, (first - 1, last, seed)),
+        rescores=(*o.rescores, (first - 1, last, seed)),
         cache=cache,
-        **kept,
+        tempo=o.tempo,
+        instruments=o.instruments,
+        key=o.key,
+        seed=o.seed,
+        temperature=o.temperature,
+        tempo_range=o.tempo_range,
+        hits=o.hits,
+        stems=o.stems,
+        loop=o.loop,
+        music_db=o.music_db,
+        duck_db=o.duck_db,
     )
-
-
-def _tupled(value: Any) -> Any:
-    """JSON lists back as the tuples score_job takes."""
-    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value

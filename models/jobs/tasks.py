@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import InvalidOptionError
+from models.jobs.results import ComposeSummary, ScoreSummary, summary_from_dict
 from models.types import Progress
 
 if TYPE_CHECKING:
@@ -28,17 +29,31 @@ KINDS = ("score", "compose", "rescore")
 class TaskResult:
     """What a job wrote, with absolute paths: ``files`` maps a name to a file (score and rescore: timeline, midi,
     audio, mp3, plot, summary, video; compose: the files in order under ``"0"``, ``"1"``...), ``summary`` is the job's
-    JSON summary, ``modalities`` what the emotion was read from (score only)."""
+    summary (score.json's or compose.json's), ``modalities`` what the emotion was read from (score only)."""
 
     files: dict[str, Path]
-    summary: dict[str, Any]
+    summary: ScoreSummary | ComposeSummary
     modalities: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], folder: str | os.PathLike[str]) -> TaskResult:
         base = Path(folder)
         files = {str(k): inside(base, v) for k, v in dict(data.get("files") or {}).items()}
-        return cls(files, dict(data.get("summary") or {}), tuple(data.get("modalities") or ()))
+        return cls(files, summary_from_dict(data.get("summary") or {}), tuple(data.get("modalities") or ()))
+
+    @property
+    def score(self) -> ScoreSummary:
+        """The summary of a score or rescore job."""
+        if not isinstance(self.summary, ScoreSummary):
+            raise TypeError("a compose job has no score summary")
+        return self.summary
+
+    @property
+    def composed(self) -> ComposeSummary:
+        """The summary of a compose job."""
+        if not isinstance(self.summary, ComposeSummary):
+            raise TypeError("a score job has no compose summary")
+        return self.summary
 
 
 def inside(folder: Path, relative: object) -> Path:
@@ -226,7 +241,7 @@ def run_task(
             files["stems_zip"] = zip_folder(files["stems"], base / "stems.zip")
         return {
             "files": {k: relative_to(v, base) for k, v in files.items()},
-            "summary": result.summary,
+            "summary": result.summary.to_dict(),
             "modalities": list(result.timeline.modalities),
         }
     if kind == "compose":
@@ -239,7 +254,10 @@ def run_task(
             audio=bool(params.get("audio", True)),
             progress=progress,
         )
-        return {"files": {str(i): relative_to(f, base) for i, f in enumerate(made.files)}, "summary": made.summary}
+        return {
+            "files": {str(i): relative_to(f, base) for i, f in enumerate(made.files)},
+            "summary": made.summary.to_dict(),
+        }
     raise InvalidOptionError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 

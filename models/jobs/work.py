@@ -18,13 +18,28 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
 from models.errors import InvalidOptionError, OutputError
+from models.jobs.results import (
+    ComposeResult,
+    ComposeSummary,
+    JudgeRun,
+    Landed,
+    Missed,
+    Piece,
+    RequestSummary,
+    ScoreOptions,
+    ScoreResult,
+    ScoreSummary,
+    SegmentSummary,
+    SyncReport,
+    sections_of,
+)
 from models.types import Progress
 
 if TYPE_CHECKING:
@@ -34,23 +49,6 @@ if TYPE_CHECKING:
 
 
 SR = 44100  # rendered and mixed audio
-
-
-@dataclass(frozen=True)
-class ComposeJobResult:
-    files: tuple[Path, ...]
-    summary: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ScoreJobResult:
-    """What :func:`score_job` wrote. ``files`` keys: timeline (timeline.json), midi (score.mid), audio
-    (music.wav), mp3 (music.mp3), plot (timeline.png), summary (score.json), and video
-    (``<clip>_scored.mp4``, or .mov or .mkv, see :func:`score_job`) when the clip has a video stream."""
-
-    timeline: Timeline
-    files: dict[str, Path]
-    summary: dict[str, Any]
 
 
 def safe_stem(name: str, *, default: str = "clip", limit: int = 60) -> str:
@@ -222,7 +220,7 @@ def compose_job(
     extras: tuple[str, ...] = (),
     audio: bool = True,
     progress: Progress | None = None,
-) -> ComposeJobResult:
+) -> ComposeResult:
     """Compose ``request.variations`` pieces; write ``<name>.mid`` and ``<name>.wav`` for each, and compose.json.
 
     ``extras``: also ``<name>.mp3`` ("mp3") and a piano-roll picture ``<name>.png`` ("png") per piece.
@@ -261,36 +259,36 @@ def compose_job(
                     export_mp3(stage / f"{name}.mp3", sound, SR)
             if "png" in extras:
                 piano_roll_png(score.midi, stage / f"{name}.png", title=name)
-        summary = {
-            "request": {
-                "tempo": request.tempo,
-                "bars": request.n_bars,
-                "key": request.key,
-                "instruments": list(request.instruments),
-                "seed": request.seed,
-            },
-            "pieces": [
-                {
-                    "midi": f"{n}.mid",
-                    "audio": f"{n}.wav" if audio else None,
-                    "seed": s.seed,
-                    "tempo": s.tempo,
-                    "bars": s.n_bars,
-                    "key": s.key,
-                    "bar_quadrants": list(s.bar_quadrants),
-                    "sections": section_list(s),
-                    "duration_s": s.duration_s,
-                    "judge": engine.judge_score(s),
-                }
+        summary = ComposeSummary(
+            request=RequestSummary(
+                tempo=float(request.tempo),  # type: ignore[arg-type]  # (set by the request)
+                bars=request.n_bars,
+                key=request.key,
+                instruments=request.instruments,
+                seed=request.seed,
+            ),
+            pieces=tuple(
+                Piece(
+                    midi=f"{n}.mid",
+                    audio=f"{n}.wav" if audio else None,
+                    seed=s.seed,
+                    tempo=s.tempo,
+                    bars=s.n_bars,
+                    key=s.key,
+                    bar_quadrants=s.bar_quadrants,
+                    sections=sections_of(s),
+                    duration_s=s.duration_s,
+                    judge=tuple(JudgeRun.from_dict(v) for v in engine.judge_score(s)),
+                )
                 for n, s in zip(names, scores, strict=True)
-            ],
-        }
-        (stage / "compose.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            ),
+        )
+        (stage / "compose.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     report(1.0, "done")
     out = Path(out_dir)
     kinds = ("mid", "wav", *extras) if audio else ("mid", *extras)
     files = (*(out / f"{n}.{k}" for n in names for k in kinds), out / "compose.json")
-    return ComposeJobResult(files=files, summary=summary)
+    return ComposeResult(files=files, summary=summary)
 
 
 def picture_lock(
@@ -311,23 +309,18 @@ def picture_lock(
         raise InvalidOptionError(str(exc)) from None
 
 
-def sync_report(grid: Any, timeline: Timeline, hits: tuple[float, ...]) -> dict[str, Any]:
+def sync_report(grid: Any, timeline: Timeline, hits: tuple[float, ...]) -> SyncReport:
     """score.json's account of the picture lock: the tempo of every bar, and where each cut and hit landed."""
 
-    def landed(t: float) -> dict[str, Any]:
-        return {"t_s": round(t, 3), "offset_ms": round(1000 * grid.offset_s(t), 1)}
+    def landed(t: float) -> Landed:
+        return Landed(round(t, 3), round(1000 * grid.offset_s(t), 1))
 
-    return {
-        "tempo_map": [round(t, 2) for t in grid.tempos],
-        "cuts": [landed(float(t)) for t in timeline.meta.get("cuts", [])],
-        "hits": [landed(float(t)) for t in hits],
-        "missed": [{"t_s": round(m.t_s, 3), "kind": m.kind} for m in grid.missed],
-    }
-
-
-def section_list(score: Any) -> list[dict[str, Any]]:
-    """The score's sections for the JSON summaries: bars (1-based, inclusive), quadrant, key."""
-    return [{"bars": [a + 1, b], "quadrant": q, "key": k} for a, b, q, k in score.sections]
+    return SyncReport(
+        tempo_map=tuple(round(t, 2) for t in grid.tempos),
+        cuts=tuple(landed(float(t)) for t in timeline.meta.get("cuts", [])),
+        hits=tuple(landed(float(t)) for t in hits),
+        missed=tuple(Missed(round(m.t_s, 3), m.kind) for m in grid.missed),
+    )
 
 
 def tracks_alone(midi: Any) -> dict[str, Any]:
@@ -448,7 +441,7 @@ def score_job(
     duck_db: float | None = None,
     rescores: tuple[tuple[int, int, int], ...] = (),
     loop: bool = False,
-) -> ScoreJobResult:
+) -> ScoreResult:
     """Analyse ``clip``, compose music that follows its timeline, render it, mix it under the clip's audio and
     mux it into the video. Writes timeline.json, score.mid, music.wav, music.mp3, timeline.png, score.json and
     ``<name>_scored.mp4`` (``name`` defaults to the clip's file name, made safe; ``.mov`` for ProRes, ``.mkv`` for
@@ -612,51 +605,52 @@ def score_job(
             mp3.result()
         report(0.96, "drawing the timeline")
         timeline_png(timeline, stage / files["plot"], midi=score.midi, title=src.name[:80])
-        summary = {
-            "clip": src.name,
-            "source": str(src.resolve()),
-            "options": {
-                "tempo": tempo,
-                "instruments": list(instruments),
-                "key": key,
-                "seed": seed,
-                "temperature": temperature,
-                "tempo_range": list(tempo_range) if tempo_range is not None else None,
-                "hits": list(hits),
-                "force": [list(f) for f in force],
-                "music_db": music_db,
-                "duck_db": duck_db,
-                "stems": stems,
-                "rescores": [list(r) for r in rescores],
-                "loop": loop,
-            },
-            "duration_s": timeline.duration_s,
-            "tempo": score.tempo,
-            "key": score.key,
-            "seed": score.seed,
-            "instruments": list(instruments),
-            "bars": score.n_bars,
-            "bar_quadrants": list(score.bar_quadrants),
-            "sections": section_list(score),
-            "judge": engine.judge_score(score),
-            "segments": [
-                {
-                    "start_s": round(s.start_s, 3),
-                    "end_s": round(s.end_s, 3),
-                    "quadrant": s.emotion.quadrant,
-                    "label": s.emotion.label,
-                    "confidence": round(s.emotion.confidence, 4),
-                }
+        summary = ScoreSummary(
+            clip=src.name,
+            source=str(src.resolve()),
+            options=ScoreOptions(
+                tempo=tempo,
+                instruments=tuple(instruments),
+                key=key,
+                seed=seed,
+                temperature=temperature,
+                tempo_range=tempo_range,
+                hits=tuple(hits),
+                force=tuple(force),
+                music_db=music_db,
+                duck_db=duck_db,
+                stems=stems,
+                rescores=tuple(rescores),
+                loop=loop,
+            ),
+            duration_s=timeline.duration_s,
+            tempo=score.tempo,
+            key=score.key,
+            seed=score.seed,
+            instruments=tuple(instruments),
+            bars=score.n_bars,
+            bar_quadrants=score.bar_quadrants,
+            sections=sections_of(score),
+            judge=tuple(JudgeRun.from_dict(v) for v in engine.judge_score(score)),
+            segments=tuple(
+                SegmentSummary(
+                    round(s.start_s, 3),
+                    round(s.end_s, 3),
+                    s.emotion.quadrant,
+                    s.emotion.label,
+                    round(s.emotion.confidence, 4),
+                )
                 for s in timeline.segments
-            ],
-            "warnings": list(timeline.meta.get("warnings", [])),
-            "cuts": list(timeline.meta.get("cuts", [])),
-            "sync": sync_report(grid, timeline, hits),
-            "audio": {"sample_rate": rate, **levels},
-            "files": files,
-            "timings": {k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
-        }
-        (stage / files["summary"]).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            ),
+            warnings=tuple(timeline.meta.get("warnings", [])),
+            cuts=tuple(timeline.meta.get("cuts", [])),
+            sync=sync_report(grid, timeline, hits),
+            sample_rate=rate,
+            levels=levels,
+            files=files,
+            timings={k: round(v, 4) for k, v in {**timeline.meta.get("timings", {}), **timings}.items()},
+        )
+        (stage / files["summary"]).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     report(1.0, "done")
     out = Path(out_dir)
-    return ScoreJobResult(timeline=timeline, files={k: out / v for k, v in files.items()}, summary=summary)
+    return ScoreResult(timeline=timeline, files={k: out / v for k, v in files.items()}, summary=summary)

@@ -21,8 +21,7 @@ from discord import app_commands
 from bots.flows import compose as run_compose
 from bots.flows import score as run_score
 from bots.replies import HELP_TEXT, MIB, clock, mib, refusal
-from models import DEFAULTS, QUADRANT_NAMES, parse_instruments
-from models.jobs.runner import ProcessRunner, Runner
+from models import DEFAULTS, QUADRANT_NAMES, ProcessRunner, Runner, parse_instruments
 
 log = logging.getLogger("moodscore.discord")
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bots.replies import MIB
-from models.jobs.runner import add_broker_options, broker_problem
+from models import add_broker_options, broker_problem
 
 log = logging.getLogger("moodscore.discord")
 PROG = "moodscore discord"
@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     import discord
 
     from bots.app import BotSettings, MoodscoreBot
-    from models import Engine, MoodscoreError
-    from models.jobs.runner import ProcessRunner, Runner, make_runner
+    from models import Engine, MoodscoreError, ProcessRunner, Runner, make_runner
 
     settings = BotSettings(
         max_input_bytes=round(args.max_input_mb * MIB),

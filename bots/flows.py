@@ -24,9 +24,17 @@ import discord
 
 from bots import replies
 from bots.replies import Upload, refusal
-from models import ComposeRequest, Job, MediaLimits, MoodscoreError, safe_stem
-from models.jobs.tasks import TaskResult, compose_params, score_params
-from models.media.decode import probe
+from models import (
+    ComposeRequest,
+    Job,
+    MediaLimits,
+    MoodscoreError,
+    TaskResult,
+    compose_params,
+    probe,
+    safe_stem,
+    score_params,
+)
 
 if TYPE_CHECKING:
     from bots.app import MoodscoreBot

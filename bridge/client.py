@@ -54,7 +54,7 @@ from bridge.protocol import (
     Piece,
     read_secret,
 )
-from models.types import DEFAULTS
+from models import DEFAULTS
 
 
 @dataclass

@@ -37,8 +37,7 @@ from bridge.protocol import (
 JOB_DIR = re.compile(r"^\d+-\d{5}-[A-Za-z0-9._-]+$")  # <pid>-<counter>-<cleaned request id>
 
 if TYPE_CHECKING:
-    from models.jobs.results import Piece
-    from models.jobs.tasks import TaskResult
+    from models import Piece, TaskResult
 
 
 class Cancelled(RequestError):
@@ -146,7 +145,7 @@ def send_piece(
 def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> TaskResult:
     """Run a core job (:mod:`models.jobs.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
     waits for a worker, its place in the queue goes out as progress."""
-    from models.jobs.runner import ThreadRunner
+    from models import ThreadRunner
 
     here = isinstance(ctx.runner, ThreadRunner)
 
@@ -194,7 +193,7 @@ def abandon(job: Any, folder: Path) -> None:
 
 def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[Piece]]:
     """Compose ``request`` (MIDI only) in a new request folder: (its output folder, the pieces' summaries)."""
-    from models.jobs.tasks import compose_params
+    from models import compose_params
 
     folder = ctx.job_dir(reply.rid)
     result = run_job(ctx, reply, "compose", compose_params(request, audio=False), folder)

@@ -28,8 +28,7 @@ from bridge.protocol import (
 )
 
 if TYPE_CHECKING:
-    from models.jobs.results import ScoreSummary
-    from models.jobs.tasks import TaskResult
+    from models import ScoreSummary, TaskResult
 
 
 @dataclass(frozen=True)
@@ -126,8 +125,7 @@ def score_clip(
     """Score the video held in ``checked`` in a new request folder (the clip is copied in, and deleted after)."""
     import pretty_midi
 
-    from models import DEFAULTS, parse_instruments, safe_stem
-    from models.jobs.tasks import score_params
+    from models import DEFAULTS, parse_instruments, safe_stem, score_params
 
     instruments = parse_instruments(str(opts.get("instruments", ",".join(DEFAULTS.instruments))))
     hits = parse_hits(str(opts.get("hits", "")))

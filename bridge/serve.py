@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, default_secret_file, make_secret
 from bridge.server import BridgeServer, private_folder
-from models.jobs.runner import add_broker_options, broker_problem
+from models import add_broker_options, broker_problem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,8 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import functools
 
     from bridge.ableton import AbletonLink
-    from models import Engine, MoodscoreError
-    from models.jobs.runner import ProcessRunner, make_runner
+    from models import Engine, MoodscoreError, ProcessRunner, make_runner
 
     if args.threads:
         import torch

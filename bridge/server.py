@@ -71,7 +71,7 @@ def private_folder(path: Path) -> Path:
     symlink or a folder of another user planted there is refused, never followed."""
     import stat
 
-    from models.errors import OutputError
+    from models import OutputError
 
     try:
         os.mkdir(path, 0o700)
@@ -106,8 +106,7 @@ class BridgeServer:
         secret: str | None = None,
         job_seconds: float | None = 600.0,
     ) -> None:
-        from models import JobRunner
-        from models.jobs.runner import ProcessRunner, ThreadRunner
+        from models import JobRunner, ProcessRunner, ThreadRunner
 
         if out_dir is not None:
             out = Path(out_dir)

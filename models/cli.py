@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.engine import ANALYSIS_FPS
-from models.types import DEFAULTS, INSTRUMENTS, MAX_BARS, parse_instruments
+from models.commands import Command, registered
+from models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, parse_instruments
 
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 INSTRUMENTS_HELP = f"comma list of {','.join(INSTRUMENTS)} (default {','.join(DEFAULTS.instruments)})"
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clip", type=Path, help="a video (or audio) file")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the timeline JSON here ('-' = stdout)")
     p.add_argument(
-        "--fps", type=float, default=ANALYSIS_FPS, help=f"video frames analysed per second (default {ANALYSIS_FPS:g})"
+        "--fps", type=float, default=DEFAULTS.fps, help=f"video frames analysed per second (default {DEFAULTS.fps:g})"
     )
     p.add_argument("--min-segment", type=_seconds, default=2.0, metavar="S", help="shortest segment in s (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -159,20 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("midi", type=Path, nargs="+", help="MIDI files")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON here ('-' = stdout)")
 
-    for name, (_, text) in FRONT_ENDS.items():
-        sub.add_parser(name, help=text, add_help=False)  # parsed by the front end's own main(argv)
+    for name, command in commands().items():
+        sub.add_parser(name, help=command.help, add_help=False)  # parsed by the command's own main(argv)
     return parser
 
 
-# front ends with their own argument parsers: moodscore NAME ... runs MODULE.main([...])
-FRONT_ENDS: dict[str, tuple[str, str]] = {
-    "web": ("web.app", "the Gradio web demo (moodscore web --help)"),
-    "discord": ("bots.discord_bot", "the Discord bot (moodscore discord --help)"),
-    "bridge": ("bridge.server", "the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)"),
-    "osc": ("bridge.client", "send one request to the OSC bridge and print the reply"),
-    "send": ("bridge.send", "compose and put the MIDI on a DAW track (moodscore send ableton --help)"),
-    "worker": ("models.jobs.celery", "a Celery worker for jobs sent through Redis (moodscore worker --help)"),
+# commands with their own argument parsers: ``moodscore NAME ...`` runs their main([...]); the core's own worker,
+# and whatever the installed front ends registered (models.commands)
+CORE_COMMANDS: dict[str, Command] = {
+    "worker": Command(
+        "a Celery worker for jobs sent through Redis (moodscore worker --help)", "models.jobs.celery:main"
+    ),
 }
+
+
+def commands() -> dict[str, Command]:
+    return {**registered(), **CORE_COMMANDS}
 
 
 def _score_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
@@ -283,7 +285,7 @@ def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
     bar, progress = _progress_bar(args.quiet)
     try:
         fusion = FusionOptions(min_segment_s=getattr(args, "min_segment", 2.0))
-        timeline = Engine().analyze(clip, fps=getattr(args, "fps", ANALYSIS_FPS), fusion=fusion, progress=progress)
+        timeline = Engine().analyze(clip, fps=getattr(args, "fps", DEFAULTS.fps), fusion=fusion, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -456,11 +458,9 @@ def _cmd_judge(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in FRONT_ENDS:
-        import importlib
-
-        module = importlib.import_module(FRONT_ENDS[argv[0]][0])
-        return int(module.main(argv[1:]))
+    found = commands() if argv else {}
+    if argv and argv[0] in found:
+        return found[argv[0]].run(argv[1:])
     args = build_parser().parse_args(argv)
     from models.errors import MoodscoreError
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from models import affect
+from models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, MAX_SEED, MAX_TEMPO, MAX_VARIATIONS, MIN_TEMPO
 from models.tempo import suggested_tempo
 
 MODALITIES: tuple[str, ...] = ("face", "voice")
@@ -258,43 +258,6 @@ class Timeline:
         return cls.from_dict(json.loads(text))
 
 
-INSTRUMENTS: tuple[str, ...] = ("piano", "bass", "pad")
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """What a request holds before anyone changes it. The command line, the web page, the Discord commands and the OSC
-    bridge all offer these (a DAW's own tempo stands in for ``tempo`` where the bridge is linked to one)."""
-
-    bars: int = 16
-    tempo: float | None = None  # None: the tempo the emotion suggests (models.tempo)
-    key: str = "auto"
-    seed: int = 0
-    variations: int = 1
-    instruments: tuple[str, ...] = ("piano",)
-    temperature: float = 1.0
-
-
-DEFAULTS = Defaults()
-
-
-def parse_instruments(text: str | Sequence[str]) -> tuple[str, ...]:
-    """The parts to play, from ``"piano,bass"``, ``"piano + pad"`` or a list of names: lower-cased, stripped, each
-    once, in the order given. Whether they are playable is :class:`ComposeRequest`'s to say."""
-    items = re.split(r"[,+]", text) if isinstance(text, str) else list(text)
-    out: list[str] = []
-    for item in items:
-        name = str(item).strip().lower()
-        if name and name not in out:
-            out.append(name)
-    return tuple(out)
-
-
-MAX_BARS = 512
-MIN_TEMPO = 20.0  # slower than any largo; MIDI itself cannot say less than 3.58 BPM
-MAX_TEMPO = 400.0
-MAX_SEED = 2**31 - 1
-MAX_VARIATIONS = 8
 BEATS_PER_BAR = 4
 
 

@@ -1,7 +1,7 @@
 """The core's layers: each stage imports only what sits below it (or beside it, where stated), so a newcomer can read
 the code from the bottom up and no change high up can break something low down.
 
-    0  errors < affect < tempo < keys < types    the vocabulary and the data contracts (each may use those before it)
+    0  errors < defaults < affect < tempo < keys < types    the vocabulary, the defaults and the data contracts
     1  files                                     atomic outputs, job folders, checkpoints
     2  media, faces, voices, fusion, music       the stages, each on its own (faces may use fusion's windows)
     3  analysis                                  drives faces, voices and fusion over a clip
@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "models"
 
 LAYERS: dict[str, float] = {
-    "errors": 0.0, "affect": 0.1, "tempo": 0.2, "keys": 0.3, "types": 0.4,
+    "errors": 0.0, "defaults": 0.05, "commands": 0.06, "affect": 0.1, "tempo": 0.2, "keys": 0.3, "types": 0.4,
     "files": 1,
     "media": 2, "faces": 2, "voices": 2, "fusion": 2, "music": 2,
     "analysis": 3,
@@ -81,4 +81,42 @@ def test_nothing_imports_upward(path: Path) -> None:
             continue
         if LAYERS[other] > level or (LAYERS[other] == level and other not in PEERS.get(unit, set())):
             bad.append(f"{rel}:{line} imports {target} (layer {LAYERS[other]} from layer {level})")
+    assert not bad, "\n".join(bad)
+
+
+FRONT_ENDS = ("web", "bots", "bridge")
+
+
+def test_the_core_names_no_front_end() -> None:
+    """The front ends register their commands (models.commands); the core imports none of them."""
+    bad = []
+    for path in ROOT.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if isinstance(node, ast.Import) else []
+            )  # fmt: skip
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value.partition(":")[0]] if node.value.count(".") == 1 and " " not in node.value else []
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in FRONT_ENDS]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_front_ends_use_only_the_public_api(front_end: str) -> None:
+    """web/, bots/ and bridge/ import from ``models`` (its stated public API), never from a module inside it."""
+    import models
+
+    bad = []
+    for path in (ROOT.parent / front_end).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("models"):
+                if node.module != "models":
+                    bad.append(f"{path.name}:{node.lineno} imports from {node.module}")
+                bad += [f"{path.name}:{node.lineno}: {a.name} is not public" for a in node.names
+                        if node.module == "models" and a.name not in models.__all__]  # fmt: skip
+            elif isinstance(node, ast.Import) and any(a.name.startswith("models.") for a in node.names):
+                bad.append(f"{path.name}:{node.lineno} imports a module inside models")
     assert not bad, "\n".join(bad)

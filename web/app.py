@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from models.jobs.runner import add_broker_options, broker_problem
+from models import add_broker_options, broker_problem
 
 
 def _auth(text: str) -> tuple[str, str]:
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import functools
 
-    from models import Engine, MoodscoreError
-    from models.jobs.runner import make_runner
+    from models import Engine, MoodscoreError, make_runner
     from web.jobs import WebSettings
     from web.ui import build_app, launch_options
 

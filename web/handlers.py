@@ -8,22 +8,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from models import (
+from models import (  # (MAX_VARIATIONS: the page has as many result slots)
     DEFAULTS,
+    MAX_SEED,
+    MAX_VARIATIONS,
     QUADRANT_COLOURS,
     QUADRANT_NAMES,
     ComposeRequest,
     MoodscoreError,
     ScoreSummary,
+    compose_params,
     parse_instruments,
     piano_roll_png,
+    rescore_params,
     safe_stem,
+    score_params,
 )
-from models.jobs.tasks import compose_params, rescore_params, score_params
 from web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
-MAX_VARIATIONS = 8  # the core's limit; the page has this many result slots
-MAX_SEED = 2**31 - 1
 SCORE_DOWNLOADS = ("midi", "audio", "mp3", "video", "timeline", "summary", "stems_zip")
 STEMS = "stems (zip)"  # the score tab's extra that asks for the stems
 

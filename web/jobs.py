@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import MediaLimits, MoodscoreError, QueueFullError
-from models.jobs.runner import Runner
-from models.jobs.tasks import TaskResult
+from models import MediaLimits, MoodscoreError, QueueFullError, Runner, TaskResult
 
 log = logging.getLogger("moodscore.web")
 

@@ -16,9 +16,7 @@ from typing import Any
 import gradio as gr  # this module is imported only when the app is built (see web.app.main)
 from gradio.utils import get_upload_folder
 
-from models import DEFAULTS, QUADRANT_NAMES, Engine
-from models.engine import default_example_clip
-from models.jobs.runner import Runner, make_runner
+from models import DEFAULTS, QUADRANT_NAMES, Engine, Runner, default_example_clip, make_runner
 from web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
 from web.jobs import UserFacingError, WebJobs, WebSettings
 from web.pad import draw_pad, point_at

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import affect
+from models.defaults import DEFAULTS
 from models.errors import MoodscoreError, UnreadableMediaError
 from models.faces.choice import FacePass, FaceRecord
 from models.faces.choice import choose as choose_face
@@ -36,7 +37,7 @@ _FACE_BATCH = 32
 MIN_MEDIA_S = 0.5  # a clip must hold at least this much decodable audio or video
 # Video frames read per second. Three are plenty for the timeline (1 s windows every 0.5 s, segments of 2 s and
 # more): on held-out faces (benchmarks/bench_face_video.py) 3 and 5 fps read the same, and 3 costs 40% less.
-ANALYSIS_FPS = 3.0
+ANALYSIS_FPS = DEFAULTS.fps
 MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (models.faces.choice)
 THUMB_EVERY_S = 1.0  # thumbnails kept of each face (for the timeline's picture)
 

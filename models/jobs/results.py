@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.types import DEFAULTS, Timeline
+from models.defaults import DEFAULTS
+from models.types import Timeline
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:

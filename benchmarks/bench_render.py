@@ -101,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         _, med = timed(lambda: export_mp3(Path(tmp) / "m.mp3", audio, 44100), args.runs)
         rows.append(f"| export_mp3 (libmp3lame 192 kb/s) | | {med:.2f} | {secs / med:.0f}x |")
-        clip = ROOT / "tests" / "data" / "example.mp4"
+        clip = ROOT / "models" / "examples" / "example.mp4"
         if clip.is_file():
             _, med = timed(lambda: mux_audio_into_video(clip, audio, 44100, Path(tmp) / "v.mp4"), args.runs)
             rows.append(f"| mux_audio_into_video (14 s example.mp4, AAC) | | {med:.2f} | {14.0 / med:.0f}x |")

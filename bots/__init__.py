@@ -3,4 +3,6 @@
 from models import Command
 
 # registered with `moodscore` through the "moodscore.commands" entry points (pyproject.toml)
-DISCORD = Command("the Discord bot (moodscore discord --help)", "bots.discord_bot:main")
+DISCORD = Command(
+    "the Discord bot (moodscore discord --help)", "bots.discord_bot:main", needs=(("discord", "discord"),)
+)

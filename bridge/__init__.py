@@ -6,6 +6,7 @@ The address space is documented in bridge/PROTOCOL.md.
 from models import Command
 
 # registered with `moodscore` through the "moodscore.commands" entry points (pyproject.toml)
-SERVER = Command("the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)", "bridge.server:main")
-CLIENT = Command("send one request to the OSC bridge and print the reply", "bridge.client:main")
-SEND = Command("compose and put the MIDI on a DAW track (moodscore send ableton --help)", "bridge.send:main")
+OSC = (("pythonosc", "bridge"),)
+SERVER = Command("the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)", "bridge.server:main", OSC)
+CLIENT = Command("send one request to the OSC bridge and print the reply", "bridge.client:main", OSC)
+SEND = Command("compose and put the MIDI on a DAW track (moodscore send ableton --help)", "bridge.send:main", OSC)

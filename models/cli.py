@@ -168,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 # and whatever the installed front ends registered (models.commands)
 CORE_COMMANDS: dict[str, Command] = {
     "worker": Command(
-        "a Celery worker for jobs sent through Redis (moodscore worker --help)", "models.jobs.celery:main"
+        "a Celery worker for jobs sent through Redis (moodscore worker --help)",
+        "models.jobs.celery:main",
+        needs=(("celery", "scale"),),
     ),
 }
 

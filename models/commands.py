@@ -7,7 +7,6 @@ arguments and returns an exit code. Nothing is imported until the command runs, 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +17,20 @@ GROUP = "moodscore.commands"
 class Command:
     help: str
     main: str  # "module:function", called with the arguments after the command's name
+    needs: tuple[tuple[str, str], ...] = ()  # (module, extra): a library the command needs and the extra that has it
 
     def run(self, argv: Sequence[str]) -> int:
+        import importlib.util
+        import sys
+
+        for module_name, extra in self.needs:
+            if importlib.util.find_spec(module_name) is None:
+                print(
+                    f"moodscore: error: this command needs {module_name}, which is not installed; "
+                    f"pip install 'moodscore[{extra}]'",
+                    file=sys.stderr,
+                )
+                return 2
         module, _, function = self.main.partition(":")
         return int(getattr(importlib.import_module(module), function)(list(argv)))
 

@@ -158,5 +158,7 @@ def analyze(
 
 
 def default_example_clip() -> Path:
-    """The bundled example clip (a face and speech whose emotion changes), made by tests/data/make_example.py."""
-    return Path(__file__).resolve().parent.parent / "tests" / "data" / "example.mp4"
+    """The bundled example clip (a face and speech whose emotion changes; package data, see models/examples)."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("models.examples").joinpath("example.mp4")))

@@ -26,7 +26,7 @@ PY="${PYTHON:-python3}"
 # The CPU build of torch first: a looser requirement would make pip fetch a multi-GB CUDA build.
 "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
   || "$PY" -m pip install -q torch==2.13.0
-if [ "$mode" = test ]; then extra="[test]"; else extra=""; fi
+if [ "$mode" = test ]; then extra="[test]"; else extra="[all]"; fi
 "$PY" -m pip install -q -e ".$extra"
 
 if [ "$mode" = demo ]; then

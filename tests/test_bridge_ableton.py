@@ -13,7 +13,7 @@ from media_fixtures import make_example
 from osc_helpers import Peer, debug_engine, notes_in_beats, one_torch_thread, running_bridge
 
 from bridge.ableton import AbletonError, AbletonLink
-from models import ComposeRequest
+from models import ComposeRequest, default_example_clip
 
 
 @pytest.fixture
@@ -239,7 +239,7 @@ def test_moodscore_send_ableton_video_through_the_bridge(
 
     videos = tmp_path / "videos"
     videos.mkdir()
-    (videos / "clip.mp4").write_bytes((Path(__file__).parent / "data" / "example.mp4").read_bytes())
+    (videos / "clip.mp4").write_bytes(default_example_clip().read_bytes())
     with one_torch_thread(), running_bridge(tmp_path / "out", allowed_roots=[videos], ableton=lambda: link) as bridge:
         host, port = bridge.address
         argv = ["ableton", "--track", "3", "--slot", "0", "--video", str(videos / "clip.mp4"),

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from osc_helpers import Peer, one_torch_thread, running_bridge
 
-ROOT = Path(__file__).resolve().parents[1]
+from models import default_example_clip
+
 FINAL = ("/moodscore/error", "/moodscore/done", "/moodscore/cancelled")
 
 
@@ -18,7 +19,7 @@ def test_cancel_a_queued_and_a_running_score(tmp_path: Path) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     clip = videos / "clip.mp4"
-    shutil.copy(ROOT / "tests" / "data" / "example.mp4", clip)
+    shutil.copy(default_example_clip(), clip)
     with one_torch_thread(), running_bridge(tmp_path / "out", allowed_roots=[videos]) as bridge, Peer() as peer:
         peer.send(bridge.address, "/moodscore/score", "r1", "path", str(clip), "stems", 1)
         peer.send(bridge.address, "/moodscore/score", "r2", "path", str(clip))
@@ -76,7 +77,7 @@ def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_w
     videos = tmp_path / "videos"
     videos.mkdir()
     clip = videos / "clip.mp4"
-    shutil.copy(ROOT / "tests" / "data" / "example.mp4", clip)
+    shutil.copy(default_example_clip(), clip)
     runner = ProcessRunner(functools.partial(Engine, debug=True), warm=True).start()
     try:
         with (

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from celery_helpers import Worker
 
-from models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError
+from models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError, default_example_clip
 from models.errors import TimeLimitError
 from models.jobs.celery import CeleryRunner
 from models.jobs.runner import ProcessRunner
 from models.jobs.tasks import TaskResult, compose_params, score_params
 
-EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
+EXAMPLE = default_example_clip()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from types import ModuleType
 import pytest
 from media_fixtures import make_example
 
-from models import Engine, score_job
+from models import Engine, default_example_clip, score_job
 
-DATA = Path(__file__).parent / "data"
 FRAME_S = 1 / 25
 
 
@@ -39,7 +38,7 @@ def test_hard_cuts_are_found_to_the_frame_and_the_fade_in_its_black(cuts_clip: t
 
 def test_one_shot_has_no_cuts_and_score_json_lists_them(cuts_clip: tuple[Path, ModuleType], tmp_path: Path) -> None:
     engine = Engine(debug=True)
-    assert engine.analyze(DATA / "example.mp4").meta["cuts"] == []  # a changing face is not a cut
+    assert engine.analyze(default_example_clip()).meta["cuts"] == []  # a changing face is not a cut
     path, maker = cuts_clip
     result = score_job(engine, path, tmp_path / "out")
     summary = json.loads(result.files["summary"].read_text())

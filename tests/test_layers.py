@@ -29,7 +29,7 @@ LAYERS: dict[str, float] = {
     "engine": 4,
     "jobs": 5,
     "cli": 6, "__init__": 6,
-    "train": 7, "weights": 0.0,
+    "train": 7, "weights": 0.0, "examples": 0.0,
 }  # fmt: skip
 # stages that may use a peer of the same layer (stated, not accidental)
 PEERS: dict[str, set[str]] = {"faces": {"fusion"}}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from timeouts import within
 
+from models import default_example_clip
 from models.errors import (
     InvalidOptionError,
     MoodscoreError,
@@ -22,7 +23,7 @@ from models.errors import (
 )
 from models.media import decode as media
 
-EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
+EXAMPLE = default_example_clip()
 
 
 @pytest.fixture(scope="module")

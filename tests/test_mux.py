@@ -10,12 +10,13 @@ import av
 import numpy as np
 import pytest
 
+from models import default_example_clip
 from models.errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
 from models.media import mux
 from models.media.decode import decode_audio
 from models.media.mux import mux_audio_into_video, video_duration
 
-EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
+EXAMPLE = default_example_clip()
 SR = 44100
 
 

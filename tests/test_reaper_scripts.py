@@ -23,7 +23,7 @@ from osc_helpers import debug_engine, notes_in_beats, one_torch_thread, running_
 from osc_reaper_standin import STANDIN_LUA, run_script
 
 from bridge.protocol import QUADRANT_COLORS
-from models import QUADRANT_NAMES, ComposeRequest
+from models import QUADRANT_NAMES, ComposeRequest, default_example_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "reaper_scripts"
@@ -253,7 +253,7 @@ def test_closing_the_progress_window_cancels_the_job_and_changes_nothing(
 
 def test_score_video_reports_a_bridge_error_in_one_message_box(bridge: Any, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.mp4"
-    shutil.copy(ROOT / "tests" / "data" / "example.mp4", outside)
+    shutil.copy(default_example_clip(), outside)
     env = _env(bridge, REAPER_VIDEO=str(outside), TMPDIR=str(tmp_path))
     calls, error = run_script(SCRIPTS / "moodscore_score_video.lua", tmp_path, env, timeout=120)
     assert error == ""

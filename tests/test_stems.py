@@ -9,9 +9,9 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from models import Engine, score_job
+from models import Engine, default_example_clip, score_job
 
-EXAMPLE = Path(__file__).parent / "data" / "example.mp4"
+EXAMPLE = default_example_clip()
 
 
 def test_stems_add_up_to_the_mix_and_line_up(tmp_path: Path) -> None:

@@ -12,11 +12,9 @@ import pytest
 import soundfile as sf
 from media_fixtures import make_example
 
-from models import Engine, InvalidOptionError, score_job
+from models import Engine, InvalidOptionError, default_example_clip, score_job
 from models.keys import parse_key
 from models.music.sync import Moment, picture_grid
-
-DATA = Path(__file__).parent / "data"
 
 
 def test_moments_land_on_bar_lines_inside_the_tempo_range() -> None:
@@ -82,4 +80,4 @@ def test_the_music_ends_with_the_clip_on_a_cadence(scored: tuple[Path, dict, obj
 
 def test_a_tempo_range_that_excludes_the_tempo_is_refused(scored: tuple[Path, dict, object], tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="range"):
-        score_job(Engine(debug=True), DATA / "example.mp4", tmp_path / "o", tempo=100.0, tempo_range=(120.0, 110.0))
+        score_job(Engine(debug=True), default_example_clip(), tmp_path / "o", tempo=100.0, tempo_range=(120.0, 110.0))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import affect
+from models import affect, default_example_clip
 from models.errors import InputError
 from models.voices.model import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint, to_mono_16k
 
@@ -275,11 +275,10 @@ def test_whisper_head_alone_skips_the_cnn(tmp_path, monkeypatch, debug_model, es
 
 @pytest.mark.e2e
 def test_shipped_whisper_head_on_the_example_clip():
-    """The shipped Whisper head on tests/data/example.mp4: espeak-ng read fast, high and loud (0-7 s), then slow,
-    low and quiet (7.4-14 s). Every window with speech gets a distribution, the first part has the higher arousal
-    (the CNN recipes and the unaugmented head got this backwards; the head of 2026-11-22 gave 0.84 vs 0.29, the
-    video-augmented head of 2026-12-05 only 0.68 vs 0.61: it calls the slow, low, quiet synthetic voice angry or
-    disgusted, see weights/voice.md); silence gets no vote."""
+    """The shipped Whisper head on the example clip: espeak-ng read fast, high and loud (0-7 s), then slow, low and
+    quiet (7.4-14 s). Every window with speech gets a distribution, the first part has the higher arousal (a head
+    that calls the slow, low, quiet synthetic voice angry or disgusted fails here, see weights/voice.md); silence
+    gets no vote."""
     from models.media.decode import decode_audio
     from models.voices.encoder import SHA256
 
@@ -289,7 +288,7 @@ def test_shipped_whisper_head_on_the_example_clip():
     assert len(model.encoder.blocks) == max(entry["encoder"]["layers"])  # run only as deep as the head reads
     assert entry["meta"]["cv"]["conditions"]["2s context"]["mean"] > 0.6  # nested actor CV, stored in the file
     assert entry["temperature"] > 1 and model.whisper_temperature == entry["temperature"]  # calibrated: softened
-    y = decode_audio(Path(__file__).parent / "data" / "example.mp4")
+    y = decode_audio(default_example_clip())
     track = model.analyze(y, SR)
     voted = ~np.isnan(track.probs).any(axis=1)
     assert voted.sum() >= 10

@@ -8,16 +8,15 @@ import importlib.util
 import io
 import struct
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from models import default_example_clip
 from models.errors import ModelLoadError
 from models.voices import encoder as we
 
-ROOT = Path(__file__).resolve().parent.parent
 HAVE_WEIGHTS = all(importlib.util.find_spec(name.replace("-", "_")) for name, _, _ in we.PACKAGES)
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason=f"Whisper weights not installed: {we.pip_command()}")
 
@@ -27,7 +26,7 @@ def speech() -> np.ndarray:
     """The example clip's first 7 s (espeak-ng speech with pauses), 16 kHz mono."""
     from models.media.decode import decode_audio
 
-    return decode_audio(ROOT / "tests" / "data" / "example.mp4")[: 7 * we.SR]
+    return decode_audio(default_example_clip())[: 7 * we.SR]
 
 
 def test_log_mel_matches_librosa_formula(speech: np.ndarray) -> None:

@@ -3,4 +3,4 @@
 from models import Command
 
 # registered with `moodscore` through the "moodscore.commands" entry points (pyproject.toml)
-WEB = Command("the Gradio web demo (moodscore web --help)", "web.app:main")
+WEB = Command("the Gradio web demo (moodscore web --help)", "web.app:main", needs=(("gradio", "web"),))

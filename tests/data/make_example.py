@@ -1,6 +1,6 @@
 """Make moodscore's example clip: a smiling face with cheerful speech that turns sad, with sad speech.
 
-    python tests/data/make_example.py tests/data/example.mp4
+    python tests/data/make_example.py models/examples/example.mp4
 
 Sources (see tests/data/README.md): scikit-image's ``astronaut()`` photograph (NASA, public domain) and
 speech synthesised by espeak-ng. The sad face is the same photograph warped with MediaPipe face landmarks

@@ -3,12 +3,13 @@
 Per quadrant ``--n-per-quadrant`` pieces of ``--bars`` bars at ``--tempo``, seeds ``--seed0`` and up (the same
 seeds for every quadrant; a piece's group is its seed). One take each: nothing is chosen, judged or discarded.
 
-- ``transformer``: the old emotion-conditioned Transformer (``models/weights/generator.pt``, or ``--generator``)
-  sampled bar by bar with the bar's emotion token forced after each bar line (``models.music.sampling.sample_bars``),
+- ``transformer``: the emotion-conditioned Transformer (``models/music/baselines/generator.pt``, or
+  ``--generator``) sampled bar by bar with the bar's emotion token forced after each bar line
+  (``models.music.baselines.sampling.sample_bars``),
   temperature 1, top-p 0.95, the checkpoint's per-quadrant emotion bias at the weight of its ``sampling``
   defaults (if stored); decoded from its tokens at the tempo, no other processing.
-- ``lstm``: one token LSTM per quadrant continued from random seed notes (``models.music.baselines``);
-  ``--baselines DIR`` must hold ``lstm_Q1.pt`` .. ``lstm_Q4.pt`` from ``python -m models.train.train_baselines
+- ``lstm``: one token LSTM per quadrant continued from random seed notes (``models.music.baselines.rnn_gan``);
+  ``--baselines DIR`` must hold ``lstm_Q1.pt`` .. ``lstm_Q4.pt`` from ``python -m models.music.baselines.train_rnn_gan
   --which lstm``.
 - ``gan``: the label-conditioned piano-roll WGAN-GP; ``DIR/gan.pt`` from ``train_baselines --which gan``.
 
@@ -35,10 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.music import tokens
-from models.music.baselines import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
-from models.music.generator import FastDecoder, load_generator
-from models.music.sampling import sample_bars
+from models.music.baselines import tokens
+from models.music.baselines.generator import FastDecoder, load_generator
+from models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
+from models.music.baselines.sampling import sample_bars
 
 MODELS = ("transformer", "lstm", "gan")
 TEMPERATURE, TOP_P = 1.0, 0.95
@@ -73,7 +74,7 @@ def transformer_maker(args: argparse.Namespace) -> tuple[Maker, dict[str, Any]]:
         return tokens.decode(ids, tempo=args.tempo)
 
     info = {
-        "checkpoint": str(args.generator or "models/weights/generator.pt"),
+        "checkpoint": str(args.generator or "models/music/baselines/generator.pt"),
         "temperature": TEMPERATURE,
         "top_p": TOP_P,
         "emotion_bias_weight": bias_weight,
@@ -84,7 +85,9 @@ def transformer_maker(args: argparse.Namespace) -> tuple[Maker, dict[str, Any]]:
 
 def _load(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
-        raise SystemExit(f"{path} not found: train the {what} baseline with python -m models.train.train_baselines")
+        raise SystemExit(
+            f"{path} not found: train the {what} baseline with python -m models.music.baselines.train_rnn_gan"
+        )
     ck: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     return ck
 

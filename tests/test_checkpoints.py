@@ -13,7 +13,7 @@ import torch
 from models.errors import ModelLoadError
 from models.faces.expression import load_expression_model
 from models.faces.landmark_baseline import load_landmark_baseline
-from models.music.generator import load_generator
+from models.music.baselines.generator import load_generator
 from models.music.judge import load_judge
 from models.voices.model import load_voice_model
 
@@ -43,14 +43,19 @@ def test_bad_checkpoints_raise_model_load_error(tmp_path: Path, name: str) -> No
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("expression.pt", "expression"), ("voice.pt", "voice"), ("generator.pt", "generator"), ("judge.pt", "judge")],
+    [
+        ("models/weights/expression.pt", "expression"),
+        ("models/weights/voice.pt", "voice"),
+        ("models/music/baselines/generator.pt", "generator"),
+        ("models/weights/judge.pt", "judge"),
+    ],
 )
 def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kind: str) -> None:
     """The files carry what may be done with them: all four are trained on non-commercial or research-only data."""
     from models.files.checkpoints import PROVENANCE
 
     root = Path(__file__).resolve().parents[1]
-    ckpt = torch.load(root / "models" / "weights" / name, map_location="cpu", weights_only=True)
+    ckpt = torch.load(root / name, map_location="cpu", weights_only=True)
     assert ckpt["provenance"] == PROVENANCE[kind]
     assert "non-commercial" in ckpt["provenance"]["licence"]
     assert (root / ckpt["provenance"]["card"]).is_file()

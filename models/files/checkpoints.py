@@ -36,7 +36,7 @@ PROVENANCE: dict[str, dict[str, str]] = {
     "generator": {
         "licence": "CC BY-NC-SA 4.0 (non-commercial), inherited from EMOPIA (fine-tuning); POP909 (pre-training): MIT",
         "data": "POP909 (pre-training, no labels); EMOPIA 1.0 train split (fine-tuning with emotion tokens)",
-        "card": "models/weights/generator.md",
+        "card": "models/music/baselines/generator.md",
     },
     "judge": {
         "licence": "CC BY-NC-SA 4.0 (non-commercial), inherited from EMOPIA",

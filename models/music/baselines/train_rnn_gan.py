@@ -1,8 +1,8 @@
 """Train the brief's two generators as baselines on the EMOPIA train split: one LSTM per quadrant, and a
 label-conditioned piano-roll WGAN-GP. Checkpoints go to ``--out`` (not shipped: they are measured, not used).
 
-    python -m models.train.train_baselines --which lstm --steps 300 --minutes 60
-    python -m models.train.train_baselines --which gan --steps 500 --minutes 60
+    python -m models.music.baselines.train_rnn_gan --which lstm --steps 300 --minutes 60
+    python -m models.music.baselines.train_rnn_gan --which gan --steps 500 --minutes 60
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.music import tokens
-from models.music.baselines import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
+from models.music.baselines import tokens
+from models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
 from models.music.data import emopia_split, load_midi
 
 

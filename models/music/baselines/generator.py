@@ -1,12 +1,12 @@
 """The conditional music generator: a small decoder-only Transformer over REMI tokens with emotion tokens.
 
-One network for all emotions. The emotion is a token written after every bar line (``models.music.tokens``),
+One network for all emotions. The emotion is a token written after every bar line (``models.music.baselines.tokens``),
 so sampling can switch emotion on any bar line while the music continues from its own context. Sampling
 uses a key/value cache, temperature and nucleus (top-p) filtering, and a seeded ``torch.Generator``, so a
 seed gives the same piece every time. The checkpoint stores :class:`GeneratorDims` and rebuilds the net.
 
 The product's music comes from :mod:`models.music.composer`; this network is kept as a measured baseline
-(sampled by :mod:`models.music.sampling`, ``benchmarks/baseline_pieces.py``).
+(sampled by :mod:`models.music.baselines.sampling`, ``benchmarks/baseline_pieces.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -287,17 +288,19 @@ class FastDecoder:
 
 
 FORMAT = "moodscore.generator/1"
+WEIGHTS = Path(__file__).with_name("generator.pt")  # kept in the repository for the benchmarks, not installed
 
 
 def load_generator(path: str | os.PathLike[str] | None = None, *, debug: bool = False) -> MusicTransformer:
-    """The shipped generator (``models/weights/generator.pt``), a checkpoint at ``path``, or a tiny random net."""
-    from models.music import tokens
+    """The baseline generator (``generator.pt`` beside this module, in the repository), a checkpoint at ``path``, or
+    a tiny random net."""
+    from models.music.baselines import tokens
 
     if debug:
         torch.manual_seed(0)
         dims = GeneratorDims(vocab=tokens.vocab_size(), d_model=32, n_layers=1, n_heads=2, max_len=128, dropout=0.0)
         return MusicTransformer(dims).eval()
-    ckpt = load_checkpoint(path, default="generator.pt", what="music generator")
+    ckpt = load_checkpoint(path if path is not None else WEIGHTS, default="generator.pt", what="music generator")
     if ckpt.get("format") != FORMAT:
         raise ModelLoadError(f"{path or 'generator.pt'} is not a {FORMAT} checkpoint")
     if int(ckpt.get("vocab_size", -1)) != tokens.vocab_size():

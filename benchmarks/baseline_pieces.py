@@ -5,13 +5,13 @@ seeds for every quadrant; a piece's group is its seed). One take each: nothing i
 
 - ``transformer``: the emotion-conditioned Transformer (``models/music/baselines/generator.pt``, or
   ``--generator``) sampled bar by bar with the bar's emotion token forced after each bar line
-  (``models.music.baselines.sampling.sample_bars``),
+  (``moodscore.models.music.baselines.sampling.sample_bars``),
   temperature 1, top-p 0.95, the checkpoint's per-quadrant emotion bias at the weight of its ``sampling``
   defaults (if stored); decoded from its tokens at the tempo, no other processing.
-- ``lstm``: one token LSTM per quadrant continued from random seed notes (``models.music.baselines.rnn_gan``);
-  ``--baselines DIR`` must hold ``lstm_Q1.pt`` .. ``lstm_Q4.pt`` from ``python -m models.music.baselines.train_rnn_gan
-  --which lstm``.
-- ``gan``: the label-conditioned piano-roll WGAN-GP; ``DIR/gan.pt`` from ``train_baselines --which gan``.
+- ``lstm``: one token LSTM per quadrant continued from random seed notes (``moodscore.models.music.baselines.rnn_gan``);
+  ``--baselines DIR`` must hold ``lstm_Q1.pt`` .. ``lstm_Q4.pt`` from
+  ``python -m moodscore.models.music.baselines.train_rnn_gan --which lstm``.
+- ``gan``: the label-conditioned piano-roll WGAN-GP; ``DIR/gan.pt`` from ``train_rnn_gan --which gan``.
 
 Each piece is a type-1 MIDI file with one track named "Piano" (program 0), a tempo and a 4/4 time signature,
 cut to its bars.
@@ -36,10 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.music.baselines import tokens
-from models.music.baselines.generator import FastDecoder, load_generator
-from models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
-from models.music.baselines.sampling import sample_bars
+from moodscore.models.music.baselines import tokens
+from moodscore.models.music.baselines.generator import FastDecoder, load_generator
+from moodscore.models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollGenerator, sample_gan, sample_lstm
+from moodscore.models.music.baselines.sampling import sample_bars
 
 MODELS = ("transformer", "lstm", "gan")
 TEMPERATURE, TOP_P = 1.0, 0.95
@@ -86,7 +86,7 @@ def transformer_maker(args: argparse.Namespace) -> tuple[Maker, dict[str, Any]]:
 def _load(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise SystemExit(
-            f"{path} not found: train the {what} baseline with python -m models.music.baselines.train_rnn_gan"
+            f"{path} not found: train the {what} baseline with python -m moodscore.models.music.baselines.train_rnn_gan"
         )
     ck: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     return ck

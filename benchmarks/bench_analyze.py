@@ -45,9 +45,9 @@ def main() -> None:
             [sys.executable, str(ROOT / "tests" / "data" / "make_example.py"), "--benchmark", str(clip)], check=True
         )
 
-    from models import Engine
-    from models.faces.expression import bf16_default
-    from models.media.decode import probe
+    from moodscore.models import Engine
+    from moodscore.models.faces.expression import bf16_default
+    from moodscore.models.media.decode import probe
 
     info = probe(clip)
     t = time.perf_counter()
@@ -88,7 +88,7 @@ def main() -> None:
         for _ in range(3):
             t = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "models.cli", "analyze", str(clip)],
+                [sys.executable, "-m", "moodscore.models.cli", "analyze", str(clip)],
                 check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             fresh_runs.append(time.perf_counter() - t)

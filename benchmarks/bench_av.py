@@ -49,10 +49,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models import affect  # noqa: E402
-from models.fusion.timeline import FusionOptions, build_timeline, fuse, window_starts  # noqa: E402
-from models.train.calibration import ece  # noqa: E402
-from models.train.holdout import publictest_halves, voice_fold_actors, voice_fold_of_actor  # noqa: E402
+from moodscore.models import affect  # noqa: E402
+from moodscore.models.fusion.timeline import FusionOptions, build_timeline, fuse, window_starts  # noqa: E402
+from moodscore.models.train.calibration import ece  # noqa: E402
+from moodscore.models.train.holdout import publictest_halves, voice_fold_actors, voice_fold_of_actor  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "cache" / "av"
 SR, FPS, SIZE, W, H = 16000, 25, 256, 640, 480
@@ -305,8 +305,8 @@ def window_stats(probs: np.ndarray, cls: np.ndarray) -> dict[str, Any]:
 
 # -- the run ---------------------------------------------------------------------------------------------------
 def read_evidence(clips: list[tuple[Path, Truth]], voice_folds: Path | None, opts: FusionOptions) -> list[Any]:
-    from models.analysis import cache as analysis_cache
-    from models.engine import Engine
+    from moodscore.models.analysis import cache as analysis_cache
+    from moodscore.models.engine import Engine
 
     engines: dict[int, Engine] = {}
     out = []

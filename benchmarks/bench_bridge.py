@@ -41,9 +41,9 @@ def main() -> int:
     from ableton_standin import AbletonStandIn
     from osc_helpers import Peer
 
-    from bridge.ableton import AbletonLink
-    from bridge.server import BridgeServer
-    from models import Engine
+    from moodscore.bridge.ableton import AbletonLink
+    from moodscore.bridge.server import BridgeServer
+    from moodscore.models import Engine
 
     torch.set_num_threads(args.threads)
     engine = Engine()
@@ -71,7 +71,8 @@ def main() -> int:
             for i in range(max(3, args.runs // 4)):
                 t = time.perf_counter()
                 proc = subprocess.run(
-                    [sys.executable, "-m", "models.cli", "osc", "--host", host, "--port", str(port), "compose",
+                    [sys.executable, "-m", "moodscore.models.cli",
+                     "osc", "--host", host, "--port", str(port), "compose",
                      "--quadrant", "Q4", "--bars", str(args.bars), "--tempo", "120", "--seed", str(i)],
                     capture_output=True, text=True, cwd=ROOT, check=False,
                 )  # fmt: skip

@@ -35,8 +35,8 @@ def _summary(walls: list[float]) -> dict[str, float]:
 
 
 def time_compose(runs: int) -> dict[str, Any]:
-    from models.music.composer import Composer
-    from models.types import ComposeRequest
+    from moodscore.models.music.composer import Composer
+    from moodscore.models.types import ComposeRequest
 
     composer = Composer()
     composer.compose(ComposeRequest(emotion="Q1", bars=8, tempo=120, seed=0))  # warm
@@ -53,8 +53,8 @@ def time_compose(runs: int) -> dict[str, Any]:
 
 
 def time_score(clip: Path, runs: int) -> dict[str, Any]:
-    from models import Engine, score_job
-    from models.media.decode import probe
+    from moodscore.models import Engine, score_job
+    from moodscore.models.media.decode import probe
 
     engine = Engine()
     duration = probe(clip).duration_s

@@ -85,8 +85,8 @@ async def run(args: argparse.Namespace, broker: str, storage: Path, clip: bytes)
     from discord_payloads import TOKEN, attachment, interaction_payload
     from discord_standin import StandIn
 
-    from bots.app import BotSettings, MoodscoreBot
-    from models.jobs.celery import CeleryRunner
+    from moodscore.bots.app import BotSettings, MoodscoreBot
+    from moodscore.models.jobs.celery import CeleryRunner
 
     rng = random.Random(args.seed)
     with StandIn() as api:

@@ -1,4 +1,4 @@
-"""Detection rate and speed of models.faces.tracker.FaceTracker on synthetic clips with small, moving faces.
+"""Detection rate and speed of moodscore.models.faces.tracker.FaceTracker on synthetic clips with small, moving faces.
 
 A clip: 1280x720 frames of a textured background with scikit-image's astronaut() head pasted in, scaled so
 the face (the extent of its 478 landmarks) is W px wide, drifting slowly across the frame (5 fps, 30 s =
@@ -67,7 +67,13 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def run(face_w: float, n_frames: int, seeds: list[int], fps: float = 5.0) -> dict[str, float]:
     """The tracker's detection rate, ms per frame and model calls per frame; plus the whole-frame Landmarker's rate."""
-    from models.faces.tracker import _to_mp_image, create_landmarker, landmark_box, open_face_tracker, result_faces
+    from moodscore.models.faces.tracker import (
+        _to_mp_image,
+        create_landmarker,
+        landmark_box,
+        open_face_tracker,
+        result_faces,
+    )
 
     hits = naive_hits = total = calls = 0
     t_total = 0.0
@@ -115,7 +121,7 @@ def main() -> None:
     load1 = os.getloadavg()[0]
     if args.out:
         cmd = " ".join(["python", "benchmarks/bench_face_detection.py", *sys.argv[1:]])
-        text = f"""# Face detection on small, moving faces (models.faces.tracker.FaceTracker)
+        text = f"""# Face detection on small, moving faces (moodscore.models.faces.tracker.FaceTracker)
 
 {__doc__.split(chr(10), 2)[2].split("    python")[0].strip()}
 
@@ -135,7 +141,7 @@ Command: `{cmd}`
 
 def run_noface(n_frames: int) -> tuple[float, float]:
     """ms and model calls per frame on a face-free textured 1280x720 background."""
-    from models.faces.tracker import open_face_tracker
+    from moodscore.models.faces.tracker import open_face_tracker
 
     bg = background(1280, 720, 99)
     with open_face_tracker() as tracker:

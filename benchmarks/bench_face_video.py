@@ -3,7 +3,7 @@
     python benchmarks/bench_face_video.py --data ../shared/data/fer2013 [--per-class 20] [--seconds 3] \
         [--expression CHECKPOINT]
 
-The clip: FER2013 PublicTest faces from its hold half (``models.train.holdout``: never trained on and never
+The clip: FER2013 PublicTest faces from its hold half (``moodscore.models.train.holdout``: never trained on and never
 used for a choice; ``--per-class`` of each of the seven classes, drawn with a fixed seed), each upscaled to
 256 px and shown for ``--seconds`` on a 640x480 grey frame, drifting a few pixels so that the tracker has to
 follow it; 25 fps H.264, no audio. It is made once and kept in
@@ -40,7 +40,7 @@ def make_clip(path: Path, faces: np.ndarray, seconds: float) -> None:
     import av
     import cv2
 
-    from models.files.atomic import atomic_output
+    from moodscore.models.files.atomic import atomic_output
 
     per = round(seconds * FPS)
     with atomic_output(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as out:
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.per_class < 1 or not args.seconds >= 1.0:
         ap.error("--per-class must be >= 1 and --seconds >= 1")
 
-    from models import Engine, affect
-    from models.engine import ANALYSIS_FPS
-    from models.faces.choice import choose as choose_face
-    from models.train.train_expression import load_fer
+    from moodscore.models import Engine, affect
+    from moodscore.models.engine import ANALYSIS_FPS
+    from moodscore.models.faces.choice import choose as choose_face
+    from moodscore.models.train.train_expression import load_fer
 
     fps = args.fps or ANALYSIS_FPS
 

@@ -65,7 +65,7 @@ def run_cli(folder: Path, counts: dict[str, int]) -> list[Row]:
         t = time.perf_counter()
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "models.cli", *case.argv],
+                [sys.executable, "-m", "moodscore.models.cli", *case.argv],
                 capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
             )  # fmt: skip
             code, err = proc.returncode, proc.stderr
@@ -109,7 +109,9 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
 def server(argv: list[str], env: dict[str, str], ready: Any, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``moodscore ARGV`` as a user starts it, until ``ready()`` is true; stopped with SIGTERM afterwards."""
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "models.cli", *argv], cwd=ROOT, env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moodscore.models.cli", *argv], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
         try:
             deadline = time.monotonic() + 180
             while not ready():

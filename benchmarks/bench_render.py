@@ -26,9 +26,9 @@ import pretty_midi
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.media.mux import mux_audio_into_video  # noqa: E402
-from models.music import render  # noqa: E402
-from models.music.mix import export_mp3, mix_under  # noqa: E402
+from moodscore.models.media.mux import mux_audio_into_video  # noqa: E402
+from moodscore.models.music import render  # noqa: E402
+from moodscore.models.music.mix import export_mp3, mix_under  # noqa: E402
 
 
 def piano_piece(seconds: float) -> pretty_midi.PrettyMIDI:

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
 def submit_all(runner: Any, storage: Path, clip: Path, jobs: int) -> dict[str, float]:
-    from models.jobs.tasks import score_params
+    from moodscore.models.jobs.tasks import score_params
 
     folders = []
     for i in range(jobs):
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from celery_helpers import Worker, redis_server
 
-    from models.jobs.celery import CeleryRunner
-    from models.jobs.runner import ProcessRunner
+    from moodscore.models.jobs.celery import CeleryRunner
+    from moodscore.models.jobs.runner import ProcessRunner
 
     rows: list[tuple[str, int, dict[str, float]]] = []
     tmp = Path(tempfile.mkdtemp(prefix="moodscore-throughput-"))

@@ -4,7 +4,7 @@
         [--degrade none,reverb,codec,music] [--uncalibrated] [--out benchmarks/results/voice_runtime.json]
 
 ``--folds DIR`` holds the five fold checkpoints written by
-``python -m models.train.train_voice_whisper ... --fold-heads DIR``: DIR/fold{k}.pt never heard the actors
+``python -m moodscore.models.train.train_voice_whisper ... --fold-heads DIR``: DIR/fold{k}.pt never heard the actors
 ``models.train.holdout.voice_fold_actors(k)``. For each fold, its held-out actors' clips (optionally degraded as
 in the training entry's test copies: reverb, codec or music under the speech, other songs and seeds than any
 training copy) are joined in random groups of 12 (~29 s, one encoder chunk) and judged by ``analyze`` with one
@@ -32,12 +32,12 @@ GROUP = 12
 def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0, *, uncalibrated: bool = False) -> dict:
     import torch
 
-    from models import affect
-    from models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
-    from models.train.train_voice import list_ravdess
-    from models.train.train_voice_whisper import copy_audio
-    from models.train.voice_head import calibration, confusion
-    from models.voices.model import SR, load_voice_model
+    from moodscore.models import affect
+    from moodscore.models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
+    from moodscore.models.train.train_voice import list_ravdess
+    from moodscore.models.train.train_voice_whisper import copy_audio
+    from moodscore.models.train.voice_head import calibration, confusion
+    from moodscore.models.voices.model import SR, load_voice_model
 
     torch.set_num_threads(1)
     paths, labels, actors = list_ravdess(data)
@@ -104,7 +104,7 @@ def main() -> None:
 
 
 def _classes() -> tuple[str, ...]:
-    from models import affect
+    from moodscore.models import affect
 
     return affect.CLASSES
 

@@ -1,7 +1,7 @@
 """How accurate is the judge on songs it has not heard? Song-grouped cross-validation over all of EMOPIA.
 
 The official test split is 88 clips from 32 songs: one clip is 1.1 points and its 95% interval is about +-10
-points. This re-fits the shipped judge configuration (the one ``models.train.train_judge`` chose and
+points. This re-fits the shipped judge configuration (the one ``moodscore.models.train.train_judge`` chose and
 ``models/weights/judge.pt`` holds) ``--folds`` times per repeat on all 1,078 clips but one fold of songs, scores the
 held-out fold, and repeats with the songs dealt to folds afresh. With 10 folds each fit sees about 970 clips, as
 many as the shipped train + val fit (990). The random-forest baseline (all features, 300 trees) can run beside it.
@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.music.data import emopia_split
-from models.music.judge import load_judge
-from models.train.train_judge import CANDIDATES, Config, clip_features, fit, predict, scores
+from moodscore.models.music.data import emopia_split
+from moodscore.models.music.judge import load_judge
+from moodscore.models.train.train_judge import CANDIDATES, Config, clip_features, fit, predict, scores
 
 
 def shipped_config() -> Config:

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models import affect
-from models.music.composer import Composer
-from models.types import ComposeRequest
+from moodscore.models import affect
+from moodscore.models.music.composer import Composer
+from moodscore.models.types import ComposeRequest
 
 SIGNS = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
 

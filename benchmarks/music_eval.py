@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.music_eval import features as F  # noqa: E402
 from benchmarks.music_eval import midi, refdata, report, stats, structure  # noqa: E402
-from models.music.data import parse_clip_id  # noqa: E402
+from moodscore.models.music.data import parse_clip_id  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "cache"
 SUMMARY_KEYS = ("register", "density", "velocity", "polyphony")

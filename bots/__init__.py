@@ -1,8 +1,8 @@
 """moodscore's Discord bot: /score and /compose."""
 
-from models import Command
+from moodscore.models import Command
 
 # registered with `moodscore` through the "moodscore.commands" entry points (pyproject.toml)
 DISCORD = Command(
-    "the Discord bot (moodscore discord --help)", "bots.discord_bot:main", needs=(("discord", "discord"),)
+    "the Discord bot (moodscore discord --help)", "moodscore.bots.discord_bot:main", needs=(("discord", "discord"),)
 )

@@ -18,10 +18,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bots.flows import compose as run_compose
-from bots.flows import score as run_score
-from bots.replies import HELP_TEXT, MIB, clock, mib, refusal
-from models import DEFAULTS, QUADRANT_NAMES, ProcessRunner, Runner, parse_instruments
+from moodscore.bots.flows import compose as run_compose
+from moodscore.bots.flows import score as run_score
+from moodscore.bots.replies import HELP_TEXT, MIB, clock, mib, refusal
+from moodscore.models import DEFAULTS, QUADRANT_NAMES, ProcessRunner, Runner, parse_instruments
 
 log = logging.getLogger("moodscore.discord")
 

@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from bots.replies import MIB
-from models import add_broker_options, broker_problem
+from moodscore.bots.replies import MIB
+from moodscore.models import add_broker_options, broker_problem
 
 log = logging.getLogger("moodscore.discord")
 PROG = "moodscore discord"
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import discord
 
-    from bots.app import BotSettings, MoodscoreBot
-    from models import Engine, MoodscoreError, ProcessRunner, Runner, make_runner
+    from moodscore.bots.app import BotSettings, MoodscoreBot
+    from moodscore.models import Engine, MoodscoreError, ProcessRunner, Runner, make_runner
 
     settings = BotSettings(
         max_input_bytes=round(args.max_input_mb * MIB),

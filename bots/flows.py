@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import aiohttp
 import discord
 
-from bots import replies
-from bots.replies import Upload, refusal
-from models import (
+from moodscore.bots import replies
+from moodscore.bots.replies import Upload, refusal
+from moodscore.models import (
     ComposeRequest,
     Job,
     MediaLimits,
@@ -37,7 +37,7 @@ from models import (
 )
 
 if TYPE_CHECKING:
-    from bots.app import MoodscoreBot
+    from moodscore.bots.app import MoodscoreBot
 
 log = logging.getLogger("moodscore.discord")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import discord
 
-from models import QUADRANT_COLOURS, QUADRANT_NAMES, Piece, ScoreSummary, SegmentSummary
+from moodscore.models import QUADRANT_COLOURS, QUADRANT_NAMES, Piece, ScoreSummary, SegmentSummary
 
 SQUARES = {"Q1": "🟨", "Q2": "🟥", "Q3": "🟦", "Q4": "🟩"}  # the same hues as QUADRANT_COLOURS
 MAX_SEGMENT_LINES = 20

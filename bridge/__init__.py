@@ -3,10 +3,14 @@
 The address space is documented in bridge/PROTOCOL.md.
 """
 
-from models import Command
+from moodscore.models import Command
 
 # registered with `moodscore` through the "moodscore.commands" entry points (pyproject.toml)
 OSC = (("pythonosc", "bridge"),)
-SERVER = Command("the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)", "bridge.server:main", OSC)
-CLIENT = Command("send one request to the OSC bridge and print the reply", "bridge.client:main", OSC)
-SEND = Command("compose and put the MIDI on a DAW track (moodscore send ableton --help)", "bridge.send:main", OSC)
+SERVER = Command(
+    "the OSC bridge for REAPER and Ableton Live (moodscore bridge --help)", "moodscore.bridge.server:main", OSC
+)
+CLIENT = Command("send one request to the OSC bridge and print the reply", "moodscore.bridge.client:main", OSC)
+SEND = Command(
+    "compose and put the MIDI on a DAW track (moodscore send ableton --help)", "moodscore.bridge.send:main", OSC
+)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge import osc_io
-from bridge.protocol import Note, chunks
+from moodscore.bridge import osc_io
+from moodscore.bridge.protocol import Note, chunks
 
 SEND_PORT = 11000
 REPLY_PORT = 11001

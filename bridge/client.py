@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge import osc_io
-from bridge.protocol import (
+from moodscore.bridge import osc_io
+from moodscore.bridge.protocol import (
     CANCELLED,
     CLIP,
     DEFAULT_HOST,
@@ -54,7 +54,7 @@ from bridge.protocol import (
     Piece,
     read_secret,
 )
-from models import DEFAULTS
+from moodscore.models import DEFAULTS
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _notes_from_midi(piece: Piece) -> list[Note]:
 
     import pretty_midi
 
-    from bridge.protocol import notes_of
+    from moodscore.bridge.protocol import notes_of
 
     source: Any = io.BytesIO(piece.blob) if piece.blob else piece.midi_path
     return notes_of(pretty_midi.PrettyMIDI(source), piece.tempo)

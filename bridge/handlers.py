@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge import osc_io
-from bridge.protocol import (
+from moodscore.bridge import osc_io
+from moodscore.bridge.protocol import (
     BLOB_LIMIT,
     CLIP,
     ERROR,
@@ -37,7 +37,7 @@ from bridge.protocol import (
 JOB_DIR = re.compile(r"^\d+-\d{5}-[A-Za-z0-9._-]+$")  # <pid>-<counter>-<cleaned request id>
 
 if TYPE_CHECKING:
-    from models import Piece, TaskResult
+    from moodscore.models import Piece, TaskResult
 
 
 class Cancelled(RequestError):
@@ -76,7 +76,7 @@ class Reply:
 
 @dataclass
 class Context:
-    """The bridge's settings a handler needs; jobs go to ``runner`` (:mod:`models.jobs.runner`)."""
+    """The bridge's settings a handler needs; jobs go to ``runner`` (:mod:`moodscore.models.jobs.runner`)."""
 
     runner: Any
     out_dir: Path
@@ -88,7 +88,7 @@ class Context:
 
     def job_dir(self, rid: str) -> Path:
         """A new folder for one request inside --out; its name comes from a counter and a cleaned id."""
-        from models import safe_stem
+        from moodscore.models import safe_stem
 
         with self._lock:
             self._seq += 1
@@ -110,7 +110,7 @@ class Context:
 
 def compose_request(opts: dict[str, Any], *, tempo: float | None = None) -> Any:
     """A ComposeRequest from request options (the core checks the values and raises InvalidOptionError)."""
-    from models import DEFAULTS, ComposeRequest, parse_instruments
+    from moodscore.models import DEFAULTS, ComposeRequest, parse_instruments
 
     if tempo is None and opts.get("tempo") is not None:
         tempo = float(opts["tempo"])
@@ -145,7 +145,7 @@ def send_piece(
 def run_job(ctx: Context, reply: Reply, kind: str, params: dict[str, Any], folder: Path) -> TaskResult:
     """Run a core job (:mod:`models.jobs.tasks`) in ``folder`` on the bridge's runner; its TaskResult. While the job
     waits for a worker, its place in the queue goes out as progress."""
-    from models import ThreadRunner
+    from moodscore.models import ThreadRunner
 
     here = isinstance(ctx.runner, ThreadRunner)
 
@@ -193,7 +193,7 @@ def abandon(job: Any, folder: Path) -> None:
 
 def composed(ctx: Context, reply: Reply, request: Any) -> tuple[Path, list[Piece]]:
     """Compose ``request`` (MIDI only) in a new request folder: (its output folder, the pieces' summaries)."""
-    from models import compose_params
+    from moodscore.models import compose_params
 
     folder = ctx.job_dir(reply.rid)
     result = run_job(ctx, reply, "compose", compose_params(request, audio=False), folder)

@@ -1,8 +1,8 @@
 """The bridge's OSC vocabulary: request options, reply addresses, note lists and their chunking.
 
 Everything here is plain data and small conversions shared by the server, the client and the Ableton adapter;
-the address table itself (which request runs which handler) is ``bridge.server.ROUTES``; scored clips are
-``bridge.scoring``.
+the address table itself (which request runs which handler) is ``moodscore.bridge.server.ROUTES``; scored clips are
+``moodscore.bridge.scoring``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
     "quadrant": ((str,), "Q1..Q4"),
     "valence": ((float, int), "valence in [-1, 1] (with arousal)"),
     "arousal": ((float, int), "arousal in [-1, 1] (with valence)"),
-    "bars": ((int,), "length in bars (default 16, models.types.DEFAULTS)"),
+    "bars": ((int,), "length in bars (default 16, moodscore.models.types.DEFAULTS)"),
     "tempo": ((float, int), "BPM (default: the tempo the emotion suggests)"),
     "timesig": ((str,), "time signature as 'N/D' (default '4/4')"),
     "key": ((str,), "'auto' (default), 'C', 'F# minor', ..."),
@@ -191,7 +191,7 @@ def emotion_of(opts: dict[str, Any]) -> str | tuple[float, float]:
 
 def emotion_name(emotion: str | tuple[float, float], quadrants: Sequence[str]) -> str:
     """A short name for a clip or take: 'Q1 happy' or 'V+0.60 A-0.40 (Q4 calm)'."""
-    from models import QUADRANT_NAMES
+    from moodscore.models import QUADRANT_NAMES
 
     q = quadrants[0] if quadrants else "?"
     label = f"{q} {QUADRANT_NAMES.get(q, '')}".strip()
@@ -210,7 +210,7 @@ def quadrant_color(quadrant: str) -> int:
 
 def section_name(quadrant: str) -> str:
     """A section's name after its emotion: 'Q3 sad / depressed'."""
-    from models import QUADRANT_NAMES
+    from moodscore.models import QUADRANT_NAMES
 
     return f"{quadrant} {QUADRANT_NAMES.get(quadrant, '')}".strip()
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.handlers import CheckedClip, Context, Reply, run_job, send_piece
-from bridge.protocol import (
+from moodscore.bridge.handlers import CheckedClip, Context, Reply, run_job, send_piece
+from moodscore.bridge.protocol import (
     CLIP,
     MARKER,
     SECTION,
@@ -28,7 +28,7 @@ from bridge.protocol import (
 )
 
 if TYPE_CHECKING:
-    from models import ScoreSummary, TaskResult
+    from moodscore.models import ScoreSummary, TaskResult
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def markers_of(summary: ScoreSummary) -> list[Marker]:
 
 def stems_of(result: TaskResult, midi: Any, stem: str) -> list[tuple[str, Path, Path]]:
     """The stems a score job wrote, one per part in score.mid's track order: (part, its WAV, its MIDI file)."""
-    from models import safe_stem
+    from moodscore.models import safe_stem
 
     folder = result.files.get("stems")
     if folder is None:
@@ -125,7 +125,7 @@ def score_clip(
     """Score the video held in ``checked`` in a new request folder (the clip is copied in, and deleted after)."""
     import pretty_midi
 
-    from models import DEFAULTS, parse_instruments, safe_stem, score_params
+    from moodscore.models import DEFAULTS, parse_instruments, safe_stem, score_params
 
     instruments = parse_instruments(str(opts.get("instruments", ",".join(DEFAULTS.instruments))))
     hits = parse_hits(str(opts.get("hits", "")))
@@ -153,7 +153,7 @@ def score_clip(
 
 
 def run_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
-    from models import Timeline
+    from moodscore.models import Timeline
 
     scored = score_clip(ctx, reply, opts, checked, stems=bool(opts.get("stems", 0)), tempo=opts.get("tempo"))
     result = scored.result
@@ -187,8 +187,8 @@ def live_clips(scored: Scored, track: int, slot: int, *, parts: bool = False) ->
     or with ``parts`` one track per part from ``track`` on (in score.mid's track order). Notes are in beats of the
     score's own grid from the section's start (cut at its end); each clip is named and coloured after its
     section's emotion."""
-    from bridge.ableton import LiveClip
-    from models import safe_stem
+    from moodscore.bridge.ableton import LiveClip
+    from moodscore.models import safe_stem
 
     midi = scored.midi
     res = float(midi.resolution)
@@ -220,7 +220,7 @@ def live_clips(scored: Scored, track: int, slot: int, *, parts: bool = False) ->
 def run_ableton_score(ctx: Context, reply: Reply, opts: dict[str, Any], checked: CheckedClip) -> tuple[str, int]:
     """Score a video and put its music into Live: a clip per section in consecutive scenes of one track (or of one
     track per part), the song's tempo the score's, the cuts and hits as locators at their beats in the score."""
-    from bridge.ableton import Cue
+    from moodscore.bridge.ableton import Cue
 
     if ctx.ableton is None:
         checked.close()

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.ableton import REPLY_PORT, SEND_PORT
-from bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, PREFIX
+from moodscore.bridge.ableton import REPLY_PORT, SEND_PORT
+from moodscore.bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, PREFIX
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +80,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _local(args: argparse.Namespace, opts: dict[str, Any]) -> tuple[int, str, float]:
-    from bridge import handlers
-    from bridge.ableton import AbletonLink
-    from bridge.protocol import emotion_name, emotion_of, notes_of
-    from models import Engine
+    from moodscore.bridge import handlers
+    from moodscore.bridge.ableton import AbletonLink
+    from moodscore.bridge.protocol import emotion_name, emotion_of, notes_of
+    from moodscore.models import Engine
 
     link = AbletonLink(args.ableton_host, args.ableton_port, args.ableton_reply_port)
     try:
@@ -100,16 +100,16 @@ def _local(args: argparse.Namespace, opts: dict[str, Any]) -> tuple[int, str, fl
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = _options(args)
-    from bridge.ableton import AbletonError
-    from bridge.protocol import RequestError
-    from models import MoodscoreError
+    from moodscore.bridge.ableton import AbletonError
+    from moodscore.bridge.protocol import RequestError
+    from moodscore.models import MoodscoreError
 
     try:
         if args.local:
             sent, name, tempo = _local(args, opts)
         else:
-            from bridge.client import request
-            from bridge.protocol import read_secret
+            from moodscore.bridge.client import request
+            from moodscore.bridge.protocol import read_secret
 
             host, _, port = args.bridge.rpartition(":")
             secret = read_secret()  # the bridge's, when it runs as this user

@@ -9,9 +9,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, default_secret_file, make_secret
-from bridge.server import BridgeServer, private_folder
-from models import add_broker_options, broker_problem
+from moodscore.bridge.protocol import DEFAULT_HOST, DEFAULT_PORT, default_secret_file, make_secret
+from moodscore.bridge.server import BridgeServer, private_folder
+from moodscore.models import add_broker_options, broker_problem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(problem)
     import functools
 
-    from bridge.ableton import AbletonLink
-    from models import Engine, MoodscoreError, ProcessRunner, make_runner
+    from moodscore.bridge.ableton import AbletonLink
+    from moodscore.models import Engine, MoodscoreError, ProcessRunner, make_runner
 
     if args.threads:
         import torch

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge import handlers, osc_io, scoring
-from bridge.ableton import AbletonError
-from bridge.handlers import Context, Reply
-from bridge.protocol import (
+from moodscore.bridge import handlers, osc_io, scoring
+from moodscore.bridge.ableton import AbletonError
+from moodscore.bridge.handlers import Context, Reply
+from moodscore.bridge.protocol import (
     CANCELLED,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -71,7 +71,7 @@ def private_folder(path: Path) -> Path:
     symlink or a folder of another user planted there is refused, never followed."""
     import stat
 
-    from models import OutputError
+    from moodscore.models import OutputError
 
     try:
         os.mkdir(path, 0o700)
@@ -106,7 +106,7 @@ class BridgeServer:
         secret: str | None = None,
         job_seconds: float | None = 600.0,
     ) -> None:
-        from models import JobRunner, ProcessRunner, ThreadRunner
+        from moodscore.models import JobRunner, ProcessRunner, ThreadRunner
 
         if out_dir is not None:
             out = Path(out_dir)
@@ -212,7 +212,7 @@ class BridgeServer:
             self._fail(reply, exc)
 
     def _fail(self, reply: Reply, exc: BaseException) -> None:
-        from models import MoodscoreError
+        from moodscore.models import MoodscoreError
 
         with self._states_lock:
             active = self._active.get(reply.rid)
@@ -342,7 +342,7 @@ class BridgeServer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``moodscore bridge`` (its options and start-up are in :mod:`bridge.serve`)."""
-    from bridge.serve import main as serve
+    """``moodscore bridge`` (its options and start-up are in :mod:`moodscore.bridge.serve`)."""
+    from moodscore.bridge.serve import main as serve
 
     return serve(argv)

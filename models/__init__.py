@@ -1,6 +1,6 @@
 """moodscore's shared inference core: its public API, the only names the front ends (web/, bots/, bridge/) import.
 
-    from models import load_engine
+    from moodscore.models import load_engine
     engine = load_engine()
     timeline = engine.analyze("clip.mp4", progress=lambda f, msg: print(f, msg))
     print(timeline.to_json())
@@ -17,67 +17,67 @@ from typing import TYPE_CHECKING, Any
 # name -> the module that defines it
 _WHERE: dict[str, str] = {
     # the emotion vocabulary, the defaults and the limits
-    "CLASSES": "models.affect",
-    "QUADRANTS": "models.affect",
-    "QUADRANT_NAMES": "models.affect",
-    "QUADRANT_COLOURS": "models.affect",
-    "DEFAULTS": "models.defaults",
-    "Defaults": "models.defaults",
-    "MAX_SEED": "models.defaults",
-    "MAX_VARIATIONS": "models.defaults",
-    "parse_instruments": "models.defaults",
-    "Command": "models.commands",
+    "CLASSES": "moodscore.models.affect",
+    "QUADRANTS": "moodscore.models.affect",
+    "QUADRANT_NAMES": "moodscore.models.affect",
+    "QUADRANT_COLOURS": "moodscore.models.affect",
+    "DEFAULTS": "moodscore.models.defaults",
+    "Defaults": "moodscore.models.defaults",
+    "MAX_SEED": "moodscore.models.defaults",
+    "MAX_VARIATIONS": "moodscore.models.defaults",
+    "parse_instruments": "moodscore.models.defaults",
+    "Command": "moodscore.models.commands",
     # the data contracts
-    "ComposeRequest": "models.types",
-    "Emotion": "models.types",
-    "Score": "models.types",
-    "Segment": "models.types",
-    "Timeline": "models.types",
+    "ComposeRequest": "moodscore.models.types",
+    "Emotion": "moodscore.models.types",
+    "Score": "moodscore.models.types",
+    "Segment": "moodscore.models.types",
+    "Timeline": "moodscore.models.types",
     # errors
-    "MoodscoreError": "models.errors",
-    "InputError": "models.errors",
-    "InvalidOptionError": "models.errors",
-    "LimitExceededError": "models.errors",
-    "ModelLoadError": "models.errors",
-    "NoUsableStreamError": "models.errors",
-    "OutputError": "models.errors",
-    "QueueFullError": "models.errors",
-    "TooLargeError": "models.errors",
-    "TooLongError": "models.errors",
-    "TooWideError": "models.errors",
-    "UnreadableMediaError": "models.errors",
+    "MoodscoreError": "moodscore.models.errors",
+    "InputError": "moodscore.models.errors",
+    "InvalidOptionError": "moodscore.models.errors",
+    "LimitExceededError": "moodscore.models.errors",
+    "ModelLoadError": "moodscore.models.errors",
+    "NoUsableStreamError": "moodscore.models.errors",
+    "OutputError": "moodscore.models.errors",
+    "QueueFullError": "moodscore.models.errors",
+    "TooLargeError": "moodscore.models.errors",
+    "TooLongError": "moodscore.models.errors",
+    "TooWideError": "moodscore.models.errors",
+    "UnreadableMediaError": "moodscore.models.errors",
     # the models and the example clip
-    "Engine": "models.engine",
-    "load_engine": "models.engine",
-    "default_example_clip": "models.engine",
+    "Engine": "moodscore.models.engine",
+    "load_engine": "moodscore.models.engine",
+    "default_example_clip": "moodscore.models.engine",
     # media
-    "MediaInfo": "models.media.decode",
-    "MediaLimits": "models.media.decode",
-    "probe": "models.media.decode",
-    "piano_roll_png": "models.media.plots",
+    "MediaInfo": "moodscore.models.media.decode",
+    "MediaLimits": "moodscore.models.media.decode",
+    "probe": "moodscore.models.media.decode",
+    "piano_roll_png": "moodscore.models.media.plots",
     # jobs, their results and the runner that carries them
-    "score_job": "models.jobs.work",
-    "compose_job": "models.jobs.work",
-    "safe_stem": "models.jobs.work",
-    "ScoreResult": "models.jobs.results",
-    "ComposeResult": "models.jobs.results",
-    "ScoreSummary": "models.jobs.results",
-    "ComposeSummary": "models.jobs.results",
-    "Piece": "models.jobs.results",
-    "Section": "models.jobs.results",
-    "SegmentSummary": "models.jobs.results",
-    "TaskResult": "models.jobs.tasks",
-    "score_params": "models.jobs.tasks",
-    "compose_params": "models.jobs.tasks",
-    "rescore_params": "models.jobs.tasks",
-    "Job": "models.jobs.runner",
-    "JobRunner": "models.jobs.runner",
-    "Runner": "models.jobs.runner",
-    "ThreadRunner": "models.jobs.runner",
-    "ProcessRunner": "models.jobs.runner",
-    "make_runner": "models.jobs.runner",
-    "add_broker_options": "models.jobs.runner",
-    "broker_problem": "models.jobs.runner",
+    "score_job": "moodscore.models.jobs.work",
+    "compose_job": "moodscore.models.jobs.work",
+    "safe_stem": "moodscore.models.jobs.work",
+    "ScoreResult": "moodscore.models.jobs.results",
+    "ComposeResult": "moodscore.models.jobs.results",
+    "ScoreSummary": "moodscore.models.jobs.results",
+    "ComposeSummary": "moodscore.models.jobs.results",
+    "Piece": "moodscore.models.jobs.results",
+    "Section": "moodscore.models.jobs.results",
+    "SegmentSummary": "moodscore.models.jobs.results",
+    "TaskResult": "moodscore.models.jobs.tasks",
+    "score_params": "moodscore.models.jobs.tasks",
+    "compose_params": "moodscore.models.jobs.tasks",
+    "rescore_params": "moodscore.models.jobs.tasks",
+    "Job": "moodscore.models.jobs.runner",
+    "JobRunner": "moodscore.models.jobs.runner",
+    "Runner": "moodscore.models.jobs.runner",
+    "ThreadRunner": "moodscore.models.jobs.runner",
+    "ProcessRunner": "moodscore.models.jobs.runner",
+    "make_runner": "moodscore.models.jobs.runner",
+    "add_broker_options": "moodscore.models.jobs.runner",
+    "broker_problem": "moodscore.models.jobs.runner",
 }
 
 __all__ = sorted(_WHERE)
@@ -97,11 +97,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers
-    from models.affect import CLASSES, QUADRANT_COLOURS, QUADRANT_NAMES, QUADRANTS
-    from models.commands import Command
-    from models.defaults import DEFAULTS, MAX_SEED, MAX_VARIATIONS, Defaults, parse_instruments
-    from models.engine import Engine, default_example_clip, load_engine
-    from models.errors import (
+    from moodscore.models.affect import CLASSES, QUADRANT_COLOURS, QUADRANT_NAMES, QUADRANTS
+    from moodscore.models.commands import Command
+    from moodscore.models.defaults import DEFAULTS, MAX_SEED, MAX_VARIATIONS, Defaults, parse_instruments
+    from moodscore.models.engine import Engine, default_example_clip, load_engine
+    from moodscore.models.errors import (
         InputError,
         InvalidOptionError,
         LimitExceededError,
@@ -115,7 +115,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         TooWideError,
         UnreadableMediaError,
     )
-    from models.jobs.results import (
+    from moodscore.models.jobs.results import (
         ComposeResult,
         ComposeSummary,
         Piece,
@@ -124,7 +124,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         Section,
         SegmentSummary,
     )
-    from models.jobs.runner import (
+    from moodscore.models.jobs.runner import (
         Job,
         JobRunner,
         ProcessRunner,
@@ -134,8 +134,8 @@ if TYPE_CHECKING:  # the same names, for type checkers
         broker_problem,
         make_runner,
     )
-    from models.jobs.tasks import TaskResult, compose_params, rescore_params, score_params
-    from models.jobs.work import compose_job, safe_stem, score_job
-    from models.media.decode import MediaInfo, MediaLimits, probe
-    from models.media.plots import piano_roll_png
-    from models.types import ComposeRequest, Emotion, Score, Segment, Timeline
+    from moodscore.models.jobs.tasks import TaskResult, compose_params, rescore_params, score_params
+    from moodscore.models.jobs.work import compose_job, safe_stem, score_job
+    from moodscore.models.media.decode import MediaInfo, MediaLimits, probe
+    from moodscore.models.media.plots import piano_roll_png
+    from moodscore.models.types import ComposeRequest, Emotion, Score, Segment, Timeline

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.commands import Command, registered
-from models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, parse_instruments
+from moodscore.models.commands import Command, registered
+from moodscore.models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, parse_instruments
 
 TEMPO_HELP = "beats per minute, or 'auto' (default): the tempo the emotion suggests"
 INSTRUMENTS_HELP = f"comma list of {','.join(INSTRUMENTS)} (default {','.join(DEFAULTS.instruments)})"
@@ -165,11 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # commands with their own argument parsers: ``moodscore NAME ...`` runs their main([...]); the core's own worker,
-# and whatever the installed front ends registered (models.commands)
+# and whatever the installed front ends registered (moodscore.models.commands)
 CORE_COMMANDS: dict[str, Command] = {
     "worker": Command(
         "a Celery worker for jobs sent through Redis (moodscore worker --help)",
-        "models.jobs.celery:main",
+        "moodscore.models.jobs.celery:main",
         needs=(("celery", "scale"),),
     ),
 }
@@ -247,7 +247,7 @@ def format_timeline(timeline: Any) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from models.errors import OutputError
+    from moodscore.models.errors import OutputError
 
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -262,7 +262,7 @@ def _check_writable(path: Path | None) -> None:
     """Refuse an output path whose folder is missing or not writable before any work is done."""
     import os
 
-    from models.errors import OutputError
+    from moodscore.models.errors import OutputError
 
     if path is None or str(path) == "-":
         return
@@ -280,8 +280,8 @@ def _check_writable(path: Path | None) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
-    from models.engine import Engine
-    from models.fusion.timeline import FusionOptions
+    from moodscore.models.engine import Engine
+    from moodscore.models.fusion.timeline import FusionOptions
 
     _check_writable(args.json)
     bar, progress = _progress_bar(args.quiet)
@@ -303,7 +303,7 @@ def _cmd_analyze(args: argparse.Namespace, clip: Path) -> int:
 
 
 def _parse_va(text: str) -> tuple[float, float]:
-    from models.errors import InvalidOptionError
+    from moodscore.models.errors import InvalidOptionError
 
     try:
         v, a = (float(x) for x in text.split(","))
@@ -313,8 +313,8 @@ def _parse_va(text: str) -> tuple[float, float]:
 
 
 def _timeline_file(path: Path) -> Any:
-    from models.errors import InputError
-    from models.types import Timeline
+    from moodscore.models.errors import InputError
+    from moodscore.models.types import Timeline
 
     try:
         return Timeline.from_json(path.read_text(encoding="utf-8"))
@@ -331,9 +331,9 @@ def _emotion(args: argparse.Namespace) -> Any:
 
 
 def _cmd_compose(args: argparse.Namespace) -> int:
-    from models.engine import Engine
-    from models.jobs.work import compose_job
-    from models.types import ComposeRequest
+    from moodscore.models.engine import Engine
+    from moodscore.models.jobs.work import compose_job
+    from moodscore.models.types import ComposeRequest
 
     request = ComposeRequest(
         emotion=_emotion(args),
@@ -361,8 +361,8 @@ def _cmd_compose(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
-    from models.engine import Engine
-    from models.jobs.work import score_job
+    from moodscore.models.engine import Engine
+    from moodscore.models.jobs.work import score_job
 
     bar, progress = _progress_bar(args.quiet)
     try:
@@ -403,8 +403,8 @@ def _cmd_score(args: argparse.Namespace, clip: Path) -> int:
 
 def _cmd_rescore(args: argparse.Namespace) -> int:
     """Score the clip again from its folder's timeline and options, with bars A-B from another seed."""
-    from models.engine import Engine
-    from models.jobs.rescore import rescore_job
+    from moodscore.models.engine import Engine
+    from moodscore.models.jobs.rescore import rescore_job
 
     first, last = args.bars
     bar, progress = _progress_bar(args.quiet)
@@ -433,8 +433,8 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from models.errors import InputError
-    from models.music.judge import load_judge
+    from moodscore.models.errors import InputError
+    from moodscore.models.music.judge import load_judge
 
     _check_writable(args.json)
     judge = load_judge()
@@ -464,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in found:
         return found[argv[0]].run(argv[1:])
     args = build_parser().parse_args(argv)
-    from models.errors import MoodscoreError
+    from moodscore.models.errors import MoodscoreError
 
     try:
         if args.command == "analyze":
@@ -474,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "score":
             return _cmd_score(args, args.clip)
         if args.command == "demo":
-            from models.engine import default_example_clip
+            from moodscore.models.engine import default_example_clip
 
             return _cmd_score(args, default_example_clip())
         if args.command == "judge":
@@ -507,7 +507,7 @@ def run() -> None:
     if argv and argv[0] in ONE_SHOT:
         import signal
 
-        from models.jobs.work import abandon_jobs
+        from moodscore.models.jobs.work import abandon_jobs
 
         stderr = os.dup(2)  # the terminal's, even while native libraries' chatter is sent to /dev/null
 

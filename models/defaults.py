@@ -22,13 +22,13 @@ class Defaults:
     bridge all offer these (a DAW's own tempo stands in for ``tempo`` where the bridge is linked to one)."""
 
     bars: int = 16
-    tempo: float | None = None  # None: the tempo the emotion suggests (models.tempo)
+    tempo: float | None = None  # None: the tempo the emotion suggests (moodscore.models.tempo)
     key: str = "auto"
     seed: int = 0
     variations: int = 1
     instruments: tuple[str, ...] = ("piano",)
     temperature: float = 1.0
-    fps: float = 3.0  # video frames analysed per second (models.analysis.pipeline)
+    fps: float = 3.0  # video frames analysed per second (moodscore.models.analysis.pipeline)
 
 
 DEFAULTS = Defaults()
@@ -36,7 +36,7 @@ DEFAULTS = Defaults()
 
 def parse_instruments(text: str | Sequence[str]) -> tuple[str, ...]:
     """The parts to play, from ``"piano,bass"``, ``"piano + pad"`` or a list of names: lower-cased, stripped, each
-    once, in the order given. Whether they are playable is :class:`models.types.ComposeRequest`'s to say."""
+    once, in the order given. Whether they are playable is :class:`moodscore.models.types.ComposeRequest`'s to say."""
     items = re.split(r"[,+]", text) if isinstance(text, str) else list(text)
     out: list[str] = []
     for item in items:

@@ -1,6 +1,6 @@
 """The Engine: holds the models, loads each once (lazily, thread-safely) and lends them to the work.
 
-The work itself lives by stage: :mod:`models.analysis.pipeline` reads a clip with the face and voice models,
+The work itself lives by stage: :mod:`moodscore.models.analysis.pipeline` reads a clip with the face and voice models,
 :mod:`models.music.composer` writes the music, :mod:`models.jobs` turns both into files. ``analyze``, ``evidence``
 and ``compose`` here are one-line doors to them, so a front end needs only the Engine.
 """
@@ -13,17 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.analysis.pipeline import ANALYSIS_FPS, ClipSource, Evidence
-from models.types import Progress
+from moodscore.models.analysis.pipeline import ANALYSIS_FPS, ClipSource, Evidence
+from moodscore.models.types import Progress
 
 if TYPE_CHECKING:
-    from models.faces.expression import ExpressionModel
-    from models.fusion.timeline import FusionOptions
-    from models.media.decode import MediaLimits
-    from models.music.composer import Composer
-    from models.music.judge import Judge
-    from models.types import ComposeRequest, Score, Timeline
-    from models.voices.model import VoiceModel
+    from moodscore.models.faces.expression import ExpressionModel
+    from moodscore.models.fusion.timeline import FusionOptions
+    from moodscore.models.media.decode import MediaLimits
+    from moodscore.models.music.composer import Composer
+    from moodscore.models.music.judge import Judge
+    from moodscore.models.types import ComposeRequest, Score, Timeline
+    from moodscore.models.voices.model import VoiceModel
 
 __all__ = ["ANALYSIS_FPS", "Engine", "Evidence", "analyze", "default_example_clip", "load_engine"]
 
@@ -72,7 +72,7 @@ class Engine:
 
     @property
     def expression(self) -> ExpressionModel:
-        from models.faces.expression import load_expression_model
+        from moodscore.models.faces.expression import load_expression_model
 
         return self._get(
             "expression", lambda: load_expression_model(self._paths["expression"], debug=self.debug, fuse=True)
@@ -80,26 +80,26 @@ class Engine:
 
     @property
     def voice(self) -> VoiceModel:
-        from models.voices.model import load_voice_model
+        from moodscore.models.voices.model import load_voice_model
 
         return self._get("voice", lambda: load_voice_model(self._paths["voice"], debug=self.debug))
 
     @property
     def composer(self) -> Composer:
-        from models.music.composer import Composer
+        from moodscore.models.music.composer import Composer
 
         path = self._paths["patterns"]
         return self._get("composer", lambda: Composer(None if path is None else str(path)))
 
     @property
     def judge(self) -> Judge:
-        from models.music.judge import load_judge
+        from moodscore.models.music.judge import load_judge
 
         return self._get("judge", lambda: load_judge(self._paths["judge"], debug=self.debug))
 
     def judge_score(self, score: Score) -> list[dict[str, Any]]:
         """The judge's verdict on each run of bars that asked for one quadrant (the piano part alone)."""
-        from models.music.judge import judge_runs
+        from moodscore.models.music.judge import judge_runs
 
         return judge_runs(self.judge, score)
 
@@ -123,8 +123,8 @@ class Engine:
         progress: Progress | None = None,
     ) -> Timeline:
         """Read the faces and voices of ``clip`` (a path, or the file's bytes) and return its emotion timeline
-        (:func:`models.analysis.pipeline.analyze`)."""
-        from models.analysis import pipeline
+        (:func:`moodscore.models.analysis.pipeline.analyze`)."""
+        from moodscore.models.analysis import pipeline
 
         return pipeline.analyze(self, clip, fps=fps, limits=limits, fusion=fusion, progress=progress)
 
@@ -138,8 +138,8 @@ class Engine:
         progress: Progress | None = None,
     ) -> Evidence:
         """What the faces and the voices of ``clip`` say, window by window
-        (:func:`models.analysis.pipeline.evidence`)."""
-        from models.analysis import pipeline
+        (:func:`moodscore.models.analysis.pipeline.evidence`)."""
+        from moodscore.models.analysis import pipeline
 
         return pipeline.evidence(self, clip, fps=fps, limits=limits, fusion=fusion, progress=progress)
 
@@ -161,4 +161,4 @@ def default_example_clip() -> Path:
     """The bundled example clip (a face and speech whose emotion changes; package data, see models/examples)."""
     import importlib.resources
 
-    return Path(str(importlib.resources.files("models.examples").joinpath("example.mp4")))
+    return Path(str(importlib.resources.files("moodscore.models.examples").joinpath("example.mp4")))

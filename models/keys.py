@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pretty_midi
 
-from models.errors import InvalidOptionError
+from moodscore.models.errors import InvalidOptionError
 
 # Krumhansl & Kessler (1982) key profiles, tonic first
 KS_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

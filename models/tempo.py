@@ -1,6 +1,6 @@
 """The tempo an emotion suggests, and how far a piece's player strays from it: the one piece of the music's
 knowledge a request needs before any music is written (:meth:`models.types.ComposeRequest.suggested_tempo`), so it
-sits at the bottom with the types instead of the types reaching up into :mod:`models.music`.
+sits at the bottom with the types instead of the types reaching up into :mod:`moodscore.models.music`.
 
 The composer uses the same two functions (:func:`models.music.controls.controls`, :func:`models.music.style.
 draw_style`), so a request's tempo and the music written at it cannot disagree.

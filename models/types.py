@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from models import affect
-from models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, MAX_SEED, MAX_TEMPO, MAX_VARIATIONS, MIN_TEMPO
-from models.tempo import suggested_tempo
+from moodscore.models import affect
+from moodscore.models.defaults import DEFAULTS, INSTRUMENTS, MAX_BARS, MAX_SEED, MAX_TEMPO, MAX_VARIATIONS, MIN_TEMPO
+from moodscore.models.tempo import suggested_tempo
 
 MODALITIES: tuple[str, ...] = ("face", "voice")
 
@@ -272,7 +272,7 @@ class ComposeRequest:
 
     ``beat_grid``: the time (s) of every beat and the end (``4 * bars + 1`` values from 0, rising): the music is
     written at ``tempo`` and laid onto this grid, with a tempo map in the MIDI file (music locked to picture,
-    :mod:`models.music.sync`); it sets the length. ``phrase_bars``: bars where a new phrase must begin.
+    :mod:`moodscore.models.music.sync`); it sets the length. ``phrase_bars``: bars where a new phrase must begin.
     ``loop``: the piece ends on the way back to its beginning (no final chord), to be played round and round.
     """
 
@@ -291,8 +291,8 @@ class ComposeRequest:
     loop: bool = False
 
     def __post_init__(self) -> None:
-        from models.errors import InvalidOptionError
-        from models.keys import parse_key
+        from moodscore.models.errors import InvalidOptionError
+        from moodscore.models.keys import parse_key
 
         def bad(msg: str) -> InvalidOptionError:
             return InvalidOptionError(msg)

@@ -9,7 +9,7 @@
 -- Settings (environment variable, else REAPER ExtState section "moodscore", else the default):
 --   MOODSCORE_CMD     / command : how to start the CLI, e.g. "moodscore" (default) or
 --                                  "C:\Users\me\venv\Scripts\moodscore.exe" or "/Users/me/venv/bin/moodscore"
---                                  (quote it yourself if it holds spaces, or give python: "python3 -m models.cli")
+--                                  (quote it yourself if it holds spaces, or give python: "python3 -m moodscore.models.cli")
 --   MOODSCORE_BRIDGE  / bridge  : host:port of the running bridge (default 127.0.0.1:9000)
 
 local M = {}

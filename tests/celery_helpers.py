@@ -60,7 +60,7 @@ class Worker:
     def __init__(self, broker: str, storage: Path, *, concurrency: int = 1, job_seconds: float = 120.0,
                  name: str = "w1", log: Path | None = None, debug: bool = True) -> None:  # fmt: skip
         self.log = log or storage.parent / f"worker-{name}-{os.getpid()}.log"
-        cmd = [sys.executable, "-m", "models.cli", "worker", "--broker", broker, "--storage", str(storage),
+        cmd = [sys.executable, "-m", "moodscore.models.cli", "worker", "--broker", broker, "--storage", str(storage),
                "--concurrency", str(concurrency), "--job-seconds", str(job_seconds),
                "--hostname", f"{name}@test", "--loglevel", "INFO"] + (["--debug-models"] if debug else [])  # fmt: skip
         self._out = self.log.open("wb")

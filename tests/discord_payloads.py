@@ -17,9 +17,9 @@ from typing import Any
 import discord
 from discord_standin import APP_ID, StandIn
 
-from bots.app import BotSettings, MoodscoreBot
-from models import Engine
-from models.jobs.runner import ProcessRunner
+from moodscore.bots.app import BotSettings, MoodscoreBot
+from moodscore.models import Engine
+from moodscore.models.jobs.runner import ProcessRunner
 
 GUILD_ID = "1200000000000000001"
 CHANNEL_ID = "1200000000000000002"

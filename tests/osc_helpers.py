@@ -19,7 +19,7 @@ def debug_engine() -> Any:
     """One warm debug Engine for all bridge tests (tiny random networks; loading it takes about a second)."""
     global _ENGINE
     if _ENGINE is None:
-        from models import Engine
+        from moodscore.models import Engine
 
         _ENGINE = Engine(debug=True)
         _ENGINE.composer  # noqa: B018
@@ -41,7 +41,7 @@ def one_torch_thread() -> Iterator[None]:
 
 @contextlib.contextmanager
 def running_bridge(out_dir: Path, **kwargs: Any) -> Iterator[Any]:
-    from bridge.server import BridgeServer
+    from moodscore.bridge.server import BridgeServer
 
     server = BridgeServer(debug_engine(), host="127.0.0.1", port=0, out_dir=out_dir, **kwargs)
     with server:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from models import affect
-from models.types import Emotion, Segment, Timeline
+from moodscore.models import affect
+from moodscore.models.types import Emotion, Segment, Timeline
 
 
 def test_every_class_point_lies_in_its_quadrant() -> None:
@@ -94,8 +94,8 @@ def test_a_segments_quadrant_label_and_point_never_contradict_each_other() -> No
     """With surprised pulling the mean up, a Q4 'neutral' segment once carried arousal +0.35 (a Q1 point)."""
     import numpy as np
 
-    from models import affect
-    from models.types import Emotion
+    from moodscore.models import affect
+    from moodscore.models.types import Emotion
 
     rng = np.random.default_rng(0)
     for alpha in (0.2, 1.0, 5.0):

@@ -1,5 +1,5 @@
 """The analysis cache keeps the pictures of the faces read (so a re-score's timeline.png has its row of faces),
-and never serves an analysis made by an older face choice (models.analysis.cache, `score_job(cache=...)`)."""
+and never serves an analysis made by an older face choice (moodscore.models.analysis.cache, `score_job(cache=...)`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models import Engine, Timeline, score_job
-from models.types import FaceThumb
+from moodscore.models import Engine, Timeline, score_job
+from moodscore.models.types import FaceThumb
 from tests import media_fixtures
 from tests.test_score import unwritable_folder
 
@@ -68,7 +68,7 @@ def test_a_score_from_the_cache_has_the_pictures_of_the_faces(
     assert same_faces(second.timeline.faces, first.timeline.faces)
     # and timeline.png has its row of faces, as the first did, over a picture of the same timeline without them
     assert png_height(second.files["plot"]) == png_height(first.files["plot"])
-    from models.media.plots import timeline_png
+    from moodscore.models.media.plots import timeline_png
 
     bare = timeline_png(Timeline.from_json(second.timeline.to_json()), tmp_path / "bare.png")
     assert png_height(second.files["plot"]) > png_height(bare) + 50
@@ -99,7 +99,7 @@ def test_an_analysis_cached_by_an_older_face_choice_is_not_used(
     engine: Engine, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An entry written before the face choice changed (which read the largest face) is stale: analysed again."""
-    from models.faces import choice as face_choice
+    from moodscore.models.faces import choice as face_choice
 
     cache = tmp_path / "cache"
     calls = counting(engine, monkeypatch)
@@ -144,7 +144,7 @@ def test_a_rescore_keeps_the_pictures_of_the_faces(
     engine: Engine, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`moodscore rescore` reads no clip again: its timeline comes from the folder and its faces from the cache."""
-    from models.jobs.rescore import rescore_job
+    from moodscore.models.jobs.rescore import rescore_job
 
     cache = tmp_path / "cache"
     first = score_job(engine, clip, tmp_path / "a", seed=1, cache=cache)
@@ -162,9 +162,9 @@ def test_the_key_follows_the_fusion_and_the_bundled_weights(
     """A release that changes the fusion or ships new weights must not be served the timelines of the one before."""
     import dataclasses
 
-    from models import affect
-    from models.analysis import cache as analysis_cache
-    from models.fusion import timeline as fusion
+    from moodscore.models import affect
+    from moodscore.models.analysis import cache as analysis_cache
+    from moodscore.models.fusion import timeline as fusion
 
     key = analysis_cache.analysis_key(engine, clip, {})
     assert analysis_cache.analysis_key(engine, clip, {}) == key

@@ -14,9 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_av
-from models import affect
-from models.fusion.timeline import FusionOptions, window_starts
-from models.types import Emotion, Segment, Timeline
+from moodscore.models import affect
+from moodscore.models.fusion.timeline import FusionOptions, window_starts
+from moodscore.models.types import Emotion, Segment, Timeline
 
 TRUTH = bench_av.Truth(actor=5, segments=((0.0, 4.0, "happy"), (4.0, 7.0, "sad"), (7.0, 12.0, "angry")))
 

@@ -12,8 +12,8 @@ from ableton_standin import AbletonStandIn, Clip
 from media_fixtures import make_example
 from osc_helpers import Peer, debug_engine, notes_in_beats, one_torch_thread, running_bridge
 
-from bridge.ableton import AbletonError, AbletonLink
-from models import ComposeRequest, default_example_clip
+from moodscore.bridge.ableton import AbletonError, AbletonLink
+from moodscore.models import ComposeRequest, default_example_clip
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_no_live_means_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_moodscore_send_ableton_local(live: AbletonStandIn, capsys: pytest.CaptureFixture[str]) -> None:
-    from bridge.send import main
+    from moodscore.bridge.send import main
 
     probe = AbletonLink("127.0.0.1", live.port, reply_port=0)
     port = probe.reply_port
@@ -112,7 +112,7 @@ def test_moodscore_send_ableton_local(live: AbletonStandIn, capsys: pytest.Captu
 def test_moodscore_send_ableton_through_the_bridge(
     tmp_path: Path, live: AbletonStandIn, link: AbletonLink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bridge.send import main
+    from moodscore.bridge.send import main
 
     with one_torch_thread(), running_bridge(tmp_path, ableton=lambda: link) as bridge:
         host, port = bridge.address
@@ -142,9 +142,9 @@ def test_a_scored_clip_goes_into_live_a_clip_per_section_with_tempo_and_locators
 
     import pretty_midi
 
-    from bridge.client import main
-    from bridge.protocol import QUADRANT_COLORS
-    from models import QUADRANT_NAMES
+    from moodscore.bridge.client import main
+    from moodscore.bridge.protocol import QUADRANT_COLORS
+    from moodscore.models import QUADRANT_NAMES
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -196,7 +196,7 @@ def test_a_scored_clip_goes_into_live_a_clip_per_section_with_tempo_and_locators
 
 
 def test_locators_keep_the_cue_points_already_there(live: AbletonStandIn, link: AbletonLink) -> None:
-    from bridge.ableton import Cue, LiveClip
+    from moodscore.bridge.ableton import Cue, LiveClip
 
     live.cue_points = [["verse", 8.0]]
     clips = [LiveClip(0, 0, 4.0, [(60, 0.0, 1.0, 90)], "1 Q1", 0xF2B134),
@@ -211,7 +211,7 @@ def test_locators_keep_the_cue_points_already_there(live: AbletonStandIn, link: 
 def test_a_score_into_live_refuses_an_occupied_slot_before_changing_anything(
     live: AbletonStandIn, link: AbletonLink
 ) -> None:
-    from bridge.ableton import Cue, LiveClip
+    from moodscore.bridge.ableton import Cue, LiveClip
 
     live.clips[(0, 2)] = Clip(4.0, name="mine")
     clips = [LiveClip(0, 1 + k, 4.0, [(60, 0.0, 1.0, 90)], f"{k + 1} Q1", 0) for k in range(3)]
@@ -235,7 +235,7 @@ def test_ableton_with_a_path_takes_no_emotion(tmp_path: Path, link: AbletonLink)
 def test_moodscore_send_ableton_video_through_the_bridge(
     tmp_path: Path, live: AbletonStandIn, link: AbletonLink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bridge.send import main
+    from moodscore.bridge.send import main
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from osc_helpers import Peer, one_torch_thread, running_bridge
 
-from models import default_example_clip
+from moodscore.models import default_example_clip
 
 FINAL = ("/moodscore/error", "/moodscore/done", "/moodscore/cancelled")
 
@@ -70,9 +70,9 @@ def test_cancel_a_queued_and_a_running_score(tmp_path: Path) -> None:
 def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_when_it_ends(tmp_path: Path) -> None:
     import functools
 
-    from bridge.server import BridgeServer
-    from models import Engine
-    from models.jobs.runner import ProcessRunner
+    from moodscore.bridge.server import BridgeServer
+    from moodscore.models import Engine
+    from moodscore.models.jobs.runner import ProcessRunner
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -109,7 +109,7 @@ def test_a_job_in_a_worker_process_is_abandoned_at_once_and_its_folder_removed_w
 def test_a_job_that_ends_just_as_it_is_cancelled_is_not_delivered(tmp_path: Path) -> None:
     import socket
 
-    from bridge.handlers import Cancelled, Context, Reply, run_job
+    from moodscore.bridge.handlers import Cancelled, Context, Reply, run_job
 
     class Ending:  # a job whose result is handed over just as the cancel arrives
         def __init__(self, reply: Reply) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge import protocol
-from bridge.server import ROUTES, BridgeServer
+from moodscore.bridge import protocol
+from moodscore.bridge.server import ROUTES, BridgeServer
 
 DOC = (Path(__file__).resolve().parents[1] / "bridge" / "PROTOCOL.md").read_text(encoding="utf-8")
 

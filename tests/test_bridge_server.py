@@ -13,7 +13,7 @@ import pretty_midi
 import pytest
 from osc_helpers import Peer, debug_engine, notes_in_beats, one_torch_thread, running_bridge
 
-from models import ComposeRequest
+from moodscore.models import ComposeRequest
 
 DATA = Path(__file__).parent / "data"
 
@@ -181,8 +181,8 @@ def test_old_request_folders_are_pruned(tmp_path: Path) -> None:
 def test_a_clip_swapped_while_the_request_waits_is_not_what_gets_read(tmp_path: Path) -> None:
     """The path is checked against --allow and the file opened at once; swapping a folder of the path for a
     symbolic link to a file outside --allow afterwards does not change what the job reads."""
-    from bridge.handlers import Context, allowed_clip
-    from bridge.protocol import RequestError
+    from moodscore.bridge.handlers import Context, allowed_clip
+    from moodscore.bridge.protocol import RequestError
 
     allowed, outside = tmp_path / "allowed", tmp_path / "secret"
     (allowed / "shots").mkdir(parents=True)
@@ -207,8 +207,8 @@ def test_the_default_output_folder_is_private_and_never_a_planted_link(tmp_path:
     import os
     import stat
 
-    from bridge.server import private_folder
-    from models.errors import OutputError
+    from moodscore.bridge.server import private_folder
+    from moodscore.models.errors import OutputError
 
     mine = private_folder(tmp_path / "mine")
     assert stat.S_IMODE(os.lstat(mine).st_mode) == 0o700
@@ -232,7 +232,7 @@ def test_a_bridge_with_a_secret_serves_only_requests_that_carry_it(
     import subprocess
     import sys
 
-    from bridge.protocol import make_secret, read_secret
+    from moodscore.bridge.protocol import make_secret, read_secret
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("MOODSCORE_BRIDGE_SECRET", raising=False)
@@ -249,7 +249,7 @@ def test_a_bridge_with_a_secret_serves_only_requests_that_carry_it(
         peer.send(bridge.address, "/moodscore/ping", "p1")
         assert peer.until("p1", 5, last=("/moodscore/pong",))[0][0] == "/moodscore/pong"
         host, port = bridge.address
-        cli = [sys.executable, "-m", "models.cli", "osc", "--host", host, "--port", str(port), "compose",
+        cli = [sys.executable, "-m", "moodscore.models.cli", "osc", "--host", host, "--port", str(port), "compose",
                "--quadrant", "Q2", "--bars", "1"]  # fmt: skip
         env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
         ok = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -260,7 +260,7 @@ def test_a_bridge_with_a_secret_serves_only_requests_that_carry_it(
 
 
 def test_without_allow_the_bridge_reads_the_media_folders_not_the_whole_home(tmp_path: Path) -> None:
-    from bridge.server import default_allowed
+    from moodscore.bridge.server import default_allowed
 
     assert default_allowed(tmp_path) == [tmp_path]  # nothing else there: the home itself
     for name in ("Videos", "Documents", ".ssh"):

@@ -15,8 +15,8 @@ import pytest
 from discord_payloads import attachment, interaction_payload, invoke, logged_in_bot
 from discord_standin import StandIn
 
-from bots.app import BotSettings
-from models.jobs.celery import CeleryRunner
+from moodscore.bots.app import BotSettings
+from moodscore.models.jobs.celery import CeleryRunner
 
 
 @pytest.fixture
@@ -90,8 +90,8 @@ def test_the_bot_shows_the_queue_place_while_no_worker_is_free(
 def test_the_web_page_runs_its_jobs_on_celery_workers(runner: CeleryRunner, celery_storage: Path) -> None:
     from gradio_client import Client
 
-    from web.jobs import WebSettings
-    from web.ui import build_app, launch_options
+    from moodscore.web.jobs import WebSettings
+    from moodscore.web.ui import build_app, launch_options
 
     settings = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)
     demo = build_app(settings=settings, runner=runner, storage=celery_storage)
@@ -116,7 +116,7 @@ def test_the_web_page_runs_its_jobs_on_celery_workers(runner: CeleryRunner, cele
 def test_the_bridge_composes_on_celery_workers(runner: CeleryRunner, celery_storage: Path) -> None:
     from osc_helpers import Peer
 
-    from bridge.server import BridgeServer
+    from moodscore.bridge.server import BridgeServer
 
     with (
         BridgeServer(runner=runner, host="127.0.0.1", port=0, out_dir=celery_storage / "bridge") as bridge,
@@ -135,7 +135,7 @@ def test_the_bridge_composes_on_celery_workers(runner: CeleryRunner, celery_stor
 def test_the_bridge_reports_the_queue_place_while_no_worker_is_free(celery_broker: str, celery_storage: Path) -> None:
     from osc_helpers import Peer
 
-    from bridge.server import BridgeServer
+    from moodscore.bridge.server import BridgeServer
 
     idle = CeleryRunner(celery_broker.replace("/0", "/8"), storage=celery_storage)  # no worker listens here
     try:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from celery_helpers import Worker
 
-from models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError, default_example_clip
-from models.errors import TimeLimitError
-from models.jobs.celery import CeleryRunner
-from models.jobs.runner import ProcessRunner
-from models.jobs.tasks import TaskResult, compose_params, score_params
+from moodscore.models import ComposeRequest, Engine, MediaLimits, MoodscoreError, QueueFullError, default_example_clip
+from moodscore.models.errors import TimeLimitError
+from moodscore.models.jobs.celery import CeleryRunner
+from moodscore.models.jobs.runner import ProcessRunner
+from moodscore.models.jobs.tasks import TaskResult, compose_params, score_params
 
 EXAMPLE = default_example_clip()
 

@@ -1,5 +1,5 @@
 """Every network's loader turns a missing, junk or foreign checkpoint into one ModelLoadError
-(models.files.checkpoints)."""
+(moodscore.models.files.checkpoints)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import torch
 
-from models.errors import ModelLoadError
-from models.faces.expression import load_expression_model
-from models.faces.landmark_baseline import load_landmark_baseline
-from models.music.baselines.generator import load_generator
-from models.music.judge import load_judge
-from models.voices.model import load_voice_model
+from moodscore.models.errors import ModelLoadError
+from moodscore.models.faces.expression import load_expression_model
+from moodscore.models.faces.landmark_baseline import load_landmark_baseline
+from moodscore.models.music.baselines.generator import load_generator
+from moodscore.models.music.judge import load_judge
+from moodscore.models.voices.model import load_voice_model
 
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "expression": load_expression_model,
@@ -52,7 +52,7 @@ def test_bad_checkpoints_raise_model_load_error(tmp_path: Path, name: str) -> No
 )
 def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kind: str) -> None:
     """The files carry what may be done with them: all four are trained on non-commercial or research-only data."""
-    from models.files.checkpoints import PROVENANCE
+    from moodscore.models.files.checkpoints import PROVENANCE
 
     root = Path(__file__).resolve().parents[1]
     ckpt = torch.load(root / name, map_location="cpu", weights_only=True)
@@ -62,7 +62,7 @@ def test_every_shipped_checkpoint_names_its_licence_data_and_card(name: str, kin
 
 
 def test_write_checkpoint_adds_the_provenance_it_is_given(tmp_path: Path) -> None:
-    from models.files.checkpoints import PROVENANCE, write_checkpoint
+    from moodscore.models.files.checkpoints import PROVENANCE, write_checkpoint
 
     write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "a.pt", provenance="judge")
     write_checkpoint({"format": "x", "state_dict": {}}, tmp_path / "b.pt")

@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from models.engine import default_example_clip
+from moodscore.models.engine import default_example_clip
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "moodscore.models.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_help_is_instant_and_lists_commands() -> None:
     r = run("--help", timeout=30)
     assert r.returncode == 0 and "analyze" in r.stdout
     r = subprocess.run(
-        [sys.executable, "-c", "import sys; import models.cli; print('torch' in sys.modules)"],
+        [sys.executable, "-c", "import sys; import moodscore.models.cli; print('torch' in sys.modules)"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -145,7 +147,7 @@ def test_analyze_refuses_a_nan_min_segment_before_any_work(tmp_path: Path) -> No
 
 
 def test_compose_follows_a_timeline_file_and_takes_seconds(tmp_path: Path) -> None:
-    from models.types import Emotion, Segment, Timeline
+    from moodscore.models.types import Emotion, Segment, Timeline
 
     def emo(cls: int) -> Emotion:
         probs = [0.0] * 8
@@ -179,7 +181,8 @@ def test_a_job_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: str) -> N
 
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "models.cli", "score", str(default_example_clip()), "--out", str(out), "--quiet",
+        [sys.executable, "-m", "moodscore.models.cli",
+         "score", str(default_example_clip()), "--out", str(out), "--quiet",
          "--no-cache"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

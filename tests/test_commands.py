@@ -8,19 +8,23 @@ import sys
 
 import pytest
 
-from models.commands import Command, registered
+from moodscore.models.commands import Command, registered
 
 
 def test_the_front_ends_register_their_commands() -> None:
     found = registered()
     assert {"web", "discord", "bridge", "osc", "send"} <= set(found)
-    assert found["web"].main == "web.app:main" and ("gradio", "web") in found["web"].needs
+    assert found["web"].main == "moodscore.web.app:main" and ("gradio", "web") in found["web"].needs
 
 
 def test_a_command_runs_its_main_with_its_arguments() -> None:
     assert Command("echo", "json.tool:main").needs == ()
     r = subprocess.run(
-        [sys.executable, "-m", "models.cli", "osc", "--help"], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "moodscore.models.cli", "osc", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert r.returncode == 0 and "usage: moodscore osc" in r.stdout
 

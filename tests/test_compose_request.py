@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from models import affect
-from models.errors import InvalidOptionError
-from models.keys import parse_key
-from models.types import ComposeRequest, Emotion, Segment, Timeline
+from moodscore.models import affect
+from moodscore.models.errors import InvalidOptionError
+from moodscore.models.keys import parse_key
+from moodscore.models.types import ComposeRequest, Emotion, Segment, Timeline
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_keys_parse(text: str, tonic: int, minor: bool) -> None:
 
 def test_public_messages_hide_server_folders() -> None:
     """What the web page and Discord show: absolute paths cut to their last part, addresses left alone."""
-    from models.errors import OutputError
+    from moodscore.models.errors import OutputError
 
     exc = OutputError("cannot write to /tmp/moodscore-web/ab12/out: No space left on device (see https://x.org/a)")
     assert exc.public_message == "cannot write to out: No space left on device (see https://x.org/a)"

@@ -9,14 +9,14 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from models import affect
-from models.keys import estimate_key, parse_key
-from models.music.composer import Composer
-from models.music.controls import controls
-from models.music.form import chord_slots, phrase_lengths, plan_form, roles
-from models.music.style import draw_style
-from models.music.theory import chord, voice_chord
-from models.types import ComposeRequest, Emotion, Segment, Timeline
+from moodscore.models import affect
+from moodscore.models.keys import estimate_key, parse_key
+from moodscore.models.music.composer import Composer
+from moodscore.models.music.controls import controls
+from moodscore.models.music.form import chord_slots, phrase_lengths, plan_form, roles
+from moodscore.models.music.style import draw_style
+from moodscore.models.music.theory import chord, voice_chord
+from moodscore.models.types import ComposeRequest, Emotion, Segment, Timeline
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_mode_follows_valence(composer: Composer) -> None:
 
 def _timeline(parts: list[tuple[float, float, str]]) -> Timeline:
     probs = {"Q1": "happy", "Q2": "angry", "Q3": "sad", "Q4": "calm"}
-    from models.affect import CLASSES
+    from moodscore.models.affect import CLASSES
 
     segs = []
     for a, b, q in parts:
@@ -298,7 +298,7 @@ def test_the_performance_is_played_not_quantised_and_keeps_its_bar_lines(compose
 def test_no_accompaniment_note_rubs_against_a_held_tune_note_struck_with_it(
     composer: Composer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from models.music.melody import Note
+    from moodscore.models.music.melody import Note
 
     parts: list[tuple[list[Note], list[Note]]] = []  # the written parts, as the composer hands them to the performance
     perform = Composer._perform

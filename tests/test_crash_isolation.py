@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from models import Engine
-from models.jobs.runner import ProcessRunner
+from moodscore.models import Engine
+from moodscore.models.jobs.runner import ProcessRunner
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_the_bridge_survives_a_crashing_job(runner: ProcessRunner, tmp_path: Pat
     from media_fixtures import face_clip
     from osc_helpers import Peer
 
-    from bridge.server import BridgeServer
+    from moodscore.bridge.server import BridgeServer
 
     clip = face_clip(tmp_path, seconds=3.0)
     started = threading.Event()
@@ -80,8 +80,8 @@ def test_the_web_page_survives_a_crashing_job(runner: ProcessRunner, tmp_path: P
     from gradio_client import Client, handle_file
     from media_fixtures import face_clip
 
-    from web.jobs import WebSettings
-    from web.ui import build_app, launch_options
+    from moodscore.web.jobs import WebSettings
+    from moodscore.web.ui import build_app, launch_options
 
     clip = face_clip(tmp_path, seconds=3.0)
     settings = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 from media_fixtures import make_example
 
-from models import Engine, default_example_clip, score_job
+from moodscore.models import Engine, default_example_clip, score_job
 
 FRAME_S = 1 / 25
 

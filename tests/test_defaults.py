@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models import DEFAULTS, ComposeRequest, Engine, parse_instruments
+from moodscore.models import DEFAULTS, ComposeRequest, Engine, parse_instruments
 
 
 def _request_defaults(request: ComposeRequest) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def test_the_core_defaults_are_what_a_bare_request_holds() -> None:
 
 
 def test_the_command_line_offers_the_core_defaults() -> None:
-    from models.cli import build_parser
+    from moodscore.models.cli import build_parser
 
     args = build_parser().parse_args(["compose", "--quadrant", "Q3", "--out", "x"])
     request = ComposeRequest(
@@ -47,7 +47,7 @@ def test_the_command_line_offers_the_core_defaults() -> None:
 
 
 def test_the_bridge_offers_the_core_defaults() -> None:
-    from bridge.handlers import compose_request
+    from moodscore.bridge.handlers import compose_request
 
     assert _request_defaults(compose_request({"quadrant": "Q3"})) == CORE
     linked = compose_request({"quadrant": "Q3"}, tempo=97.0)  # a DAW's own tempo stands in for the emotion's
@@ -55,7 +55,7 @@ def test_the_bridge_offers_the_core_defaults() -> None:
 
 
 def test_the_discord_commands_offer_the_core_defaults() -> None:
-    from bots.app import build_commands
+    from moodscore.bots.app import build_commands
 
     commands = {c.name: c for c in build_commands()}
     compose = {p.name: p.default for p in commands["compose"].parameters}
@@ -67,7 +67,7 @@ def test_the_discord_commands_offer_the_core_defaults() -> None:
 def test_the_web_page_offers_the_core_defaults() -> None:
     import gradio as gr
 
-    from web.ui import TEMPO_LABEL, build_app
+    from moodscore.web.ui import TEMPO_LABEL, build_app
 
     demo = build_app(Engine(debug=True))
     try:

@@ -24,10 +24,10 @@ from discord_payloads import (
 )
 from discord_standin import Recorded, StandIn
 
-from bots.app import BotSettings, MoodscoreBot
-from models import ComposeRequest, Engine, MoodscoreError
-from models.jobs.pool import EngineProcesses
-from models.jobs.runner import ProcessRunner
+from moodscore.bots.app import BotSettings, MoodscoreBot
+from moodscore.models import ComposeRequest, Engine, MoodscoreError
+from moodscore.models.jobs.pool import EngineProcesses
+from moodscore.models.jobs.runner import ProcessRunner
 
 
 def for_token(api: StandIn, payload: dict[str, Any]) -> list[Recorded]:
@@ -181,7 +181,7 @@ def test_queue_place_full_queue_and_cooldown(api: StandIn) -> None:
         files = {f["filename"]: f["data"] for f in follow.files}
         assert set(files) == {f"{name}.mid", f"{name}.mp3", "piano_roll.png"}
         midi = pretty_midi.PrettyMIDI(io.BytesIO(files[f"{name}.mid"]))  # valid MIDI (the debug net may be silent)
-        # no tempo given: the one the emotion suggests, as on every front end (models.types.DEFAULTS)
+        # no tempo given: the one the emotion suggests, as on every front end (moodscore.models.types.DEFAULTS)
         suggested = ComposeRequest(emotion=quadrant, seed=seed).tempo
         assert midi.get_tempo_changes()[1][0] == pytest.approx(suggested, abs=0.5) and suggested != 100
         assert files[f"{name}.mp3"][:3] == b"ID3" or files[f"{name}.mp3"][0] == 0xFF
@@ -244,7 +244,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_bot_passes_its_job_time_limit_to_the_workers() -> None:
-    from bots.discord_bot import build_parser, main
+    from moodscore.bots.discord_bot import build_parser, main
 
     assert build_parser().parse_args([]).job_time_limit == 10.0
     assert main(["--job-time-limit", "0"]) == 2  # refused before any token is read

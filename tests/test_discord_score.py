@@ -20,7 +20,7 @@ import pytest
 from discord_payloads import MIB, TOKEN, attachment, interaction_payload, invoke, logged_in_bot, settle
 from discord_standin import Recorded, StandIn
 
-from bots.app import BotSettings
+from moodscore.bots.app import BotSettings
 
 RECORD = Path(tempfile.gettempdir()) / "moodscore-discord-score-requests.txt"  # one recorded /score, for reading
 

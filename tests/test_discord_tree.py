@@ -13,8 +13,8 @@ import pytest
 from discord_payloads import GUILD_ID, TOKEN, logged_in_bot
 from discord_standin import APP_ID, StandIn
 
-from bots import discord_bot
-from bots.app import BotSettings
+from moodscore.bots import discord_bot
+from moodscore.bots.app import BotSettings
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from models.music import accompaniment as acc
-from models.music.data import emopia_split
-from models.music.theory import chord
-from models.train import train_emopia_patterns as tep
+from moodscore.models.music import accompaniment as acc
+from moodscore.models.music.data import emopia_split
+from moodscore.models.music.theory import chord
+from moodscore.models.train import train_emopia_patterns as tep
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "weights" / "emopia_patterns.json"
@@ -147,7 +147,7 @@ def test_emopia_bars_lean_to_their_quadrant() -> None:
     pats = acc.emopia_patterns(raw)
     assert len({p.name for p in pats}) == 12
     table = acc.PatternTable.of(pats)
-    from models.music.controls import controls
+    from moodscore.models.music.controls import controls
 
     rng = np.random.default_rng(0)
     for (v, a), q in (((-0.5, -0.5), "Q3"), ((0.5, 0.5), "Q1"), ((-0.5, 0.6), "Q2"), ((0.6, -0.5), "Q4")):
@@ -159,8 +159,8 @@ def test_emopia_bars_lean_to_their_quadrant() -> None:
 
 
 def test_an_unreadable_texture_file_is_one_line(tmp_path: Path) -> None:
-    from models.errors import ModelLoadError
-    from models.music.composer import Composer
+    from moodscore.models.errors import ModelLoadError
+    from moodscore.models.music.composer import Composer
 
     bad = tmp_path / "bad.json"
     for text, words in (("{not json", "cannot read"), ('{"meta": {}}', "not a moodscore accompaniment file")):

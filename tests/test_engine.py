@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import Engine, Timeline
-from models.engine import ANALYSIS_FPS, default_example_clip
+from moodscore.models import Engine, Timeline
+from moodscore.models.engine import ANALYSIS_FPS, default_example_clip
 
 EXAMPLE = default_example_clip()
 
@@ -45,7 +45,7 @@ def test_debug_engine_runs_the_whole_pipeline(debug_engine: Engine) -> None:
 def test_evidence_fused_is_the_timeline(debug_engine: Engine) -> None:
     """analyze = evidence + build_timeline: a benchmark may keep the evidence and fuse it again with other
     options, and must get what analyze would have given."""
-    from models.fusion.timeline import FusionOptions, build_timeline, window_starts
+    from moodscore.models.fusion.timeline import FusionOptions, build_timeline, window_starts
 
     opts = FusionOptions(min_segment_s=1.0)
     ev = debug_engine.evidence(EXAMPLE, fusion=opts)
@@ -88,7 +88,7 @@ def test_example_clip_faces_found_and_change_detected(engine: Engine) -> None:
 
 
 def test_bad_fps_is_refused(debug_engine: Engine) -> None:
-    from models.errors import MoodscoreError
+    from moodscore.models.errors import MoodscoreError
 
     with pytest.raises(MoodscoreError, match="fps"):
         debug_engine.analyze(EXAMPLE, fps=0)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from timeouts import within
 
-from models import Engine, Timeline
-from models.errors import MoodscoreError, NoUsableStreamError, TooLongError, UnreadableMediaError
-from models.media.decode import MediaLimits
+from moodscore.models import Engine, Timeline
+from moodscore.models.errors import MoodscoreError, NoUsableStreamError, TooLongError, UnreadableMediaError
+from moodscore.models.media.decode import MediaLimits
 
 
 @pytest.fixture(scope="module")

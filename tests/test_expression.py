@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.affect import FER_CLASSES
-from models.errors import InputError
-from models.faces.expression import FER_SIZE, ExpressionModel, load_expression_model, save_checkpoint
-from models.faces.landmark_baseline import debug_baseline
+from moodscore.models.affect import FER_CLASSES
+from moodscore.models.errors import InputError
+from moodscore.models.faces.expression import FER_SIZE, ExpressionModel, load_expression_model, save_checkpoint
+from moodscore.models.faces.landmark_baseline import debug_baseline
 
 # scikit-image's astronaut(): a smiling face, framed by hand like FER2013 (rows, cols of the 512x512 image).
 ASTRONAUT_FACE_BOX = (slice(60, 200), slice(152, 292))
@@ -131,7 +131,7 @@ def test_shipped_model_has_the_landmark_expert() -> None:
 
 
 def test_partner_cnns_combine_as_a_product_of_experts_and_survive_the_checkpoint(tmp_path: Path) -> None:
-    from models.faces.expression import ExpressionDims, build_model
+    from moodscore.models.faces.expression import ExpressionDims, build_model
 
     main = load_expression_model(debug=True)
     torch.manual_seed(1)
@@ -154,7 +154,7 @@ def test_a_warm_restart_starts_from_the_other_runs_weights(tmp_path: Path) -> No
     given (AdamW's decay is scaled by the learning rate too); without ``--init`` they are a fresh network's."""
     import torch
 
-    from models.train import train_expression
+    from moodscore.models.train import train_expression
 
     rng = np.random.default_rng(0)
     n_train, n_val = 64, 16
@@ -186,8 +186,8 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path: Path) -> N
     teacher says (here: always 'happy'), not the labels; a teacher that takes other input is refused."""
     import torch
 
-    from models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
-    from models.train import train_expression
+    from moodscore.models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
+    from moodscore.models.train import train_expression
 
     rng = np.random.default_rng(0)
     n_train, n_val = 128, 32
@@ -224,7 +224,7 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path: Path) -> N
 
 
 def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() -> None:
-    from models.train.train_expression_geometry import _partner_grid
+    from moodscore.models.train.train_expression_geometry import _partner_grid
 
     assert _partner_grid("0.4:0.3,0.5:0.2", 2) == [(0.4, 0.3), (0.5, 0.2)]
     assert _partner_grid("0.7", 1) == [(0.7,)]
@@ -237,7 +237,7 @@ def test_geometry_tool_reads_one_weight_per_partner_and_refuses_bad_entries() ->
 def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> None:
     """``train_expression --bf16``: the forward pass runs under bfloat16 autocast; the network still learns an easy
     rule (bright faces 'happy', dark ones 'sad') and its stored weights stay float32."""
-    from models.train import train_expression
+    from moodscore.models.train import train_expression
 
     rng = np.random.default_rng(1)
     n_train, n_val = 192, 64
@@ -263,7 +263,7 @@ def test_bfloat16_training_learns_and_keeps_float32_weights(tmp_path: Path) -> N
 def test_bf16_follows_the_environment_and_reaches_every_partner(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from models.faces.expression import BF16_ENV, ExpressionDims, bf16_default, build_model
+    from moodscore.models.faces.expression import BF16_ENV, ExpressionDims, bf16_default, build_model
 
     monkeypatch.setenv(BF16_ENV, "0")
     assert bf16_default() is False
@@ -292,7 +292,7 @@ def test_bf16_inference_stays_close_to_float32() -> None:
 
 
 def test_int8_storage_shrinks_the_file_and_keeps_the_answers(tmp_path: Path) -> None:
-    from models.faces.expression import ExpressionDims, build_model, quantize_int8
+    from moodscore.models.faces.expression import ExpressionDims, build_model, quantize_int8
 
     torch.manual_seed(4)
     model = build_model(ExpressionDims(widths=(16, 32, 64, 128), blocks=(0, 1, 1, 1), stem=16), input_size=40)
@@ -319,8 +319,8 @@ def test_int8_storage_shrinks_the_file_and_keeps_the_answers(tmp_path: Path) -> 
 def test_fusing_batchnorm_keeps_the_answers_and_the_fused_model_is_not_saved(tmp_path: Path) -> None:
     """``fuse_for_inference`` folds every BatchNorm (with non-trivial statistics) into its convolution, in the
     partners too; the probabilities stay the same, and saving such a model is refused rather than written wrong."""
-    from models.engine import Engine
-    from models.faces.expression import ExpressionDims, build_model
+    from moodscore.models.engine import Engine
+    from moodscore.models.faces.expression import ExpressionDims, build_model
 
     main = load_expression_model(debug=True)
     torch.manual_seed(1)
@@ -351,8 +351,8 @@ def test_the_checkpoints_temperature_divides_the_log_probabilities(tmp_path: Pat
     """The stored temperature is applied in ``predict`` (to the product with the landmark expert too): the answers
     are ``softmax(log p / T)`` of the uncalibrated ones, the ranking stays; a file without one means T = 1, and
     a non-positive one is refused."""
-    from models.errors import ModelLoadError
-    from models.files.checkpoints import load_checkpoint, write_checkpoint
+    from moodscore.models.errors import ModelLoadError
+    from moodscore.models.files.checkpoints import load_checkpoint, write_checkpoint
 
     model, faces, landmarks = _with_landmark_expert()
     raw = model.predict(faces, landmarks=landmarks)

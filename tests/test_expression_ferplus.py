@@ -1,5 +1,5 @@
 """Tests for the FER+ labels, the calibration measures, the video-style training views and the held-out halves
-(models.train.ferplus, models.train.fer_augment, models.train.train_expression)."""
+(moodscore.models.train.ferplus, moodscore.models.train.fer_augment, moodscore.models.train.train_expression)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.train.calibration import ece, fit_temperature, softmax_t
-from models.train.ferplus import check_alignment, load_ferplus, majority_labels, soft_targets
+from moodscore.models.train.calibration import ece, fit_temperature, softmax_t
+from moodscore.models.train.ferplus import check_alignment, load_ferplus, majority_labels, soft_targets
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
 ROWS = [
@@ -41,7 +41,7 @@ def test_votes_fold_contempt_into_disgust_and_drop_non_faces(tmp_path: Path) -> 
 
 
 def test_training_targets_mix_the_votes_with_the_label_and_drop_non_faces(tmp_path: Path) -> None:
-    from models.train.train_expression import training_targets
+    from moodscore.models.train.train_expression import training_targets
 
     fp_path = _csv(tmp_path, ROWS[:4])
     labels = np.array([6, 1, 0, 3])  # agrees with the FER+ majority where there is one
@@ -88,8 +88,8 @@ def test_ece_and_the_fitted_temperature() -> None:
 def test_a_face_at_the_template_is_re_framed_onto_itself() -> None:
     """``aligned_faces``: landmarks whose anchors sit on the FER template give (nearly) the original image back;
     images without landmarks are left as they are."""
-    from models.faces.align import ANCHORS, FER_TEMPLATE
-    from models.train.fer_augment import aligned_faces
+    from moodscore.models.faces.align import ANCHORS, FER_TEMPLATE
+    from moodscore.models.train.fer_augment import aligned_faces
 
     yy, xx = np.mgrid[0:48, 0:48]
     image = (128 + 60 * np.sin(xx / 7.0) * np.cos(yy / 9.0)).astype(np.uint8)
@@ -103,7 +103,7 @@ def test_a_face_at_the_template_is_re_framed_onto_itself() -> None:
 
 
 def test_video_augmentation_keeps_shape_range_and_is_reproducible() -> None:
-    from models.train.fer_augment import augment
+    from moodscore.models.train.fer_augment import augment
 
     x = torch.rand(16, 1, 48, 48)
     a = augment(x, 40, torch.Generator().manual_seed(0), video=True)
@@ -113,7 +113,7 @@ def test_video_augmentation_keeps_shape_range_and_is_reproducible() -> None:
 
 
 def test_publictest_halves_index_the_validation_images(tmp_path: Path) -> None:
-    from models.train import train_expression
+    from moodscore.models.train import train_expression
 
     usage = np.array(["Training"] * 5 + ["PublicTest"] * 7)
     np.savez(

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from models.errors import InputError
-from models.faces.tracker import (
+from moodscore.models.errors import InputError
+from moodscore.models.faces.tracker import (
     ANCHORS,
     BLENDSHAPE_NAMES,
     FER_TEMPLATE,
@@ -173,7 +173,7 @@ def test_close_and_bad_input() -> None:
 
 
 def test_landmark_features_are_similarity_invariant() -> None:
-    from models.faces.landmark_baseline import N_FEATURES, landmark_features
+    from moodscore.models.faces.landmark_baseline import N_FEATURES, landmark_features
 
     rng = np.random.default_rng(0)
     lm = rng.uniform(0, 100, (2, 478, 3))
@@ -194,7 +194,7 @@ def test_landmark_baseline_roundtrip(tmp_path: object) -> None:
 
     import torch
 
-    from models.faces.landmark_baseline import debug_baseline, load_landmark_baseline
+    from moodscore.models.faces.landmark_baseline import debug_baseline, load_landmark_baseline
 
     model = debug_baseline()
     lm = np.random.default_rng(1).uniform(0, 100, (5, 478, 2))

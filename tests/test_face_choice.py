@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from media_fixtures import make_example
 
-from models import Engine, Timeline
-from models.faces.choice import FaceRecord, choose_faces, speech_per_frame
-from models.types import FaceThumb
+from moodscore.models import Engine, Timeline
+from moodscore.models.faces.choice import FaceRecord, choose_faces, speech_per_frame
+from moodscore.models.types import FaceThumb
 
 DATA = Path(__file__).parent / "data"
 SIZE = (640, 360)
@@ -102,7 +102,7 @@ def two_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Timeline, Modul
     maker = make_example()
     path = tmp_path_factory.mktemp("faces") / "two_faces.mp4"
     maker.make_two_faces_clip(path)
-    from models.media.decode import iter_frames
+    from moodscore.models.media.decode import iter_frames
 
     frame = next(iter(iter_frames(path, fps=1.0))).rgb
     return Engine(debug=True).analyze(path), maker, frame
@@ -118,8 +118,8 @@ def two_sharp_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Mod
 
 def test_the_speaker_is_read_over_a_larger_silent_face(two_sharp_faces: tuple[Path, ModuleType]) -> None:
     """Both faces in focus: the larger one wins on looks alone, the smaller one because it speaks."""
-    from models.analysis.pipeline import track_faces
-    from models.faces.choice import choose
+    from moodscore.models.analysis.pipeline import track_faces
+    from moodscore.models.faces.choice import choose
 
     path, maker = two_sharp_faces
     engine = Engine(debug=True)
@@ -182,7 +182,7 @@ def test_the_small_sharp_speaking_face_is_read_throughout(two_faces: tuple[Timel
 
 
 def test_face_pictures_round_trip(two_faces: tuple[Timeline, ModuleType, np.ndarray], tmp_path: Path) -> None:
-    from models.faces.choice import load_thumbs, save_thumbs
+    from moodscore.models.faces.choice import load_thumbs, save_thumbs
 
     tl = two_faces[0]
     save_thumbs(tmp_path / "faces.npz", tl.faces)
@@ -194,7 +194,7 @@ def test_face_pictures_round_trip(two_faces: tuple[Timeline, ModuleType, np.ndar
 
 
 def test_timeline_png_shows_the_face_read(two_faces: tuple[Timeline, ModuleType, np.ndarray], tmp_path: Path) -> None:
-    from models.media.plots import FACE_PX, timeline_png
+    from moodscore.models.media.plots import FACE_PX, timeline_png
 
     tl, maker, frame = two_faces
     assert tl.faces and all(f.rgb.shape == (64, 64, 3) for f in tl.faces)

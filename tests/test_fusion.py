@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import affect
-from models.fusion.timeline import FusionOptions, build_timeline, fuse, pool_frames, viterbi_min_duration, window_starts
+from moodscore.models import affect
+from moodscore.models.fusion.timeline import (
+    FusionOptions,
+    build_timeline,
+    fuse,
+    pool_frames,
+    viterbi_min_duration,
+    window_starts,
+)
 
 HAPPY, SAD, ANGRY = (np.eye(8)[affect.CLASS_INDEX[c]] for c in ("happy", "sad", "angry"))
 NAN = np.full(8, np.nan)
@@ -158,7 +165,7 @@ def test_a_clear_short_segment_is_kept(start: float, length: float) -> None:
 
 
 def test_smoothing_averages_present_neighbours_only() -> None:
-    from models.fusion.timeline import smooth_windows
+    from moodscore.models.fusion.timeline import smooth_windows
 
     rows = np.stack([HAPPY, SAD, NAN, SAD, HAPPY])
     out = smooth_windows(rows, 1)

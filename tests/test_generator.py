@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.music.baselines.generator import FastDecoder, GeneratorDims, KVCache, MusicTransformer, load_generator
-from models.music.baselines.sampling import sample, sample_bars, top_p_probs
+from moodscore.models.music.baselines.generator import (
+    FastDecoder,
+    GeneratorDims,
+    KVCache,
+    MusicTransformer,
+    load_generator,
+)
+from moodscore.models.music.baselines.sampling import sample, sample_bars, top_p_probs
 
 DIMS = GeneratorDims(vocab=40, d_model=32, n_layers=2, n_heads=4, max_len=24, dropout=0.0)
 
@@ -210,7 +216,7 @@ def test_sampling_past_the_window_with_a_condition_is_seeded(cond_net: MusicTran
 
 def _bars(ids: list[int]) -> list[list[int]]:
     """The tokens of each bar (from its bar line up to the next)."""
-    from models.music.baselines import tokens
+    from moodscore.models.music.baselines import tokens
 
     bar = tokens.token_id("Bar_None")
     starts = [i for i, t in enumerate(ids) if t == bar]
@@ -218,7 +224,7 @@ def _bars(ids: list[int]) -> list[list[int]]:
 
 
 def test_sample_bars_writes_each_bar_with_its_emotion_token_and_is_seeded() -> None:
-    from models.music.baselines import tokens
+    from moodscore.models.music.baselines import tokens
 
     gen = load_generator(debug=True)
     quadrants = ("Q1", "Q1", "Q3", "Q2")
@@ -237,7 +243,7 @@ def test_sample_bars_writes_each_bar_with_its_emotion_token_and_is_seeded() -> N
 
 
 def test_sample_bars_adds_the_checkpoints_emotion_bias_at_its_weight() -> None:
-    from models.music.baselines import tokens
+    from moodscore.models.music.baselines import tokens
 
     gen = load_generator(debug=True)
     plain = sample_bars(gen, ("Q2",) * 2, seed=3)

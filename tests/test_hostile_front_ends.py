@@ -66,7 +66,7 @@ def test_the_command_line_answers_each_input_in_one_line(corpus: tuple[Path, lis
     folder, cases = corpus
     (case,) = _pick(cases, (name,))
     proc = subprocess.run(
-        [sys.executable, "-m", "models.cli", *case.argv],
+        [sys.executable, "-m", "moodscore.models.cli", *case.argv],
         capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
     )  # fmt: skip
     errors = [line for line in proc.stderr.splitlines() if ": error:" in line]
@@ -77,9 +77,9 @@ def test_the_command_line_answers_each_input_in_one_line(corpus: tuple[Path, lis
 
 @pytest.fixture(scope="module")
 def web() -> Iterator[tuple[str, Path]]:
-    from models import Engine
-    from web.jobs import WebSettings
-    from web.ui import build_app, launch_options
+    from moodscore.models import Engine
+    from moodscore.web.jobs import WebSettings
+    from moodscore.web.ui import build_app, launch_options
 
     settings = WebSettings(max_jobs=1, max_queue=4, max_upload_mb=20, max_seconds=60)
     demo = build_app(Engine(debug=True), settings)

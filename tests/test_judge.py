@@ -10,9 +10,9 @@ import pytest
 import torch
 from media_fixtures import END_OF_TRACK, smf, vlq
 
-from models.errors import InputError, ModelLoadError
-from models.music.features import N_FEATURES
-from models.music.judge import Judge, JudgeNet, JudgeResult, judge_checkpoint, load_judge
+from moodscore.models.errors import InputError, ModelLoadError
+from moodscore.models.music.features import N_FEATURES
+from moodscore.models.music.judge import Judge, JudgeNet, JudgeResult, judge_checkpoint, load_judge
 
 
 def _piece(chords: list[tuple[int, ...]], *, beat: float, vel: int, notes_per_beat: int) -> pretty_midi.PrettyMIDI:
@@ -104,8 +104,8 @@ def test_the_evaluation_judge_is_fitted_on_train_only_and_hears_the_same_axes() 
 
 
 def test_runs_are_judged_in_beats_whatever_the_tempo() -> None:
-    from models.music.judge import judge_runs
-    from models.types import Score
+    from moodscore.models.music.judge import judge_runs
+    from moodscore.models.types import Score
 
     def at(tempo: float) -> Score:
         beat = 60.0 / tempo
@@ -173,7 +173,7 @@ def test_hostile_or_empty_midi_is_refused_in_one_line(tmp_path: Path, data: byte
 
 def test_smpte_timed_midi_is_read_in_seconds(tmp_path: Path) -> None:
     """25 fps x 40 ticks a frame = 1,000 ticks a second: a note of 480 ticks lasts 0.48 s."""
-    from models.music.data import load_midi
+    from moodscore.models.music.data import load_midi
 
     path = tmp_path / "smpte.mid"
     path.write_bytes(smf(b"\x00\x90\x3c\x64\x83\x60\x80\x3c\x00" + END, b"\xe7\x28"))

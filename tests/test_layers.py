@@ -15,6 +15,7 @@ Imports inside ``if TYPE_CHECKING:`` blocks are annotations only and do not coun
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ PEERS: dict[str, set[str]] = {"faces": {"fusion"}}
 
 
 def _unit(module: str) -> str:
-    """``models.faces.tracker`` -> ``faces``; ``models`` -> ``__init__``."""
+    """``moodscore.models.faces.tracker`` -> ``faces``; ``models`` -> ``__init__``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -51,18 +52,15 @@ def _runtime_imports(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
-        if (
-            isinstance(node, ast.ImportFrom)
-            and node.module
-            and node.level == 0
-            and node.module.split(".")[0] == "models"
-        ):
-            if node.module == "models":
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            module = node.module.removeprefix("moodscore.")
+            if module == "models":
                 out += [(node.lineno, f"models.{a.name}") for a in node.names]
-            else:
-                out.append((node.lineno, node.module))
+            elif module.split(".")[0] == "models":
+                out.append((node.lineno, module))
         elif isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "models"]
+            names = [a.name.removeprefix("moodscore.") for a in node.names]
+            out += [(node.lineno, n) for n in names if n.split(".")[0] == "models"]
     return out
 
 
@@ -88,7 +86,7 @@ FRONT_ENDS = ("web", "bots", "bridge")
 
 
 def test_the_core_names_no_front_end() -> None:
-    """The front ends register their commands (models.commands); the core imports none of them."""
+    """The front ends register their commands (moodscore.models.commands); the core imports none of them."""
     bad = []
     for path in ROOT.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -97,26 +95,52 @@ def test_the_core_names_no_front_end() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 if isinstance(node, ast.Import) else []
             )  # fmt: skip
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                names = [node.value.partition(":")[0]] if node.value.count(".") == 1 and " " not in node.value else []
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "web.app:main", "moodscore.bots"
+                v = node.value
+                names = [v.partition(":")[0]] if re.fullmatch(r"[a-z_]+([.:][A-Za-z_]+)+", v) else []
+            names = [n.removeprefix("moodscore.") for n in names]
             bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in FRONT_ENDS]
     assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_front_ends_use_only_the_public_api(front_end: str) -> None:
-    """web/, bots/ and bridge/ import from ``models`` (its stated public API), never from a module inside it."""
-    import models
+    """web/, bots/ and bridge/ import from ``moodscore.models`` (its stated public API), never from a module inside
+    it."""
+    import moodscore.models as models
 
     bad = []
     for path in (ROOT.parent / front_end).rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("models"):
-                if node.module != "models":
-                    bad.append(f"{path.name}:{node.lineno} imports from {node.module}")
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and module.startswith(("models", "moodscore.models"))
+            ):
+                if module != "moodscore.models":
+                    bad.append(f"{path.name}:{node.lineno} imports from {module}")
                 bad += [f"{path.name}:{node.lineno}: {a.name} is not public" for a in node.names
-                        if node.module == "models" and a.name not in models.__all__]  # fmt: skip
-            elif isinstance(node, ast.Import) and any(a.name.startswith("models.") for a in node.names):
+                        if module == "moodscore.models" and a.name not in models.__all__]  # fmt: skip
+            elif isinstance(node, ast.Import) and any(
+                a.name.startswith(("models.", "moodscore.models.")) for a in node.names
+            ):
                 bad.append(f"{path.name}:{node.lineno} imports a module inside models")
     assert not bad, "\n".join(bad)
+
+
+def test_the_code_loads_under_its_installed_names_only() -> None:
+    """Every import names the project's namespace (moodscore.models, moodscore.web, ...): no file is loaded a second
+    time under a bare top-level name (models, web, bots, bridge), which would make two copies of its classes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, moodscore.models.cli, moodscore.models.jobs.work, moodscore.models.analysis.pipeline, "
+        "moodscore.web.ui, moodscore.bots.app, moodscore.bridge.server, moodscore.bridge.client\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('models', 'web', 'bots', 'bridge')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]", r.stdout

@@ -10,8 +10,8 @@ import numpy as np
 import pretty_midi
 import soundfile as sf
 
-from models import ComposeRequest, Engine, compose_job
-from models.keys import parse_key
+from moodscore.models import ComposeRequest, Engine, compose_job
+from moodscore.models.keys import parse_key
 
 
 def test_a_loop_ends_on_the_dominant_and_its_audio_joins_seamlessly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""models.media.decode: probing, frame sampling and audio decoding on the example clip and on bad inputs."""
+"""moodscore.models.media.decode: probing, frame sampling and audio decoding on the example clip and on bad inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from timeouts import within
 
-from models import default_example_clip
-from models.errors import (
+from moodscore.models import default_example_clip
+from moodscore.models.errors import (
     InvalidOptionError,
     MoodscoreError,
     NoUsableStreamError,
@@ -21,7 +21,7 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
-from models.media import decode as media
+from moodscore.models.media import decode as media
 
 EXAMPLE = default_example_clip()
 
@@ -282,7 +282,7 @@ def test_every_channel_layout_decodes_without_crashing(tmp_path: Path) -> None:
     paths = [media_fixtures.layout_clip(tmp_path, layout) for layout in media_fixtures.CHANNEL_LAYOUTS]
     script = (
         "import sys\n"
-        "from models.media import decode as media\n"
+        "from moodscore.models.media import decode as media\n"
         "for p in sys.argv[1:]:\n"
         "    print(p, flush=True)\n"
         "    x = media.decode_audio(p, sr=16000)\n"
@@ -308,7 +308,7 @@ def test_surround_upload_is_analysed_through_the_cli(tmp_path: Path) -> None:
 
     clip = media_fixtures.surround_clip(tmp_path, "7.1")
     proc = subprocess.run(
-        [sys.executable, "-m", "models.cli", "analyze", str(clip), "--json", str(tmp_path / "t.json")],
+        [sys.executable, "-m", "moodscore.models.cli", "analyze", str(clip), "--json", str(tmp_path / "t.json")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-800:]

@@ -9,8 +9,8 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from models.errors import InputError, InvalidOptionError, OutputError
-from models.music.mix import HOP_S, duck_envelope, energy_speech_mask, export_mp3, mix_under
+from moodscore.models.errors import InputError, InvalidOptionError, OutputError
+from moodscore.models.music.mix import HOP_S, duck_envelope, energy_speech_mask, export_mp3, mix_under
 
 SR = 44100
 SECONDS = 10.0
@@ -92,7 +92,7 @@ def test_no_ducking_without_speech() -> None:
 
 def test_a_coarser_mask_grid_lands_in_the_same_place() -> None:
     _, mask10 = speech_track()
-    hop = 0.032  # models.voices.model's Silero frames
+    hop = 0.032  # moodscore.models.voices.model's Silero frames
     centres = (np.arange(int(SECONDS / hop)) + 0.5) * hop
     mask32 = np.array([any(a <= t < b for a, b in SPEECH) for t in centres])
     silent = np.zeros(round(SECONDS * SR))

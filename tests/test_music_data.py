@@ -8,9 +8,9 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from models.errors import InputError
-from models.music.data import emopia_split, parse_clip_id, pop909_songs, pop909_tracks
-from models.music.features import FEATURE_NAMES, N_FEATURES, midi_features, music_stats
+from moodscore.models.errors import InputError
+from moodscore.models.music.data import emopia_split, parse_clip_id, pop909_songs, pop909_tracks
+from moodscore.models.music.features import FEATURE_NAMES, N_FEATURES, midi_features, music_stats
 
 
 def _piece(

@@ -10,11 +10,17 @@ import av
 import numpy as np
 import pytest
 
-from models import default_example_clip
-from models.errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
-from models.media import mux
-from models.media.decode import decode_audio
-from models.media.mux import mux_audio_into_video, video_duration
+from moodscore.models import default_example_clip
+from moodscore.models.errors import (
+    InputError,
+    InvalidOptionError,
+    NoUsableStreamError,
+    OutputError,
+    UnreadableMediaError,
+)
+from moodscore.models.media import mux
+from moodscore.models.media.decode import decode_audio
+from moodscore.models.media.mux import mux_audio_into_video, video_duration
 
 EXAMPLE = default_example_clip()
 SR = 44100

@@ -22,8 +22,8 @@ from media_fixtures import make_example
 from osc_helpers import debug_engine, notes_in_beats, one_torch_thread, running_bridge
 from osc_reaper_standin import STANDIN_LUA, run_script
 
-from bridge.protocol import QUADRANT_COLORS
-from models import QUADRANT_NAMES, ComposeRequest, default_example_clip
+from moodscore.bridge.protocol import QUADRANT_COLORS
+from moodscore.models import QUADRANT_NAMES, ComposeRequest, default_example_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "reaper_scripts"
@@ -40,7 +40,11 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _env(bridge: Any, **extra: str) -> dict[str, str]:
     host, port = bridge.address
-    return {"MOODSCORE_CMD": f'"{sys.executable}" -m models.cli', "MOODSCORE_BRIDGE": f"{host}:{port}", **extra}
+    return {
+        "MOODSCORE_CMD": f'"{sys.executable}" -m moodscore.models.cli',
+        "MOODSCORE_BRIDGE": f"{host}:{port}",
+        **extra,
+    }
 
 
 def test_the_standin_refuses_unknown_api_calls(tmp_path: Path) -> None:

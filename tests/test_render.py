@@ -12,9 +12,9 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from models.errors import InputError, InvalidOptionError, OutputError
-from models.music import render
-from models.music.render import find_soundfont, normalize_loudness, render_midi, write_wav
+from moodscore.models.errors import InputError, InvalidOptionError, OutputError
+from moodscore.models.music import render
+from moodscore.models.music.render import find_soundfont, normalize_loudness, render_midi, write_wav
 
 SR = 44100
 TIMGM = Path(str(resources.files("pretty_midi").joinpath("TimGM6mb.sf2")))

@@ -10,7 +10,7 @@ import pretty_midi
 import pytest
 from media_fixtures import make_example
 
-from models.cli import main
+from moodscore.models.cli import main
 
 DATA = Path(__file__).parent / "data"
 
@@ -47,7 +47,7 @@ def test_rescore_rewrites_only_the_bars_asked_for(clip: Path, tmp_path: Path, mo
     before.write_bytes((out / "score.mid").read_bytes())
     bars = [*pretty_midi.PrettyMIDI(str(before)).get_downbeats().tolist(), 12.0]
 
-    from models.engine import Engine
+    from moodscore.models.engine import Engine
 
     def no_analysis(*args: object, **kwargs: object) -> None:
         raise AssertionError("rescore must not analyse the clip again")

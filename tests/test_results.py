@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models import ComposeRequest, Engine
-from models.jobs.results import ComposeSummary, ScoreOptions, ScoreSummary, summary_from_dict
-from models.jobs.work import compose_job
+from moodscore.models import ComposeRequest, Engine
+from moodscore.models.jobs.results import ComposeSummary, ScoreOptions, ScoreSummary, summary_from_dict
+from moodscore.models.jobs.work import compose_job
 
 SCORE_JSON = {
     "clip": "a.mp4",

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from models import JobRunner, QueueFullError
+from moodscore.models import JobRunner, QueueFullError
 
 
 def test_jobs_run_queue_and_refuse_past_the_limit() -> None:

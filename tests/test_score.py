@@ -17,9 +17,9 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from models import Engine, InvalidOptionError, OutputError, Timeline, score_job
-from models.engine import default_example_clip
-from models.media import decode as media
+from moodscore.models import Engine, InvalidOptionError, OutputError, Timeline, score_job
+from moodscore.models.engine import default_example_clip
+from moodscore.models.media import decode as media
 from tests import media_fixtures
 from tests.test_mux import audio_stream_facts, video_packets
 
@@ -150,7 +150,7 @@ def test_output_path_that_is_a_file(engine: Engine, tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "models.cli", *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "moodscore.models.cli", *args], capture_output=True, text=True, timeout=300, check=False
     )
 
 
@@ -204,7 +204,7 @@ def test_score_example_with_the_shipped_weights(tmp_path: Path) -> None:
 
 
 def test_the_output_check_probes_and_leaves_nothing(tmp_path: Path) -> None:
-    from models.jobs.work import check_output_dir
+    from moodscore.models.jobs.work import check_output_dir
 
     check_output_dir(tmp_path / "a" / "b")  # a folder to be made later: its nearest existing parent is probed
     assert list(tmp_path.iterdir()) == []  # nothing made, no probe left
@@ -240,7 +240,7 @@ def test_a_second_job_into_a_busy_folder_is_refused_and_a_reused_folder_holds_on
     """Two jobs into one folder: the second is refused at once instead of both reporting success over a mixed
     set. A folder used again holds the new set whole: the previous clip's scored video goes, files of the
     user's own stay; a staging folder left by a killed job is swept."""
-    from models.jobs.work import output_lock
+    from moodscore.models.jobs.work import output_lock
 
     out = tmp_path / "out"
     with output_lock(out), pytest.raises(OutputError, match="another moodscore job"):

@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from models import Engine, default_example_clip, score_job
+from moodscore.models import Engine, default_example_clip, score_job
 
 EXAMPLE = default_example_clip()
 

@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 from media_fixtures import make_example
 
-from models import Engine, InvalidOptionError, default_example_clip, score_job
-from models.keys import parse_key
-from models.music.sync import Moment, picture_grid
+from moodscore.models import Engine, InvalidOptionError, default_example_clip, score_job
+from moodscore.models.keys import parse_key
+from moodscore.models.music.sync import Moment, picture_grid
 
 
 def test_moments_land_on_bar_lines_inside_the_tempo_range() -> None:

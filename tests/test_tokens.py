@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from models.music.baselines import tokens
+from moodscore.models.music.baselines import tokens
 
 
 def _piece(tempo: float = 120.0, bars: int = 4, seed: int = 0) -> pretty_midi.PrettyMIDI:

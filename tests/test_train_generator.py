@@ -6,8 +6,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from models.music.baselines import tokens
-from models.music.baselines.train_generator import Batcher, _transpose_table
+from moodscore.models.music.baselines import tokens
+from moodscore.models.music.baselines.train_generator import Batcher, _transpose_table
 
 
 def _clip(quadrant: str, pitch: int, bars: int = 6) -> tuple[np.ndarray, str]:
@@ -57,7 +57,7 @@ def test_condition_dropout_replaces_every_emotion_token_with_none() -> None:
 
 
 def test_emotion_log_ratios_favour_each_quadrants_own_tokens_and_leave_the_grid_alone() -> None:
-    from models.music.baselines.train_generator import emotion_log_ratios
+    from moodscore.models.music.baselines.train_generator import emotion_log_ratios
 
     items = [_clip("Q1", 72), _clip("Q2", 40), _clip("Q3", 50), _clip("Q4", 60)]
     table = emotion_log_ratios(items)
@@ -72,8 +72,8 @@ def test_emotion_log_ratios_favour_each_quadrants_own_tokens_and_leave_the_grid_
 def test_set_emotion_bias_and_guidance_store_the_sampling_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from models.music.baselines.generator import load_generator
-    from models.music.baselines.train_generator import main, save
+    from moodscore.models.music.baselines.generator import load_generator
+    from moodscore.models.music.baselines.train_generator import main, save
 
     cache = tmp_path / "cache"
     cache.mkdir()

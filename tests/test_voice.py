@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import affect, default_example_clip
-from models.errors import InputError
-from models.voices.model import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint, to_mono_16k
+from moodscore.models import affect, default_example_clip
+from moodscore.models.errors import InputError
+from moodscore.models.voices.model import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint, to_mono_16k
 
 SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
@@ -83,7 +83,7 @@ def test_debug_model_window_layout(debug_model, espeak_speech):
 
 
 def test_windows_on_the_fusion_grid_include_the_last_short_one(debug_model, espeak_speech):
-    from models.fusion.timeline import FusionOptions, window_starts
+    from moodscore.models.fusion.timeline import FusionOptions, window_starts
 
     y, sr = espeak_speech
     speech_to_the_end = y[: int(len(y) * 0.6)]  # cut mid-sentence, so the last half second is speech
@@ -162,7 +162,7 @@ def test_shipped_model_gives_probabilities(espeak_speech):
 
 
 def test_batched_vad_equals_frame_loop(espeak_speech):
-    from models.voices.model import SpeechDetector
+    from moodscore.models.voices.model import SpeechDetector
 
     y = to_mono_16k(*espeak_speech)
     det = SpeechDetector()
@@ -173,7 +173,7 @@ def test_batched_vad_equals_frame_loop(espeak_speech):
 
 
 def test_functionals_shape_finite_and_level_invariant(espeak_speech):
-    from models.voices.model import frame_features, functionals
+    from moodscore.models.voices.model import frame_features, functionals
 
     y = to_mono_16k(*espeak_speech)[: 2 * SR]
     f = frame_features(y)
@@ -188,7 +188,7 @@ def test_functionals_shape_finite_and_level_invariant(espeak_speech):
 def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech):
     import torch
 
-    from models.voices.model import FunctionalsMLP
+    from moodscore.models.voices.model import FunctionalsMLP
 
     y, sr = espeak_speech
     torch.manual_seed(1)
@@ -211,7 +211,7 @@ def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech)
 @pytest.fixture(scope="module")
 def whisper_debug_path(tmp_path_factory, debug_model):
     """A checkpoint: the debug MelCNN with a random Whisper head (on the tiny debug encoder's block 2), share 0.5."""
-    from models.voices.model import add_whisper_head
+    from moodscore.models.voices.model import add_whisper_head
 
     rng = np.random.default_rng(0)
     base = tmp_path_factory.mktemp("whisper") / "base.pt"
@@ -229,7 +229,7 @@ def whisper_debug_model(whisper_debug_path):
 
 
 def test_whisper_head_takes_part_and_pools_per_window(whisper_debug_model, debug_model, espeak_speech):
-    from models.voices.model import FRAMES_PER_S, encode, features, frame_speech, pooled_stats
+    from moodscore.models.voices.model import FRAMES_PER_S, encode, features, frame_speech, pooled_stats
 
     m = whisper_debug_model
     assert m.encoder is not None and len(m.encoder.blocks) == 2 and m.whisper_weight == 0.5
@@ -256,7 +256,7 @@ def test_whisper_head_gives_no_vote_to_silence_and_music(whisper_debug_model):
 
 
 def test_whisper_head_alone_skips_the_cnn(tmp_path, monkeypatch, debug_model, espeak_speech):
-    from models.voices.model import add_whisper_head
+    from moodscore.models.voices.model import add_whisper_head
 
     ck = debug_model.ckpt
     base = tmp_path / "base.pt"
@@ -279,8 +279,8 @@ def test_shipped_whisper_head_on_the_example_clip():
     quiet (7.4-14 s). Every window with speech gets a distribution, the first part has the higher arousal (a head
     that calls the slow, low, quiet synthetic voice angry or disgusted fails here, see weights/voice.md); silence
     gets no vote."""
-    from models.media.decode import decode_audio
-    from models.voices.encoder import SHA256
+    from moodscore.models.media.decode import decode_audio
+    from moodscore.models.voices.encoder import SHA256
 
     model = load_voice_model()
     entry = model.ckpt["whisper"]
@@ -300,7 +300,7 @@ def test_shipped_whisper_head_on_the_example_clip():
 
 def _multi_block_head(tmp_path: Path, layers: tuple[int, ...], seed: int = 0) -> Path:
     """A Whisper head alone (share 1, no base network) on the debug encoder's blocks ``layers`` (32 wide each)."""
-    from models.voices.model import add_whisper_head
+    from moodscore.models.voices.model import add_whisper_head
 
     rng = np.random.default_rng(seed)
     n = 64 * len(layers)
@@ -316,7 +316,7 @@ def test_multi_block_head_reads_the_concatenated_blocks(tmp_path, espeak_speech)
     pooled frames followed by block 1's: the single-block heads' inputs, concatenated in the head's order."""
     import torch
 
-    from models.train.voice_head import softmax
+    from moodscore.models.train.voice_head import softmax
 
     y = to_mono_16k(*espeak_speech)
     multi = load_voice_model(_multi_block_head(tmp_path, (2, 1)))
@@ -359,8 +359,8 @@ def test_single_block_checkpoints_of_the_old_form_still_load(tmp_path, whisper_d
 def test_a_head_without_base_network_must_have_share_one(tmp_path):
     import torch
 
-    from models.errors import ModelLoadError
-    from models.voices.model import add_whisper_head
+    from moodscore.models.errors import ModelLoadError
+    from moodscore.models.voices.model import add_whisper_head
 
     with pytest.raises(ValueError, match="share 1"):
         add_whisper_head(None, tmp_path / "x.pt", layer=1, mean=np.zeros(64), std=np.ones(64),
@@ -378,7 +378,7 @@ def test_a_head_without_base_network_must_have_share_one(tmp_path):
 def test_whisper_head_for_another_encoder_is_refused(tmp_path, whisper_debug_path):
     import torch
 
-    from models.errors import ModelLoadError
+    from moodscore.models.errors import ModelLoadError
 
     ck = torch.load(whisper_debug_path, weights_only=True)
     ck["whisper"]["encoder"] |= {"name": "whisper-base", "sha256": "0" * 64}

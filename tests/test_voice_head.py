@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.train import voice_head as vh
-from models.train.holdout import voice_fold_actors
+from moodscore.models.train import voice_head as vh
+from moodscore.models.train.holdout import voice_fold_actors
 
 
 def _toy_cube(seed: int = 0, n_per_actor: int = 16, d: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def test_fit_lr_matches_scikit_learn() -> None:
 def test_nested_folds_never_see_their_actors() -> None:
     """Changing everything about fold k's actors (features and labels) leaves fold k's head unchanged, but does
     change the other folds' heads (which trained on them)."""
-    from models.train.train_voice_whisper import cross_validate
+    from moodscore.models.train.train_voice_whisper import cross_validate
 
     x, y, actors = _toy_cube()
     recipe = {"copies": ["c0"], "grid": {"layer": [3, 4], "C": [0.1]}}
@@ -81,7 +81,7 @@ def test_nested_folds_never_see_their_actors() -> None:
 def test_head_over_concatenated_blocks() -> None:
     """A head may read several blocks' pooled features concatenated (recipe ``video_b34``): 2 d inputs, block 3's
     first, scored on the same concatenation in the outer folds."""
-    from models.train.train_voice_whisper import cross_validate
+    from moodscore.models.train.train_voice_whisper import cross_validate
 
     x, y, actors = _toy_cube()
     cat = vh.blocks(x[:, 0, -1], (3, 4), 1)
@@ -99,9 +99,9 @@ def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeyp
     records its held-out actors and its blocks, and applies its temperature: the same argmax, softer probabilities."""
     import torch
 
-    from models.train.train_voice_whisper import write_head
-    from models.voices import model as voice
-    from models.voices.model import load_voice_model
+    from moodscore.models.train.train_voice_whisper import write_head
+    from moodscore.models.voices import model as voice
+    from moodscore.models.voices.model import load_voice_model
 
     original = voice.add_whisper_head
     monkeypatch.setattr(voice, "add_whisper_head", lambda *a, **k: original(*a, **k, encoder="debug"))
@@ -127,7 +127,7 @@ def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeyp
 
 
 def test_video_effects_keep_length_and_level() -> None:
-    from models.train import voice_augment as va
+    from moodscore.models.train import voice_augment as va
 
     rng = np.random.default_rng(0)
     t = np.arange(va.SR * 2) / va.SR

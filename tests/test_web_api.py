@@ -23,11 +23,11 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from gradio_client.utils import QueueError, Status  # noqa: E402
 
-from models import Engine, Timeline  # noqa: E402
-from web.app import build_parser, main  # noqa: E402
-from web.jobs import UserFacingError, WebSettings, trusted_upload  # noqa: E402
-from web.pad import SIZE, draw_pad, point_at  # noqa: E402
-from web.ui import build_app, launch_options  # noqa: E402
+from moodscore.models import Engine, Timeline  # noqa: E402
+from moodscore.web.app import build_parser, main  # noqa: E402
+from moodscore.web.jobs import UserFacingError, WebSettings, trusted_upload  # noqa: E402
+from moodscore.web.pad import SIZE, draw_pad, point_at  # noqa: E402
+from moodscore.web.ui import build_app, launch_options  # noqa: E402
 
 SETTINGS = WebSettings(max_jobs=1, max_queue=2, max_upload_mb=5, max_seconds=30)
 
@@ -320,7 +320,7 @@ def test_command_line_options() -> None:
 def test_uploads_are_bounded_per_visitor_and_in_total() -> None:
     """Uploads alone (no job) cannot fill the disk: past a visitor's budget the server answers 429 without
     reading the body."""
-    from web.limits import UploadBudget
+    from moodscore.web.limits import UploadBudget
 
     settings = WebSettings(max_upload_mb=1, visitor_upload_mb=2, total_upload_mb=3)
     demo = build_app(Engine(debug=True), settings)
@@ -357,7 +357,7 @@ def test_sigterm_stops_the_server_and_removes_its_job_folders(tmp_path: Path) ->
         port = s.getsockname()[1]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "models.cli", "web", "--debug-engine", "--port", str(port)],
+        [sys.executable, "-m", "moodscore.models.cli", "web", "--debug-engine", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -378,10 +378,10 @@ def test_sigterm_stops_the_server_and_removes_its_job_folders(tmp_path: Path) ->
 
 
 def test_a_job_over_the_time_limit_ends_with_a_message(tmp_path: Path) -> None:
-    from models import ComposeRequest
-    from models.jobs.runner import ThreadRunner
-    from models.jobs.tasks import compose_params
-    from web.jobs import WebJobs
+    from moodscore.models import ComposeRequest
+    from moodscore.models.jobs.runner import ThreadRunner
+    from moodscore.models.jobs.tasks import compose_params
+    from moodscore.web.jobs import WebJobs
 
     jobs = WebJobs(ThreadRunner(Engine(debug=True), time_limit=1e-9), WebSettings(), root=tmp_path / "jobs")
     try:

@@ -26,10 +26,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 
 import media_fixtures as mf  # noqa: E402  (tests/ is on sys.path under pytest)
 
-from models import Engine  # noqa: E402
-from models.engine import default_example_clip  # noqa: E402
-from web.jobs import WebSettings  # noqa: E402
-from web.ui import build_app, launch_options  # noqa: E402
+from moodscore.models import Engine  # noqa: E402
+from moodscore.models.engine import default_example_clip  # noqa: E402
+from moodscore.web.jobs import WebSettings  # noqa: E402
+from moodscore.web.ui import build_app, launch_options  # noqa: E402
 
 SETTINGS = WebSettings(max_jobs=1, max_queue=4, max_upload_mb=50, max_seconds=60)
 # as root in a container: no sandbox; and no background calls home (they would be refused, many at a time)

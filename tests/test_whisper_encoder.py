@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from models import default_example_clip
-from models.errors import ModelLoadError
-from models.voices import encoder as we
+from moodscore.models import default_example_clip
+from moodscore.models.errors import ModelLoadError
+from moodscore.models.voices import encoder as we
 
 HAVE_WEIGHTS = all(importlib.util.find_spec(name.replace("-", "_")) for name, _, _ in we.PACKAGES)
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason=f"Whisper weights not installed: {we.pip_command()}")
@@ -24,7 +24,7 @@ needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason=f"Whisper weights no
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     """The example clip's first 7 s (espeak-ng speech with pauses), 16 kHz mono."""
-    from models.media.decode import decode_audio
+    from moodscore.models.media.decode import decode_audio
 
     return decode_audio(default_example_clip())[: 7 * we.SR]
 

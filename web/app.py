@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from models import add_broker_options, broker_problem
+from moodscore.models import add_broker_options, broker_problem
 
 
 def _auth(text: str) -> tuple[str, str]:
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import functools
 
-    from models import Engine, MoodscoreError, make_runner
-    from web.jobs import WebSettings
-    from web.ui import build_app, launch_options
+    from moodscore.models import Engine, MoodscoreError, make_runner
+    from moodscore.web.jobs import WebSettings
+    from moodscore.web.ui import build_app, launch_options
 
     settings = WebSettings(
         max_jobs=args.max_jobs,

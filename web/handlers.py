@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from models import (  # (MAX_VARIATIONS: the page has as many result slots)
+from moodscore.models import (  # (MAX_VARIATIONS: the page has as many result slots)
     DEFAULTS,
     MAX_SEED,
     MAX_VARIATIONS,
@@ -24,7 +24,7 @@ from models import (  # (MAX_VARIATIONS: the page has as many result slots)
     safe_stem,
     score_params,
 )
-from web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
+from moodscore.web.jobs import ProgressFn, UserFacingError, WebJobs, trusted_upload
 
 SCORE_DOWNLOADS = ("midi", "audio", "mp3", "video", "timeline", "summary", "stems_zip")
 STEMS = "stems (zip)"  # the score tab's extra that asks for the stems

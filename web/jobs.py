@@ -1,6 +1,6 @@
 """The web app's side of a job: settings, per-job folders it owns, the runner, progress and errors.
 
-Nothing here knows about page layout; :mod:`web.handlers` turns results into component values. Every job
+Nothing here knows about page layout; :mod:`moodscore.web.handlers` turns results into component values. Every job
 has a fresh folder under one private root made for this process (inside the shared storage when jobs go to
 Celery workers); folders older than ``keep_minutes`` are swept when a new job starts, and the whole root goes
 when the process exits.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import MediaLimits, MoodscoreError, QueueFullError, Runner, TaskResult
+from moodscore.models import MediaLimits, MoodscoreError, QueueFullError, Runner, TaskResult
 
 log = logging.getLogger("moodscore.web")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from models import QUADRANT_COLOURS, QUADRANT_NAMES
+from moodscore.models import QUADRANT_COLOURS, QUADRANT_NAMES
 
 SIZE = 360  # pixels, square
 # where each quadrant sits on the plane: (valence sign, arousal sign)

@@ -13,13 +13,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import gradio as gr  # this module is imported only when the app is built (see web.app.main)
+import gradio as gr  # this module is imported only when the app is built (see moodscore.web.app.main)
 from gradio.utils import get_upload_folder
 
-from models import DEFAULTS, QUADRANT_NAMES, Engine, Runner, default_example_clip, make_runner
-from web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
-from web.jobs import UserFacingError, WebJobs, WebSettings
-from web.pad import draw_pad, point_at
+from moodscore.models import DEFAULTS, QUADRANT_NAMES, Engine, Runner, default_example_clip, make_runner
+from moodscore.web.handlers import MAX_VARIATIONS, STEMS, Handlers, sections_of
+from moodscore.web.jobs import UserFacingError, WebJobs, WebSettings
+from moodscore.web.pad import draw_pad, point_at
 
 NOTES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS = ("auto", *(f"{n} {mode}" for mode in ("major", "minor") for n in NOTES))
@@ -237,7 +237,7 @@ def launch_options(settings: WebSettings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` that every launcher (CLI, tests) uses."""
     from starlette.middleware import Middleware
 
-    from web.limits import UploadBudget
+    from moodscore.web.limits import UploadBudget
 
     visitor, total = settings.upload_budgets_mb
     budget = Middleware(

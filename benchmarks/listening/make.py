@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.affect import CLASSES
-from models.jobs.work import SR, render_score
-from models.media.plots import piano_roll_png
-from models.music.composer import Composer
-from models.music.mix import export_mp3
-from models.types import ComposeRequest, Emotion, Segment, Timeline
+from moodscore.models.affect import CLASSES
+from moodscore.models.jobs.work import SR, render_score
+from moodscore.models.media.plots import piano_roll_png
+from moodscore.models.music.composer import Composer
+from moodscore.models.music.mix import export_mp3
+from moodscore.models.types import ComposeRequest, Emotion, Segment, Timeline
 
 HERE = Path(__file__).resolve().parent
 SEED = 7

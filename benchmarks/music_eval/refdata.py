@@ -62,7 +62,7 @@ def _load_pop909_song(args: tuple[str, str, str]) -> dict[str, Any] | None:
 
 def load_reference_notes(data: Path, cache_dir: Path) -> dict[str, Any]:
     """EMOPIA clips and POP909 songs as note arrays (from the cache when it matches ``data``)."""
-    from models.music.data import emopia_split, pop909_songs
+    from moodscore.models.music.data import emopia_split, pop909_songs
 
     path = cache_dir / f"music_eval_notes_v{NOTES_VERSION}.pkl"
     if path.is_file():
@@ -213,7 +213,7 @@ def window_features(ref: dict[str, Any], dur: float, cache_dir: Path) -> dict[st
 def make_real_folder(out: Path, data: Path, bars: int = 16, tempo: float = 100.0) -> None:
     """EMOPIA test clips cut to ``bars`` bars at ``tempo`` (38.4 s for 16 at 100), with a manifest; shorter clips
     are left out."""
-    from models.music.data import emopia_split
+    from moodscore.models.music.data import emopia_split
 
     dur = bars * 4 * 60.0 / tempo
     out.mkdir(parents=True, exist_ok=True)

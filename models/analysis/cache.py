@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.errors import OutputError
-from models.faces import choice as face_choice
-from models.faces.choice import load_thumbs, save_thumbs
-from models.files.atomic import atomic_output
-from models.types import FaceThumb, Timeline
+from moodscore.models.errors import OutputError
+from moodscore.models.faces import choice as face_choice
+from moodscore.models.faces.choice import load_thumbs, save_thumbs
+from moodscore.models.files.atomic import atomic_output
+from moodscore.models.types import FaceThumb, Timeline
 
 if TYPE_CHECKING:
-    from models.engine import Engine
+    from moodscore.models.engine import Engine
 
 MAX_ENTRIES = 200
 FORMAT = "moodscore.analysis-cache/1"
@@ -53,14 +53,18 @@ def analysis_key(engine: Engine, clip: Path, settings: dict[str, Any]) -> str:
     and the models' identity (each weight file's path, size and modification time, the bundled ones included)."""
     import importlib.resources
 
-    from models import affect
-    from models.fusion.timeline import FusionOptions
+    from moodscore.models import affect
+    from moodscore.models.fusion.timeline import FusionOptions
 
     bundled = {"expression": "expression.pt", "voice": "voice.pt", "landmarker": "face_landmarker.task"}
     models: dict[str, Any] = {"debug": bool(engine.debug)}
     for name, default in bundled.items():
         given = engine.path_of(name)
-        path = Path(given) if given is not None else Path(str(importlib.resources.files("models.weights") / default))
+        path = (
+            Path(given)
+            if given is not None
+            else Path(str(importlib.resources.files("moodscore.models.weights") / default))
+        )
         if path.is_file():  # a new release's weights (or another file given) make another key
             st = path.stat()
             models[name] = [str(path.resolve()), st.st_size, st.st_mtime_ns]

@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models import affect
-from models.defaults import DEFAULTS
-from models.errors import MoodscoreError, UnreadableMediaError
-from models.faces.choice import FacePass, FaceRecord
-from models.faces.choice import choose as choose_face
-from models.fusion.timeline import FusionOptions, build_timeline, pool_frames, window_starts
-from models.media.cuts import detect_cuts
-from models.types import FaceThumb, Progress, Timeline, no_progress
+from moodscore.models import affect
+from moodscore.models.defaults import DEFAULTS
+from moodscore.models.errors import MoodscoreError, UnreadableMediaError
+from moodscore.models.faces.choice import FacePass, FaceRecord
+from moodscore.models.faces.choice import choose as choose_face
+from moodscore.models.fusion.timeline import FusionOptions, build_timeline, pool_frames, window_starts
+from moodscore.models.media.cuts import detect_cuts
+from moodscore.models.types import FaceThumb, Progress, Timeline, no_progress
 
 if TYPE_CHECKING:
-    from models.engine import Engine
-    from models.media.decode import MediaLimits
+    from moodscore.models.engine import Engine
+    from moodscore.models.media.decode import MediaLimits
 
 ClipSource = str | os.PathLike[str]
 
@@ -38,14 +38,14 @@ MIN_MEDIA_S = 0.5  # a clip must hold at least this much decodable audio or vide
 # Video frames read per second. Three are plenty for the timeline (1 s windows every 0.5 s, segments of 2 s and
 # more): on held-out faces (benchmarks/bench_face_video.py) 3 and 5 fps read the same, and 3 costs 40% less.
 ANALYSIS_FPS = DEFAULTS.fps
-MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (models.faces.choice)
+MAX_FACES = 3  # faces followed at once; the one that carries each shot is read (moodscore.models.faces.choice)
 THUMB_EVERY_S = 1.0  # thumbnails kept of each face (for the timeline's picture)
 
 
 @dataclass(frozen=True)
 class Evidence:
     """A clip's per-window evidence before fusion: class probabilities (W, 8) from the faces and from the voices,
-    NaN rows where a modality says nothing, on the grid of :func:`models.fusion.timeline.window_starts`.
+    NaN rows where a modality says nothing, on the grid of :func:`moodscore.models.fusion.timeline.window_starts`.
     ``meta`` is what the timeline reports of the reading (source, frames, speech, cuts, faces, warnings, timings)."""
 
     duration_s: float
@@ -56,7 +56,7 @@ class Evidence:
 
 
 def analyze(
-    models: Engine,
+    engine: Engine,
     clip: ClipSource | bytes,
     *,
     fps: float = ANALYSIS_FPS,
@@ -71,9 +71,9 @@ def analyze(
         with tempfile.TemporaryDirectory(prefix="moodscore-") as tmp:
             path = Path(tmp) / "clip"
             path.write_bytes(bytes(clip))
-            return analyze(models, path, fps=fps, limits=limits, fusion=fusion, progress=progress)
+            return analyze(engine, path, fps=fps, limits=limits, fusion=fusion, progress=progress)
     opts = fusion or FusionOptions()
-    ev = evidence(models, clip, fps=fps, limits=limits, fusion=opts, progress=progress)
+    ev = evidence(engine, clip, fps=fps, limits=limits, fusion=opts, progress=progress)
     report = progress or no_progress
     report(0.95, "fusing")
     t_fuse = time.perf_counter()
@@ -89,7 +89,7 @@ def analyze(
 
 
 def evidence(
-    models: Engine,
+    engine: Engine,
     clip: ClipSource,
     *,
     fps: float = ANALYSIS_FPS,
@@ -101,7 +101,7 @@ def evidence(
 
     The windows are those of ``fusion`` (``win_s``, ``hop_s``, ``min_face_fraction``); ``analyze`` fuses them.
     """
-    from models.media import decode as media
+    from moodscore.models.media import decode as media
 
     report = progress or no_progress
     opts = fusion or FusionOptions()
@@ -117,7 +117,7 @@ def evidence(
     voice_thread = None
     if info.has_audio:
         voice_thread = threading.Thread(
-            target=_voice_job, args=(models, clip, starts, opts, voice_result, timings), daemon=True
+            target=_voice_job, args=(engine, clip, starts, opts, voice_result, timings), daemon=True
         )
         voice_thread.start()
 
@@ -128,7 +128,7 @@ def evidence(
     faces_seen = None
     if info.has_video:
         thumbs: list[Any] = []
-        faces_seen = track_faces(models, clip, info.duration_s, fps, report, timings, thumbs)
+        faces_seen = track_faces(engine, clip, info.duration_s, fps, report, timings, thumbs)
         times, n_frames = faces_seen.times, len(faces_seen.times)
         t_cuts = time.perf_counter()
         cuts = detect_cuts(thumbs)
@@ -185,14 +185,14 @@ def evidence(
 
 
 def _voice_job(
-    models: Engine,
+    engine: Engine,
     clip: ClipSource,
     starts: np.ndarray,
     opts: FusionOptions,
     out: dict[str, Any],
     timings: dict[str, float],
 ) -> None:
-    from models.media import decode as media
+    from moodscore.models.media import decode as media
 
     try:
         t = time.perf_counter()
@@ -200,7 +200,7 @@ def _voice_job(
         timings["audio_decode_s"] = time.perf_counter() - t
         out["audio_s"] = len(audio) / 16000
         t = time.perf_counter()
-        track = models.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s, starts=starts)
+        track = engine.voice.analyze(audio, 16000, win_s=opts.win_s, hop_s=opts.hop_s, starts=starts)
         timings["voice_s"] = time.perf_counter() - t
         out["windows"] = track.probs
         # where people speak (share of each analysis window), for an arrangement that leaves them room
@@ -216,7 +216,7 @@ def _voice_job(
 
 
 def track_faces(
-    models: Engine,
+    engine: Engine,
     clip: ClipSource,
     duration_s: float,
     fps: float,
@@ -233,8 +233,8 @@ def track_faces(
     from concurrent.futures import Future, ThreadPoolExecutor
     from contextlib import ExitStack
 
-    from models.faces.tracker import FER_SIZE, open_face_tracker
-    from models.media import decode as media
+    from moodscore.models.faces.tracker import FER_SIZE, open_face_tracker
+    from moodscore.models.media import decode as media
 
     frames: queue.Queue[Any] = queue.Queue(maxsize=8)
     stop = threading.Event()
@@ -263,7 +263,7 @@ def track_faces(
 
     def classify(idx: list[int], batch: np.ndarray, landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
         t = time.perf_counter()
-        out = affect.fer_to_classes(models.expression.predict(batch, landmarks=landmarks))
+        out = affect.fer_to_classes(engine.expression.predict(batch, landmarks=landmarks))
         stage_time["expression"] += time.perf_counter() - t
         return idx, out
 
@@ -283,9 +283,9 @@ def track_faces(
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodscore-expr"))
             # a fresh process imports torch for the expression network while MediaPipe is imported here and
             # the first frames decode; batches queue behind the load
-            loading = pool.submit(lambda: models.expression)
+            loading = pool.submit(lambda: engine.expression)
             tracker = stack.enter_context(
-                open_face_tracker(models.path_of("landmarker"), crop_size=FER_SIZE, max_faces=MAX_FACES)
+                open_face_tracker(engine.path_of("landmarker"), crop_size=FER_SIZE, max_faces=MAX_FACES)
             )
             while True:
                 if loading.done() and loading.exception() is not None:

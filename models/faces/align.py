@@ -21,7 +21,7 @@ ANCHORS: dict[str, tuple[int, ...]] = {
     "mouth": (13, 14, 61, 291),  # inner lips and corners
 }
 # Where FER2013 puts those anchors, in 48x48 pixel coordinates (x, y). Measured 2026-11-22 with
-# `python -m models.train.extract_fer_landmarks` (prints it; `--template-only` again from the cache): the
+# `python -m moodscore.models.train.extract_fer_landmarks` (prints it; `--template-only` again from the cache): the
 # Landmarker (IMAGE mode) on all 32,298 FER2013 Training+PublicTest images, each upscaled to 256 px on a 640x480
 # grey canvas, found 30,349 faces (94.0%); these are the mean anchor positions over those faces, mirrored
 # left/right and averaged so the template is symmetric with level eyes. Raw means before symmetrising: eyes

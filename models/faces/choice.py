@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.fusion.timeline import viterbi_min_duration
-from models.types import FaceThumb
+from moodscore.models.fusion.timeline import viterbi_min_duration
+from moodscore.models.types import FaceThumb
 
 FACE_CHOICE_VERSION = 1  # a change of the choice changes analyses: part of what makes a cached analysis stale
 

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.affect import FER_CLASSES
-from models.errors import InputError, ModelLoadError
-from models.faces.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
-from models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
+from moodscore.models.affect import FER_CLASSES
+from moodscore.models.errors import InputError, ModelLoadError
+from moodscore.models.faces.landmark_baseline import LandmarkBaseline, baseline_from_checkpoint
+from moodscore.models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
 
 FORMAT = "moodscore.expression/1"
 BF16_ENV = "MOODSCORE_BF16"  # "0": always float32; "1": bfloat16 even where the CPU has no native support

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.errors import InputError
+from moodscore.models.errors import InputError
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
 

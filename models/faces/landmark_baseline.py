@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.affect import FER_CLASSES
-from models.errors import InputError, ModelLoadError
-from models.faces.tracker import ANCHORS
-from models.files.checkpoints import load_checkpoint
+from moodscore.models.affect import FER_CLASSES
+from moodscore.models.errors import InputError, ModelLoadError
+from moodscore.models.faces.tracker import ANCHORS
+from moodscore.models.files.checkpoints import load_checkpoint
 
 FORMAT = "moodscore.landmark_baseline/1"
 # MediaPipe face-mesh indices in the order of the 68-point layout: jaw 17, brows 10, nose 9, eyes 12, lips 20.

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ModelLoadError
+from moodscore.models.errors import ModelLoadError
 
 N_LANDMARKS = 478
 BLENDSHAPE_NAMES: tuple[str, ...] = (
@@ -27,8 +27,8 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 
 
 def default_model_path() -> Path:
-    """The bundled ``face_landmarker.task`` in ``models.weights``."""
-    return Path(str(importlib.resources.files("models.weights").joinpath("face_landmarker.task")))
+    """The bundled ``face_landmarker.task`` in ``moodscore.models.weights``."""
+    return Path(str(importlib.resources.files("moodscore.models.weights").joinpath("face_landmarker.task")))
 
 
 def create_landmarker(

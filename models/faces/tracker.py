@@ -15,11 +15,11 @@ tracker searches overlapping square tiles at two scales, landmarks a crop around
 VIDEO-mode landmarker, so MediaPipe's own landmark tracking applies inside the crop). It searches again at once
 when a face is lost, and every ``research_every`` frames to catch new faces. ``process_all`` gives every tracked
 face of a frame, ``process`` the main one; which face carries the scene over a whole shot is decided after the
-tracking, with the speech and the cuts known (:mod:`models.faces.choice`).
+tracking, with the speech and the cuts known (:mod:`moodscore.models.faces.choice`).
 
 The FER2013 alignment of the face crop (anchors, template, transform, crop) lives in :mod:`models.faces.align`,
-the geometry of the search (boxes, patches, tiles) in :mod:`models.faces.geometry`, the MediaPipe models
-(landmarker, detector, their results as arrays) in :mod:`models.faces.landmarker`; all are re-exported here.
+the geometry of the search (boxes, patches, tiles) in :mod:`moodscore.models.faces.geometry`, the MediaPipe models
+(landmarker, detector, their results as arrays) in :mod:`moodscore.models.faces.landmarker`; all are re-exported here.
 """
 
 from __future__ import annotations
@@ -32,27 +32,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models.errors import InputError
-from models.faces.align import ANCHORS as ANCHORS
-from models.faces.align import FER_SIZE as FER_SIZE
-from models.faces.align import FER_TEMPLATE as FER_TEMPLATE
-from models.faces.align import aligned_crop as aligned_crop
-from models.faces.align import alignment_matrix as alignment_matrix
-from models.faces.align import anchor_points as anchor_points
-from models.faces.choice import FaceChoiceOptions, FaceRecord, mouth_opening, score_frame, sharpness
-from models.faces.geometry import Box, box_area, box_iou, same_face
-from models.faces.geometry import check_rgb as check_rgb
-from models.faces.geometry import landmark_box as landmark_box
-from models.faces.geometry import search_tiles as search_tiles
-from models.faces.geometry import square_patch as square_patch
-from models.faces.landmarker import BLENDSHAPE_NAMES as BLENDSHAPE_NAMES
-from models.faces.landmarker import N_LANDMARKS as N_LANDMARKS
-from models.faces.landmarker import _to_mp_image as _to_mp_image
-from models.faces.landmarker import create_detector as create_detector
-from models.faces.landmarker import create_landmarker as create_landmarker
-from models.faces.landmarker import default_model_path as default_model_path
-from models.faces.landmarker import result_faces as result_faces
-from models.faces.native_logs import quiet_native_stderr
+from moodscore.models.errors import InputError
+from moodscore.models.faces.align import ANCHORS as ANCHORS
+from moodscore.models.faces.align import FER_SIZE as FER_SIZE
+from moodscore.models.faces.align import FER_TEMPLATE as FER_TEMPLATE
+from moodscore.models.faces.align import aligned_crop as aligned_crop
+from moodscore.models.faces.align import alignment_matrix as alignment_matrix
+from moodscore.models.faces.align import anchor_points as anchor_points
+from moodscore.models.faces.choice import FaceChoiceOptions, FaceRecord, mouth_opening, score_frame, sharpness
+from moodscore.models.faces.geometry import Box, box_area, box_iou, same_face
+from moodscore.models.faces.geometry import check_rgb as check_rgb
+from moodscore.models.faces.geometry import landmark_box as landmark_box
+from moodscore.models.faces.geometry import search_tiles as search_tiles
+from moodscore.models.faces.geometry import square_patch as square_patch
+from moodscore.models.faces.landmarker import BLENDSHAPE_NAMES as BLENDSHAPE_NAMES
+from moodscore.models.faces.landmarker import N_LANDMARKS as N_LANDMARKS
+from moodscore.models.faces.landmarker import _to_mp_image as _to_mp_image
+from moodscore.models.faces.landmarker import create_detector as create_detector
+from moodscore.models.faces.landmarker import create_landmarker as create_landmarker
+from moodscore.models.faces.landmarker import default_model_path as default_model_path
+from moodscore.models.faces.landmarker import result_faces as result_faces
+from moodscore.models.faces.native_logs import quiet_native_stderr
 
 
 @dataclass(frozen=True)

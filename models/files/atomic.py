@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.errors import MoodscoreError, OutputError
+from moodscore.models.errors import MoodscoreError, OutputError
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from models.errors import ModelLoadError
+from moodscore.models.errors import ModelLoadError
 
 # The tiny random 'debug' networks are seeded from PyTorch's global generator; two built at once on two threads
 # (the Engine loads the voice and the expression networks side by side) would interleave their draws and differ
@@ -55,7 +55,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None, *, default: str, what: 
     where = str(path) if path is not None else f"models/weights/{default}"
     try:
         if path is None:
-            with importlib.resources.as_file(importlib.resources.files("models.weights") / default) as p:
+            with importlib.resources.as_file(importlib.resources.files("moodscore.models.weights") / default) as p:
                 ckpt = torch.load(p, map_location="cpu", weights_only=True)
         else:
             ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
@@ -70,7 +70,7 @@ def write_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str], *, prov
     """Save a checkpoint dict atomically (a temporary file beside ``path``, renamed into place on success).
 
     ``provenance``: a key of :data:`PROVENANCE`; its licence, data and model card go into the file."""
-    from models.files.atomic import atomic_output
+    from moodscore.models.files.atomic import atomic_output
 
     if provenance is not None:
         ckpt = {**ckpt, "provenance": dict(PROVENANCE[provenance])}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import affect
-from models.types import Emotion, Segment, Timeline
+from moodscore.models import affect
+from moodscore.models.types import Emotion, Segment, Timeline
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,10 +27,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from models.errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
-from models.jobs.runner import Job, Runner, _check_kind, broker_problem
-from models.jobs.tasks import TaskResult, inside, run_task
-from models.types import Progress
+from moodscore.models.errors import MoodscoreError, QueueFullError, TimeLimitError, WorkerError
+from moodscore.models.jobs.runner import Job, Runner, _check_kind, broker_problem
+from moodscore.models.jobs.tasks import TaskResult, inside, run_task
+from moodscore.models.types import Progress
 
 log = logging.getLogger("moodscore.jobs")
 
@@ -88,7 +88,7 @@ def make_app(broker: str, *, job_seconds: float | None = DEFAULT_JOB_SECONDS) ->
 
 def _run(self: Any, kind: str, params: dict[str, Any], folder: str) -> dict[str, Any]:
     """The task: run one job in ``storage/folder``; errors come back as ``{"error": ..., "error_type": ...}``."""
-    from models.jobs.runner import time_limited
+    from moodscore.models.jobs.runner import time_limited
 
     try:
         if _storage is None:
@@ -128,7 +128,7 @@ def _run(self: Any, kind: str, params: dict[str, Any], folder: str) -> dict[str,
 def _worker_engine() -> Any:
     global _engine
     if _engine is None:
-        from models.engine import Engine
+        from moodscore.models.engine import Engine
 
         _engine = (_engine_factory or Engine)()
     return _engine
@@ -139,7 +139,7 @@ def _warm_process(**_: Any) -> None:
     priority, so that a front end on the same machine stays responsive."""
     import contextlib
 
-    from models.jobs.pool import CHILD_NICENESS
+    from moodscore.models.jobs.pool import CHILD_NICENESS
 
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHILD_NICENESS)
@@ -169,7 +169,7 @@ def run_worker(
     if debug_engine:
         import functools
 
-        from models.engine import Engine
+        from moodscore.models.engine import Engine
 
         _engine_factory = functools.partial(Engine, debug=True)
     app = make_app(broker, job_seconds=job_seconds)
@@ -184,7 +184,7 @@ def run_worker(
 
 def _error_of(name: str, message: str) -> MoodscoreError:
     """The core's error class a worker named (its message as the worker worded it), else MoodscoreError."""
-    from models import errors
+    from moodscore.models import errors
 
     kind = getattr(errors, name, None)
     if not (isinstance(kind, type) and issubclass(kind, MoodscoreError)):

@@ -21,11 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from models.errors import MoodscoreError, TimeLimitError, WorkerError
-from models.types import Progress
+from moodscore.models.errors import MoodscoreError, TimeLimitError, WorkerError
+from moodscore.models.types import Progress
 
 if TYPE_CHECKING:
-    from models.engine import Engine
+    from moodscore.models.engine import Engine
 
 log = logging.getLogger("moodscore.jobs")
 

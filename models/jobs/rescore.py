@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.errors import InputError, InvalidOptionError
-from models.jobs.results import ScoreSummary
+from moodscore.models.errors import InputError, InvalidOptionError
+from moodscore.models.jobs.results import ScoreSummary
 
 if TYPE_CHECKING:
-    from models.engine import Engine
-    from models.jobs.results import ScoreResult
-    from models.media.decode import MediaLimits
-    from models.types import Progress, Timeline
+    from moodscore.models.engine import Engine
+    from moodscore.models.jobs.results import ScoreResult
+    from moodscore.models.media.decode import MediaLimits
+    from moodscore.models.types import Progress, Timeline
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ScoredFolder:
 def read_scored(folder: str | os.PathLike[str]) -> ScoredFolder:
     """The score.json and timeline.json of a ``moodscore score`` folder (InputError when either is missing or
     not what a score wrote)."""
-    from models.types import Timeline
+    from moodscore.models.types import Timeline
 
     base = Path(folder)
     try:
@@ -84,7 +84,7 @@ def rescore_job(
     ``seed``, into ``out_dir`` (the same folder for a rescore in place). The clip is ``clip``, else the one the
     score was made from (its ``source``); nothing is analysed. ``what`` names the bar range in errors. ``cache``:
     the analysis cache the pictures of the faces read come from (for ``timeline.png``; see ``score_job``)."""
-    from models.jobs.work import score_job
+    from moodscore.models.jobs.work import score_job
 
     found = read_scored(scored)
     check_bars(first, last, found.bars, what=what)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.defaults import DEFAULTS
-from models.types import Timeline
+from moodscore.models.defaults import DEFAULTS
+from moodscore.models.types import Timeline
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:
@@ -38,7 +38,7 @@ class Section:
 
 
 def sections_of(score: Any) -> tuple[Section, ...]:
-    """A :class:`~models.types.Score`'s sections (its own are 0-based, end-exclusive)."""
+    """A :class:`~moodscore.models.types.Score`'s sections (its own are 0-based, end-exclusive)."""
     return tuple(Section(a + 1, b, q, k) for a, b, q, k in score.sections)
 
 
@@ -215,7 +215,7 @@ class ScoreSummary:
     cuts: tuple[float, ...] = ()
     sync: SyncReport = field(default_factory=SyncReport)
     sample_rate: int = 0
-    levels: Mapping[str, Any] = field(default_factory=dict)  # the mix's measured loudness (models.music.mix)
+    levels: Mapping[str, Any] = field(default_factory=dict)  # the mix's measured loudness (moodscore.models.music.mix)
     files: Mapping[str, str] = field(default_factory=dict)  # name -> file in the folder
     timings: Mapping[str, float] = field(default_factory=dict)
 

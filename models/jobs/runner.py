@@ -7,7 +7,7 @@ which backend runs it:
 - :class:`ThreadRunner`: worker threads sharing one Engine (tests, and where one process is all there is);
 - :class:`ProcessRunner`: a local pool of worker processes, each holding a warm Engine (the default for every
   front end: a crash, a leak or a stuck native call takes one process, not the front end);
-- :class:`models.jobs.celery.CeleryRunner`: Celery workers on any number of machines, with Redis as broker
+- :class:`moodscore.models.jobs.celery.CeleryRunner`: Celery workers on any number of machines, with Redis as broker
   and result backend (``moodscore worker``; the ``scale`` extra).
 
 :func:`make_runner` picks one. The two local runners queue in :class:`JobRunner`, a bounded waiting line in
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.errors import MoodscoreError, QueueFullError, TimeLimitError
-from models.jobs.tasks import KINDS, TaskResult, run_task
-from models.types import Progress
+from moodscore.models.errors import MoodscoreError, QueueFullError, TimeLimitError
+from moodscore.models.jobs.tasks import KINDS, TaskResult, run_task
+from moodscore.models.types import Progress
 
 if TYPE_CHECKING:
-    from models.engine import Engine
+    from moodscore.models.engine import Engine
 
 __all__ = ["Job", "JobRunner", "ProcessRunner", "QueueFullError", "Runner", "ThreadRunner", "TimeLimitError"]
 
@@ -290,11 +290,11 @@ class ProcessRunner(_LocalRunner):
         time_limit: float | None = None,
         warm: bool = True,
     ) -> None:
-        from models.jobs.pool import EngineProcesses
+        from moodscore.models.jobs.pool import EngineProcesses
 
         super().__init__(workers=workers, max_queue=max_queue, time_limit=time_limit, name="moodscore-job")
         if factory is None:
-            from models.engine import Engine
+            from moodscore.models.engine import Engine
 
             factory = Engine
         self.processes = EngineProcesses(factory, workers=workers, warm=warm, time_limit=time_limit)
@@ -325,7 +325,7 @@ def make_runner(
     """The runner a front end asked for: Celery workers with ``broker`` (files through ``storage``); else
     jobs on threads sharing ``engine`` when one is given; else the local pool of worker processes."""
     if broker:
-        from models.jobs.celery import CeleryRunner
+        from moodscore.models.jobs.celery import CeleryRunner
 
         if storage is None:
             raise MoodscoreError("a broker needs --storage: a folder the workers see too (e.g. an NFS mount)")

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.errors import InvalidOptionError
-from models.jobs.results import ComposeSummary, ScoreSummary, summary_from_dict
-from models.types import Progress
+from moodscore.models.errors import InvalidOptionError
+from moodscore.models.jobs.results import ComposeSummary, ScoreSummary, summary_from_dict
+from moodscore.models.types import Progress
 
 if TYPE_CHECKING:
-    from models.engine import Engine
-    from models.types import ComposeRequest
+    from moodscore.models.engine import Engine
+    from moodscore.models.types import ComposeRequest
 
 KINDS = ("score", "compose", "rescore")
 
@@ -68,7 +68,7 @@ def inside(folder: Path, relative: object) -> Path:
 
 def request_to_json(request: ComposeRequest) -> dict[str, Any]:
     """A ComposeRequest as JSON options (its emotion a quadrant, a [valence, arousal] pair or a timeline)."""
-    from models.types import Timeline
+    from moodscore.models.types import Timeline
 
     e = request.emotion
     emotion: Any = {"timeline": e.to_dict()} if isinstance(e, Timeline) else list(e) if isinstance(e, tuple) else e
@@ -89,7 +89,7 @@ def request_to_json(request: ComposeRequest) -> dict[str, Any]:
 
 def request_from_json(data: Mapping[str, Any]) -> ComposeRequest:
     """The inverse of :func:`request_to_json`; the request checks its values (InvalidOptionError)."""
-    from models.types import ComposeRequest, Timeline
+    from moodscore.models.types import ComposeRequest, Timeline
 
     e = data.get("emotion")
     if isinstance(e, Mapping) and "timeline" in e:
@@ -192,8 +192,8 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one job in ``folder`` with ``engine``; return its JSON result (files relative to the folder).
     Raises the core's errors (MoodscoreError) for bad options and inputs."""
-    from models.jobs.work import compose_job, score_job, zip_folder
-    from models.media.decode import MediaLimits
+    from moodscore.models.jobs.work import compose_job, score_job, zip_folder
+    from moodscore.models.media.decode import MediaLimits
 
     base = Path(folder)
     if not base.is_dir():
@@ -218,7 +218,7 @@ def run_task(
                 progress=progress,
             )
         else:
-            from models.jobs.rescore import rescore_job
+            from moodscore.models.jobs.rescore import rescore_job
 
             bars = params.get("bars")
             if not (isinstance(bars, list | tuple) and len(bars) == 2 and all(type(b) is int for b in bars)):

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from models.errors import InvalidOptionError, OutputError
-from models.jobs.results import (
+from moodscore.models.errors import InvalidOptionError, OutputError
+from moodscore.models.jobs.results import (
     ComposeResult,
     ComposeSummary,
     JudgeRun,
@@ -40,12 +40,12 @@ from models.jobs.results import (
     SyncReport,
     sections_of,
 )
-from models.types import Progress
+from moodscore.models.types import Progress
 
 if TYPE_CHECKING:
-    from models.engine import Engine
-    from models.media.decode import MediaLimits
-    from models.types import ComposeRequest, Timeline
+    from moodscore.models.engine import Engine
+    from moodscore.models.media.decode import MediaLimits
+    from moodscore.models.types import ComposeRequest, Timeline
 
 
 SR = 44100  # rendered and mixed audio
@@ -226,10 +226,10 @@ def compose_job(
     ``extras``: also ``<name>.mp3`` ("mp3") and a piano-roll picture ``<name>.png`` ("png") per piece.
     ``audio=False``: the MIDI (and the picture) only, nothing rendered (what a DAW needs).
     """
-    from models.errors import InvalidOptionError
-    from models.media.plots import piano_roll_png
-    from models.music.mix import export_mp3, loop_around
-    from models.music.render import write_wav
+    from moodscore.models.errors import InvalidOptionError
+    from moodscore.models.media.plots import piano_roll_png
+    from moodscore.models.music.mix import export_mp3, loop_around
+    from moodscore.models.music.render import write_wav
 
     unknown = [e for e in extras if e not in COMPOSE_EXTRAS]
     if unknown:
@@ -295,7 +295,7 @@ def picture_lock(
     timeline: Timeline, tempo: float, tempo_range: tuple[float, float] | None, hits: tuple[float, ...]
 ) -> Any:
     """The beat grid that puts the timeline's emotion changes, the ``hits`` and the cuts on bar lines."""
-    from models.music.sync import Moment, picture_grid
+    from moodscore.models.music.sync import Moment, picture_grid
 
     moments = [Moment(s.start_s, "segment", 3) for s in timeline.segments[1:]]
     moments += [Moment(float(t), "hit", 2) for t in hits]
@@ -344,7 +344,7 @@ def render_parts(score: Any, *, sr: int = SR) -> tuple[np.ndarray, dict[str, np.
     """The music and its stems: every track rendered alone, all the same length, each scaled by the one gain
     that brings their sum to the loudness :func:`render_score` gives (its true peak under -1 dBTP, without a
     limiter), so the stems add up to the music sample for sample."""
-    from models.music.render import loudness_gain, render_midi
+    from moodscore.models.music.render import loudness_gain, render_midi
 
     raw = {name: render_midi(alone, sr=sr) for name, alone in tracks_alone(score.midi).items()}
     n = max(round(score.duration_s * sr), *(len(a) for a in raw.values()))
@@ -359,7 +359,7 @@ def write_stems(
 ) -> None:
     """``<stem>_<part>.wav`` and ``.mid`` for every part, and ``<stem>_mix.wav``: the same length, from 0 s, 24-bit
     at ``sr``, each MIDI file with the score's tempo map (a DAW lines them up by dropping them at the start)."""
-    from models.music.render import write_wav
+    from moodscore.models.music.render import write_wav
 
     folder.mkdir()
     for name, alone in tracks_alone(score.midi).items():
@@ -382,7 +382,7 @@ def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
     """``folder``'s files in a zip at ``dest`` (stored, not compressed: audio does not shrink), atomically."""
     import zipfile
 
-    from models.files.atomic import atomic_output
+    from moodscore.models.files.atomic import atomic_output
 
     out = Path(dest)
     with atomic_output(out, errors=(OSError, zipfile.BadZipFile)) as tmp, zipfile.ZipFile(tmp, "w") as z:
@@ -395,7 +395,7 @@ def zip_folder(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
 def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
     """A Score rendered at ``sr``, at least as long as its bars (the last bar lasts to its end even where it is
     quiet), loudness-normalised."""
-    from models.music.render import normalize_loudness, render_midi
+    from moodscore.models.music.render import normalize_loudness, render_midi
 
     audio = render_midi(score.midi, sr=sr)
     need = round(score.duration_s * sr)
@@ -407,10 +407,10 @@ def render_score(score: Any, *, sr: int = SR) -> np.ndarray:
 def _cache_entry(
     engine: Engine, clip: Path, cache: str | os.PathLike[str] | bool, limits: MediaLimits | None
 ) -> tuple[Path, str]:
-    """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`models.analysis.cache`)."""
-    from models.analysis import cache as analysis_cache
-    from models.engine import ANALYSIS_FPS
-    from models.media.cuts import CUTS_VERSION
+    """The analysis cache's folder and the key of ``clip``'s analysis there (:mod:`moodscore.models.analysis.cache`)."""
+    from moodscore.models.analysis import cache as analysis_cache
+    from moodscore.models.engine import ANALYSIS_FPS
+    from moodscore.models.media.cuts import CUTS_VERSION
 
     folder = analysis_cache.default_folder() if isinstance(cache, bool) else Path(cache)
     settings = {"fps": ANALYSIS_FPS, "limits": repr(limits), "cuts": CUTS_VERSION, "speech": 1}
@@ -463,7 +463,7 @@ def score_job(
     ``stems``: also a folder ``stems/`` with a WAV (24-bit) and a MIDI file per part and the mix, the same length
     as the clip; the parts add up to the mix (:func:`render_parts`), and music.wav is that mix.
 
-    The mix (:func:`models.music.mix.mix_under`): the music ``music_db`` LU against the dialogue's loudness
+    The mix (:func:`moodscore.models.music.mix.mix_under`): the music ``music_db`` LU against the dialogue's loudness
     (default -6), and ``duck_db`` more (default -8; with the speech band cut) while someone speaks; score.json's
     ``audio`` reports the levels measured in the mix. All audio is written at the clip's own sample rate.
 
@@ -473,13 +473,13 @@ def score_job(
     ``loop``: the music ends on its way back to its beginning and music.wav loops seamlessly (the scored video
     still fades out at its end).
     """
-    from models.media import decode as media
-    from models.media.mux import mux_audio_into_video, output_plan
-    from models.media.plots import timeline_png
-    from models.music.mix import export_mp3, fit_length, loop_around, mix_under
-    from models.music.render import write_wav
-    from models.music.sync import GIVEN_RANGE, splice
-    from models.types import ComposeRequest
+    from moodscore.models.media import decode as media
+    from moodscore.models.media.mux import mux_audio_into_video, output_plan
+    from moodscore.models.media.plots import timeline_png
+    from moodscore.models.music.mix import export_mp3, fit_length, loop_around, mix_under
+    from moodscore.models.music.render import write_wav
+    from moodscore.models.music.sync import GIVEN_RANGE, splice
+    from moodscore.models.types import ComposeRequest
 
     report = progress or (lambda f, m: None)
     timings: dict[str, float] = {}
@@ -509,14 +509,14 @@ def score_job(
                 "give the timeline of this clip"
             )
         if cache and not timeline.faces:  # the pictures of the faces read, from this clip's cached analysis
-            from models.analysis import cache as analysis_cache
+            from moodscore.models.analysis import cache as analysis_cache
 
             with contextlib.suppress(OSError):
                 folder, cache_key = _cache_entry(engine, src, cache, limits)
                 timeline = replace(timeline, faces=analysis_cache.load_faces(folder, cache_key))
         report(0.55, "following the timeline given")
     elif cache:
-        from models.analysis import cache as analysis_cache
+        from moodscore.models.analysis import cache as analysis_cache
 
         folder, cache_key = _cache_entry(engine, src, cache, limits)
         timeline = analysis_cache.load(folder, cache_key)

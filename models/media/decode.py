@@ -1,6 +1,6 @@
 """Media input with PyAV: probe a clip against limits, sample its video frames, decode its audio.
 
-Every failure a user can cause becomes a :mod:`models.errors` type with a one-line message; nothing here
+Every failure a user can cause becomes a :mod:`moodscore.models.errors` type with a one-line message; nothing here
 shells out to ffmpeg. Times are in seconds from the start of the container, so frames and audio samples
 line up (audio that starts late is padded with silence at the front). Frames come out upright: a display
 matrix (how phones store portrait video) is applied, and cover art is not taken for a video stream.
@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from models.errors import (
+from moodscore.models.errors import (
     InvalidOptionError,
     NoUsableStreamError,
     TooLargeError,
@@ -27,7 +27,7 @@ from models.errors import (
     TooWideError,
     UnreadableMediaError,
 )
-from models.media.cuts import THUMB_SIZE, Thumb
+from moodscore.models.media.cuts import THUMB_SIZE, Thumb
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ then MOV (ProRes), then Matroska (VP8, Theora, ...), and only where none takes i
 video is re-encoded as H.264 in MP4. The plan is made from the file alone, before any analysis, so a clip is
 never analysed and then refused. The input's audio and any other streams are dropped and
 replaced by ``audio``, which is cut or padded with silence to the video's length. Sample 0 of ``audio`` sits
-at the container's start time, as in :func:`models.media.decode.decode_audio`. The output is written under a
+at the container's start time, as in :func:`moodscore.models.media.decode.decode_audio`. The output is written under a
 temporary name in the destination folder and renamed into place; on any failure nothing is left behind.
 """
 
@@ -24,8 +24,14 @@ from typing import Any
 import av
 import numpy as np
 
-from models.errors import InputError, InvalidOptionError, NoUsableStreamError, OutputError, UnreadableMediaError
-from models.files.atomic import atomic_output
+from moodscore.models.errors import (
+    InputError,
+    InvalidOptionError,
+    NoUsableStreamError,
+    OutputError,
+    UnreadableMediaError,
+)
+from moodscore.models.files.atomic import atomic_output
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 AAC_RATES = (48000, 44100)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models import affect
-from models.files.atomic import atomic_output
+from moodscore.models import affect
+from moodscore.models.files.atomic import atomic_output
 
 if TYPE_CHECKING:
-    from models.types import Timeline
+    from moodscore.models.types import Timeline
 
 # one colour per quadrant, used by every front end (web bands, Discord embeds)
 TRACK_COLOURS = {"Piano": "#222222", "Bass": "#8a4fff", "Pad": "#2aa198"}

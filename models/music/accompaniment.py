@@ -11,7 +11,7 @@ the arousal it suits, the valence it leans to and a density in notes per bar); t
 their own quadrant, so they carry most phrases. Bars over C are moved onto each chord here.
 
 Chords of the written patterns are voiced close and led smoothly from the one before
-(:func:`models.music.theory.voice_chord`), below the melody, above the bass; the bass takes the root.
+(:func:`moodscore.models.music.theory.voice_chord`), below the melody, above the bass; the bass takes the root.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import affect
-from models.music.controls import Controls
-from models.music.melody import STEPS, Note
-from models.music.theory import Chord, nearest_pitch, voice_chord
+from moodscore.models import affect
+from moodscore.models.music.controls import Controls
+from moodscore.models.music.melody import STEPS, Note
+from moodscore.models.music.theory import Chord, nearest_pitch, voice_chord
 
 B, B5, B8, V0, V1, V2, V3, ALL = "B", "B5", "B8", "V0", "V1", "V2", "V3", "ALL"
 

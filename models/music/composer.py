@@ -1,15 +1,15 @@
 """The composer: a ComposeRequest -> Scores, written the way a songwriter and a pianist would write them.
 
-1. Every bar gets its (valence, arousal) and from it its controls (:mod:`models.music.controls`).
+1. Every bar gets its (valence, arousal) and from it its controls (:mod:`moodscore.models.music.controls`).
 2. The form (:mod:`models.music.form`): a section per run of bars of one emotion, phrases of four bars with roles
    (A A' B A') and cadences; a key per section (the one asked for, or one drawn from the seed; the mode follows
    valence, changing to the parallel mode where the emotion changes sign).
 3. Harmony (:mod:`models.music.progression`): each phrase's chords from the POP909 chord model under the cadences,
    coloured by the emotion; A' takes up A's chords, a returning emotion its themes.
-4. Melody (:mod:`models.music.melody`) over the chords, with motifs that repeat and develop.
-5. Accompaniment (:mod:`models.music.accompaniment`): a pattern per section and role, voiced under the melody;
+4. Melody (:mod:`moodscore.models.music.melody`) over the chords, with motifs that repeat and develop.
+5. Accompaniment (:mod:`moodscore.models.music.accompaniment`): a pattern per section and role, voiced under the melody;
    bass and pad parts from the same chords.
-6. Performance (:mod:`models.music.performance`): phrase-shaped dynamics, sustain pedal, tidy notes; the last
+6. Performance (:mod:`moodscore.models.music.performance`): phrase-shaped dynamics, sustain pedal, tidy notes; the last
    chord rings to the end.
 
 Nothing here rates or chooses among takes: the seed decides everything, so a seed is one piece.
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pretty_midi
 
-from models.keys import Key, parse_key
-from models.music.accompaniment import (
+from moodscore.models.keys import Key, parse_key
+from moodscore.models.music.accompaniment import (
     HELD,
     WRITTEN,
     Pattern,
@@ -39,16 +39,16 @@ from models.music.accompaniment import (
     pad_part,
     realise,
 )
-from models.music.controls import Controls, bar_points, bar_speech, controls
-from models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
-from models.music.melody import STEPS, Material, MelodyWriter, Note
-from models.music.performance import graces as add_graces
-from models.music.performance import levels, pedal, play, tidy, to_instrument, velocities
-from models.music.progression import ChordModel, load_chord_model, load_patterns, load_texture
-from models.music.style import Style, draw_style
-from models.music.sync import lay_on_grid
-from models.music.theory import Chord, chord, scale
-from models.types import ComposeRequest, Progress, Score
+from moodscore.models.music.controls import Controls, bar_points, bar_speech, controls
+from moodscore.models.music.form import BEATS_PER_BAR, Phrase, Plan, plan_form
+from moodscore.models.music.melody import STEPS, Material, MelodyWriter, Note
+from moodscore.models.music.performance import graces as add_graces
+from moodscore.models.music.performance import levels, pedal, play, tidy, to_instrument, velocities
+from moodscore.models.music.progression import ChordModel, load_chord_model, load_patterns, load_texture
+from moodscore.models.music.style import Style, draw_style
+from moodscore.models.music.sync import lay_on_grid
+from moodscore.models.music.theory import Chord, chord, scale
+from moodscore.models.types import ComposeRequest, Progress, Score
 
 PROGRAMS = {"piano": 0, "bass": 33, "pad": 89}  # GM: Acoustic Grand, Electric Bass (finger), Pad 2 (warm)
 TRACK_NAMES = {"piano": "Piano", "bass": "Bass", "pad": "Pad"}

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from models import affect
-from models.tempo import emotion_tempo
-from models.types import ComposeRequest, Timeline
+from moodscore.models import affect
+from moodscore.models.tempo import emotion_tempo
+from moodscore.models.types import ComposeRequest, Timeline
 
 MIN_AXIS = 0.15  # a timeline bar's point is kept at least this far inside its quadrant on both axes
 

@@ -1,7 +1,7 @@
 """Loaders for the MIDI data sets: EMOPIA (emotion-labelled piano clips) and POP909 (pop piano arrangements).
 
 The data stay outside the repository; every loader takes the data set's root folder and checks its layout,
-raising :class:`~models.errors.InputError` (one line) when a folder or file is missing or ill-formed.
+raising :class:`~moodscore.models.errors.InputError` (one line) when a folder or file is missing or ill-formed.
 
 - EMOPIA: ``root/midis/Q{1..4}_{songID}_{n}.mid``, ``root/label.csv`` (``ID,4Q,annotator``) and the official
   song-disjoint split ``root/split/{train,val,test}_clip.csv`` (``,clip_name``).
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from models.errors import InputError
+from moodscore.models.errors import InputError
 
 if TYPE_CHECKING:
     import pretty_midi

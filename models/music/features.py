@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.keys import KS_MAJOR, KS_MINOR
+from moodscore.models.keys import KS_MAJOR, KS_MINOR
 
 if TYPE_CHECKING:
     import pretty_midi

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.types import quadrant_runs
+from moodscore.models.types import quadrant_runs
 
 BEATS_PER_BAR = 4
 

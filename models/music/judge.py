@@ -1,6 +1,6 @@
 """The MIDI emotion judge: which Russell quadrant (Q1..Q4) a piece of piano MIDI expresses.
 
-It rates :func:`~models.music.features.midi_features` (standardised) with a small network stored in a
+It rates :func:`~moodscore.models.music.features.midi_features` (standardised) with a small network stored in a
 self-describing torch checkpoint (``models/weights/judge.pt``, model card ``judge.md``). Two heads exist:
 
 - ``factorised``: two logistic outputs, P(high arousal) and P(positive valence), treated as independent;
@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.affect import QUADRANTS
-from models.errors import InputError, ModelLoadError
-from models.files.checkpoints import load_checkpoint
-from models.music.data import load_midi
-from models.music.features import FEATURE_NAMES, midi_features
+from moodscore.models.affect import QUADRANTS
+from moodscore.models.errors import InputError, ModelLoadError
+from moodscore.models.files.checkpoints import load_checkpoint
+from moodscore.models.music.data import load_midi
+from moodscore.models.music.features import FEATURE_NAMES, midi_features
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -170,7 +170,7 @@ def load_judge(path: str | Path | None = None, *, debug: bool = False) -> Judge:
 
 
 def run_excerpts(score: Any) -> list[tuple[int, int, str, pretty_midi.PrettyMIDI]]:
-    """Each run of bars of a :class:`models.types.Score` that asked for one quadrant, as the judge hears it:
+    """Each run of bars of a :class:`moodscore.models.types.Score` that asked for one quadrant, as the judge hears it:
     (first bar, bar after the last (0-based), quadrant, the run's piano notes moved to time 0 and re-timed to
     ``JUDGE_TEMPO``). Only the first track (the generated piano) is taken."""
     import pretty_midi
@@ -193,7 +193,7 @@ def run_excerpts(score: Any) -> list[tuple[int, int, str, pretty_midi.PrettyMIDI
 
 
 def judge_runs(judge: Judge, score: Any) -> list[dict[str, Any]]:
-    """Rate each run of bars of a :class:`models.types.Score` that asked for one quadrant.
+    """Rate each run of bars of a :class:`moodscore.models.types.Score` that asked for one quadrant.
 
     Each run is cut out by :func:`run_excerpts`, moved to time 0 and re-timed to 120 BPM, the tempo of EMOPIA's
     transcriptions: the judge learnt the music in beats, and the MIDI tempo of its training clips was a

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.music.style import PLAIN, Style
-from models.music.theory import Chord, nearest_pitch, scale
+from moodscore.models.music.style import PLAIN, Style
+from moodscore.models.music.theory import Chord, nearest_pitch, scale
 
 STEPS = 16  # sixteenths per bar
 Rhythm = tuple[tuple[int, ...], tuple[int, ...]]  # onsets and durations in sixteenths within a bar

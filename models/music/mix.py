@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import InvalidOptionError, OutputError
-from models.files.atomic import atomic_output
-from models.music.render import as_frames, lufs, normalize_loudness
+from moodscore.models.errors import InvalidOptionError, OutputError
+from moodscore.models.files.atomic import atomic_output
+from moodscore.models.music.render import as_frames, lufs, normalize_loudness
 
 HOP_S = 0.01  # the control grid of the ducking envelope and of the energy-based speech mask
 MUSIC_DB = -6.0  # the music bed's loudness against the dialogue's (LU)
@@ -39,7 +39,7 @@ def energy_speech_mask(audio: np.ndarray, sr: int, *, hop_s: float = HOP_S) -> n
 
     Frame energy (30 ms windows) above max(-50 dBFS, 10th-percentile floor + 12 dB); gaps under 250 ms are
     closed, blips under 60 ms dropped, and each region widened by 100 ms. It cannot tell speech from other
-    sound: pass the mask of ``models.voices.model.detect_speech`` when there is one.
+    sound: pass the mask of ``moodscore.models.voices.model.detect_speech`` when there is one.
     """
     from scipy.ndimage import binary_closing, binary_dilation, binary_opening
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pretty_midi
 
-from models.music.controls import Controls
-from models.music.form import Plan
-from models.music.melody import STEPS, Note
-from models.music.style import Style
+from moodscore.models.music.controls import Controls
+from moodscore.models.music.form import Plan
+from moodscore.models.music.melody import STEPS, Note
+from moodscore.models.music.style import Style
 
 LOWEST, HIGHEST = 33, 96  # A1 .. C7
 PEDAL = 64

@@ -1,7 +1,7 @@
 """Chord progressions: a functional chord model learned from POP909 (``models/weights/patterns.json``, written by
 ``models/train/train_patterns.py``), sampled phrase by phrase under the form's cadences and coloured by emotion.
 
-The model holds, per mode, the chords POP909's songs use (functional symbols, see :mod:`models.music.theory`),
+The model holds, per mode, the chords POP909's songs use (functional symbols, see :mod:`moodscore.models.music.theory`),
 how songs start, and bigram and trigram counts of chord changes. A phrase's chords are drawn left to right from
 the trigram (backing off to the bigram) times an emotion weight; the composer fixes the cadence chords it wants
 (see ``Composer._progression``: the tonic at an authentic cadence, the dominant before it or at a half cadence some
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ModelLoadError
-from models.music.controls import Controls
-from models.music.theory import MAJOR_SCALE, MINOR_SCALE, QUALITY_INTERVALS, parse_symbol
+from moodscore.models.errors import ModelLoadError
+from moodscore.models.music.controls import Controls
+from moodscore.models.music.theory import MAJOR_SCALE, MINOR_SCALE, QUALITY_INTERVALS, parse_symbol
 
 MIN_COUNT_SHARE = 0.002  # chords rarer than this in POP909 (per mode) are left out of the vocabulary
 
@@ -212,7 +212,7 @@ def _read_json(name: str, path: str | None, what: str) -> Any:
     where = path or f"models/weights/{name}"
     try:
         if path is None:
-            text = (importlib.resources.files("models.weights") / name).read_text(encoding="utf-8")
+            text = (importlib.resources.files("moodscore.models.weights") / name).read_text(encoding="utf-8")
         else:
             text = Path(path).read_text(encoding="utf-8")
         return json.loads(text)

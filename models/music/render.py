@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.errors import InputError, InvalidOptionError, ModelLoadError
-from models.files.atomic import atomic_output
+from moodscore.models.errors import InputError, InvalidOptionError, ModelLoadError
+from moodscore.models.files.atomic import atomic_output
 
 if TYPE_CHECKING:
     import pretty_midi

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.tempo import STYLE_STREAM, player_tempo
+from moodscore.models.tempo import STYLE_STREAM, player_tempo
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def draw_style(seed: int) -> Style:
         return float(rng.uniform(lo, hi))
 
     return Style(
-        tempo=player_tempo(rng),  # (first: a request's tempo is drawn the same way, models.tempo)
+        tempo=player_tempo(rng),  # (first: a request's tempo is drawn the same way, moodscore.models.tempo)
         register=float(np.clip(rng.normal(0.0, 1.5), -3.0, 3.0)),
         bass=float(np.clip(rng.normal(0.0, 4.0), -5.0, 8.0)),
         octaves=0.0 if rng.random() < 0.45 else between(0.15, 0.8),

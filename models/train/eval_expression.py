@@ -1,6 +1,6 @@
 """Grade an expression checkpoint on FER2013 PublicTest, fit its temperature on the select half, and store it.
 
-    python -m models.train.eval_expression --expression models/weights/expression.pt \
+    python -m moodscore.models.train.eval_expression --expression models/weights/expression.pt \
         --landmarks /tmp/moodscore_cache/fer_landmarks_publictest.npz [--ferplus CSV] [--weights 0.2,0.25,0.3] \
         [--write OUT.pt] [--json REPORT.json]
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from models.affect import FER_CLASSES
-from models.train.calibration import ece, fit_temperature, softmax_t
+from moodscore.models.affect import FER_CLASSES
+from moodscore.models.train.calibration import ece, fit_temperature, softmax_t
 
 DATA = "../shared/data/fer2013"
 
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import torch
 
-    from models.faces.expression import load_expression_model, save_checkpoint
-    from models.train.train_expression import aligned_views, load_fer
+    from moodscore.models.faces.expression import load_expression_model, save_checkpoint
+    from moodscore.models.train.train_expression import aligned_views, load_fer
 
     torch.set_num_threads(args.threads)
     data = load_fer(args.data)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"{args.landmarks} holds {len(found)} rows, PublicTest {len(x)}")
     y_plus, ferplus_note, soft = None, None, None
     if args.ferplus:
-        from models.train.ferplus import check_alignment, load_ferplus, majority_labels, soft_targets
+        from moodscore.models.train.ferplus import check_alignment, load_ferplus, majority_labels, soft_targets
 
         fp = load_ferplus(args.ferplus)
         try:
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     if args.write:
         model.temperature, model.geometry_weight = t, w
-        cmd = "python -m models.train.eval_expression " + " ".join(sys.argv[1:] if argv is None else argv)
+        cmd = "python -m moodscore.models.train.eval_expression " + " ".join(sys.argv[1:] if argv is None else argv)
         model.meta = {**model.meta, "calibration": {"command": cmd, "date": time.strftime("%Y-%m-%d"), **report}}
         save_checkpoint(model, args.write)
         print(f"wrote {args.write} (temperature {t:g}, landmark weight {w:g})")

@@ -3,7 +3,7 @@
 Each 48x48 image is upscaled to 256 px (bilinear) and pasted in the middle of a 640x480 mid-grey canvas (the
 set-up that finds ~94% of FER faces); landmarks are mapped back to 48x48 FER pixel coordinates (z scaled like x).
 
-    python -m models.train.extract_fer_landmarks --data ../shared/data/fer2013/fer2013_train_publictest.npz \
+    python -m moodscore.models.train.extract_fer_landmarks --data ../shared/data/fer2013/fer2013_train_publictest.npz \
         --out /tmp/moodscore_cache/fer_landmarks.npz
 
 Output arrays: found (N,) bool, landmarks (N, 478, 3) float32 (NaN where not found), blendshapes (N, 52)
@@ -39,7 +39,7 @@ def fer_canvas(image: np.ndarray) -> tuple[np.ndarray, int, int]:
 def template_from_cache(path: str | Path) -> dict[str, tuple[float, float]]:
     """Mean anchor positions (models.faces.tracker.ANCHORS) in 48x48 FER pixels over the found faces, mirrored and
     averaged so the template is symmetric (eyes level): the numbers behind models.faces.tracker.FER_TEMPLATE."""
-    from models.faces.tracker import ANCHORS, FER_SIZE, anchor_points
+    from moodscore.models.faces.tracker import ANCHORS, FER_SIZE, anchor_points
 
     c = np.load(path)
     mean = np.mean([anchor_points(lm) for lm in c["landmarks"][c["found"]]], axis=0)  # (4, 2)
@@ -66,7 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         print("FER_TEMPLATE =", template_from_cache(args.out))
         return
 
-    from models.faces.tracker import BLENDSHAPE_NAMES, N_LANDMARKS, _to_mp_image, create_landmarker, result_faces
+    from moodscore.models.faces.tracker import (
+        BLENDSHAPE_NAMES,
+        N_LANDMARKS,
+        _to_mp_image,
+        create_landmarker,
+        result_faces,
+    )
 
     data = np.load(args.data)
     images, labels, usage = data["images"], data["labels"], data["usage"]

@@ -20,8 +20,8 @@ FER = 48
 def aligned_faces(images: np.ndarray, landmarks: np.ndarray, found: np.ndarray) -> np.ndarray:
     """(N, 48, 48) uint8 FER images + their (N, 478, 2+) landmarks in 48x48 pixels -> (N, 48, 48) uint8 crops
     framed by the run-time alignment (the original image where ``found`` is False)."""
-    from models.faces.align import aligned_crop
-    from models.train.extract_fer_landmarks import UPSCALE, fer_canvas
+    from moodscore.models.faces.align import aligned_crop
+    from moodscore.models.train.extract_fer_landmarks import UPSCALE, fer_canvas
 
     out = np.array(images, dtype=np.uint8, copy=True)
     for i in np.flatnonzero(found):

@@ -1,7 +1,7 @@
 """FER+ crowd labels (Barsoum et al. 2016; MIT) in FER2013's seven classes.
 
 FER+ gives ten votes per FER2013 image over neutral, happiness, surprise, sadness, anger, disgust, fear,
-contempt, unknown and NF (not a face). In FER2013's classes (``models.affect.FER_CLASSES``):
+contempt, unknown and NF (not a face). In FER2013's classes (``moodscore.models.affect.FER_CLASSES``):
 
 - contempt is folded into disgust: FER2013 has no contempt class, disgust is the nearest of its basic emotions
   (negative valence, moderate arousal: the same quadrant), and dropping the votes would throw away annotators'
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.affect import FER_CLASSES
+from moodscore.models.affect import FER_CLASSES
 
 # FER+ emotion column -> index in FER_CLASSES (angry, disgust, fear, happy, sad, surprise, neutral)
 FERPLUS_TO_FER: dict[str, int] = {

@@ -1,6 +1,6 @@
 """Mine EMOPIA's train clips for one-bar piano accompaniment patterns, labelled with their clip's quadrant.
 
-    python -m models.train.train_emopia_patterns --emopia /work/shared/data/emopia \\
+    python -m moodscore.models.train.train_emopia_patterns --emopia /work/shared/data/emopia \\
         --out models/weights/emopia_patterns.json
 
 EMOPIA's MIDI is transcribed piano (GiantMIDI) at a nominal 120 BPM, so every clip is beat-tracked first: an
@@ -16,7 +16,7 @@ fits the notes best. Per bar:
   >= 75% of them are chord tones, and its lowest note is the chord's root (an inversion, moved onto another chord,
   would blur that chord);
 - stored over a C chord with a major third (a minor chord's third is written as E, its seventh as B flat), so the
-  composer bends it onto any chord (:func:`models.music.accompaniment._move`); the register is kept (the root
+  composer bends it onto any chord (:func:`moodscore.models.music.accompaniment._move`); the register is kept (the root
   moves by -6..+5 semitones), and a bar whose notes would then leave the keyboard is dropped.
 
 Only the official train split is read; val and test stay held out for evaluation. EMOPIA is CC BY-NC-SA 4.0, so
@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import InputError
-from models.music.data import EmopiaClip, emopia_split
+from moodscore.models.errors import InputError
+from moodscore.models.music.data import EmopiaClip, emopia_split
 
 VERSION = 1
 DATE = "2026-12-06"
@@ -241,7 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit:
         clips = clips[: args.limit]
     doc = mine(clips, workers=args.workers)
-    cmd = ["python", "-m", "models.train.train_emopia_patterns", "--emopia", str(args.emopia), "--out", str(args.out)]
+    cmd = [
+        "python",
+        "-m",
+        "moodscore.models.train.train_emopia_patterns",
+        "--emopia",
+        str(args.emopia),
+        "--out",
+        str(args.out),
+    ]
     doc["meta"]["command"] = " ".join(cmd + (["--limit", str(args.limit)] if args.limit else []))
     doc["stats"]["runtime_seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)

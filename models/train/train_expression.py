@@ -1,6 +1,6 @@
 """Train the facial expression network on FER2013 (Training split; PublicTest is the validation set).
 
-    python -m models.train.train_expression --data ../shared/data/fer2013 --out models/weights/expression.pt \
+    python -m moodscore.models.train.train_expression --data ../shared/data/fer2013 --out models/weights/expression.pt \
         [--epochs N] [--resume]
 
 Augmentation runs batched on tensors in the training process (random crop via a random affine with small
@@ -14,7 +14,7 @@ For faces as a video shows them: ``--video-aug`` (pose, blur, resolution, lighti
 ``--ferplus`` trains on FER+ vote distributions mixed with FER2013's label and drops what FER+ calls non-faces;
 it refuses votes that are not in the images' row order (``ferplus.check_alignment``).
 ``--eval-only`` evaluates ``--out`` on PublicTest (plain, flip-averaged) and prints the confusion matrix;
-``models.train.eval_expression`` grades a checkpoint on both halves and fits its temperature.
+``moodscore.models.train.eval_expression`` grades a checkpoint on both halves and fits its temperature.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from models.train.fer_augment import augment
+from moodscore.models.train.fer_augment import augment
 
 __all__ = ["augment", "evaluate", "load_fer", "main", "parse_args"]
 
@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_fer(data: str) -> dict[str, np.ndarray]:
     """Training and PublicTest images and labels; ``sel``/``hold``: PublicTest's halves as indices into ``xva``."""
-    from models.train.holdout import publictest_halves
+    from moodscore.models.train.holdout import publictest_halves
 
     d = np.load(Path(data) / NPZ_NAME)
     usage = d["usage"]
@@ -125,7 +125,7 @@ def training_targets(data: dict[str, np.ndarray], ferplus: str | None, mix: floa
     onehot = np.eye(7, dtype=np.float32)[data["ytr"]]
     if not ferplus:
         return onehot, np.ones(len(onehot), bool)
-    from models.train.ferplus import check_alignment, load_ferplus, soft_targets
+    from moodscore.models.train.ferplus import check_alignment, load_ferplus, soft_targets
 
     fp = load_ferplus(ferplus)
     check_alignment(fp, data["labels"], data["usage"])
@@ -139,7 +139,7 @@ def training_targets(data: dict[str, np.ndarray], ferplus: str | None, mix: floa
 def aligned_views(images: np.ndarray, landmarks_path: str, usage: str) -> np.ndarray:
     """The images of one split re-framed by the run-time alignment (``fer_augment.aligned_faces``), cached beside
     the landmarks file."""
-    from models.train.fer_augment import aligned_faces
+    from moodscore.models.train.fer_augment import aligned_faces
 
     cache = Path(landmarks_path).with_suffix(f".aligned_{usage}.npy")
     if cache.exists():
@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import torch.nn.functional as F
 
-    from models.affect import FER_CLASSES
-    from models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
+    from moodscore.models.affect import FER_CLASSES
+    from moodscore.models.faces.expression import ExpressionDims, build_model, load_expression_model, save_checkpoint
 
     torch.set_num_threads(args.threads)
     data = load_fer(args.data)

@@ -1,18 +1,19 @@
 """Put the landmark-distance network beside the expression CNN as a second expert, and choose its weight.
 
-    python -m models.train.train_expression_geometry --baseline /tmp/moodscore_cache/landmark_baseline.pt \
+    python -m moodscore.models.train.train_expression_geometry --baseline /tmp/moodscore_cache/landmark_baseline.pt \
         [--expression models/weights/expression.pt] [--partner OTHER_CNN.pt] [--write]
-    python -m models.train.train_expression_geometry --expression models/weights/expression.pt --solo --no-flip \
+    python -m moodscore.models.train.train_expression_geometry \
+        --expression models/weights/expression.pt --solo --no-flip \
         --landmarks /tmp/moodscore_cache/fer_landmarks_publictest.npz --write
 
 The CNN reads pixels; the landmark network (the brief's visual baseline, ``models.faces.landmark_baseline``, trained
-by ``models.train.train_landmark_baseline``) reads the shape of the face the Landmarker measured, which every
+by ``moodscore.models.train.train_landmark_baseline``) reads the shape of the face the Landmarker measured, which every
 analysed frame has anyway. Their errors differ, so a product of experts,
 ``(1 - w) * log p_cnn + w * log p_landmarks``, beats either. Measured on PublicTest (FER2013's validation split
 in this project) for each w in ``--weights``: faces without landmarks keep the CNN's answer. ``--write`` stores
 the landmark network (fp16) and the best w in the ``--expression`` checkpoint.
 
-With ``--partner`` (repeatable), other CNNs (trained by ``models.train.train_expression``) join first:
+With ``--partner`` (repeatable), other CNNs (trained by ``moodscore.models.train.train_expression``) join first:
 ``(1 - sum a_i) * log p_cnn + sum a_i * log p_partner_i``, then the landmark expert as above; the partner weights
 and w are chosen together and ``--write`` stores the partners inside the checkpoint too. With two or more
 partners, each entry of ``--partner-weights`` gives one weight per partner, joined by ``:`` (``0.4:0.3``).
@@ -34,8 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.faces.expression import load_expression_model, product_of_experts, save_checkpoint
-from models.faces.landmark_baseline import load_landmark_baseline
+from moodscore.models.faces.expression import load_expression_model, product_of_experts, save_checkpoint
+from moodscore.models.faces.landmark_baseline import load_landmark_baseline
 
 DATA = Path("../shared/data/fer2013/fer2013_train_publictest.npz")
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         "--landmarks",
         type=Path,
         default=Path("/tmp/moodscore_cache/fer_landmarks.npz"),
-        help="FER2013 landmarks from models.train.extract_fer_landmarks",
+        help="FER2013 landmarks from moodscore.models.train.extract_fer_landmarks",
     )
     ap.add_argument("--data", type=Path, default=DATA, help="FER2013 npz (images for the CNN)")
     ap.add_argument("--expression", type=Path, default=Path("models/weights/expression.pt"))
@@ -148,9 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         cnn.meta = {
             **cnn.meta,
             "geometry": {
-                "what": "landmark-distance network (models.faces.landmark_baseline) as a second expert",
+                "what": "landmark-distance network (moodscore.models.faces.landmark_baseline) as a second expert",
                 "baseline_meta": expert.meta,
-                "command": "python -m models.train.train_expression_geometry "
+                "command": "python -m moodscore.models.train.train_expression_geometry "
                 + " ".join(sys.argv[1:] if argv is None else argv),
                 "publictest": results,
                 "chosen_weight": best,

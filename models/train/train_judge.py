@@ -1,6 +1,6 @@
 """Train and evaluate the MIDI emotion judge on EMOPIA's official song-disjoint split.
 
-    python -m models.train.train_judge --data ../shared/data/emopia --out models/weights/judge.pt
+    python -m moodscore.models.train.train_judge --data ../shared/data/emopia --out models/weights/judge.pt
 
 1. Baseline (the brief's): a random forest with recursive feature elimination, RFECV with song-grouped
    5-fold CV on the TRAIN split only.
@@ -60,8 +60,8 @@ def clip_features(clips: list[Any], augment: bool) -> tuple[np.ndarray, np.ndarr
     """Features of each clip (and of its augmented copies when asked); returns (X, index of source clip)."""
     from dataclasses import replace
 
-    from models.music.data import load_midi
-    from models.music.features import midi_context, note_array, notes_features
+    from moodscore.models.music.data import load_midi
+    from moodscore.models.music.features import midi_context, note_array, notes_features
 
     key = hashlib.sha1(("|".join(str(c.path) for c in clips) + f"|{augment}|v1").encode()).hexdigest()[:16]
     cache = CACHE / f"judge_feats_{key}.npz"
@@ -125,8 +125,8 @@ def fit(X: np.ndarray, y: np.ndarray, cfg: Config) -> Any:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from models.music.features import FEATURE_NAMES
-    from models.music.judge import JudgeNet
+    from moodscore.models.music.features import FEATURE_NAMES
+    from moodscore.models.music.judge import JudgeNet
 
     excluded = [FEATURE_NAMES.index(f) for f in cfg.exclude]
     X = X.copy()
@@ -180,7 +180,7 @@ def _train_mlp(net: Any, X: np.ndarray, target: np.ndarray, cfg: Config) -> Any:
 
 
 def predict(net: Any, X: np.ndarray) -> np.ndarray:
-    from models.music.judge import Judge
+    from moodscore.models.music.judge import Judge
 
     return Judge(net).probs(X)
 
@@ -221,7 +221,7 @@ def baseline(Xtr: np.ndarray, ytr: np.ndarray, gtr: np.ndarray) -> Any:
 
 
 def _md_scores(name: str, s: dict[str, Any]) -> list[str]:
-    from models.affect import QUADRANTS
+    from moodscore.models.affect import QUADRANTS
 
     head = f"| {name} | {s['acc4']:.1%} | {s['arousal']:.1%} | {s['valence']:.1%} |"
     conf = [
@@ -241,10 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
-    from models.files.checkpoints import write_checkpoint
-    from models.music.data import emopia_split
-    from models.music.features import FEATURE_NAMES
-    from models.music.judge import judge_checkpoint
+    from moodscore.models.files.checkpoints import write_checkpoint
+    from moodscore.models.music.data import emopia_split
+    from moodscore.models.music.features import FEATURE_NAMES
+    from moodscore.models.music.judge import judge_checkpoint
 
     torch.set_num_threads(1)
     t0 = time.time()
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# MIDI emotion judge on EMOPIA",
         "",
-        f"Command: `python -m models.train.train_judge --data {args.data}`",
+        f"Command: `python -m moodscore.models.train.train_judge --data {args.data}`",
         "",
     ]
     results: dict[str, dict[str, Any]] = {}

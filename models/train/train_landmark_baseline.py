@@ -1,9 +1,9 @@
 """Train the landmark-distance baseline (models.faces.landmark_baseline) on FER2013 landmarks and write its model card.
 
-Needs the landmark cache of ``python -m models.train.extract_fer_landmarks``. Trains on FER2013 Training
+Needs the landmark cache of ``python -m moodscore.models.train.extract_fer_landmarks``. Trains on FER2013 Training
 images whose face was found (10% of them held out to pick the epoch), evaluates on PublicTest::
 
-    python -m models.train.train_landmark_baseline --cache /tmp/moodscore_cache/fer_landmarks.npz \
+    python -m moodscore.models.train.train_landmark_baseline --cache /tmp/moodscore_cache/fer_landmarks.npz \
         --out /tmp/moodscore_cache/landmark_baseline.pt --card models/weights/landmark_baseline.md
 """
 
@@ -18,12 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.affect import FER_CLASSES
-from models.faces.landmark_baseline import LandmarkBaselineDims, build_baseline, landmark_features
+from moodscore.models.affect import FER_CLASSES
+from moodscore.models.faces.landmark_baseline import LandmarkBaselineDims, build_baseline, landmark_features
 
 COMMAND = (
-    "python -m models.train.extract_fer_landmarks --data ../shared/data/fer2013/fer2013_train_publictest.npz\n"
-    "python -m models.train.train_landmark_baseline --cache /tmp/moodscore_cache/fer_landmarks.npz"
+    "python -m moodscore.models.train.extract_fer_landmarks --data ../shared/data/fer2013/fer2013_train_publictest.npz"
+    "\n"
+    "python -m moodscore.models.train.train_landmark_baseline --cache /tmp/moodscore_cache/fer_landmarks.npz"
 )
 
 

@@ -1,6 +1,6 @@
 """Mine POP909 for the statistics of the rule-based / hybrid composer, written to one JSON file.
 
-    python -m models.train.train_patterns --pop909 /work/shared/data/pop909 --out models/weights/patterns.json
+    python -m moodscore.models.train.train_patterns --pop909 /work/shared/data/pop909 --out models/weights/patterns.json
 
 What it learns (schema in ``models/weights/patterns.md``):
 
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import InputError
-from models.music.data import Pop909Song, pop909_songs
+from moodscore.models.errors import InputError
+from moodscore.models.music.data import Pop909Song, pop909_songs
 
 VERSION = 1
 DATE = "2026-12-05"
@@ -251,7 +251,7 @@ def _instrument_notes(pm: Any, name: str) -> list[Any]:
 
 def song_stats(song: Pop909Song) -> SongStats:
     """Count chords, PIANO patterns and MELODY rhythms / intervals of one song."""
-    from models.music.data import load_midi
+    from moodscore.models.music.data import load_midi
 
     st = SongStats(song_id=song.song_id)
     keys = [(float(a), float(b), *parse_key(k)) for a, b, k in _read_table(song.key_path, 3)]
@@ -698,7 +698,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc, warnings = mine(songs, workers=args.workers)
     for w in warnings:
         print(f"skipped {w}", file=sys.stderr)
-    cmd = ["python", "-m", "models.train.train_patterns", "--pop909", str(args.pop909), "--out", str(args.out)]
+    cmd = [
+        "python",
+        "-m",
+        "moodscore.models.train.train_patterns",
+        "--pop909",
+        str(args.pop909),
+        "--out",
+        str(args.out),
+    ]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
     doc["meta"]["command"] = " ".join(cmd)

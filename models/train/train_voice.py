@@ -1,6 +1,7 @@
 """Train and evaluate the speech emotion networks on RAVDESS speech, speaker-independently.
 
-    python -m models.train.train_voice --data ../shared/data/ravdess_speech_16k --out models/weights/voice.pt \
+    python -m moodscore.models.train.train_voice \
+        --data ../shared/data/ravdess_speech_16k --out models/weights/voice.pt \
         [--model baseline|main] [--folds 5] [--epochs N]
 
 Cross-validation splits BY ACTOR: fold k tests actors {2k+1, 2k+2, 2k+11, 2k+12} (two men, two women) and
@@ -77,7 +78,7 @@ def augmented_audio(paths: list[Path], seed: int = 0) -> np.ndarray:
 
 def feature_cube(arch: str, audio: np.ndarray) -> np.ndarray:
     """(N, 3, C, T) features of every clip and copy; cached."""
-    from models.voices.model import features
+    from moodscore.models.voices.model import features
 
     cache = CACHE / f"ravdess_feat_{arch}_{audio.shape[0]}.npy"
     if cache.exists():
@@ -95,7 +96,7 @@ def actor_folds(k: int) -> list[list[int]]:
 def functional_cube(audio: np.ndarray) -> np.ndarray:
     """(N, 3, 4, D) utterance functionals of every clip and copy over four spans: the whole clip and 2 s crops
     at 0, 0.19 and 0.39 s (the run-time model sees 2 s); cached."""
-    from models.voices.model import frame_features, functionals
+    from moodscore.models.voices.model import frame_features, functionals
 
     cache = CACHE / f"ravdess_func_{audio.shape[0]}.npy"
     if cache.exists():
@@ -115,7 +116,7 @@ def train_functionals(x: np.ndarray, y: np.ndarray, dims: dict[str, Any], alpha:
     import torch
     from sklearn.neural_network import MLPClassifier
 
-    from models.voices.model import FunctionalsMLP
+    from moodscore.models.voices.model import FunctionalsMLP
 
     xs = x.reshape(-1, x.shape[-1])
     mean, std = xs.mean(0), xs.std(0) + 1e-6
@@ -137,7 +138,7 @@ def cross_validate_functionals(args: argparse.Namespace, recipe: dict[str, Any])
     run), then the final MLP on all actors, added to the baseline checkpoint ``--base``."""
     import torch
 
-    from models.voices.model import SR, load_voice_model, save_checkpoint
+    from moodscore.models.voices.model import SR, load_voice_model, save_checkpoint
 
     paths, labels, actors = list_ravdess(args.data)
     audio = augmented_audio(paths, args.seed)
@@ -170,7 +171,7 @@ def cross_validate_functionals(args: argparse.Namespace, recipe: dict[str, Any])
     fnet = train_functionals(fx, labels, recipe["dims"], recipe["alpha"], args.seed + 100)
     meta = dict(base["meta"])
     folds = {k: v for k, v in res.items() if k not in ("y", "pred")}
-    command = "python -m models.train.train_voice " + " ".join(sys.argv[1:])
+    command = "python -m moodscore.models.train.train_voice " + " ".join(sys.argv[1:])
     meta["func"] = {"recipe": recipe, "cv_mean": cv, "cv_folds": folds, "confusion": conf.tolist(), "command": command}
     net = load_voice_model(args.base).net
     if net is None:
@@ -185,7 +186,7 @@ def train_network(arch: str, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any
     import torch
     import torch.nn.functional as F
 
-    from models.voices.model import build_network
+    from moodscore.models.voices.model import build_network
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -248,7 +249,7 @@ def evaluate_vad(ravdess: Path, pop909: Path, sf2: str, n_songs: int = 24, seed:
     import pretty_midi
     import soundfile as sf
 
-    from models.voices.model import MIN_SPEECH, SR, VAD_FRAME, detect_speech
+    from moodscore.models.voices.model import MIN_SPEECH, SR, VAD_FRAME, detect_speech
 
     rng = np.random.default_rng(seed)
 
@@ -299,8 +300,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from models import affect
-    from models.voices.model import FEATURES, save_checkpoint
+    from moodscore.models import affect
+    from moodscore.models.voices.model import FEATURES, save_checkpoint
 
     torch.set_num_threads(1)
     if args.eval_vad:
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = {
         "trained_on": f"RAVDESS speech, all actors 01-20 ({len(paths)} files, each cut at 2.389 s)",
         "recipe": recipe, "features": FEATURES[args.model], "seed": args.seed, "date": "2026-11-22",
-        "command": "python -m models.train.train_voice " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m moodscore.models.train.train_voice " + " ".join(sys.argv[1:] if argv is None else argv),
         "cv": {k: v for k, v in cv.items() if k != "folds"} | {"fold_acc": [f["acc"] for f in cv["folds"]],
                "fold_actors": [f["test_actors"] for f in cv["folds"]]},
     }  # fmt: skip

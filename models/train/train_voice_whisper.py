@@ -1,6 +1,6 @@
 """Train and evaluate the Whisper-feature voice head on RAVDESS speech, speaker-independently.
 
-    python -m models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k --recipe video \
+    python -m moodscore.models.train.train_voice_whisper --data ../shared/data/ravdess_speech_16k --recipe video \
         [--fold-heads DIR] [--out models/weights/voice.pt] [--pop909 ../shared/data/pop909] [--force]
 
 Features: Whisper base's encoder (:mod:`models.voices.encoder`), stages 0..4 at 50 frames/s, pooled as mean + std
@@ -17,7 +17,7 @@ also fits the temperature on its out-of-fold logits; the outer actors are scored
 the five outer heads as complete checkpoints DIR/fold{k}.pt (they never heard fold k's actors). ``--out`` writes
 the head chosen and fitted the same way on all 20 actors, only if the shipping rule (``weights/voice.md``) holds
 against ``--reference`` (the shipped recipe's CV results). Every checkpoint written holds the Whisper head alone
-(``models.voices.model.add_whisper_head`` without a base): at share 1 nothing else would run.
+(``moodscore.models.voices.model.add_whisper_head`` without a base): at share 1 nothing else would run.
 """
 
 from __future__ import annotations
@@ -31,9 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
-from models.train.train_voice import CACHE, augmented_audio, list_ravdess
-from models.train.voice_head import Head, blocks, calibration, confusion, layer_name, recall, select_and_fit, softmax
+from moodscore.models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
+from moodscore.models.train.train_voice import CACHE, augmented_audio, list_ravdess
+from moodscore.models.train.voice_head import (
+    Head,
+    blocks,
+    calibration,
+    confusion,
+    layer_name,
+    recall,
+    select_and_fit,
+    softmax,
+)
 
 SPANS = ("whole", "2s")
 CROP = (0.19, 2.19)  # seconds: the 2 s crop, as in train_voice's evaluation
@@ -61,8 +70,8 @@ SHIP_TOLERANCE = 0.005  # accuracy may drop by at most this (whole and 2 s, in c
 
 def _pool_clip(frames: list[np.ndarray], mask: np.ndarray, a: int, b: int) -> np.ndarray:
     """(L, 2, 2D) pooled stats of every layer's frames[a:b] (whole) and its 2 s crop, over speech frames."""
-    from models.voices.encoder import FRAMES_PER_S
-    from models.voices.features import frame_speech, pooled_stats
+    from moodscore.models.voices.encoder import FRAMES_PER_S
+    from moodscore.models.voices.features import frame_speech, pooled_stats
 
     sp = frame_speech(mask, b - a, FRAMES_PER_S)
     c0, c1 = (round(t * FRAMES_PER_S) for t in CROP)
@@ -74,8 +83,8 @@ def whisper_features(clips: list[np.ndarray], key: str, seed: int, *, alone: boo
     or only (in context,) when ``alone`` is False. Cached under ``key``."""
     import torch
 
-    from models.voices.encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
-    from models.voices.model import detect_speech
+    from moodscore.models.voices.encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
+    from moodscore.models.voices.model import detect_speech
 
     cache = CACHE / f"ravdess_whisper_{len(clips)}_{key}_s{seed}_b{MAX_BLOCK}.npy"
     if cache.exists():
@@ -112,7 +121,7 @@ def copy_audio(key: str, paths: list[Path], pop909: Path) -> list[np.ndarray]:
     """The clips of copy ``key`` (see the module docstring), each at its own length; video and test copies cached."""
     import soundfile as sf
 
-    from models.train import voice_augment as va
+    from moodscore.models.train import voice_augment as va
 
     lengths = [sf.info(str(p)).frames for p in paths]
     if key[0] == "c":
@@ -221,7 +230,7 @@ def ship_decision(new: dict[str, Any], ref: dict[str, Any]) -> tuple[bool, str]:
 def write_head(out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None) -> None:
     """A voice checkpoint holding ``head`` alone (the Whisper head at share 1: no other network would run). A fold
     head (``fold_actors`` given) records its held-out actors in the top-level meta as well."""
-    from models.voices.model import add_whisper_head
+    from moodscore.models.voices.model import add_whisper_head
 
     top: dict[str, Any] = {"model": f"Whisper head alone, encoder blocks {layer_name(head.layer)} (see whisper.meta)"}
     if fold_actors is not None:
@@ -248,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     recipe = RECIPES[args.recipe]
     paths, labels, actors = list_ravdess(args.data)
-    command = "python -m models.train.train_voice_whisper " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m moodscore.models.train.train_voice_whisper " + " ".join(sys.argv[1:] if argv is None else argv)
     x = feature_cube(recipe["copies"], paths, args.pop909)
     tests = {} if args.no_degraded else {k: feature_cube([k], paths, args.pop909, alone=False) for k in TESTS}
     print(f"features {x.shape}", flush=True)

@@ -150,7 +150,7 @@ def render_music(pop909: Path, songs: range, n: int, seed: int, seconds: float =
     (the project's renderer), instruments reassigned as in ``train_voice``'s VAD evaluation."""
     import pretty_midi
 
-    from models.music.render import render_midi
+    from moodscore.models.music.render import render_midi
 
     rng = np.random.default_rng(seed)
     programs = [0, 4, 11, 19, 24, 33, 40, 48, 52, 56, 65, 73, 80, 81, 88]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from models.train.calibration import ece, fit_temperature
+from moodscore.models.train.calibration import ece, fit_temperature
 
 Layer = int | tuple[int, ...]
 

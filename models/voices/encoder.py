@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.errors import ModelLoadError
-from models.voices.features import mel_filterbank
+from moodscore.models.errors import ModelLoadError
+from moodscore.models.voices.features import mel_filterbank
 
 SR = 16000
 N_FFT = 400  # 25 ms window
@@ -318,7 +318,7 @@ def load_whisper_encoder(n_layer: int | None = None, *, debug: bool = False) -> 
     with _LOCK:
         if key not in _CACHE:
             if debug:
-                from models.files.checkpoints import DEBUG_INIT_LOCK
+                from moodscore.models.files.checkpoints import DEBUG_INIT_LOCK
 
                 n = 2 if n_layer is None else n_layer
                 with DEBUG_INIT_LOCK:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.voices.vad import SR
+from moodscore.models.voices.vad import SR
 
 FEATURES: dict[str, dict[str, Any]] = {
     "baseline": {"n_fft": 1024, "hop": 256, "n_mfcc": 13},
@@ -133,8 +133,8 @@ def features(arch: str, audio: np.ndarray) -> np.ndarray:
 
 def frame_speech(vad_mask: np.ndarray, n_frames: int, frames_per_s: float) -> np.ndarray:
     """(n_frames,) speech flags for frames at ``frames_per_s`` (frame i at i / frames_per_s seconds), read off a
-    :func:`models.voices.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
-    from models.voices.vad import VAD_FRAME
+    :func:`moodscore.models.voices.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
+    from moodscore.models.voices.vad import VAD_FRAME
 
     if len(vad_mask) == 0:
         return np.zeros(n_frames, dtype=bool)

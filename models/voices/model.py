@@ -1,9 +1,9 @@
 """Voice: speech emotion recognition over sliding windows of a clip.
 
 This module holds the self-describing checkpoint and :class:`VoiceModel` / :func:`load_voice_model`, which judge the
-windows that hold enough speech; the networks are in :mod:`models.voices.nets`, speech detection (Silero VAD,
-the 16 kHz mono conversion) in :mod:`models.voices.vad` and the networks' input features in
-:mod:`models.voices.features`; all are re-exported here (``MelCNN``, ``FunctionalsMLP``, ``detect_speech``,
+windows that hold enough speech; the networks are in :mod:`moodscore.models.voices.nets`, speech detection (Silero VAD,
+the 16 kHz mono conversion) in :mod:`moodscore.models.voices.vad` and the networks' input features in
+:mod:`moodscore.models.voices.features`; all are re-exported here (``MelCNN``, ``FunctionalsMLP``, ``detect_speech``,
 ``SpeechDetector``, ``to_mono_16k``,
 ``SR``, ``VAD_FRAME``, ``FEATURES``, ``features``, ``frame_features``, ``functionals``, ...). Emotion comes from a
 network over 2 s of audio centred on each window (``ctx_s`` in the checkpoint), so a 1 s window is judged with its
@@ -35,36 +35,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import affect
-from models.errors import InputError, ModelLoadError
-from models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
-from models.voices.encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
-from models.voices.encoder import SHA256 as WHISPER_SHA256
-from models.voices.encoder import encode as encode
-from models.voices.features import FEATURES as FEATURES
-from models.voices.features import FUNC_HOP as FUNC_HOP
-from models.voices.features import N_STATS as N_STATS
-from models.voices.features import baseline_features as baseline_features
-from models.voices.features import features as features
-from models.voices.features import frame_features as frame_features
-from models.voices.features import frame_speech as frame_speech
-from models.voices.features import functionals as functionals
-from models.voices.features import logmel_features as logmel_features
-from models.voices.features import mel_filterbank as mel_filterbank
-from models.voices.features import pooled_stats as pooled_stats
-from models.voices.nets import ARCHS as ARCHS
-from models.voices.nets import BaselineCNN as BaselineCNN
-from models.voices.nets import FunctionalsMLP as FunctionalsMLP
-from models.voices.nets import MelCNN as MelCNN
-from models.voices.nets import build_network as build_network
-from models.voices.vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
-from models.voices.vad import SR as SR
-from models.voices.vad import VAD_FRAME as VAD_FRAME
-from models.voices.vad import VAD_OFF as VAD_OFF
-from models.voices.vad import VAD_ON as VAD_ON
-from models.voices.vad import SpeechDetector as SpeechDetector
-from models.voices.vad import detect_speech as detect_speech
-from models.voices.vad import to_mono_16k as to_mono_16k
+from moodscore.models import affect
+from moodscore.models.errors import InputError, ModelLoadError
+from moodscore.models.files.checkpoints import DEBUG_INIT_LOCK, load_checkpoint, write_checkpoint
+from moodscore.models.voices.encoder import FRAMES_PER_S, WhisperEncoder, encode_stages, load_whisper_encoder
+from moodscore.models.voices.encoder import SHA256 as WHISPER_SHA256
+from moodscore.models.voices.encoder import encode as encode
+from moodscore.models.voices.features import FEATURES as FEATURES
+from moodscore.models.voices.features import FUNC_HOP as FUNC_HOP
+from moodscore.models.voices.features import N_STATS as N_STATS
+from moodscore.models.voices.features import baseline_features as baseline_features
+from moodscore.models.voices.features import features as features
+from moodscore.models.voices.features import frame_features as frame_features
+from moodscore.models.voices.features import frame_speech as frame_speech
+from moodscore.models.voices.features import functionals as functionals
+from moodscore.models.voices.features import logmel_features as logmel_features
+from moodscore.models.voices.features import mel_filterbank as mel_filterbank
+from moodscore.models.voices.features import pooled_stats as pooled_stats
+from moodscore.models.voices.nets import ARCHS as ARCHS
+from moodscore.models.voices.nets import BaselineCNN as BaselineCNN
+from moodscore.models.voices.nets import FunctionalsMLP as FunctionalsMLP
+from moodscore.models.voices.nets import MelCNN as MelCNN
+from moodscore.models.voices.nets import build_network as build_network
+from moodscore.models.voices.vad import ENERGY_FLOOR_DB as ENERGY_FLOOR_DB
+from moodscore.models.voices.vad import SR as SR
+from moodscore.models.voices.vad import VAD_FRAME as VAD_FRAME
+from moodscore.models.voices.vad import VAD_OFF as VAD_OFF
+from moodscore.models.voices.vad import VAD_ON as VAD_ON
+from moodscore.models.voices.vad import SpeechDetector as SpeechDetector
+from moodscore.models.voices.vad import detect_speech as detect_speech
+from moodscore.models.voices.vad import to_mono_16k as to_mono_16k
 
 MIN_SPEECH = 0.3  # a window with less speech than this fraction carries no vote
 FORMATS = ("moodscore-voice/1", "moodscore-voice/2")  # /2: the Whisper entry names its blocks; base networks optional

@@ -1,7 +1,7 @@
 """The voice networks a checkpoint may hold beside (or instead of) the Whisper head: the brief's 1-D CNN over per-frame
 features, a small 2-D CNN over log-mel, and an MLP (or logistic regression) over utterance-level vectors with stored
 standardisation, which is also the Whisper head's form. :func:`build_network` rebuilds one from a checkpoint's arch
-and dims. Re-exported by :mod:`models.voices.model`."""
+and dims. Re-exported by :mod:`moodscore.models.voices.model`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from models import affect
-from models.errors import ModelLoadError
+from moodscore.models import affect
+from moodscore.models.errors import ModelLoadError
 
 
 def _block1d(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.errors import InputError, ModelLoadError
+from moodscore.models.errors import InputError, ModelLoadError
 
 SR = 16000
 VAD_FRAME = 512  # samples per Silero frame (32 ms at 16 kHz); detect_speech returns one flag per frame

@@ -5,8 +5,8 @@ so sampling can switch emotion on any bar line while the music continues from it
 uses a key/value cache, temperature and nucleus (top-p) filtering, and a seeded ``torch.Generator``, so a
 seed gives the same piece every time. The checkpoint stores :class:`GeneratorDims` and rebuilds the net.
 
-The product's music comes from :mod:`models.music.composer`; this network is kept as a measured baseline
-(sampled by :mod:`models.music.baselines.sampling`, ``benchmarks/baseline_pieces.py``).
+The product's music comes from :mod:`moodscore.models.music.composer`; this network is kept as a measured baseline
+(sampled by :mod:`moodscore.models.music.baselines.sampling`, ``benchmarks/baseline_pieces.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from scipy.special import erf
 from torch import nn
 
-from models.errors import ModelLoadError
-from models.files.checkpoints import load_checkpoint
+from moodscore.models.errors import ModelLoadError
+from moodscore.models.files.checkpoints import load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ WEIGHTS = Path(__file__).with_name("generator.pt")  # kept in the repository for
 def load_generator(path: str | os.PathLike[str] | None = None, *, debug: bool = False) -> MusicTransformer:
     """The baseline generator (``generator.pt`` beside this module, in the repository), a checkpoint at ``path``, or
     a tiny random net."""
-    from models.music.baselines import tokens
+    from moodscore.models.music.baselines import tokens
 
     if debug:
         torch.manual_seed(0)

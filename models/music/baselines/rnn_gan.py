@@ -16,7 +16,7 @@ import pretty_midi
 import torch
 from torch import nn
 
-from models.music.baselines import tokens
+from moodscore.models.music.baselines import tokens
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
 STEPS_PER_BAR = 16

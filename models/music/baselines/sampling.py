@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from models.music.baselines.generator import FastDecoder, KVCache, MusicTransformer
+from moodscore.models.music.baselines.generator import FastDecoder, KVCache, MusicTransformer
 
 
 def top_p_probs(scores: np.ndarray, top_p: float) -> np.ndarray:
@@ -134,7 +134,7 @@ def sample_bars(
     emotion token is forced; sampling stops at the bar line after the last bar (not returned). The checkpoint's
     per-quadrant token log-ratios (``model.emotion_bias``), if stored, are added to the logits of each bar's
     quadrant at ``bias_weight``; it and ``guidance`` default to the checkpoint's ``sampling`` values (else 0)."""
-    from models.music.baselines import tokens
+    from moodscore.models.music.baselines import tokens
 
     n = len(quadrants)
     if n < 1:

@@ -23,7 +23,7 @@ import pretty_midi
 import symusic
 from miditok import REMI, TokenizerConfig, TokSequence
 
-from models.affect import QUADRANTS
+from moodscore.models.affect import QUADRANTS
 
 EMOTIONS: tuple[str, ...] = (*QUADRANTS, "NONE")
 EMOTION_TOKENS: tuple[str, ...] = tuple(f"Emotion_{e}" for e in EMOTIONS)

@@ -1,8 +1,9 @@
 """Train the emotion-conditioned music generator: pre-train on POP909 (no labels), fine-tune on EMOPIA.
 
-    python -m models.music.baselines.train_generator --emopia ../shared/data/emopia --pop909 ../shared/data/pop909 \\
+    python -m moodscore.models.music.baselines.train_generator \\
+        --emopia ../shared/data/emopia --pop909 ../shared/data/pop909 \\
         --out models/music/baselines/generator.pt --stage pretrain --minutes 60
-    python -m models.music.baselines.train_generator ... --stage finetune \\
+    python -m moodscore.models.music.baselines.train_generator ... --stage finetune \\
         --init /tmp/moodscore_cache/generator/pretrain_last.pt --minutes 40
 
 Sequences are crops of ``max_len + 1`` tokens that start on a bar line. POP909 songs (all tracks merged into
@@ -12,10 +13,10 @@ bar line, so the network sees the emotion token change inside a sequence. Pitche
 random -5..+6 semitones (token-level). Runs are time-budgeted, checkpoint every ``--save-every`` steps and
 resume with ``--resume``; the best checkpoint on the EMOPIA val split goes to ``--out``.
 
-The product does not use this network (the composer in ``models.music.composer`` writes the music); it is kept
+The product does not use this network (the composer in ``moodscore.models.music.composer`` writes the music); it is kept
 as a measured baseline, sampled by ``benchmarks/baseline_pieces.py --model transformer``. ``--set-emotion-bias W``
 and ``--set-guidance G`` store the two sampling defaults that sampling reads
-(``models.music.baselines.sampling.sample_bars``).
+(``moodscore.models.music.baselines.sampling.sample_bars``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.files.checkpoints import write_checkpoint
-from models.music.baselines import tokens
-from models.music.baselines.generator import FORMAT, GeneratorDims, MusicTransformer
-from models.music.data import emopia_split, load_midi, pop909_songs
+from moodscore.models.files.checkpoints import write_checkpoint
+from moodscore.models.music.baselines import tokens
+from moodscore.models.music.baselines.generator import FORMAT, GeneratorDims, MusicTransformer
+from moodscore.models.music.data import emopia_split, load_midi, pop909_songs
 
 
 def tokenize_corpus(args: argparse.Namespace, cache: Path) -> dict[str, list[tuple[np.ndarray, str]]]:

@@ -1,8 +1,8 @@
 """Train the brief's two generators as baselines on the EMOPIA train split: one LSTM per quadrant, and a
 label-conditioned piano-roll WGAN-GP. Checkpoints go to ``--out`` (not shipped: they are measured, not used).
 
-    python -m models.music.baselines.train_rnn_gan --which lstm --steps 300 --minutes 60
-    python -m models.music.baselines.train_rnn_gan --which gan --steps 500 --minutes 60
+    python -m moodscore.models.music.baselines.train_rnn_gan --which lstm --steps 300 --minutes 60
+    python -m moodscore.models.music.baselines.train_rnn_gan --which gan --steps 500 --minutes 60
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.music.baselines import tokens
-from models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
-from models.music.data import emopia_split, load_midi
+from moodscore.models.music.baselines import tokens
+from moodscore.models.music.baselines.rnn_gan import QUADS, QuadrantLSTM, RollCritic, RollGenerator, midi_to_phrases
+from moodscore.models.music.data import emopia_split, load_midi
 
 
 def _lstm_batches(seqs: list[np.ndarray], rng: np.random.Generator, n: int, length: int) -> torch.Tensor:

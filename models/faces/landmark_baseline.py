@@ -5,7 +5,7 @@ give 68 * 67 / 2 = 2,278 pairwise distances, divided by the inter-ocular distanc
 so they do not depend on the face's size. A stack of ``hidden`` fully connected layers (a 1-D network over
 the distance vector: Linear, BatchNorm, ReLU, Dropout) classifies them into FER2013's seven classes::
 
-    model = load_landmark_baseline("landmark_baseline.pt")
+    model = load_landmark_baseline(path)    # a file train_landmark_baseline wrote (the shipped one is in expression.pt)
     probs = model.predict(landmarks)        # (N, 478, 2 or 3) in any pixel frame -> (N, 7) over FER_CLASSES
 
 The checkpoint describes itself (``dims``, classes, feature standardisation), so it rebuilds from the file.

@@ -7,8 +7,9 @@ self-describing torch checkpoint (``models/weights/judge.pt``, model card ``judg
   P(Q1) = a*v, P(Q2) = a*(1-v), P(Q3) = (1-a)*(1-v), P(Q4) = (1-a)*v.
 - ``softmax``: four logits, one per quadrant.
 
-``hidden = 0`` makes the network linear (logistic regression); otherwise one hidden ReLU layer. The judge
-scores the generator's emotion control, and its accuracy on EMOPIA's official test split is in the model card.
+``hidden = 0`` makes the network linear (logistic regression); otherwise one hidden ReLU layer. The judge's
+verdicts go into score.json and compose.json (it never chooses the music); its accuracy on EMOPIA's official
+test split is in the model card.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
         bars=f"Length in bars of 4/4 (default {DEFAULTS.bars})",
         tempo="Tempo in beats per minute (default: the one the emotion suggests)",
         key="A key such as 'C major' or 'A minor', or 'auto' (default)",
-        seed="The same seed gives the same music (default: a new one)",
+        seed=f"The same seed gives the same music (default {DEFAULTS.seed}; another seed, other music)",
     )
     @app_commands.choices(
         quadrant=[app_commands.Choice(name=f"{q} {name}", value=q) for q, name in QUADRANT_NAMES.items()]
@@ -178,7 +178,7 @@ def build_commands() -> list[app_commands.Command[Any, ..., None]]:
         bars: app_commands.Range[int, 1, 64] = DEFAULTS.bars,
         tempo: app_commands.Range[int, 40, 240] | None = None,  # DEFAULTS.tempo: the emotion's
         key: app_commands.Range[str, 1, 24] = DEFAULTS.key,
-        seed: app_commands.Range[int, 0, 1_000_000_000] | None = None,
+        seed: app_commands.Range[int, 0, 1_000_000_000] = DEFAULTS.seed,
     ) -> None:
         await run_compose(interaction, quadrant, bars=bars, tempo=tempo, key=key, seed=seed)
 

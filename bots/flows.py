@@ -11,7 +11,6 @@ import asyncio
 import datetime
 import logging
 import math
-import random
 import shutil
 import tempfile
 import time
@@ -245,11 +244,10 @@ async def score(
 
 
 async def compose(
-    interaction: Interaction, quadrant: str, *, bars: int, tempo: int | None, key: str, seed: int | None
+    interaction: Interaction, quadrant: str, *, bars: int, tempo: int | None, key: str, seed: int
 ) -> None:
     bot = interaction.client
     problem = bot.precheck(interaction.user.id)
-    seed = random.randrange(10**9) if seed is None else seed
     try:
         request = ComposeRequest(
             emotion=quadrant, bars=bars, tempo=None if tempo is None else float(tempo), key=key, seed=seed

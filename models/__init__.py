@@ -1,4 +1,5 @@
-"""moodscore's shared inference core: its public API, the only names the front ends (web/, bots/, bridge/) import.
+"""moodscore's shared inference core: its public API, the names the front ends (web/, bots/, bridge/) and the
+README's examples use, and nothing else (the rest of the core is reached through these).
 
     from moodscore.models import load_engine
     engine = load_engine()
@@ -17,41 +18,25 @@ from typing import TYPE_CHECKING, Any
 # name -> the module that defines it
 _WHERE: dict[str, str] = {
     # the emotion vocabulary, the defaults and the limits
-    "CLASSES": "moodscore.models.affect",
-    "QUADRANTS": "moodscore.models.affect",
     "QUADRANT_NAMES": "moodscore.models.affect",
     "QUADRANT_COLOURS": "moodscore.models.affect",
     "DEFAULTS": "moodscore.models.defaults",
-    "Defaults": "moodscore.models.defaults",
     "MAX_SEED": "moodscore.models.defaults",
     "MAX_VARIATIONS": "moodscore.models.defaults",
     "parse_instruments": "moodscore.models.defaults",
     "Command": "moodscore.models.commands",
     # the data contracts
     "ComposeRequest": "moodscore.models.types",
-    "Emotion": "moodscore.models.types",
-    "Score": "moodscore.models.types",
-    "Segment": "moodscore.models.types",
     "Timeline": "moodscore.models.types",
     # errors
     "MoodscoreError": "moodscore.models.errors",
-    "InputError": "moodscore.models.errors",
-    "InvalidOptionError": "moodscore.models.errors",
-    "LimitExceededError": "moodscore.models.errors",
-    "ModelLoadError": "moodscore.models.errors",
-    "NoUsableStreamError": "moodscore.models.errors",
     "OutputError": "moodscore.models.errors",
     "QueueFullError": "moodscore.models.errors",
-    "TooLargeError": "moodscore.models.errors",
-    "TooLongError": "moodscore.models.errors",
-    "TooWideError": "moodscore.models.errors",
-    "UnreadableMediaError": "moodscore.models.errors",
     # the models and the example clip
     "Engine": "moodscore.models.engine",
     "load_engine": "moodscore.models.engine",
     "default_example_clip": "moodscore.models.engine",
     # media
-    "MediaInfo": "moodscore.models.media.decode",
     "MediaLimits": "moodscore.models.media.decode",
     "probe": "moodscore.models.media.decode",
     "piano_roll_png": "moodscore.models.media.plots",
@@ -59,12 +44,8 @@ _WHERE: dict[str, str] = {
     "score_job": "moodscore.models.jobs.work",
     "compose_job": "moodscore.models.jobs.work",
     "safe_stem": "moodscore.models.jobs.work",
-    "ScoreResult": "moodscore.models.jobs.results",
-    "ComposeResult": "moodscore.models.jobs.results",
     "ScoreSummary": "moodscore.models.jobs.results",
-    "ComposeSummary": "moodscore.models.jobs.results",
     "Piece": "moodscore.models.jobs.results",
-    "Section": "moodscore.models.jobs.results",
     "SegmentSummary": "moodscore.models.jobs.results",
     "TaskResult": "moodscore.models.jobs.tasks",
     "score_params": "moodscore.models.jobs.tasks",
@@ -97,33 +78,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers
-    from moodscore.models.affect import CLASSES, QUADRANT_COLOURS, QUADRANT_NAMES, QUADRANTS
+    from moodscore.models.affect import QUADRANT_COLOURS, QUADRANT_NAMES
     from moodscore.models.commands import Command
-    from moodscore.models.defaults import DEFAULTS, MAX_SEED, MAX_VARIATIONS, Defaults, parse_instruments
+    from moodscore.models.defaults import DEFAULTS, MAX_SEED, MAX_VARIATIONS, parse_instruments
     from moodscore.models.engine import Engine, default_example_clip, load_engine
-    from moodscore.models.errors import (
-        InputError,
-        InvalidOptionError,
-        LimitExceededError,
-        ModelLoadError,
-        MoodscoreError,
-        NoUsableStreamError,
-        OutputError,
-        QueueFullError,
-        TooLargeError,
-        TooLongError,
-        TooWideError,
-        UnreadableMediaError,
-    )
-    from moodscore.models.jobs.results import (
-        ComposeResult,
-        ComposeSummary,
-        Piece,
-        ScoreResult,
-        ScoreSummary,
-        Section,
-        SegmentSummary,
-    )
+    from moodscore.models.errors import MoodscoreError, OutputError, QueueFullError
+    from moodscore.models.jobs.results import Piece, ScoreSummary, SegmentSummary
     from moodscore.models.jobs.runner import (
         Job,
         JobRunner,
@@ -136,6 +96,6 @@ if TYPE_CHECKING:  # the same names, for type checkers
     )
     from moodscore.models.jobs.tasks import TaskResult, compose_params, rescore_params, score_params
     from moodscore.models.jobs.work import compose_job, safe_stem, score_job
-    from moodscore.models.media.decode import MediaInfo, MediaLimits, probe
+    from moodscore.models.media.decode import MediaLimits, probe
     from moodscore.models.media.plots import piano_roll_png
-    from moodscore.models.types import ComposeRequest, Emotion, Score, Segment, Timeline
+    from moodscore.models.types import ComposeRequest, Timeline

@@ -60,6 +60,7 @@ def test_the_discord_commands_offer_the_core_defaults() -> None:
     commands = {c.name: c for c in build_commands()}
     compose = {p.name: p.default for p in commands["compose"].parameters}
     assert compose["bars"] == DEFAULTS.bars and compose["key"] == DEFAULTS.key and compose["tempo"] is DEFAULTS.tempo
+    assert compose["seed"] == DEFAULTS.seed
     score = {p.name: p.default for p in commands["score"].parameters}
     assert score["tempo"] is DEFAULTS.tempo and parse_instruments(score["instruments"]) == DEFAULTS.instruments
 

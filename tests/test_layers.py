@@ -144,3 +144,19 @@ def test_the_code_loads_under_its_installed_names_only() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_the_public_api_holds_only_what_is_used() -> None:
+    """Every public name is imported by a front end or shown in the README's Python examples."""
+    import moodscore.models as models
+
+    used: set[str] = set()
+    for front_end in FRONT_ENDS:
+        for path in (ROOT.parent / front_end).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "moodscore.models":
+                    used |= {a.name for a in node.names}
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    for line in re.findall(r"from moodscore\.models import ([^\n]+)", readme):
+        used |= {n.strip() for n in line.split(",")}
+    assert set(models.__all__) == used, (sorted(set(models.__all__) - used), sorted(used - set(models.__all__)))

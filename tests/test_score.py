@@ -17,8 +17,9 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from moodscore.models import Engine, InvalidOptionError, OutputError, Timeline, score_job
+from moodscore.models import Engine, OutputError, Timeline, score_job
 from moodscore.models.engine import default_example_clip
+from moodscore.models.errors import InvalidOptionError
 from moodscore.models.media import decode as media
 from tests import media_fixtures
 from tests.test_mux import audio_stream_facts, video_packets

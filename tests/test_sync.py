@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 from media_fixtures import make_example
 
-from moodscore.models import Engine, InvalidOptionError, default_example_clip, score_job
+from moodscore.models import Engine, default_example_clip, score_job
+from moodscore.models.errors import InvalidOptionError
 from moodscore.models.keys import parse_key
 from moodscore.models.music.sync import Moment, picture_grid
 

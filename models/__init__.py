@@ -43,7 +43,7 @@ _WHERE: dict[str, str] = {
     # jobs, their results and the runner that carries them
     "score_job": "moodscore.models.jobs.work",
     "compose_job": "moodscore.models.jobs.work",
-    "safe_stem": "moodscore.models.jobs.work",
+    "safe_stem": "moodscore.models.files.folders",
     "ScoreSummary": "moodscore.models.jobs.results",
     "Piece": "moodscore.models.jobs.results",
     "SegmentSummary": "moodscore.models.jobs.results",
@@ -83,6 +83,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from moodscore.models.defaults import DEFAULTS, MAX_SEED, MAX_VARIATIONS, parse_instruments
     from moodscore.models.engine import Engine, default_example_clip, load_engine
     from moodscore.models.errors import MoodscoreError, OutputError, QueueFullError
+    from moodscore.models.files.folders import safe_stem
     from moodscore.models.jobs.results import Piece, ScoreSummary, SegmentSummary
     from moodscore.models.jobs.runner import (
         Job,
@@ -95,7 +96,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         make_runner,
     )
     from moodscore.models.jobs.tasks import TaskResult, compose_params, rescore_params, score_params
-    from moodscore.models.jobs.work import compose_job, safe_stem, score_job
+    from moodscore.models.jobs.work import compose_job, score_job
     from moodscore.models.media.decode import MediaLimits, probe
     from moodscore.models.media.plots import piano_roll_png
     from moodscore.models.types import ComposeRequest, Timeline

@@ -507,7 +507,7 @@ def run() -> None:
     if argv and argv[0] in ONE_SHOT:
         import signal
 
-        from moodscore.models.jobs.work import abandon_jobs
+        from moodscore.models.files.folders import abandon_jobs
 
         stderr = os.dup(2)  # the terminal's, even while native libraries' chatter is sent to /dev/null
 

@@ -205,7 +205,7 @@ def test_score_example_with_the_shipped_weights(tmp_path: Path) -> None:
 
 
 def test_the_output_check_probes_and_leaves_nothing(tmp_path: Path) -> None:
-    from moodscore.models.jobs.work import check_output_dir
+    from moodscore.models.files.folders import check_output_dir
 
     check_output_dir(tmp_path / "a" / "b")  # a folder to be made later: its nearest existing parent is probed
     assert list(tmp_path.iterdir()) == []  # nothing made, no probe left
@@ -241,7 +241,7 @@ def test_a_second_job_into_a_busy_folder_is_refused_and_a_reused_folder_holds_on
     """Two jobs into one folder: the second is refused at once instead of both reporting success over a mixed
     set. A folder used again holds the new set whole: the previous clip's scored video goes, files of the
     user's own stay; a staging folder left by a killed job is swept."""
-    from moodscore.models.jobs.work import output_lock
+    from moodscore.models.files.folders import output_lock
 
     out = tmp_path / "out"
     with output_lock(out), pytest.raises(OutputError, match="another moodscore job"):

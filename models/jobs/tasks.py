@@ -192,7 +192,8 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one job in ``folder`` with ``engine``; return its JSON result (files relative to the folder).
     Raises the core's errors (MoodscoreError) for bad options and inputs."""
-    from moodscore.models.jobs.work import compose_job, score_job, zip_folder
+    from moodscore.models.files.folders import zip_folder
+    from moodscore.models.jobs.work import compose_job, score_job
     from moodscore.models.media.decode import MediaLimits
 
     base = Path(folder)

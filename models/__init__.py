@@ -6,8 +6,8 @@ README's examples use, and nothing else (the rest of the core is reached through
     timeline = engine.analyze("clip.mp4", progress=lambda f, msg: print(f, msg))
     print(timeline.to_json())
 
-Names load on first use (PEP 562), so importing ``models`` costs nothing until a name is used: a command that only
-parses its arguments, or the OSC client a REAPER action starts, does not pay for numpy, PyAV or torch.
+Names load on first use (PEP 562), so importing ``moodscore.models`` costs nothing until a name is used: a command
+that only parses its arguments, or the OSC client a REAPER action starts, does not pay for numpy, PyAV or torch.
 """
 
 from __future__ import annotations

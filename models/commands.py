@@ -7,6 +7,7 @@ arguments and returns an exit code. Nothing is imported until the command runs, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ class Command:
         return int(getattr(importlib.import_module(module), function)(list(argv)))
 
 
+@functools.cache
 def registered() -> dict[str, Command]:
     """The commands installed front ends registered, by name (a broken registration is skipped, not fatal)."""
     from importlib.metadata import entry_points

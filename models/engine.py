@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from moodscore.models.types import ComposeRequest, Score, Timeline
     from moodscore.models.voices.model import VoiceModel
 
-__all__ = ["ANALYSIS_FPS", "Engine", "Evidence", "analyze", "default_example_clip", "load_engine"]
+__all__ = ["ANALYSIS_FPS", "Engine", "Evidence", "default_example_clip", "load_engine"]
 
 
 class Engine:
@@ -148,13 +148,6 @@ def load_engine(*, debug: bool = False, warm: bool = False) -> Engine:
     """Build an Engine (models load on first use, or now with ``warm=True``)."""
     engine = Engine(debug=debug)
     return engine.warm_up() if warm else engine
-
-
-def analyze(
-    clip: ClipSource | bytes, *, engine: Engine | None = None, progress: Progress | None = None, **options: Any
-) -> Timeline:
-    """Analyse one clip with a given (or a fresh) Engine."""
-    return (engine or Engine()).analyze(clip, progress=progress, **options)
 
 
 def default_example_clip() -> Path:

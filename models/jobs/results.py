@@ -7,7 +7,7 @@ a field they lack takes its default), so a renamed field is a type error, not a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,7 @@ class SegmentSummary:
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "quadrant": self.quadrant,
-            "label": self.label,
-            "confidence": self.confidence,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SegmentSummary:
@@ -98,7 +92,7 @@ class Landed:
     offset_ms: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t_s": self.t_s, "offset_ms": self.offset_ms}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -109,7 +103,7 @@ class Missed:
     kind: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t_s": self.t_s, "kind": self.kind}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

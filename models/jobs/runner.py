@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from moodscore.models.errors import MoodscoreError, QueueFullError, TimeLimitError
 from moodscore.models.jobs.tasks import KINDS, TaskResult, run_task
-from moodscore.models.types import Progress
+from moodscore.models.types import Progress, no_progress
 
 if TYPE_CHECKING:
     from moodscore.models.engine import Engine
@@ -239,7 +239,7 @@ class _LocalRunner(Runner):
         where = str(Path(folder).resolve())
 
         def job() -> TaskResult:
-            data = self._execute(kind, dict(params), where, progress or (lambda f, m: None))
+            data = self._execute(kind, dict(params), where, progress or no_progress)
             return TaskResult.from_json(data, where)
 
         submitted = self.queue.submit(job)

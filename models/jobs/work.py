@@ -34,7 +34,7 @@ from moodscore.models.jobs.results import (
     SyncReport,
     sections_of,
 )
-from moodscore.models.types import Progress
+from moodscore.models.types import Progress, no_progress
 
 if TYPE_CHECKING:
     from moodscore.models.engine import Engine
@@ -74,7 +74,7 @@ def compose_job(
     if not audio and "mp3" in extras:
         raise InvalidOptionError("an MP3 needs the audio: drop 'mp3' or keep audio on")
 
-    report = progress or (lambda f, m: None)
+    report = progress or no_progress
     scores = engine.compose(request, progress=lambda f, m: report(0.6 * f, m))
     names = []
     with staged_output(out_dir) as stage:
@@ -304,7 +304,7 @@ def score_job(
     from moodscore.models.music.sync import GIVEN_RANGE, splice
     from moodscore.models.types import ComposeRequest
 
-    report = progress or (lambda f, m: None)
+    report = progress or no_progress
     timings: dict[str, float] = {}
     src = Path(clip)
     stem = safe_stem(name if name is not None else src.name)

@@ -34,10 +34,11 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0, *, u
 
     from moodscore.models import affect
     from moodscore.models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
-    from moodscore.models.train.train_voice import list_ravdess
+    from moodscore.models.train.ravdess import list_ravdess
     from moodscore.models.train.train_voice_whisper import copy_audio
     from moodscore.models.train.voice_head import calibration, confusion
-    from moodscore.models.voices.model import SR, load_voice_model
+    from moodscore.models.voices.model import load_voice_model
+    from moodscore.models.voices.vad import SR
 
     torch.set_num_threads(1)
     paths, labels, actors = list_ravdess(data)
@@ -48,7 +49,7 @@ def run(data: Path, folds: Path, degrade: str, pop909: Path, seed: int = 0, *, u
     for k in range(N_VOICE_FOLDS):
         model = load_voice_model(folds / f"fold{k}.pt")
         if uncalibrated:
-            model.whisper_temperature = 1.0  # the head's raw probabilities, as before the temperature existed
+            model.temperature = 1.0  # the head's raw probabilities, as before the temperature existed
         held = model.ckpt["whisper"]["meta"].get("held_out_actors")
         if held is not None and sorted(held) != sorted(voice_fold_actors(k)):
             raise SystemExit(f"{folds}/fold{k}.pt held out {held}, not {voice_fold_actors(k)}")

@@ -71,11 +71,12 @@ def test_midi_covers_the_clip_with_named_tracks(scored: tuple[Path, object]) -> 
     out, _ = scored
     pm = pretty_midi.PrettyMIDI(str(out / "score.mid"))
     assert [i.name for i in pm.instruments] == ["Piano", "Bass"]
-    assert pm.get_tempo_changes()[1][0] == pytest.approx(120)
+    tempos = pm.get_tempo_changes()[1]
+    assert all(120 * 0.92 - 1e-6 <= t <= 120 * 1.08 + 1e-6 for t in tempos)  # the tempo given, moved <= 8% by cuts
     assert all(1 <= n.velocity <= 127 for i in pm.instruments for n in i.notes)
     wav, sr = sf.read(out / "music.wav")
     assert sr == 48000 and wav.shape[1] == 2 and abs(wav).max() > 0.01
-    assert 14.0 <= len(wav) / sr <= 14.0 + 2.0  # whole bars (7 at 2 s), plus the last notes' release
+    assert 14.0 <= len(wav) / sr <= 14.0 + 2.0  # whole bars, plus the last notes' release
 
 
 def test_scored_video_copies_the_video_and_has_clip_length_audio(scored: tuple[Path, object]) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from moodscore.models import affect, default_example_clip
 from moodscore.models.errors import InputError
-from moodscore.models.voices.model import SR, VAD_FRAME, detect_speech, load_voice_model, save_checkpoint, to_mono_16k
+from moodscore.models.voices.model import load_voice_model, save_voice_head
+from moodscore.models.voices.vad import SR, VAD_FRAME, detect_speech, to_mono_16k
 
 SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
@@ -137,12 +137,20 @@ def test_bad_input_is_a_typed_error(debug_model):
 
 
 def test_checkpoint_round_trip(tmp_path, debug_model, espeak_speech):
+    """The debug model written with save_voice_head and read back judges the same; the file is the head alone."""
+    import torch
+
     y, sr = espeak_speech
     path = tmp_path / "voice.pt"
-    ck = debug_model.ckpt
-    save_checkpoint(path, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"], meta={"x": 1})
+    head = debug_model.head
+    save_voice_head(path, layer=debug_model.layers, mean=head.mean.numpy(), std=head.std.numpy(),
+                    weight=head.linear.weight.detach().numpy(), bias=head.linear.bias.detach().numpy(),
+                    meta={"x": 1}, temperature=1.0, encoder="debug", ckpt_meta={"y": 2})  # fmt: skip
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "moodscore-voice/2" and not {"state_dict", "func", "arch"} & set(raw)
     loaded = load_voice_model(path)
-    assert loaded.arch == "main" and loaded.ckpt["meta"] == {"x": 1}
+    assert loaded.ckpt["meta"] == {"y": 2} and loaded.ckpt["whisper"]["meta"] == {"x": 1}
+    assert loaded.layers == debug_model.layers == (2, 1)
     a, b = debug_model.analyze(y, sr), loaded.analyze(y, sr)
     np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
 
@@ -162,7 +170,7 @@ def test_shipped_model_gives_probabilities(espeak_speech):
 
 
 def test_batched_vad_equals_frame_loop(espeak_speech):
-    from moodscore.models.voices.model import SpeechDetector
+    from moodscore.models.voices.vad import SpeechDetector
 
     y = to_mono_16k(*espeak_speech)
     det = SpeechDetector()
@@ -172,105 +180,31 @@ def test_batched_vad_equals_frame_loop(espeak_speech):
     assert loop.max() > 0.9 and loop.min() < 0.1  # the comparison covers speech and pauses
 
 
-def test_functionals_shape_finite_and_level_invariant(espeak_speech):
-    from moodscore.models.voices.model import frame_features, functionals
+def test_debug_head_pools_each_window_over_its_context(debug_model, espeak_speech):
+    """Window 4 (2.0-3.0 s) is judged on the speech frames of 1.5-3.5 s of the clip's single encoding: block 2's
+    pooled frames, then block 1's (the head's order), standardised, divided by the temperature."""
+    from moodscore.models.voices.encoder import FRAMES_PER_S, encode_stages
+    from moodscore.models.voices.features import frame_speech, pooled_stats
 
-    y = to_mono_16k(*espeak_speech)[: 2 * SR]
-    f = frame_features(y)
-    assert f.shape == (94, 201)
-    v, quiet = functionals(f), functionals(frame_features(0.05 * y))
-    assert v.shape == (406,) and np.all(np.isfinite(v))
-    assert v[-1] > 0.2  # voiced fraction of speech
-    np.testing.assert_allclose(quiet, v, atol=0.05 * np.abs(v).max())
-    assert np.all(np.isfinite(functionals(frame_features(np.zeros(SR, dtype=np.float32)))))
-
-
-def test_checkpoint_with_functionals_model(tmp_path, debug_model, espeak_speech):
-    import torch
-
-    from moodscore.models.voices.model import FunctionalsMLP
-
-    y, sr = espeak_speech
-    torch.manual_seed(1)
-    dims: dict[str, Any] = {"n_in": 406, "hidden": (8,)}
-    func = FunctionalsMLP(**dims)
-    ck = debug_model.ckpt
-    path = tmp_path / "ens.pt"
-    save_checkpoint(path, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"], func=(func, dims, 0.5))
-    ens = load_voice_model(path)
-    assert ens.func is not None and ens.func_weight == 0.5
-    a, b = debug_model.analyze(y, sr), ens.analyze(y, sr)
-    voted = ~np.isnan(a.probs).any(axis=1)
-    np.testing.assert_array_equal(voted, ~np.isnan(b.probs).any(axis=1))
-    np.testing.assert_allclose(b.probs[voted].sum(axis=1), 1.0, atol=1e-5)
-    assert np.abs(a.probs[voted] - b.probs[voted]).max() > 1e-3  # the functionals model takes part
-    one = ens.emotion_probs(to_mono_16k(y, sr)[: 2 * SR])
-    assert one.shape == (affect.N_CLASSES,) and abs(one.sum() - 1) < 1e-5
-
-
-@pytest.fixture(scope="module")
-def whisper_debug_path(tmp_path_factory, debug_model):
-    """A checkpoint: the debug MelCNN with a random Whisper head (on the tiny debug encoder's block 2), share 0.5."""
-    from moodscore.models.voices.model import add_whisper_head
-
-    rng = np.random.default_rng(0)
-    base = tmp_path_factory.mktemp("whisper") / "base.pt"
-    ck = debug_model.ckpt
-    save_checkpoint(base, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"])
-    path = base.with_name("with_whisper.pt")
-    add_whisper_head(base, path, layer=2, mean=np.zeros(64), std=np.full(64, 0.5), weight=rng.standard_normal((8, 64)),
-                     bias=np.zeros(8), share=0.5, meta={"debug": True}, encoder="debug")  # fmt: skip
-    return path
-
-
-@pytest.fixture(scope="module")
-def whisper_debug_model(whisper_debug_path):
-    return load_voice_model(whisper_debug_path)
-
-
-def test_whisper_head_takes_part_and_pools_per_window(whisper_debug_model, debug_model, espeak_speech):
-    from moodscore.models.voices.model import FRAMES_PER_S, encode, features, frame_speech, pooled_stats
-
-    m = whisper_debug_model
-    assert m.encoder is not None and len(m.encoder.blocks) == 2 and m.whisper_weight == 0.5
+    m = debug_model
+    assert len(m.encoder.blocks) == 2 and m.layers == (2, 1)
     y = to_mono_16k(*espeak_speech)
-    a, b = debug_model.analyze(y), m.analyze(y)
-    voted = ~np.isnan(a.probs).any(axis=1)
-    np.testing.assert_array_equal(voted, ~np.isnan(b.probs).any(axis=1))  # the VAD alone decides who votes
-    np.testing.assert_allclose(b.probs[voted].sum(axis=1), 1.0, atol=1e-5)
-    assert np.abs(a.probs[voted] - b.probs[voted]).max() > 1e-3
-    # window 4 (2.0-3.0 s) is judged on the speech frames of 1.5-3.5 s of the clip's single encoding
+    track = m.analyze(y)
     i = 4
-    assert voted[i]
-    frames = encode(m.encoder, y)
-    sp = frame_speech(detect_speech(y, SR), len(frames), FRAMES_PER_S)
-    pooled = pooled_stats(frames[75:175], sp[75:175])
-    feats = features("main", y)[:, 75:175]  # the debug MelCNN's log-mel, hop 320 = 20 ms
-    np.testing.assert_allclose(b.probs[i], m._classify(feats[None], None, pooled[None])[0], atol=1e-5)
+    assert not np.isnan(track.probs[i]).any()
+    frames = encode_stages(m.encoder, y, (2, 1))
+    sp = frame_speech(detect_speech(y, SR), frames.shape[1], FRAMES_PER_S)
+    pooled = np.concatenate([pooled_stats(f[75:175], sp[75:175]) for f in frames])
+    np.testing.assert_allclose(track.probs[i], m.classify(pooled[None])[0], atol=1e-5)
+    assert np.abs(np.diff(track.probs[~np.isnan(track.probs).any(axis=1)], axis=0)).max() > 1e-3  # windows differ
 
 
-def test_whisper_head_gives_no_vote_to_silence_and_music(whisper_debug_model):
-    for y in (np.zeros(SR * 4, dtype=np.float32), _chords(4.0)):
-        track = whisper_debug_model.analyze(y, SR)
-        assert np.isnan(track.probs).all()
-
-
-def test_whisper_head_alone_skips_the_cnn(tmp_path, monkeypatch, debug_model, espeak_speech):
-    from moodscore.models.voices.model import add_whisper_head
-
-    ck = debug_model.ckpt
-    base = tmp_path / "base.pt"
-    save_checkpoint(base, debug_model.net, arch=ck["arch"], dims=ck["dims"], norm=ck["norm"])
-    add_whisper_head(base, tmp_path / "alone.pt", layer=1, mean=np.zeros(64), std=np.ones(64), share=1.0,
-                     weight=np.random.default_rng(1).standard_normal((8, 64)), bias=np.zeros(8), meta={},
-                     encoder="debug")  # fmt: skip
-    m = load_voice_model(tmp_path / "alone.pt")
-    monkeypatch.setattr(m, "net", None)  # would fail if the CNN were still run
+def test_one_window_over_the_whole_clip_is_the_whole_clip(debug_model, espeak_speech):
     y = to_mono_16k(*espeak_speech)[: 2 * SR]
-    p = m.emotion_probs(y)
+    p = debug_model.emotion_probs(y)
     assert p.shape == (affect.N_CLASSES,) and abs(p.sum() - 1) < 1e-6
-    track = m.analyze(y, win_s=2.0)
-    np.testing.assert_allclose(track.probs[0], p, atol=1e-6)  # one window over the whole clip = the whole clip
+    track = debug_model.analyze(y, win_s=2.0)
+    np.testing.assert_allclose(track.probs[0], p, atol=1e-6)
 
 
 @pytest.mark.e2e
@@ -287,7 +221,7 @@ def test_shipped_whisper_head_on_the_example_clip():
     assert entry["encoder"]["sha256"] == SHA256 and model.encoder is not None
     assert len(model.encoder.blocks) == max(entry["encoder"]["layers"])  # run only as deep as the head reads
     assert entry["meta"]["cv"]["conditions"]["2s context"]["mean"] > 0.6  # nested actor CV, stored in the file
-    assert entry["temperature"] > 1 and model.whisper_temperature == entry["temperature"]  # calibrated: softened
+    assert entry["temperature"] > 1 and model.temperature == entry["temperature"]  # calibrated: softened
     y = decode_audio(default_example_clip())
     track = model.analyze(y, SR)
     voted = ~np.isnan(track.probs).any(axis=1)
@@ -299,15 +233,13 @@ def test_shipped_whisper_head_on_the_example_clip():
 
 
 def _multi_block_head(tmp_path: Path, layers: tuple[int, ...], seed: int = 0) -> Path:
-    """A Whisper head alone (share 1, no base network) on the debug encoder's blocks ``layers`` (32 wide each)."""
-    from moodscore.models.voices.model import add_whisper_head
-
+    """A Whisper head on the debug encoder's blocks ``layers`` (32 wide each)."""
     rng = np.random.default_rng(seed)
     n = 64 * len(layers)
     path = tmp_path / ("head_" + "_".join(map(str, layers)) + ".pt")
-    add_whisper_head(None, path, layer=layers if len(layers) > 1 else layers[0], mean=rng.standard_normal(n) * 0.1,
-                     std=np.full(n, 0.5), weight=rng.standard_normal((8, n)), bias=np.zeros(8), share=1.0,
-                     meta={}, temperature=1.5, encoder="debug")  # fmt: skip
+    save_voice_head(path, layer=layers if len(layers) > 1 else layers[0], mean=rng.standard_normal(n) * 0.1,
+                    std=np.full(n, 0.5), weight=rng.standard_normal((8, n)), bias=np.zeros(8), meta={},
+                    temperature=1.5, encoder="debug")  # fmt: skip
     return path
 
 
@@ -321,7 +253,7 @@ def test_multi_block_head_reads_the_concatenated_blocks(tmp_path, espeak_speech)
     y = to_mono_16k(*espeak_speech)
     multi = load_voice_model(_multi_block_head(tmp_path, (2, 1)))
     one, two = (load_voice_model(_multi_block_head(tmp_path, (b,))) for b in (1, 2))
-    assert multi.net is None and multi.whisper_layers == (2, 1) and multi.ckpt["whisper"]["encoder"]["layers"] == [2, 1]
+    assert multi.layers == (2, 1) and multi.ckpt["whisper"]["encoder"]["layers"] == [2, 1]
     assert multi.encoder is not None and len(multi.encoder.blocks) == 2 and multi.encoder is two.encoder
     centres = np.array([1.0, 2.5, 4.0])
     got = multi.whisper_features(y, centres)
@@ -334,53 +266,59 @@ def test_multi_block_head_reads_the_concatenated_blocks(tmp_path, espeak_speech)
     assert voted.sum() >= 3
     c = track.starts[voted] + 0.5
     assert multi.ckpt["whisper"]["temperature"] == 1.5
-    whisper_head = multi.whisper_head
-    assert whisper_head is not None
     with torch.no_grad():
-        z = whisper_head(torch.from_numpy(multi.whisper_features(y, c)).float()).numpy()
+        z = multi.head(torch.from_numpy(multi.whisper_features(y, c)).float()).numpy()
     np.testing.assert_allclose(track.probs[voted], softmax(z / 1.5), atol=1e-5)
 
 
-def test_single_block_checkpoints_of_the_old_form_still_load(tmp_path, whisper_debug_path, espeak_speech):
-    """A checkpoint written before heads over several blocks (format /1, ``encoder.layer`` an int) reads the same."""
+def test_single_block_checkpoints_of_the_old_form_still_load(tmp_path, espeak_speech):
+    """A checkpoint written before heads over several blocks (format /1, ``encoder.layer`` an int, the Whisper head
+    at share 1 beside a base network that took no part) reads the same as its /2 form."""
     import torch
 
     y = to_mono_16k(*espeak_speech)
-    ck = torch.load(whisper_debug_path, weights_only=True)
+    new_path = _multi_block_head(tmp_path, (2,))
+    ck = torch.load(new_path, weights_only=True)
     assert ck["whisper"]["encoder"].pop("layers") == [2]
     ck["whisper"]["encoder"]["layer"] = 2
-    ck["format"] = "moodscore-voice/1"
+    ck |= {"format": "moodscore-voice/1", "arch": "main", "state_dict": {"w": torch.zeros(3)}}
     torch.save(ck, tmp_path / "old.pt")
-    old, new = load_voice_model(tmp_path / "old.pt"), load_voice_model(whisper_debug_path)
-    assert old.whisper_layers == new.whisper_layers == (2,)
+    old, new = load_voice_model(tmp_path / "old.pt"), load_voice_model(new_path)
+    assert old.layers == new.layers == (2,)
     np.testing.assert_array_equal(old.analyze(y).probs, new.analyze(y).probs)
 
 
-def test_a_head_without_base_network_must_have_share_one(tmp_path):
+def test_a_head_that_shares_its_vote_or_reads_no_blocks_is_refused(tmp_path):
+    """Checkpoints whose head had a share below 1 mixed in networks this version no longer runs: refused in one
+    line, as are heads whose inputs do not split over their blocks."""
     import torch
 
     from moodscore.models.errors import ModelLoadError
-    from moodscore.models.voices.model import add_whisper_head
 
-    with pytest.raises(ValueError, match="share 1"):
-        add_whisper_head(None, tmp_path / "x.pt", layer=1, mean=np.zeros(64), std=np.ones(64),
-                         weight=np.zeros((8, 64)), bias=np.zeros(8), share=0.5, meta={}, encoder="debug")  # fmt: skip
     with pytest.raises(ValueError, match="cannot read blocks"):
-        add_whisper_head(None, tmp_path / "x.pt", layer=(1, 2), mean=np.zeros(63), std=np.ones(63),
-                         weight=np.zeros((8, 63)), bias=np.zeros(8), share=1.0, meta={}, encoder="debug")  # fmt: skip
+        save_voice_head(tmp_path / "x.pt", layer=(1, 2), mean=np.zeros(63), std=np.ones(63),
+                        weight=np.zeros((8, 63)), bias=np.zeros(8), meta={}, encoder="debug")  # fmt: skip
+    with pytest.raises(ValueError, match="temperature"):
+        save_voice_head(tmp_path / "x.pt", layer=1, mean=np.zeros(64), std=np.ones(64), weight=np.zeros((8, 64)),
+                        bias=np.zeros(8), meta={}, temperature=0.0, encoder="debug")  # fmt: skip
+    assert not (tmp_path / "x.pt").exists()
     ck = torch.load(_multi_block_head(tmp_path, (1, 2)), weights_only=True)
     ck["whisper"]["weight"] = 0.5
     torch.save(ck, tmp_path / "half.pt")
-    with pytest.raises(ModelLoadError, match="share 1"):
+    with pytest.raises(ModelLoadError, match=r"share 0\.5"):
         load_voice_model(tmp_path / "half.pt")
+    del ck["whisper"]
+    torch.save(ck, tmp_path / "none.pt")
+    with pytest.raises(ModelLoadError, match="no Whisper head"):
+        load_voice_model(tmp_path / "none.pt")
 
 
-def test_whisper_head_for_another_encoder_is_refused(tmp_path, whisper_debug_path):
+def test_whisper_head_for_another_encoder_is_refused(tmp_path):
     import torch
 
     from moodscore.models.errors import ModelLoadError
 
-    ck = torch.load(whisper_debug_path, weights_only=True)
+    ck = torch.load(_multi_block_head(tmp_path, (2,)), weights_only=True)
     ck["whisper"]["encoder"] |= {"name": "whisper-base", "sha256": "0" * 64}
     torch.save(ck, tmp_path / "other.pt")
     with pytest.raises(ModelLoadError, match="another Whisper encoder"):

@@ -103,8 +103,8 @@ def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeyp
     from moodscore.models.voices import model as voice
     from moodscore.models.voices.model import load_voice_model
 
-    original = voice.add_whisper_head
-    monkeypatch.setattr(voice, "add_whisper_head", lambda *a, **k: original(*a, **k, encoder="debug"))
+    original = voice.save_voice_head
+    monkeypatch.setattr(voice, "save_voice_head", lambda *a, **k: original(*a, **k, encoder="debug"))
     rng = np.random.default_rng(0)
     head = vh.Head(layer=(1, 2), C=0.1, mean=np.zeros(128), std=np.ones(128),
                    weight=rng.standard_normal((8, 128)) * 0.3, bias=np.zeros(8), temperature=2.5)  # fmt: skip
@@ -114,12 +114,11 @@ def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeyp
     assert raw["meta"]["held_out_actors"] == [3, 4, 13, 14] and raw["whisper"]["temperature"] == 2.5
     assert raw["whisper"]["encoder"]["layers"] == [1, 2] and raw["whisper"]["dims"]["n_in"] == 128
     model = load_voice_model(tmp_path / "fold1.pt")
-    assert model.whisper_temperature == 2.5 and model.whisper_weight == 1.0 and model.net is None
-    assert model.whisper_layers == (1, 2)
+    assert model.temperature == 2.5 and model.layers == (1, 2)
     pooled = rng.standard_normal((20, 128)).astype(np.float32)
-    soft = model._classify(None, None, pooled)
-    model.whisper_temperature = 1.0
-    sharp = model._classify(None, None, pooled)
+    soft = model.classify(pooled)
+    model.temperature = 1.0
+    sharp = model.classify(pooled)
     np.testing.assert_array_equal(soft.argmax(1), sharp.argmax(1))
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
     assert np.all(soft.max(1) < sharp.max(1))

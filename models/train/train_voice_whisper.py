@@ -7,17 +7,18 @@ Features: Whisper base's encoder (:mod:`models.voices.encoder`), stages 0..4 at 
 over the speech frames (Silero VAD, as at run time) of a span: the whole clip, or the 2 s crop at 0.19-2.19 s
 sliced from the whole clip's encoding. Each clip is encoded alone and inside a ~29 s chunk of 12 clips joined in
 random order ("in context", as at run time). Copies: ``c0`` the original, ``c1`` + white noise, ``c2`` time
-stretch + pitch shift (``train_voice``'s), ``v0``/``v1`` random video chains (:mod:`models.train.voice_augment`:
-reverb, music under the speech, noise, band-limiting, gain, codec). Degraded test copies (``t_reverb``,
-``t_codec``, ``t_music``: other settings, seeds and songs) are only ever scored. All cached in /tmp/moodscore_cache/.
+stretch + pitch shift (:mod:`models.train.ravdess`), ``v0``/``v1`` random video chains
+(:mod:`models.train.voice_augment`: reverb, music under the speech, noise, band-limiting, gain, codec). Degraded
+test copies (``t_reverb``, ``t_codec``, ``t_music``: other settings, seeds and songs) are only ever scored.
+All cached in /tmp/moodscore_cache/.
 
 Nested actor CV: outer fold k holds out :func:`models.train.holdout.voice_fold_actors` (k); inside, the block and
 C are chosen by an actor CV over the 16 training actors (:func:`models.train.voice_head.select_and_fit`), which
 also fits the temperature on its out-of-fold logits; the outer actors are scored once. ``--fold-heads DIR`` writes
 the five outer heads as complete checkpoints DIR/fold{k}.pt (they never heard fold k's actors). ``--out`` writes
 the head chosen and fitted the same way on all 20 actors, only if the shipping rule (``weights/voice.md``) holds
-against ``--reference`` (the shipped recipe's CV results). Every checkpoint written holds the Whisper head alone
-(``moodscore.models.voices.model.add_whisper_head`` without a base): at share 1 nothing else would run.
+against ``--reference`` (the shipped recipe's CV results). Checkpoints are written by
+:func:`moodscore.models.voices.model.save_voice_head`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from moodscore.models.train.holdout import N_VOICE_FOLDS, voice_fold_actors
-from moodscore.models.train.train_voice import CACHE, augmented_audio, list_ravdess
+from moodscore.models.train.ravdess import CACHE, augmented_audio, list_ravdess
 from moodscore.models.train.voice_head import (
     Head,
     blocks,
@@ -45,7 +46,7 @@ from moodscore.models.train.voice_head import (
 )
 
 SPANS = ("whole", "2s")
-CROP = (0.19, 2.19)  # seconds: the 2 s crop, as in train_voice's evaluation
+CROP = (0.19, 2.19)  # seconds: the 2 s crop (RAVDESS speech mostly fills 0.2-2.2 s)
 GROUP = 12  # clips per in-context chunk (12 x 2.389 s = 28.7 s < 30 s)
 MAX_BLOCK = 4  # encoder blocks run for the features (stages 0..MAX_BLOCK); a head reads one or several of 1..4
 DATE = "2026-12-06"
@@ -84,7 +85,7 @@ def whisper_features(clips: list[np.ndarray], key: str, seed: int, *, alone: boo
     import torch
 
     from moodscore.models.voices.encoder import FRAMES_PER_S, SR, load_whisper_encoder, log_mel
-    from moodscore.models.voices.model import detect_speech
+    from moodscore.models.voices.vad import detect_speech
 
     cache = CACHE / f"ravdess_whisper_{len(clips)}_{key}_s{seed}_b{MAX_BLOCK}.npy"
     if cache.exists():
@@ -228,15 +229,15 @@ def ship_decision(new: dict[str, Any], ref: dict[str, Any]) -> tuple[bool, str]:
 
 
 def write_head(out: Path, head: Head, meta: dict[str, Any], *, fold_actors: tuple[int, ...] | None = None) -> None:
-    """A voice checkpoint holding ``head`` alone (the Whisper head at share 1: no other network would run). A fold
-    head (``fold_actors`` given) records its held-out actors in the top-level meta as well."""
-    from moodscore.models.voices.model import add_whisper_head
+    """A voice checkpoint holding ``head``. A fold head (``fold_actors`` given) records its held-out actors in the
+    top-level meta as well."""
+    from moodscore.models.voices.model import save_voice_head
 
     top: dict[str, Any] = {"model": f"Whisper head alone, encoder blocks {layer_name(head.layer)} (see whisper.meta)"}
     if fold_actors is not None:
         top |= {"note": "fold head: never heard these actors", "held_out_actors": list(fold_actors)}
-    add_whisper_head(None, out, layer=head.layer, mean=head.mean, std=head.std, weight=head.weight, bias=head.bias,
-                     share=1.0, temperature=head.temperature, meta=meta, ckpt_meta=top)  # fmt: skip
+    save_voice_head(out, layer=head.layer, mean=head.mean, std=head.std, weight=head.weight, bias=head.bias,
+                    temperature=head.temperature, meta=meta, ckpt_meta=top)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,9 @@ the MIDI file, so a DAW shows the same bar lines) and the start time of every ba
 
 Moments come with a priority (an emotion change or a hit the user marked before a cut); where two are too close
 for even one bar at the fastest tempo allowed, the one of lower priority is let go and reported with its offset
-from the nearest downbeat.
+from the nearest downbeat. An emotion change is only known to within a window's hop (it is read from windows
+every 0.5 s), a cut or a hit to the frame: an emotion change within ``SNAP_S`` of a cut or hit is taken to be that
+moment, so the bar line falls on the exact time and the music still changes there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ BEATS_PER_BAR = 4
 DEFAULT_RANGE = 0.15  # the tempo may move this far (as a fraction) from the one suggested, either way
 GIVEN_RANGE = 0.08  # ... and from one the user gave
 ODD_COST = 0.05  # a moment on a third beat instead of a downbeat costs as much as a 5% tempo change
+SNAP_S = 0.25  # an emotion change this close to a cut or a hit is that moment (half the fusion's 0.5 s hop)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,12 @@ def picture_grid(
     hi = tempo * (1 + DEFAULT_RANGE) if hi is None else hi
     if not (0 < lo <= tempo <= hi):
         raise ValueError(f"the tempo {tempo:g} must lie in the range {lo:g}-{hi:g}")
-    inside = sorted((m for m in moments if 0 < m.t_s < duration_s), key=lambda m: m.t_s)
+    exact = [m.t_s for m in moments if m.kind != "segment"]
+    inside = sorted(
+        (m for m in moments if 0 < m.t_s < duration_s
+         and not (m.kind == "segment" and any(abs(m.t_s - t) <= SNAP_S for t in exact))),
+        key=lambda m: m.t_s,
+    )  # fmt: skip
     missed: list[Moment] = []
     while True:
         edges = [0.0, *(m.t_s for m in inside), duration_s]

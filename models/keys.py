@@ -70,12 +70,3 @@ def estimate_key(pm: pretty_midi.PrettyMIDI) -> Key:
     ]
     _, tonic, minor = max(scores)
     return Key(tonic=tonic, minor=minor)
-
-
-def transposition_to(found: Key, wanted: Key) -> int:
-    """Semitones (-6..+5) that move ``found`` onto ``wanted``'s scale: tonic onto tonic when the modes agree,
-    else onto the relative key (a major piece asked for A minor goes to C major, sharing A minor's notes)."""
-    target = wanted.tonic
-    if found.minor != wanted.minor:
-        target = (wanted.tonic + 3) % 12 if wanted.minor else (wanted.tonic - 3) % 12
-    return (target - found.tonic + 6) % 12 - 6

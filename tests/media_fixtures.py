@@ -338,3 +338,19 @@ def vlq(n: int) -> bytes:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     return bytes(reversed(out))
+
+
+def video_duration(path: str | Path) -> float:
+    """Seconds from the container's start to the end of the last video packet (0.0 without video)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = next(iter(container.streams.video), None)
+        if stream is None:
+            return 0.0
+        start = float(container.start_time) / av.time_base if container.start_time else 0.0
+        end = -math.inf
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.time_base is not None:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        return max(0.0, end - start)

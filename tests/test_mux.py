@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media_fixtures import video_duration
 
 from moodscore.models import default_example_clip
 from moodscore.models.errors import (
@@ -20,7 +21,7 @@ from moodscore.models.errors import (
 )
 from moodscore.models.media import mux
 from moodscore.models.media.decode import decode_audio
-from moodscore.models.media.mux import mux_audio_into_video, video_duration
+from moodscore.models.media.mux import mux_audio_into_video
 
 EXAMPLE = default_example_clip()
 SR = 44100

@@ -15,10 +15,6 @@ from moodscore.models.defaults import DEFAULTS
 from moodscore.models.types import Timeline
 
 
-def _tuple(value: Any) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, list | tuple) else ()
-
-
 @dataclass(frozen=True)
 class Section:
     """A stretch of the music in one quadrant and key: bars ``first``-``last`` (1-based, inclusive)."""

@@ -13,7 +13,6 @@ temporary name in the destination folder and renamed into place; on any failure 
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -209,17 +208,3 @@ def mux_audio_into_video(
         else:
             _copy(src, tmp, fmt, planar, int(sr))
     return out
-
-
-def video_duration(path: str | os.PathLike[str]) -> float:
-    """Seconds from the container's start to the end of the last video packet (0.0 without video)."""
-    with av.open(os.fspath(path)) as container:
-        stream = next(iter(container.streams.video), None)
-        if stream is None:
-            return 0.0
-        start = float(container.start_time) / av.time_base if container.start_time else 0.0
-        end = -math.inf
-        for packet in container.demux(stream):
-            if packet.pts is not None and packet.time_base is not None:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-        return max(0.0, end - start)

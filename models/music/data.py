@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pretty_midi
 
 SPLITS = ("train", "val", "test")
-POP909_TRACKS = ("MELODY", "BRIDGE", "PIANO")
 
 Split = Literal["train", "val", "test"]
 
@@ -191,26 +190,3 @@ def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
         return pretty_midi.PrettyMIDI(buf)
     except Exception as e:
         raise InputError(f"cannot read MIDI file {path.name}: {type(e).__name__}: {e}") from e
-
-
-def pop909_tracks(
-    song: Pop909Song | str | Path, tracks: tuple[str, ...] = POP909_TRACKS
-) -> dict[str, pretty_midi.PrettyMIDI]:
-    """The named tracks of a POP909 song as ``{name: PrettyMIDI}``, each a PrettyMIDI with one instrument.
-
-    The tempo map and time signatures are those of the source file; a track that is absent is an InputError.
-    """
-    import copy
-
-    path = song.path if isinstance(song, Pop909Song) else Path(song)
-    pm = load_midi(path)
-    by_name = {inst.name.strip().upper(): inst for inst in pm.instruments}
-    pm.instruments = []  # the template keeps tempo map, time and key signatures, but no notes
-    out = {}
-    for name in tracks:
-        if name not in by_name:
-            raise InputError(f"{path}: no {name} track (has {', '.join(sorted(by_name)) or 'none'})")
-        one = copy.deepcopy(pm)
-        one.instruments = [by_name[name]]
-        out[name] = one
-    return out

@@ -192,11 +192,3 @@ def notes_features(notes: np.ndarray, ctx: MidiContext) -> np.ndarray:
 def midi_features(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
     """The named feature vector of a piece: ``dict(zip(FEATURE_NAMES, midi_features(pm)))``."""
     return notes_features(note_array(pm), midi_context(pm))
-
-
-def music_stats(pm: pretty_midi.PrettyMIDI) -> dict[str, float]:
-    """The statistics used to compare generated music with EMOPIA."""
-    f = dict(zip(FEATURE_NAMES, midi_features(pm).tolist(), strict=True))
-    keys = ("pc_entropy", "notes_per_sec", "poly_mean", "vel_mean", "groove_consistency")
-    names = ("pitch_class_entropy", "note_density", "polyphony", "mean_velocity", "groove_consistency")
-    return {n: float(f[k]) for n, k in zip(names, keys, strict=True)}

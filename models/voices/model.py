@@ -85,10 +85,6 @@ class VoiceModel:
             z = self.head(torch.from_numpy(np.asarray(pooled)).float()) / self.temperature
             return torch.softmax(z, dim=1).numpy().astype(np.float64)
 
-    def emotion_probs(self, audio: np.ndarray) -> np.ndarray:
-        """Class probabilities (8,) for a stretch of 16 kHz mono audio, judged as a whole."""
-        return self.classify(self.whisper_features(np.asarray(audio, dtype=np.float32)))[0]
-
     def analyze(
         self,
         audio: np.ndarray,

@@ -321,3 +321,29 @@ def test_no_accompaniment_note_rubs_against_a_held_tune_note_struck_with_it(
             if m.dur >= 4:  # a held tune note: nothing struck with it a semitone away, in any octave
                 assert all((n.pitch - m.pitch) % 12 not in (1, 11) for n in with_it)
     assert struck > 500  # (the tune and its accompaniment do strike together)
+
+
+def test_fills_run_over_the_chord_between_phrases_where_the_tune_holds() -> None:
+    """Where the tune holds through a phrase's last beats, a lively piece's right hand runs up the chord there in
+    sixteenths (a calm one in eighths) into the next phrase; never where the tune moves, never after the last phrase,
+    never above G6; a piece whose style has no fills has none."""
+    from moodscore.models.music.composer import _fills
+    from moodscore.models.music.melody import Note
+
+    plan = plan_form(["Q1"] * 8, [4.0] * 8, {"Q1": (0, False)})  # two phrases of four bars in C major
+    c_major = chord("0:maj", 0)
+    grid = [c_major] * (8 * 16)
+    held = [Note(0, 8, 72), Note(8, 8, 74), Note(48, 16, 76), Note(64, 16, 72), Note(112, 16, 72)]  # E5 held, bar 4
+    lively, calm = ([controls(0.6, a)] * 8 for a in (0.8, -0.6))
+    runs = [_fills(held, grid, plan, lively, 1.0, np.random.default_rng(s)) for s in range(40)]
+    assert sum(bool(r) for r in runs) >= 20  # often, when lively and the style fills a lot
+    for run in runs:
+        assert all(48 <= n.start < 64 and n.pitch % 12 in (0, 4, 7) and n.pitch <= 91 for n in run)  # bar 4, the chord
+        assert all(b.start - a.start == 1 for a, b in itertools.pairwise(run))  # sixteenths, one after the other
+        assert not run or (len({n.pitch for n in run}) == len(run) and run[-1].start + run[-1].dur == 64)  # lead-in
+    slow = [n for s in range(40) for n in _fills(held, grid, plan, calm, 1.0, np.random.default_rng(s))]
+    assert slow and all(n.dur == 2 and n.start % 2 == 0 for n in slow)  # eighths, when calm
+    moving = [*held, Note(60, 2, 77), Note(62, 2, 79)]  # the tune moves in the last beat: no room for a fill
+    assert not any(n.start >= 56 for s in range(40) for n in _fills(moving, grid, plan, lively, 1.0,
+                                                                     np.random.default_rng(s)))  # fmt: skip
+    assert not any(_fills(held, grid, plan, lively, 0.0, np.random.default_rng(s)) for s in range(40))

@@ -216,6 +216,7 @@ class Composer:
                     draws=thin_draws[(bar - ph.start) * STEPS : (bar - ph.start + 1) * STEPS].tolist(),
                 )
         acc += _keep_pulse(mel, acc, grid, plan, breaths, rng, rate=[float(np.clip(c.arousal, 0.0, 0.8)) for c in ctl])
+        acc += _fills(mel, grid, plan, ctl, style.fills, np.random.default_rng([seed, SEED_STEP, 2]))
         talk = bar_speech(request)
         acc = _leave_room(_no_rubs(mel, acc), talk)
         # under dialogue the tune is not doubled (a single line leaves the voice more room)
@@ -502,6 +503,50 @@ def _keep_pulse(
             mid = (lo + hi) / 2 + (5 if len(last) == 1 else 0)
         if cands:
             out.append(Note(t, pulse, min(cands, key=lambda p: abs(p - mid))))
+    return out
+
+
+def _fills(
+    mel: Sequence[Note],
+    grid: Sequence[Chord | None],
+    plan: Plan,
+    ctl: Sequence[Controls],
+    amount: float,
+    rng: np.random.Generator,
+) -> list[Note]:
+    """A pianist's fills between phrases: where the tune rests or holds through the last beats of a phrase, the right
+    hand runs up (sometimes down) the chord there and leads into the next phrase, in sixteenths when the music is
+    lively (over up to two octaves), in eighths when it is calm (a rising broken chord over about an octave).
+    ``amount`` (the piece's style) scales how often; arousal raises it. Not after the last phrase."""
+    out: list[Note] = []
+    onsets = sorted(n.start for n in mel)
+    for ph in plan.phrases[:-1]:
+        end = ph.end * STEPS
+        c = ctl[ph.end - 1]
+        if rng.random() >= amount * (0.35 + 0.45 * c.arousal):
+            continue
+        lively = c.arousal > 0.15
+        span = 8 if lively and rng.random() < 0.5 else 4 if lively else 8
+        step = 1 if lively else 2
+        start = end - span
+        if any(start <= o < end for o in onsets) or start < ph.start * STEPS:
+            continue
+        ch = grid[start]
+        held = [n for n in mel if n.start < start]
+        if ch is None or not held:
+            continue
+        top = held[-1].pitch
+        tones = [p for p in range(top - 12, 92) if p % 12 in ch.triad_pcs]
+        count = span // step
+        up = rng.random() < 0.75
+        if up:  # from a little below the held note, as high as the run needs (at most G6)
+            first = min(next((i for i, p in enumerate(tones) if p >= top - 9), 0), max(0, len(tones) - count))
+            run = tones[first : first + count]
+        else:  # from an octave above it, down
+            last = max(next((i for i, p in enumerate(tones) if p > top + 12), len(tones)), min(count, len(tones)))
+            run = tones[last - count if last >= count else 0 : last][::-1]
+        first_onset = end - len(run) * step  # the run ends on the next phrase's downbeat
+        out += [Note(first_onset + i * step, step, p) for i, p in enumerate(run)]
     return out
 
 

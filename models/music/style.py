@@ -33,6 +33,7 @@ class Style:
     timing: float = 0.0  # s: the spread of a player's onsets around the written time
     lead: float = 0.0  # s: how far the tune's notes sound ahead of the chords struck with them
     overlap: float = 0.0  # s: how long a key is held after the next one in a legato line goes down
+    fills: float = 0.0  # 0..1: how often the right hand runs over the chord between phrases (more when lively)
 
 
 PLAIN = Style()  # the composer's choices before styles: one pianist, one way
@@ -59,4 +60,5 @@ def draw_style(seed: int) -> Style:
         timing=between(0.004, 0.016),
         lead=between(0.0, 0.025),
         overlap=between(0.01, 0.04),
+        fills=0.0 if rng.random() < 0.3 else between(0.4, 1.0),  # (last: the draws above stay what they were)
     )

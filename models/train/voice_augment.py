@@ -24,7 +24,7 @@ import numpy as np
 
 SR = 16000
 TRAIN_SONGS = range(1, 861)  # POP909 songs whose music may go under training speech
-TEST_SONGS = range(886, 910)  # songs kept for the degraded test copies (as in train_voice's VAD evaluation)
+TEST_SONGS = range(886, 910)  # songs kept for the degraded test copies (as in benchmarks/bench_vad.py)
 
 
 def _rms(y: np.ndarray) -> float:
@@ -147,7 +147,7 @@ def add_noise(y: np.ndarray, rng: np.random.Generator, snr_db: float | None = No
 
 def render_music(pop909: Path, songs: range, n: int, seed: int, seconds: float = 30.0) -> list[np.ndarray]:
     """``n`` unit-RMS excerpts of ``seconds`` from POP909 songs (chosen among ``songs``) rendered with FluidSynth
-    (the project's renderer), instruments reassigned as in ``train_voice``'s VAD evaluation."""
+    (the project's renderer), instruments reassigned as in ``benchmarks/bench_vad.py``."""
     import pretty_midi
 
     from moodscore.models.music.render import render_midi

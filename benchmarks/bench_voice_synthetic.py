@@ -49,23 +49,24 @@ def speak(text: str, voice: str, style: dict[str, int]) -> np.ndarray:
     return to_mono_16k(y, sr)
 
 
-def arousal_pairs(paths: list[Path]) -> dict[str, float]:
+def pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every (high, low) reading, synthesised once for all the checkpoints judged."""
+    return [(speak(text, voice, HIGH), speak(text, voice, LOW)) for voice in VOICES for text in SENTENCES]
+
+
+def arousal_pairs(paths: list[Path], readings: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     """Share of pairs where the high reading gets the higher arousal, and the mean margin, averaged over ``paths``
     (several checkpoints: each judges every pair)."""
     from moodscore.models import affect
     from moodscore.models.voices.model import load_voice_model
 
-    models = [load_voice_model(p) for p in paths]
     right, margins = [], []
-    for voice in VOICES:
-        for text in SENTENCES:
-            hi, lo = speak(text, voice, HIGH), speak(text, voice, LOW)
-            for m in models:
-                a_hi, a_lo = (affect.probs_to_va(m.classify(m.whisper_features(y))[0])[1] for y in (hi, lo))
-                right.append(a_hi > a_lo)
-                margins.append(a_hi - a_lo)
-    return {"pairs": len(VOICES) * len(SENTENCES), "ordered_right": float(np.mean(right)),
-            "mean_margin": float(np.mean(margins))}  # fmt: skip
+    for m in (load_voice_model(p) for p in paths):
+        for hi, lo in readings:
+            a_hi, a_lo = (affect.probs_to_va(m.classify(m.whisper_features(y))[0])[1] for y in (hi, lo))
+            right.append(a_hi > a_lo)
+            margins.append(a_hi - a_lo)
+    return {"pairs": len(readings), "ordered_right": float(np.mean(right)), "mean_margin": float(np.mean(margins))}
 
 
 def main() -> None:
@@ -76,9 +77,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     out = {}
+    readings = pairs()
     for v in args.voice:
         paths = sorted(v.glob("fold*.pt")) if v.is_dir() else [v]
-        out[str(v)] = arousal_pairs(paths)
+        out[str(v)] = arousal_pairs(paths, readings)
         print(str(v), out[str(v)], flush=True)
     print(json.dumps(out, indent=1))
 

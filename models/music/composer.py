@@ -544,7 +544,7 @@ def _fills(
             run = tones[first : first + count]
         else:  # from an octave above it, down
             last = max(next((i for i, p in enumerate(tones) if p > top + 12), len(tones)), min(count, len(tones)))
-            run = tones[last - count if last >= count else 0 : last][::-1]
+            run = tones[max(0, last - count) : last][::-1]
         first_onset = end - len(run) * step  # the run ends on the next phrase's downbeat
         out += [Note(first_onset + i * step, step, p) for i, p in enumerate(run)]
     return out

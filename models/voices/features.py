@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moodscore.models.voices.vad import SR
+from moodscore.models.voices.vad import SR, VAD_FRAME
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:  # Slaney's mel scale (librosa's default, htk=False)
@@ -33,8 +33,6 @@ def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndar
 def frame_speech(vad_mask: np.ndarray, n_frames: int, frames_per_s: float) -> np.ndarray:
     """(n_frames,) speech flags for frames at ``frames_per_s`` (frame i at i / frames_per_s seconds), read off a
     :func:`moodscore.models.voices.vad.detect_speech` mask (one flag per ``VAD_FRAME`` samples)."""
-    from moodscore.models.voices.vad import VAD_FRAME
-
     if len(vad_mask) == 0:
         return np.zeros(n_frames, dtype=bool)
     idx = np.floor(np.arange(n_frames) / frames_per_s * SR / VAD_FRAME).astype(int)

@@ -94,6 +94,27 @@ def test_head_over_concatenated_blocks() -> None:
     assert res["conditions"]["whole context"]["mean"] > 0.5
 
 
+def test_ensemble_head_is_the_average_of_one_regression_per_block() -> None:
+    """Recipe ``video_ens234``: one regression per block, their logits averaged, stored as one linear head over the
+    concatenated blocks; its logits are exactly the mean of the per-block heads' (and not the joint regression's)."""
+    from moodscore.models.train.train_voice_whisper import cross_validate
+
+    x, y, actors = _toy_cube()
+    layer = (2, 3, 4)
+    mean, std, w, b = vh.fit_head(x, y, layer, 0.1, ensemble=True)
+    assert w.shape == (8, 36) and mean.shape == std.shape == (36,)
+    probe = vh.blocks(x[:40, 0, -1], layer, 1)[:, 0]
+    ensemble = vh.Head(layer, 0.1, mean, std, w, b).logits(probe)
+    parts = [vh.Head(k, 0.1, *vh.fit_head(x, y, k, 0.1)).logits(x[:40, 0, -1, k, 0]) for k in layer]
+    np.testing.assert_allclose(ensemble, np.mean(parts, axis=0), atol=1e-4)
+    joint = vh.Head(layer, 0.1, *vh.fit_head(x, y, layer, 0.1)).logits(probe)
+    assert np.abs(joint - ensemble).max() > 0.05
+    recipe = {"copies": ["c0"], "grid": {"layer": [layer], "C": [0.1]}, "ensemble": True}
+    res, heads = cross_validate(recipe, x, {}, y, actors)
+    assert heads[0].layer == layer and heads[0].weight.shape == (8, 36)
+    assert res["conditions"]["whole context"]["mean"] > 0.5
+
+
 def test_fold_head_checkpoint_is_complete_and_calibrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fold checkpoint loads as a VoiceModel, holds the Whisper head alone (no base network fitted on all actors),
     records its held-out actors and its blocks, and applies its temperature: the same argmax, softer probabilities."""

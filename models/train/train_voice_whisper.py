@@ -65,6 +65,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     # measured after the video recipe's numbers: the head reads blocks 3 and 4 (or 2, 3 and 4) concatenated
     "video_b34": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [(3, 4)], "C": [0.01, 0.03, 0.1]}},
     "video_b234": {"copies": ["c0", "c1", "c2", "v0", "v1"], "grid": {"layer": [(2, 3, 4)], "C": [0.01, 0.03, 0.1]}},
+    # blocks 2, 3 and 4 each with its own regression (one C for the three), their logits averaged
+    "video_ens234": {
+        "copies": ["c0", "c1", "c2", "v0", "v1"],
+        "grid": {"layer": [(2, 3, 4)], "C": [0.01, 0.03, 0.1]},
+        "ensemble": True,
+    },
 }
 SHIP_TOLERANCE = 0.005  # accuracy may drop by at most this (whole and 2 s, in context) for a new recipe to ship
 
@@ -159,7 +165,7 @@ def _fit(recipe: dict[str, Any], x: np.ndarray, labels: np.ndarray, actors: np.n
     else:
         layer, c = recipe["final_choice"] if fold is None else recipe["fold_choices"][fold]
         grid = {"layer": [layer], "C": [c]}
-    return select_and_fit(x, labels, actors, groups, grid, log=log)
+    return select_and_fit(x, labels, actors, groups, grid, ensemble=bool(recipe.get("ensemble")), log=log)
 
 
 def cross_validate(recipe: dict[str, Any], x: np.ndarray, tests: dict[str, np.ndarray], labels: np.ndarray,

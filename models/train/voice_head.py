@@ -10,7 +10,8 @@
   the mean top probability against accuracy.
 
 A head reads one encoder block (``layer`` an int) or the concatenation of several blocks' pooled features
-(``layer`` a tuple, e.g. ``(3, 4)``: 2 x 1,024 numbers); :func:`blocks` takes them from a feature array.
+(``layer`` a tuple, e.g. ``(3, 4)``: 2 x 1,024 numbers); :func:`blocks` takes them from a feature array. Over
+several blocks it is one regression over all of them, or (``ensemble``) one per block with their logits averaged.
 """
 
 from __future__ import annotations
@@ -92,6 +93,23 @@ def fit_lr(x: np.ndarray, y: np.ndarray, c: float, *, init: tuple[np.ndarray, np
     return mean, std, w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
 
 
+Fitted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # mean, std, weight (8, D), bias (8,)
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, layer: Layer, c: float, *, ensemble: bool = False,
+             init: tuple[np.ndarray, np.ndarray] | None = None) -> Fitted:  # fmt: skip
+    """(mean, std, weight, bias) of the head over block(s) ``layer`` on the clips x (n, copies, contexts, stages,
+    spans, D): one logistic regression over the blocks' features concatenated, or with ``ensemble`` one per block,
+    their logits averaged. An average of linear heads is itself a linear head over the concatenated features (each
+    block's weights divided by the number of blocks, the biases averaged), so both are stored and run alike."""
+    if not ensemble or isinstance(layer, int):
+        return fit_lr(*train_rows(x, y, layer), c, init=init)
+    parts = [fit_lr(*train_rows(x, y, b), c) for b in layer]
+    mean, std = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    weight = np.concatenate([p[2] for p in parts], axis=1) / len(parts)
+    return mean, std, weight, np.mean([p[3] for p in parts], axis=0)
+
+
 def calibration(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Accuracy, mean top probability, ECE and mean negative log-likelihood."""
     return {"acc": float(np.mean(probs.argmax(1) == y)), "mean_top": float(probs.max(1).mean()),
@@ -115,10 +133,11 @@ def train_rows(x: np.ndarray, y: np.ndarray, layer: Layer) -> tuple[np.ndarray, 
 
 
 def select_and_fit(x: np.ndarray, y: np.ndarray, actors: np.ndarray, groups: list[list[int]],
-                   grid: dict[str, list[Any]], *, log: Any = None) -> Head:  # fmt: skip
+                   grid: dict[str, list[Any]], *, ensemble: bool = False, log: Any = None) -> Head:  # fmt: skip
     """Choose (layer, C) from ``grid`` by actor CV over ``groups`` (lists of actors, each held out once; only the
     given clips' actors) on whole clips in context (copy 0), fit the temperature on that CV's out-of-fold logits
-    of the chosen setting (whole clips and 2 s crops, in context), then fit the head on every given clip."""
+    of the chosen setting (whole clips and 2 s crops, in context), then fit the head on every given clip
+    (``ensemble``: a tuple ``layer`` gets one regression per block, averaged; see :func:`fit_head`)."""
     groups = [g for g in ([a for a in grp if a in set(actors.tolist())] for grp in groups) if g]
     oof: dict[tuple[Layer, float], np.ndarray] = {}
     for layer in grid["layer"]:
@@ -127,7 +146,7 @@ def select_and_fit(x: np.ndarray, y: np.ndarray, actors: np.ndarray, groups: lis
             out = np.zeros((len(y), 2, 8))
             for k, held in enumerate(groups):
                 te = np.isin(actors, held)
-                mean, std, w, b = fit_lr(*train_rows(x[~te], y[~te], layer), c, init=init.get(k))
+                mean, std, w, b = fit_head(x[~te], y[~te], layer, c, ensemble=ensemble, init=init.get(k))
                 init[k] = (w, b)
                 for s in range(2):
                     out[te, s] = ((blocks(x[te, 0, -1], layer, 1)[:, s] - mean) / std) @ w.T + b
@@ -137,5 +156,5 @@ def select_and_fit(x: np.ndarray, y: np.ndarray, actors: np.ndarray, groups: lis
     scores = {f"L{layer_name(k[0])} C{k[1]}": float(np.mean(v[:, 0].argmax(1) == y)) for k, v in oof.items()}
     layer, c = max(oof, key=lambda k: float(np.mean(oof[k][:, 0].argmax(1) == y)))
     t = fit_temperature(oof[(layer, c)].reshape(-1, 8), np.repeat(y, 2))
-    mean, std, w, b = fit_lr(*train_rows(x, y, layer), c)
+    mean, std, w, b = fit_head(x, y, layer, c, ensemble=ensemble)
     return Head(layer, c, mean, std, w, b, t, scores)

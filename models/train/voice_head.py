@@ -65,8 +65,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(-1, keepdims=True))
 
 
+Fitted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # mean, std, weight (8, D), bias (8,)
+
+
 def fit_lr(x: np.ndarray, y: np.ndarray, c: float, *, init: tuple[np.ndarray, np.ndarray] | None = None,
-           max_iter: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+           max_iter: int = 400) -> Fitted:  # fmt: skip
     """(mean, std, weight (8, D), bias (8,)) of L2 multinomial logistic regression on standardised x (n, D)."""
     import torch
 
@@ -93,15 +96,14 @@ def fit_lr(x: np.ndarray, y: np.ndarray, c: float, *, init: tuple[np.ndarray, np
     return mean, std, w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
 
 
-Fitted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # mean, std, weight (8, D), bias (8,)
-
-
 def fit_head(x: np.ndarray, y: np.ndarray, layer: Layer, c: float, *, ensemble: bool = False,
              init: tuple[np.ndarray, np.ndarray] | None = None) -> Fitted:  # fmt: skip
     """(mean, std, weight, bias) of the head over block(s) ``layer`` on the clips x (n, copies, contexts, stages,
     spans, D): one logistic regression over the blocks' features concatenated, or with ``ensemble`` one per block,
     their logits averaged. An average of linear heads is itself a linear head over the concatenated features (each
-    block's weights divided by the number of blocks, the biases averaged), so both are stored and run alike."""
+    block's weights divided by the number of blocks, the biases averaged), so both are stored and run alike.
+    ``init`` (weights and bias of an earlier fit: a warm start) is used by the single regression; the per-block
+    regressions of an ensemble start from zero (its averaged weights do not split back into theirs)."""
     if not ensemble or isinstance(layer, int):
         return fit_lr(*train_rows(x, y, layer), c, init=init)
     parts = [fit_lr(*train_rows(x, y, b), c) for b in layer]
